@@ -1,0 +1,524 @@
+//! A strict, bounded JSON parser and writer (spec `aep2.md#json-rules`, `aep2.md#limits`).
+//!
+//! General-purpose JSON libraries keep the last of two duplicate members and round large
+//! numbers; either would let two verifiers read the same bytes differently. This parser
+//! rejects duplicates, keeps number text verbatim, preserves member order, and enforces
+//! every size limit while parsing, so hostile input costs at most linear time and bounded
+//! memory.
+
+use crate::error::{Error, Result};
+use crate::reason::Reason;
+
+/// Parser limits. The defaults are the normative AEP2 limits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Maximum nesting depth of arrays and objects (the top-level value is depth 1).
+    pub max_depth: usize,
+    /// Maximum length of one decoded string, in UTF-8 bytes.
+    pub max_string_bytes: usize,
+    /// Maximum number of members in one object (and elements in one array).
+    pub max_members: usize,
+    /// Maximum length of one number token, in characters.
+    pub max_number_len: usize,
+}
+
+impl Limits {
+    /// The AEP2 v1 limits for envelopes and receipts.
+    pub const AEP2: Limits = Limits { max_depth: 8, max_string_bytes: 1024, max_members: 32, max_number_len: 24 };
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits::AEP2
+    }
+}
+
+/// A parsed JSON value. Numbers keep their source text; objects keep member order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Value {
+    /// `null`
+    Null,
+    /// `true` or `false`
+    Bool(bool),
+    /// A number, as its exact source text (RFC 8259 grammar already checked).
+    Number(String),
+    /// A string, unescaped.
+    String(String),
+    /// An array.
+    Array(Vec<Value>),
+    /// An object.
+    Object(Object),
+}
+
+impl Value {
+    /// The JSON type name, for error messages.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Value::Null => "null",
+            Value::Bool(_) => "boolean",
+            Value::Number(_) => "number",
+            Value::String(_) => "string",
+            Value::Array(_) => "array",
+            Value::Object(_) => "object",
+        }
+    }
+
+    /// A number value from an unsigned integer (always canonical JSON text).
+    pub fn from_u64(n: u64) -> Value {
+        Value::Number(n.to_string())
+    }
+}
+
+/// A JSON object with unique member names, in source order.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Object {
+    members: Vec<(String, Value)>,
+}
+
+impl Object {
+    /// An empty object.
+    pub fn new() -> Self {
+        Object::default()
+    }
+
+    /// Appends a member. Callers building objects use distinct names; a repeated name
+    /// replaces the earlier value so the uniqueness invariant always holds.
+    pub fn insert(&mut self, name: impl Into<String>, value: Value) {
+        let name = name.into();
+        if let Some(slot) = self.members.iter_mut().find(|(k, _)| *k == name) {
+            slot.1 = value;
+        } else {
+            self.members.push((name, value));
+        }
+    }
+
+    /// Builder form of [`Object::insert`].
+    pub fn with(mut self, name: impl Into<String>, value: Value) -> Self {
+        self.insert(name, value);
+        self
+    }
+
+    /// Looks a member up by name.
+    pub fn get(&self, name: &str) -> Option<&Value> {
+        self.members.iter().find(|(k, _)| k == name).map(|(_, v)| v)
+    }
+
+    /// Members in source order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Value)> {
+        self.members.iter().map(|(k, v)| (k.as_str(), v))
+    }
+
+    /// Number of members.
+    pub fn len(&self) -> usize {
+        self.members.len()
+    }
+
+    /// Whether the object has no members.
+    pub fn is_empty(&self) -> bool {
+        self.members.is_empty()
+    }
+}
+
+/// Parses exactly one JSON value from `text` under `limits`.
+///
+/// Errors: `json_invalid` (syntax, BOM, lone surrogates, trailing data),
+/// `json_duplicate_key`, `json_limit_exceeded`.
+pub fn parse(text: &str, limits: &Limits) -> Result<Value> {
+    let mut p = Parser { s: text.as_bytes(), i: 0, limits };
+    p.ws();
+    let v = p.value(1)?;
+    p.ws();
+    if p.i != p.s.len() {
+        return Err(p.err("trailing data after the JSON value"));
+    }
+    Ok(v)
+}
+
+struct Parser<'a> {
+    s: &'a [u8],
+    i: usize,
+    limits: &'a Limits,
+}
+
+impl Parser<'_> {
+    fn err(&self, what: &str) -> Error {
+        Error::new(Reason::JsonInvalid, format!("{what} at byte {}", self.i))
+    }
+
+    fn limit(&self, what: &str) -> Error {
+        Error::new(Reason::JsonLimitExceeded, format!("{what} at byte {}", self.i))
+    }
+
+    fn ws(&mut self) {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.s.get(self.i) {
+            self.i += 1;
+        }
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.s.get(self.i).copied()
+    }
+
+    fn expect_lit(&mut self, lit: &[u8], v: Value) -> Result<Value> {
+        if self.s[self.i..].starts_with(lit) {
+            self.i += lit.len();
+            Ok(v)
+        } else {
+            Err(self.err("invalid literal"))
+        }
+    }
+
+    fn value(&mut self, depth: usize) -> Result<Value> {
+        match self.peek() {
+            None => Err(self.err("unexpected end of input")),
+            Some(b'{') => self.object(depth),
+            Some(b'[') => self.array(depth),
+            Some(b'"') => Ok(Value::String(self.string()?)),
+            Some(b't') => self.expect_lit(b"true", Value::Bool(true)),
+            Some(b'f') => self.expect_lit(b"false", Value::Bool(false)),
+            Some(b'n') => self.expect_lit(b"null", Value::Null),
+            Some(b'-' | b'0'..=b'9') => self.number(),
+            Some(_) => Err(self.err("unexpected character")),
+        }
+    }
+
+    fn enter(&self, depth: usize) -> Result<()> {
+        if depth > self.limits.max_depth {
+            Err(self.limit("nesting deeper than the limit"))
+        } else {
+            Ok(())
+        }
+    }
+
+    fn object(&mut self, depth: usize) -> Result<Value> {
+        self.enter(depth)?;
+        self.i += 1;
+        let mut obj = Object::new();
+        self.ws();
+        if self.peek() == Some(b'}') {
+            self.i += 1;
+            return Ok(Value::Object(obj));
+        }
+        loop {
+            self.ws();
+            if self.peek() != Some(b'"') {
+                return Err(self.err("expected a member name"));
+            }
+            let start = self.i;
+            let name = self.string()?;
+            if obj.get(&name).is_some() {
+                return Err(Error::new(Reason::JsonDuplicateKey, format!("duplicate member {name:?} at byte {start}")));
+            }
+            if obj.len() == self.limits.max_members {
+                return Err(self.limit("more object members than the limit"));
+            }
+            self.ws();
+            if self.peek() != Some(b':') {
+                return Err(self.err("expected ':'"));
+            }
+            self.i += 1;
+            self.ws();
+            let v = self.value(depth + 1)?;
+            obj.members.push((name, v));
+            self.ws();
+            match self.peek() {
+                Some(b',') => self.i += 1,
+                Some(b'}') => {
+                    self.i += 1;
+                    return Ok(Value::Object(obj));
+                }
+                _ => return Err(self.err("expected ',' or '}'")),
+            }
+        }
+    }
+
+    fn array(&mut self, depth: usize) -> Result<Value> {
+        self.enter(depth)?;
+        self.i += 1;
+        let mut items = Vec::new();
+        self.ws();
+        if self.peek() == Some(b']') {
+            self.i += 1;
+            return Ok(Value::Array(items));
+        }
+        loop {
+            self.ws();
+            if items.len() == self.limits.max_members {
+                return Err(self.limit("more array elements than the limit"));
+            }
+            items.push(self.value(depth + 1)?);
+            self.ws();
+            match self.peek() {
+                Some(b',') => self.i += 1,
+                Some(b']') => {
+                    self.i += 1;
+                    return Ok(Value::Array(items));
+                }
+                _ => return Err(self.err("expected ',' or ']'")),
+            }
+        }
+    }
+
+    fn number(&mut self) -> Result<Value> {
+        let start = self.i;
+        if self.peek() == Some(b'-') {
+            self.i += 1;
+        }
+        match self.peek() {
+            Some(b'0') => self.i += 1,
+            Some(b'1'..=b'9') => self.digits(),
+            _ => return Err(self.err("invalid number")),
+        }
+        if self.peek() == Some(b'.') {
+            self.i += 1;
+            if !matches!(self.peek(), Some(b'0'..=b'9')) {
+                return Err(self.err("invalid number fraction"));
+            }
+            self.digits();
+        }
+        if let Some(b'e' | b'E') = self.peek() {
+            self.i += 1;
+            if let Some(b'+' | b'-') = self.peek() {
+                self.i += 1;
+            }
+            if !matches!(self.peek(), Some(b'0'..=b'9')) {
+                return Err(self.err("invalid number exponent"));
+            }
+            self.digits();
+        }
+        if self.i - start > self.limits.max_number_len {
+            return Err(Error::new(Reason::JsonLimitExceeded, format!("number longer than the limit at byte {start}")));
+        }
+        // The grammar above admits ASCII only, so this slice is valid UTF-8.
+        let text = String::from_utf8_lossy(&self.s[start..self.i]).into_owned();
+        Ok(Value::Number(text))
+    }
+
+    fn digits(&mut self) {
+        while let Some(b'0'..=b'9') = self.peek() {
+            self.i += 1;
+        }
+    }
+
+    fn hex4(&mut self) -> Result<u16> {
+        let mut v: u16 = 0;
+        for _ in 0..4 {
+            let d = match self.peek() {
+                Some(c @ b'0'..=b'9') => c - b'0',
+                Some(c @ b'a'..=b'f') => c - b'a' + 10,
+                Some(c @ b'A'..=b'F') => c - b'A' + 10,
+                _ => return Err(self.err("invalid \\u escape")),
+            };
+            v = (v << 4) | u16::from(d);
+            self.i += 1;
+        }
+        Ok(v)
+    }
+
+    fn string(&mut self) -> Result<String> {
+        self.i += 1; // opening quote
+        let mut out: Vec<u8> = Vec::new();
+        loop {
+            if out.len() > self.limits.max_string_bytes {
+                return Err(self.limit("string longer than the limit"));
+            }
+            let Some(c) = self.peek() else {
+                return Err(self.err("unterminated string"));
+            };
+            match c {
+                b'"' => {
+                    self.i += 1;
+                    break;
+                }
+                b'\\' => {
+                    self.i += 1;
+                    let Some(e) = self.peek() else {
+                        return Err(self.err("unterminated escape"));
+                    };
+                    self.i += 1;
+                    let ch = match e {
+                        b'"' => '"',
+                        b'\\' => '\\',
+                        b'/' => '/',
+                        b'b' => '\u{8}',
+                        b'f' => '\u{c}',
+                        b'n' => '\n',
+                        b'r' => '\r',
+                        b't' => '\t',
+                        b'u' => {
+                            let hi = self.hex4()?;
+                            let cp = if (0xD800..0xDC00).contains(&hi) {
+                                if !self.s[self.i..].starts_with(b"\\u") {
+                                    return Err(self.err("lone high surrogate"));
+                                }
+                                self.i += 2;
+                                let lo = self.hex4()?;
+                                if !(0xDC00..0xE000).contains(&lo) {
+                                    return Err(self.err("high surrogate not followed by a low surrogate"));
+                                }
+                                0x10000 + ((u32::from(hi) - 0xD800) << 10) + (u32::from(lo) - 0xDC00)
+                            } else if (0xDC00..0xE000).contains(&hi) {
+                                return Err(self.err("lone low surrogate"));
+                            } else {
+                                u32::from(hi)
+                            };
+                            char::from_u32(cp).ok_or_else(|| self.err("invalid code point"))?
+                        }
+                        _ => return Err(self.err("invalid escape")),
+                    };
+                    let mut buf = [0u8; 4];
+                    out.extend_from_slice(ch.encode_utf8(&mut buf).as_bytes());
+                }
+                0x00..=0x1F => return Err(self.err("unescaped control character in string")),
+                _ => {
+                    out.push(c);
+                    self.i += 1;
+                }
+            }
+        }
+        if out.len() > self.limits.max_string_bytes {
+            return Err(self.limit("string longer than the limit"));
+        }
+        // Input is a &str and escapes produce whole UTF-8 sequences, so this cannot fail;
+        // map it anyway rather than trusting the invariant.
+        String::from_utf8(out).map_err(|_| self.err("invalid UTF-8 in string"))
+    }
+}
+
+/// Writes `s` as a JSON string literal the way ECMAScript `JSON.stringify` and RFC 8785 do:
+/// only `"`, `\` and control characters are escaped; everything else is literal UTF-8.
+pub fn write_string(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => {
+                out.push_str(&format!("\\u{:04x}", c as u32));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+/// Serialises `v` compactly, members in their stored order (what `JSON.stringify` produces
+/// for the same object). Numbers are written as their stored text.
+pub fn to_compact(v: &Value) -> String {
+    let mut out = String::new();
+    write_value(&mut out, v, false);
+    out
+}
+
+/// Serialises `v` per RFC 8785 (JCS): compact, members sorted by UTF-16 code units.
+///
+/// AEP2 only canonicalises objects whose numbers are safe integers in canonical decimal
+/// (`aep2.md#json-rules`), for which the ECMAScript number form is the decimal text itself.
+pub fn to_canonical(v: &Value) -> String {
+    let mut out = String::new();
+    write_value(&mut out, v, true);
+    out
+}
+
+fn write_value(out: &mut String, v: &Value, sorted: bool) {
+    match v {
+        Value::Null => out.push_str("null"),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Number(n) => out.push_str(n),
+        Value::String(s) => write_string(out, s),
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_value(out, item, sorted);
+            }
+            out.push(']');
+        }
+        Value::Object(obj) => {
+            let mut members: Vec<&(String, Value)> = obj.members.iter().collect();
+            if sorted {
+                members.sort_by(|a, b| a.0.encode_utf16().cmp(b.0.encode_utf16()));
+            }
+            out.push('{');
+            for (i, (k, val)) in members.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_string(out, k);
+                out.push(':');
+                write_value(out, val, sorted);
+            }
+            out.push('}');
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(s: &str) -> Result<Value> {
+        parse(s, &Limits::AEP2)
+    }
+
+    #[test]
+    fn accepts_plain_documents() {
+        let v = p(" {\"a\": [1, -2.5e3, true, false, null], \"b\": \"x\\u00e9\\ud83d\\ude00\"} ").unwrap();
+        assert_eq!(to_compact(&v), "{\"a\":[1,-2.5e3,true,false,null],\"b\":\"xé😀\"}");
+    }
+
+    #[test]
+    fn rejects_with_stable_reasons() {
+        let cases: &[(&str, Reason)] = &[
+            ("", Reason::JsonInvalid),
+            ("{\"a\":1,\"a\":2}", Reason::JsonDuplicateKey),
+            ("{\"a\":1}x", Reason::JsonInvalid),
+            ("\u{feff}{}", Reason::JsonInvalid),
+            ("\"\\ud800\"", Reason::JsonInvalid),
+            ("\"\\udc00\"", Reason::JsonInvalid),
+            ("\"a\u{1}\"", Reason::JsonInvalid),
+            ("01", Reason::JsonInvalid),
+            ("1.", Reason::JsonInvalid),
+            ("[1,]", Reason::JsonInvalid),
+            ("{\"a\" 1}", Reason::JsonInvalid),
+            ("[[[[[[[[[]]]]]]]]]", Reason::JsonLimitExceeded),
+            ("1234567890123456789012345", Reason::JsonLimitExceeded),
+        ];
+        for (input, reason) in cases {
+            assert_eq!(p(input).unwrap_err().reason(), *reason, "{input:?}");
+        }
+        let long = format!("\"{}\"", "a".repeat(1025));
+        assert_eq!(p(&long).unwrap_err().reason(), Reason::JsonLimitExceeded);
+        let many = format!("[{}]", vec!["0"; 33].join(","));
+        assert_eq!(p(&many).unwrap_err().reason(), Reason::JsonLimitExceeded);
+    }
+
+    #[test]
+    fn depth_limit_is_exact() {
+        assert!(p("[[[[[[[[]]]]]]]]").is_ok()); // depth 8
+    }
+
+    #[test]
+    fn jcs_sorts_by_utf16_code_units() {
+        // RFC 8785 §3.2.3 sorting example.
+        let src = "{\"\\u20ac\":\"Euro Sign\",\"\\r\":\"Carriage Return\",\"\\ufb33\":\"Hebrew Letter Dalet With Dagesh\",\"1\":\"One\",\"\\ud83d\\ude00\":\"Emoji: Grinning Face\",\"\\u0080\":\"Control\",\"\\u00f6\":\"Latin Small Letter O With Diaeresis\"}";
+        let v = p(src).unwrap();
+        let Value::Object(o) = parse(&to_canonical(&v), &Limits::AEP2).unwrap() else { panic!() };
+        let names: Vec<&str> = o.iter().map(|(k, _)| k).collect();
+        assert_eq!(names, ["\r", "1", "\u{80}", "\u{f6}", "\u{20ac}", "\u{1f600}", "\u{fb33}"]);
+    }
+
+    #[test]
+    fn string_escaping_matches_ecmascript() {
+        let mut s = String::new();
+        write_string(&mut s, "\u{0}\u{1f}\"\\/\u{7f}é\n");
+        assert_eq!(s, "\"\\u0000\\u001f\\\"\\\\/\u{7f}é\\n\"");
+    }
+}

@@ -1,0 +1,49 @@
+//! # aep2
+//!
+//! Reference implementation of AEP2, the Agent Embedded Payment Protocol: payment mandates,
+//! their canonical encodings, EIP-712 (secp256k1) and Ed25519 signing, strict verification,
+//! and settlement-processor receipts. The normative text is `spec/aep2.md`; every rejection
+//! carries one [`Reason`] from its closed registry.
+//!
+//! ```
+//! use aep2::{Domain, Eip712Domain, EvmAddress, Verifier};
+//!
+//! let domain = Domain::Eip712(Eip712Domain {
+//!     chain_id: 84532,
+//!     verifying_contract: EvmAddress::parse("0x91d861cD4d2F5d8Ffb31CB7308388CA5e6999912")?,
+//! });
+//! let verifier = Verifier::new(domain);
+//! let err = verifier.verify_header("not base64!", None).unwrap_err();
+//! assert_eq!(err.code(), "base64_invalid");
+//! # Ok::<(), aep2::Error>(())
+//! ```
+
+pub mod address;
+pub mod codec;
+pub mod crypto;
+pub mod digest;
+pub mod eip712;
+pub mod envelope;
+pub mod error;
+pub mod hash;
+pub mod json;
+pub mod mandate;
+pub mod profile;
+pub mod reason;
+pub mod receipt;
+pub mod schema;
+pub mod sign;
+pub mod uint;
+pub mod verify;
+
+pub use address::{Base58Key, EvmAddress};
+pub use digest::{MandateDigest, SigningInput, mandate_digest};
+pub use envelope::{EnvelopeForm, SignedMandate};
+pub use error::{Error, Result};
+pub use mandate::{Ed25519Mandate, EvmMandate, Mandate, SolanaMvpMandate};
+pub use profile::{Domain, Ed25519Domain, Eip712Domain, Profile};
+pub use reason::{Reason, Stage};
+pub use receipt::{Receipt, ReceiptExpectations, ReceiptKind, SpId, SpKey};
+pub use sign::{PayerKey, sign_mandate};
+pub use uint::U256;
+pub use verify::{Report, Verified, Verifier};

@@ -1,0 +1,71 @@
+//! Mandate signing for wallet vendors (spec `aep2.md#profiles`).
+//!
+//! Output is byte-identical to the FluxA MVP's libraries for the same key and mandate:
+//! ethers v6 `signTypedData` (RFC 6979, low s, v ∈ {27, 28}) and tweetnacl
+//! `sign.detached` (RFC 8032).
+
+use crate::address::Base58Key;
+use crate::codec::{base58_encode, hex_encode_0x};
+use crate::crypto::{ed25519, secp256k1};
+use crate::digest::{MandateDigest, SigningInput, mandate_digest};
+use crate::envelope::{EnvelopeForm, SignedMandate};
+use crate::error::{Error, Result};
+use crate::mandate::Mandate;
+use crate::profile::{Domain, Profile};
+use crate::reason::Reason;
+
+/// A payer's signing key.
+#[derive(Clone, Debug)]
+pub enum PayerKey {
+    /// secp256k1 private key (`eip712`).
+    Secp256k1(secp256k1::SecretKey),
+    /// Ed25519 32-byte seed (`ed25519`, `solana-mvp`).
+    Ed25519([u8; 32]),
+}
+
+impl PayerKey {
+    /// The signer identity as it appears in a mandate (`owner` or `payer`).
+    pub fn signer(&self) -> String {
+        match self {
+            PayerKey::Secp256k1(k) => k.address().to_checksum(),
+            PayerKey::Ed25519(seed) => Base58Key(ed25519::public_key_from_seed(seed)).to_string(),
+        }
+    }
+
+    /// Signs a signing input, returning the signature in the profile's wire encoding.
+    ///
+    /// Errors with `profile_mismatch` when the key type does not fit the input.
+    pub fn sign_input(&self, input: &SigningInput) -> Result<String> {
+        match (self, input) {
+            (PayerKey::Secp256k1(k), SigningInput::Eip712(parts)) => Ok(hex_encode_0x(&k.sign_prehash(&parts.digest))),
+            (PayerKey::Ed25519(seed), SigningInput::Message(msg)) => Ok(base58_encode(&ed25519::sign(seed, msg))),
+            _ => Err(Error::new(Reason::ProfileMismatch, "key type does not match the profile")),
+        }
+    }
+}
+
+/// Signs `mandate` under `domain` and wraps it in an envelope of `form`.
+///
+/// The key must be the mandate's signer: a wallet that signs for someone else's account
+/// produces a mandate every verifier rejects, so this refuses with `signature_invalid`.
+/// solana-mvp mandates only travel in the MVP form.
+pub fn sign_mandate(mandate: &Mandate, domain: &Domain, key: &PayerKey, form: EnvelopeForm) -> Result<(SignedMandate, MandateDigest)> {
+    if key.signer() != mandate.signer() {
+        return Err(Error::new(
+            Reason::SignatureInvalid,
+            format!("key belongs to {}, mandate signer is {}", key.signer(), mandate.signer()),
+        ));
+    }
+    if form == EnvelopeForm::Native && domain.profile() == Profile::SolanaMvp {
+        return Err(Error::new(Reason::UnsupportedProfile, "solana-mvp mandates travel only in the MVP envelope"));
+    }
+    let digest = mandate_digest(mandate, domain)?;
+    let signature = key.sign_input(&digest.input)?;
+    let signed = SignedMandate {
+        form,
+        mandate: mandate.clone(),
+        domain: (form == EnvelopeForm::Native).then(|| domain.clone()),
+        signature,
+    };
+    Ok((signed, digest))
+}

@@ -1,0 +1,177 @@
+//! Strict mandate verification for merchants (spec `aep2.md#verification-order`).
+//!
+//! Stages run in the normative order decode → schema → signature → policy and stop at the
+//! first fault, so every conforming verifier reports the same code for the same input.
+//! Stateful policy (price, payee, replay, request binding) layers on top of [`Verified`].
+
+use crate::codec::base58_decode;
+use crate::crypto::ed25519::KeyCache;
+use crate::crypto::secp256k1;
+use crate::digest::{MandateDigest, SigningInput, mandate_digest};
+use crate::envelope::{SignedMandate, decode_header};
+use crate::error::{Error, Result};
+use crate::json::Value;
+use crate::mandate::Mandate;
+use crate::profile::Domain;
+use crate::reason::Reason;
+use std::sync::Mutex;
+
+/// How many validated Ed25519 keys a verifier remembers.
+pub const KEY_CACHE_CAPACITY: usize = 4096;
+
+/// A successfully verified mandate.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Verified {
+    /// The mandate and how it travelled.
+    pub signed: SignedMandate,
+    /// Its signing input, id and digest.
+    pub digest: MandateDigest,
+    /// The signer (equal to the mandate's owner or payer).
+    pub signer: String,
+}
+
+impl Verified {
+    /// The mandate.
+    pub fn mandate(&self) -> &Mandate {
+        &self.signed.mandate
+    }
+}
+
+/// Everything a verification found out, also on failure: vectors and `aep2 inspect` show the
+/// digest and the recovered address of a rejected mandate.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Report {
+    /// The schema-checked envelope, if decoding and schema checks passed.
+    pub signed: Option<SignedMandate>,
+    /// The signing input, if the envelope was readable.
+    pub digest: Option<MandateDigest>,
+    /// The address recovered from a secp256k1 signature (even if it is not the owner).
+    pub recovered: Option<String>,
+    /// The verdict.
+    pub verdict: Result<()>,
+}
+
+impl Report {
+    /// Converts to a plain result.
+    pub fn into_result(self) -> Result<Verified> {
+        self.verdict?;
+        match (self.signed, self.digest) {
+            (Some(signed), Some(digest)) => {
+                let signer = signed.mandate.signer();
+                Ok(Verified { signed, digest, signer })
+            }
+            _ => Err(Error::new(Reason::JsonInvalid, "incomplete report")),
+        }
+    }
+}
+
+/// A mandate verifier bound to the domain it accepts mandates for.
+///
+/// Cheap to share across threads; it caches validated Ed25519 keys because key validation
+/// (the torsion check) costs as much as a signature check and merchants see the same payers
+/// repeatedly.
+#[derive(Debug)]
+pub struct Verifier {
+    expected: Domain,
+    keys: Mutex<KeyCache>,
+}
+
+impl Verifier {
+    /// A verifier for mandates signed under `expected`.
+    pub fn new(expected: Domain) -> Verifier {
+        Verifier { expected, keys: Mutex::new(KeyCache::new(KEY_CACHE_CAPACITY)) }
+    }
+
+    /// The domain this verifier accepts.
+    pub fn expected(&self) -> &Domain {
+        &self.expected
+    }
+
+    /// Verifies a header value (base64 envelope). `now` (unix seconds) enables the deadline
+    /// check; `None` skips it.
+    pub fn verify_header(&self, header: &str, now: Option<u64>) -> Result<Verified> {
+        self.check_header(header, now).into_result()
+    }
+
+    /// Like [`Verifier::verify_header`], returning the full [`Report`].
+    pub fn check_header(&self, header: &str, now: Option<u64>) -> Report {
+        match decode_header(header) {
+            Ok(v) => self.check_value(&v, now),
+            Err(e) => Report { signed: None, digest: None, recovered: None, verdict: Err(e) },
+        }
+    }
+
+    /// Verifies an already-decoded envelope JSON value.
+    pub fn check_value(&self, v: &Value, now: Option<u64>) -> Report {
+        match SignedMandate::from_json(v, self.expected.profile()) {
+            Ok(sm) => self.check_signed(sm, now),
+            Err(e) => Report { signed: None, digest: None, recovered: None, verdict: Err(e) },
+        }
+    }
+
+    /// Signature and policy stages for a schema-checked envelope.
+    pub fn check_signed(&self, sm: SignedMandate, now: Option<u64>) -> Report {
+        // A native envelope is verified over the domain it claims, so a mandate validly signed
+        // for another deployment is reported as `domain_mismatch` rather than a bad signature.
+        let domain = sm.domain.clone().unwrap_or_else(|| self.expected.clone());
+        let digest = match mandate_digest(&sm.mandate, &domain) {
+            Ok(d) => d,
+            Err(e) => return Report { signed: Some(sm), digest: None, recovered: None, verdict: Err(e) },
+        };
+        let mut recovered = None;
+        let verdict = self.check_signature(&sm, &digest, &mut recovered).and_then(|()| self.check_policy(&sm, now));
+        Report { signed: Some(sm), digest: Some(digest), recovered, verdict }
+    }
+
+    fn check_signature(&self, sm: &SignedMandate, digest: &MandateDigest, recovered: &mut Option<String>) -> Result<()> {
+        match (&sm.mandate, &digest.input) {
+            (Mandate::Eip712(m), SigningInput::Eip712(parts)) => {
+                let sig = secp256k1::parse_signature(&sm.signature)?;
+                let signer = secp256k1::recover(&parts.digest, &sig)?;
+                *recovered = Some(signer.to_checksum());
+                if signer != m.owner {
+                    return Err(Error::new(
+                        Reason::SignatureInvalid,
+                        format!("signature recovers to {signer}, mandate owner is {}", m.owner),
+                    ));
+                }
+                Ok(())
+            }
+            (Mandate::Ed25519(m), SigningInput::Message(msg)) => self.check_ed25519(&m.payer.0, msg, &sm.signature),
+            (Mandate::SolanaMvp(m), SigningInput::Message(msg)) => self.check_ed25519(&m.payer.0, msg, &sm.signature),
+            _ => Err(Error::new(Reason::ProfileMismatch, "signing input does not match the mandate's profile")),
+        }
+    }
+
+    fn check_ed25519(&self, key: &[u8; 32], msg: &[u8], sig_text: &str) -> Result<()> {
+        let sig = parse_ed25519_signature(sig_text)?;
+        let key = {
+            let mut cache = self.keys.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            cache.get_or_validate(key)?
+        };
+        crate::crypto::ed25519::verify(&key, msg, &sig).map_err(|r| Error::new(r, "payer signature"))
+    }
+
+    fn check_policy(&self, sm: &SignedMandate, now: Option<u64>) -> Result<()> {
+        if let Some(claimed) = &sm.domain {
+            if *claimed != self.expected {
+                return Err(Error::new(Reason::DomainMismatch, "the envelope is signed for another domain"));
+            }
+        }
+        if let Some(now) = now {
+            let deadline = sm.mandate.deadline();
+            if now > deadline {
+                return Err(Error::new(Reason::Expired, format!("deadline {deadline} is before now ({now})")));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Decodes an Ed25519 signature's wire form (base58 of exactly 64 bytes).
+pub fn parse_ed25519_signature(text: &str) -> Result<[u8; 64]> {
+    if text.is_empty() || !text.bytes().all(|c| c.is_ascii_alphanumeric() && !matches!(c, b'0' | b'O' | b'I' | b'l')) {
+        return Err(Error::new(Reason::SignatureEncoding, "signature is not base58"));
+    }
+    base58_decode::<64>(text).ok_or_else(|| Error::new(Reason::SignatureLength, "signature is not 64 bytes"))
+}
