@@ -1,1 +1,614 @@
-fn main() {}
+//! `aep2`: sign, verify and inspect AEP2 mandates and receipts, and generate or check the
+//! test vectors. Output is JSON on stdout so tools can script against it.
+
+use aep2::codec::{hex_decode_0x, hex_encode_0x};
+use aep2::crypto::{ed25519, secp256k1::SecretKey};
+use aep2::envelope::decode_header;
+use aep2::json::{Limits, parse, to_compact};
+use aep2::{
+    Base58Key, Domain, Ed25519Domain, Eip712Domain, EnvelopeForm, EvmAddress, Mandate, PayerKey, Profile, Reason, Receipt,
+    ReceiptExpectations, ReceiptKind, SpId, SpKey, Verifier, sign_mandate,
+};
+use aep2_vectors::check::{answer, judge, report_intermediates};
+use aep2_vectors::generate::{diff_against, write_all};
+use aep2_vectors::peer_signed::check_fixtures;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use serde_json::{Value as J, json};
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::LazyLock;
+
+static AFTER_HELP: LazyLock<String> = LazyLock::new(|| {
+    let mut s = String::from(
+        "Exit status:\n  0  valid (or the command succeeded)\n  1  invalid: the mandate, receipt or vector check failed\n  2  usage error: bad flags, unreadable input, missing domain\n\nReason codes (spec/aep2.md#reason-codes), by stage:\n",
+    );
+    for r in Reason::ALL {
+        s.push_str(&format!("  {:<32} {}\n", r.code(), r.stage()));
+    }
+    s
+});
+
+#[derive(Parser)]
+#[command(name = "aep2", version, about = "AEP2 (Agent Embedded Payment Protocol) reference tool", after_help = AFTER_HELP.as_str())]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Generate a payer or settlement-processor key and print it with its address/public key.
+    Keygen(KeygenArgs),
+    /// Sign a mandate (JSON) and print the header, signature, digest and signer.
+    Sign(SignArgs),
+    /// Verify a mandate header; prints exactly one JSON object {valid, code, digest, signer, ...}.
+    #[command(after_help = AFTER_HELP.as_str())]
+    Verify(VerifyArgs),
+    /// Decode a header or envelope: pretty JSON, form, digest, signing bytes, signer, verdict.
+    Inspect(InspectArgs),
+    /// Sign or verify settlement-processor receipts.
+    #[command(subcommand)]
+    Receipt(ReceiptCmd),
+    /// Generate or check the test vectors.
+    #[command(subcommand)]
+    Vectors(VectorsCmd),
+    /// Verify the peer-signed interop fixtures (ethers v6, tweetnacl) and print each verdict.
+    Interop(InteropArgs),
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ProfileArg {
+    Eip712,
+    Ed25519,
+    SolanaMvp,
+}
+
+impl From<ProfileArg> for Profile {
+    fn from(p: ProfileArg) -> Profile {
+        match p {
+            ProfileArg::Eip712 => Profile::Eip712,
+            ProfileArg::Ed25519 => Profile::Ed25519,
+            ProfileArg::SolanaMvp => Profile::SolanaMvp,
+        }
+    }
+}
+
+#[derive(Args)]
+struct DomainArgs {
+    /// Signature profile.
+    #[arg(long, value_enum)]
+    profile: ProfileArg,
+    /// eip712: the EIP-155 chain id of the debit wallet.
+    #[arg(long)]
+    chain_id: Option<u64>,
+    /// eip712: the debit-wallet contract address (0x, EIP-55 or single-case).
+    #[arg(long)]
+    verifying_contract: Option<String>,
+    /// ed25519: the CAIP-2 network id (e.g. solana:EtWTRABZaYq6iMfeYKouRu166VU2xqa1).
+    #[arg(long)]
+    network: Option<String>,
+    /// ed25519: the debit-wallet program id (base58).
+    #[arg(long)]
+    wallet: Option<String>,
+}
+
+impl DomainArgs {
+    fn domain(&self) -> Result<Domain, String> {
+        match Profile::from(self.profile) {
+            Profile::Eip712 => {
+                let chain_id = self.chain_id.ok_or("--profile eip712 needs --chain-id")?;
+                let vc = self.verifying_contract.as_deref().ok_or("--profile eip712 needs --verifying-contract")?;
+                let verifying_contract = EvmAddress::parse(vc).map_err(|e| format!("--verifying-contract: {e}"))?;
+                Ok(Domain::Eip712(Eip712Domain { chain_id, verifying_contract }))
+            }
+            Profile::Ed25519 => {
+                let network = self.network.clone().ok_or("--profile ed25519 needs --network")?;
+                aep2::profile::check_caip2(&network).map_err(|e| format!("--network: {e}"))?;
+                let wallet = Base58Key::parse(self.wallet.as_deref().ok_or("--profile ed25519 needs --wallet")?)
+                    .map_err(|e| format!("--wallet: {e}"))?;
+                Ok(Domain::Ed25519(Ed25519Domain { network, wallet }))
+            }
+            Profile::SolanaMvp => Ok(Domain::SolanaMvp),
+        }
+    }
+}
+
+#[derive(Args)]
+struct KeygenArgs {
+    /// Key type: eip712 (secp256k1) or ed25519/solana-mvp (Ed25519 seed).
+    #[arg(long, value_enum)]
+    profile: ProfileArg,
+    /// Derive the key from a public label instead of the OS random source (test keys only!).
+    #[arg(long)]
+    from_label: Option<String>,
+}
+
+#[derive(Args)]
+struct SignArgs {
+    #[command(flatten)]
+    domain: DomainArgs,
+    /// Payer key: 0x + 64 hex digits (secp256k1 secret for eip712, Ed25519 seed otherwise).
+    #[arg(long)]
+    key: String,
+    /// The mandate JSON: inline text, @FILE, or - for stdin.
+    #[arg(long)]
+    mandate: String,
+    /// Envelope form: mvp ({mandate, payerSig}) or native (names profile and domain).
+    #[arg(long, value_enum, default_value = "mvp")]
+    form: FormArg,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum FormArg {
+    Mvp,
+    Native,
+}
+
+#[derive(Args)]
+struct VerifyArgs {
+    /// The header value (base64 envelope), or - to read it from stdin.
+    #[arg(long)]
+    header: String,
+    #[command(flatten)]
+    domain: DomainArgs,
+    /// Verification time in unix seconds (default: the system clock).
+    #[arg(long)]
+    now: Option<u64>,
+}
+
+#[derive(Args)]
+struct InspectArgs {
+    /// The header value (base64 envelope), or - to read it from stdin.
+    #[arg(long)]
+    header: String,
+    /// Also verify under this profile and domain (optional).
+    #[arg(long, value_enum)]
+    profile: Option<ProfileArg>,
+    /// eip712 chain id (with --profile eip712).
+    #[arg(long)]
+    chain_id: Option<u64>,
+    /// eip712 verifying contract (with --profile eip712).
+    #[arg(long)]
+    verifying_contract: Option<String>,
+    /// ed25519 network (with --profile ed25519).
+    #[arg(long)]
+    network: Option<String>,
+    /// ed25519 wallet program id (with --profile ed25519).
+    #[arg(long)]
+    wallet: Option<String>,
+    /// Verification time in unix seconds (default: the system clock).
+    #[arg(long)]
+    now: Option<u64>,
+}
+
+#[derive(Subcommand)]
+enum ReceiptCmd {
+    /// Sign a receipt for a mandate header as a settlement processor.
+    Sign(ReceiptSignArgs),
+    /// Verify a receipt's signature, and optionally its SP, mandate digest and deadline rule.
+    Verify(ReceiptVerifyArgs),
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum KindArg {
+    MvpEvm,
+    MvpSolana,
+    Native,
+}
+
+#[derive(Args)]
+struct ReceiptSignArgs {
+    /// Receipt form.
+    #[arg(long, value_enum)]
+    kind: KindArg,
+    /// SP key: 0x + 64 hex digits (secp256k1 secret for mvp-evm or an eip712 native receipt, Ed25519 seed otherwise).
+    #[arg(long)]
+    key: String,
+    /// The mandate header the receipt is for (verified first), or -.
+    #[arg(long)]
+    header: String,
+    #[command(flatten)]
+    domain: DomainArgs,
+    /// The settlement promise, unix seconds. Must not exceed the mandate's deadline.
+    #[arg(long)]
+    enqueue_deadline: u64,
+}
+
+#[derive(Args)]
+struct ReceiptVerifyArgs {
+    /// The receipt JSON: inline text, @FILE, or - for stdin.
+    #[arg(long)]
+    receipt: String,
+    /// The expected settlement processor (0x address or base58 key).
+    #[arg(long)]
+    sp: Option<String>,
+    /// The mandate header the receipt is for (enables digest and deadline checks).
+    #[arg(long)]
+    header: Option<String>,
+    /// Profile of the mandate (required with --header).
+    #[arg(long, value_enum)]
+    profile: Option<ProfileArg>,
+    /// eip712 chain id of the mandate's domain.
+    #[arg(long)]
+    chain_id: Option<u64>,
+    /// eip712 verifying contract of the mandate's domain.
+    #[arg(long)]
+    verifying_contract: Option<String>,
+    /// ed25519 network of the mandate's domain.
+    #[arg(long)]
+    network: Option<String>,
+    /// ed25519 wallet of the mandate's domain.
+    #[arg(long)]
+    wallet: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum VectorsCmd {
+    /// Regenerate every vector file from the fixed seeds.
+    Generate(VectorsDirArgs),
+    /// Run every vector through this implementation and check the files regenerate without diff.
+    Check(VectorsDirArgs),
+}
+
+#[derive(Args)]
+struct VectorsDirArgs {
+    /// Repository root (holds spec/, vectors/, crates/); default: found from the current directory.
+    #[arg(long)]
+    root: Option<PathBuf>,
+    /// Vector directory (default: <root>/vectors).
+    #[arg(long)]
+    dir: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct InteropArgs {
+    /// The fixture file (default: vectors/peer-signed/peer-signed.json under the repository root).
+    file: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.cmd {
+        Cmd::Keygen(a) => keygen(&a),
+        Cmd::Sign(a) => sign(&a),
+        Cmd::Verify(a) => verify(&a),
+        Cmd::Inspect(a) => inspect(&a),
+        Cmd::Receipt(ReceiptCmd::Sign(a)) => receipt_sign(&a),
+        Cmd::Receipt(ReceiptCmd::Verify(a)) => receipt_verify(&a),
+        Cmd::Vectors(VectorsCmd::Generate(a)) => vectors_generate(&a),
+        Cmd::Vectors(VectorsCmd::Check(a)) => vectors_check(&a),
+        Cmd::Interop(a) => interop(&a),
+    };
+    match result {
+        Ok(code) => code,
+        Err(msg) => {
+            eprintln!("aep2: {msg}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+type Outcome = Result<ExitCode, String>;
+
+fn print(v: &J) {
+    println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
+}
+
+fn verdict_exit(valid: bool) -> ExitCode {
+    if valid { ExitCode::SUCCESS } else { ExitCode::from(1) }
+}
+
+/// Reads an argument that is inline text, `@FILE`, or `-` (stdin).
+fn read_arg(arg: &str) -> Result<String, String> {
+    if arg == "-" {
+        let mut s = String::new();
+        std::io::stdin().take(1 << 20).read_to_string(&mut s).map_err(|e| format!("stdin: {e}"))?;
+        Ok(s.trim_end_matches(['\n', '\r']).to_owned())
+    } else if let Some(path) = arg.strip_prefix('@') {
+        std::fs::read_to_string(path).map(|s| s.trim_end_matches(['\n', '\r']).to_owned()).map_err(|e| format!("{path}: {e}"))
+    } else {
+        Ok(arg.to_owned())
+    }
+}
+
+fn now_or_clock(now: Option<u64>) -> u64 {
+    now.unwrap_or_else(|| {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    })
+}
+
+fn key32(hex: &str, what: &str) -> Result<[u8; 32], String> {
+    hex_decode_0x(hex).and_then(|b| b.try_into().ok()).ok_or_else(|| format!("{what} must be 0x followed by 64 hex digits"))
+}
+
+fn random32() -> Result<[u8; 32], String> {
+    let mut b = [0u8; 32];
+    std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut b)).map_err(|e| format!("random source: {e}"))?;
+    Ok(b)
+}
+
+fn keygen(a: &KeygenArgs) -> Outcome {
+    let profile = Profile::from(a.profile);
+    let mut material = match &a.from_label {
+        Some(label) => aep2::hash::sha256(format!("aep2-keygen/{label}").as_bytes()),
+        None => random32()?,
+    };
+    let out = match profile {
+        Profile::Eip712 => {
+            let key = loop {
+                if let Some(k) = SecretKey::from_bytes(&material) {
+                    break k;
+                }
+                material = aep2::hash::sha256(&material);
+            };
+            json!({ "profile": profile.as_str(), "key": hex_encode_0x(&material), "address": key.address().to_checksum() })
+        }
+        _ => json!({
+            "profile": profile.as_str(),
+            "key": hex_encode_0x(&material),
+            "publicKey": Base58Key(ed25519::public_key_from_seed(&material)).to_string(),
+        }),
+    };
+    print(&out);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn payer_key(profile: Profile, hex: &str) -> Result<PayerKey, String> {
+    let k = key32(hex, "--key")?;
+    match profile {
+        Profile::Eip712 => SecretKey::from_bytes(&k).map(PayerKey::Secp256k1).ok_or_else(|| "--key is not a valid secp256k1 secret".into()),
+        _ => Ok(PayerKey::Ed25519(k)),
+    }
+}
+
+fn sign(a: &SignArgs) -> Outcome {
+    let domain = a.domain.domain()?;
+    let text = read_arg(&a.mandate)?;
+    let value = parse(&text, &Limits::AEP2).map_err(|e| format!("--mandate: {e}"))?;
+    let mandate = Mandate::from_json(domain.profile(), &value).map_err(|e| format!("--mandate: {e}"))?;
+    let key = payer_key(domain.profile(), &a.key)?;
+    let form = match a.form {
+        FormArg::Mvp => EnvelopeForm::Mvp,
+        FormArg::Native => EnvelopeForm::Native,
+    };
+    let (signed, digest) = sign_mandate(&mandate, &domain, &key, form).map_err(|e| e.to_string())?;
+    print(&json!({
+        "header": signed.encode(),
+        "signature": signed.signature,
+        "digest": digest.display,
+        "signer": mandate.signer(),
+        "profile": domain.profile().as_str(),
+        "form": form.as_str(),
+    }));
+    Ok(ExitCode::SUCCESS)
+}
+
+fn verify(a: &VerifyArgs) -> Outcome {
+    let domain = a.domain.domain()?;
+    let header = read_arg(&a.header)?;
+    let verifier = Verifier::new(domain.clone());
+    let report = verifier.check_header(header.trim(), Some(now_or_clock(a.now)));
+    let digest = report.digest.as_ref().map(|d| d.display.clone());
+    let claimed_signer = report.signed.as_ref().map(|s| s.mandate.signer());
+    let (valid, code, stage, message) = match &report.verdict {
+        Ok(()) => (true, J::Null, J::Null, J::Null),
+        Err(e) => (false, json!(e.code()), json!(e.stage().as_str()), json!(e.to_string())),
+    };
+    // `signer` is the verified signer when valid; when invalid it is the address the
+    // signature recovers to (eip712) or null, never the unverified claim.
+    let signer = if valid { claimed_signer } else { report.recovered.clone() };
+    println!(
+        "{}",
+        json!({ "valid": valid, "code": code, "digest": digest, "signer": signer, "profile": domain.profile().as_str(), "stage": stage, "message": message })
+    );
+    Ok(verdict_exit(valid))
+}
+
+fn inspect(a: &InspectArgs) -> Outcome {
+    let header = read_arg(&a.header)?;
+    let header = header.trim();
+    let mut out = serde_json::Map::new();
+    match decode_header(header) {
+        Ok(v) => {
+            let decoded: J = serde_json::from_str(&to_compact(&v)).unwrap_or(J::Null);
+            let form = if decoded.get("aep2").is_some() { "native" } else { "mvp" };
+            out.insert("form".into(), json!(form));
+            out.insert("envelope".into(), decoded);
+        }
+        Err(e) => {
+            out.insert("decodeError".into(), json!({ "code": e.code(), "message": e.to_string() }));
+            print(&J::Object(out));
+            return Ok(ExitCode::from(1));
+        }
+    }
+    let Some(profile) = a.profile else {
+        print(&J::Object(out));
+        return Ok(ExitCode::SUCCESS);
+    };
+    let d = DomainArgs {
+        profile,
+        chain_id: a.chain_id,
+        verifying_contract: a.verifying_contract.clone(),
+        network: a.network.clone(),
+        wallet: a.wallet.clone(),
+    };
+    let verifier = Verifier::new(d.domain()?);
+    let report = verifier.check_header(header, Some(now_or_clock(a.now)));
+    for (k, v) in report_intermediates(&report) {
+        out.insert(k, json!(v));
+    }
+    if let Some(s) = &report.signed {
+        out.insert("claimedSigner".into(), json!(s.mandate.signer()));
+    }
+    let valid = report.verdict.is_ok();
+    out.insert(
+        "verdict".into(),
+        match &report.verdict {
+            Ok(()) => json!({ "valid": true }),
+            Err(e) => json!({ "valid": false, "code": e.code(), "stage": e.stage().as_str(), "message": e.to_string() }),
+        },
+    );
+    print(&J::Object(out));
+    Ok(verdict_exit(valid))
+}
+
+fn receipt_sign(a: &ReceiptSignArgs) -> Outcome {
+    let domain = a.domain.domain()?;
+    let header = read_arg(&a.header)?;
+    let verified = Verifier::new(domain.clone()).verify_header(header.trim(), None).map_err(|e| format!("--header: {e}"))?;
+    if a.enqueue_deadline > verified.mandate().deadline() {
+        return Err(format!(
+            "--enqueue-deadline {} is after the mandate deadline {} (spec aep2.md#receipt-deadline-rule)",
+            a.enqueue_deadline,
+            verified.mandate().deadline()
+        ));
+    }
+    let k = key32(&a.key, "--key")?;
+    let (kind, key) = match a.kind {
+        KindArg::MvpEvm => (ReceiptKind::MvpEvm, SpKey::Secp256k1(SecretKey::from_bytes(&k).ok_or("--key is not a secp256k1 secret")?)),
+        KindArg::MvpSolana => (ReceiptKind::MvpSolana, SpKey::Ed25519(k)),
+        KindArg::Native => match domain.profile() {
+            Profile::Eip712 => (ReceiptKind::Native, SpKey::Secp256k1(SecretKey::from_bytes(&k).ok_or("--key is not a secp256k1 secret")?)),
+            _ => (ReceiptKind::Native, SpKey::Ed25519(k)),
+        },
+    };
+    let receipt = key.sign_receipt(kind, &verified.digest, a.enqueue_deadline, Some(&domain)).map_err(|e| e.to_string())?;
+    let text = to_compact(&receipt.to_json());
+    print(&serde_json::from_str::<J>(&text).unwrap_or(J::Null));
+    Ok(ExitCode::SUCCESS)
+}
+
+fn receipt_verify(a: &ReceiptVerifyArgs) -> Outcome {
+    let text = read_arg(&a.receipt)?;
+    let value = parse(&text, &Limits::AEP2);
+    let receipt = match value.and_then(|v| Receipt::from_json(&v)) {
+        Ok(r) => r,
+        Err(e) => {
+            println!("{}", json!({ "valid": false, "code": e.code(), "stage": e.stage().as_str(), "message": e.to_string() }));
+            return Ok(ExitCode::from(1));
+        }
+    };
+    let sp = a.sp.as_deref().map(SpId::parse).transpose().map_err(|e| format!("--sp: {e}"))?;
+    let mut domain = None;
+    let mut verified = None;
+    if let Some(h) = &a.header {
+        let profile = a.profile.ok_or("--header needs --profile and its domain flags")?;
+        let d = DomainArgs {
+            profile,
+            chain_id: a.chain_id,
+            verifying_contract: a.verifying_contract.clone(),
+            network: a.network.clone(),
+            wallet: a.wallet.clone(),
+        }
+        .domain()?;
+        let header = read_arg(h)?;
+        verified = Some(Verifier::new(d.clone()).verify_header(header.trim(), None).map_err(|e| format!("--header: {e}"))?);
+        domain = Some(d);
+    }
+    let expect = ReceiptExpectations {
+        sp: sp.as_ref(),
+        mandate: verified.as_ref().map(|v| (v.mandate(), &v.digest)),
+        domain: domain.as_ref().filter(|d| d.profile() != Profile::SolanaMvp),
+    };
+    let verdict = receipt.verify(&expect);
+    let (valid, code, stage, message) = match &verdict {
+        Ok(()) => (true, J::Null, J::Null, J::Null),
+        Err(e) => (false, json!(e.code()), json!(e.stage().as_str()), json!(e.to_string())),
+    };
+    println!(
+        "{}",
+        json!({ "valid": valid, "code": code, "kind": receipt.kind.as_str(), "sp": receipt.sp.to_string(), "mandateDigest": receipt.mandate_digest, "stage": stage, "message": message })
+    );
+    Ok(verdict_exit(valid))
+}
+
+/// The repository root: the given path, or the first ancestor of the current directory that
+/// holds `spec/aep2.md`.
+fn repo_root(given: Option<&Path>) -> Result<PathBuf, String> {
+    if let Some(p) = given {
+        return Ok(p.to_path_buf());
+    }
+    let mut dir = std::env::current_dir().map_err(|e| e.to_string())?;
+    loop {
+        if dir.join("spec/aep2.md").is_file() {
+            return Ok(dir);
+        }
+        if !dir.pop() {
+            return Err("cannot find the repository root (a directory with spec/aep2.md); pass --root".into());
+        }
+    }
+}
+
+fn vectors_generate(a: &VectorsDirArgs) -> Outcome {
+    let root = repo_root(a.root.as_deref())?;
+    let dir = a.dir.clone().unwrap_or_else(|| root.join("vectors"));
+    for path in write_all(&root, &dir)? {
+        eprintln!("wrote {}", path.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn vectors_check(a: &VectorsDirArgs) -> Outcome {
+    let root = repo_root(a.root.as_deref())?;
+    let dir = a.dir.clone().unwrap_or_else(|| root.join("vectors"));
+    let mut failures = 0usize;
+    let mut total = 0usize;
+    let mut summary = serde_json::Map::new();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .map_err(|e| format!("{}: {e}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    files.sort();
+    for path in files {
+        let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let file: aep2_vectors::model::VectorFile =
+            serde_json::from_str(&text).map_err(|e| format!("{}: not a vector file: {e}", path.display()))?;
+        let mut passed = 0usize;
+        for (group, case) in file.cases() {
+            total += 1;
+            match answer(group, case).and_then(|a| judge(case, &a)) {
+                Ok(()) => passed += 1,
+                Err(e) => {
+                    failures += 1;
+                    eprintln!("FAIL {e}");
+                }
+            }
+        }
+        summary.insert(file.topic.clone(), json!({ "tests": file.number_of_tests, "passed": passed }));
+    }
+    let differing = if a.dir.is_none() { diff_against(&root, &dir)? } else { Vec::new() };
+    for d in &differing {
+        eprintln!("DIFF {d} differs from a fresh generation");
+    }
+    print(&json!({ "total": total, "failed": failures, "regenerationDiff": differing, "topics": summary }));
+    Ok(verdict_exit(failures == 0 && differing.is_empty()))
+}
+
+fn interop(a: &InteropArgs) -> Outcome {
+    let path = match &a.file {
+        Some(p) => p.clone(),
+        None => repo_root(None)?.join("vectors/peer-signed/peer-signed.json"),
+    };
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let doc: J = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    let outcomes = check_fixtures(&doc)?;
+    println!("Peer-signed fixtures: {} (ethers v6 EIP-712, tweetnacl Ed25519)\n", path.display());
+    println!("{:<28} {:<8} {:<30} {}", "case", "expect", "aep2 verdict", "checks");
+    let mut bad = 0;
+    for o in &outcomes {
+        let passed = o.checks.iter().filter(|c| c.ok).count();
+        println!("{:<28} {:<8} {:<30} {}/{} {}", o.id, o.expect, o.got, passed, o.checks.len(), if o.ok() { "ok" } else { "MISMATCH" });
+        for c in o.checks.iter().filter(|c| !c.ok) {
+            println!("    failed: {} ({})", c.name, c.detail);
+        }
+        if !o.ok() {
+            bad += 1;
+        }
+    }
+    let checks: usize = outcomes.iter().map(|o| o.checks.len()).sum();
+    println!("\n{} cases, {} checks: {} cases ok, {} mismatched", outcomes.len(), checks, outcomes.len() - bad, bad);
+    println!("(valid cases also check: digest = ethers/MVP digest, re-signing reproduces the peer signature byte for byte,\n receipt signature verifies, and the MVP receipt's enqueueDeadline > deadline is rejected per spec)");
+    Ok(verdict_exit(bad == 0))
+}

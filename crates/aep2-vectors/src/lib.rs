@@ -4,4 +4,7 @@
 //! The same loader serves `cargo test` (one trial per vector id), `aep2 vectors check` and
 //! the conformance runner, so every consumer reads the very same files.
 
+pub mod check;
+pub mod generate;
+pub mod model;
 pub mod peer_signed;

@@ -98,6 +98,12 @@ impl Object {
         self
     }
 
+    /// Removes a member, returning its value.
+    pub fn remove(&mut self, name: &str) -> Option<Value> {
+        let i = self.members.iter().position(|(k, _)| k == name)?;
+        Some(self.members.remove(i).1)
+    }
+
     /// Looks a member up by name.
     pub fn get(&self, name: &str) -> Option<&Value> {
         self.members.iter().find(|(k, _)| k == name).map(|(_, v)| v)

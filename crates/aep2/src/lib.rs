@@ -25,6 +25,7 @@ pub mod digest;
 pub mod eip712;
 pub mod envelope;
 pub mod error;
+#[doc(hidden)] pub mod fuzzing;
 pub mod hash;
 pub mod json;
 pub mod mandate;

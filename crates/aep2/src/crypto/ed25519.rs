@@ -35,6 +35,7 @@ use std::collections::{HashMap, VecDeque};
 
 use curve25519_dalek::edwards::{CompressedEdwardsY, EdwardsPoint};
 use curve25519_dalek::scalar::Scalar;
+use curve25519_dalek::traits::IsIdentity as _;
 use ed25519_dalek::{Signer as _, SigningKey};
 use sha2::{Digest as _, Sha512};
 
@@ -123,19 +124,23 @@ pub fn verify(
     let s = Option::<Scalar>::from(Scalar::from_canonical_bytes(s_bytes))
         .ok_or(Reason::SignatureScalarOutOfRange)?;
 
-    // Rule 4: R obeys the same point rules as A. The decoded point itself is not needed:
-    // rule 5 compares encodings, and R's encoding is now known to be canonical.
-    decode_strict(&r_bytes).map_err(PointDefect::signature_reason)?;
-
-    // Rule 5: R' = [S]B - [k]A, compared with R as received (bytes, not points).
+    // Rules 4 and 5, ordered for speed with identical verdicts. R' = [S]B - [k]A is
+    // computed first. If its encoding equals the received R bytes, R is canonical (it is a
+    // compressor's output) and torsion-free (A and B are), so of rule 4 only "small order"
+    // can still apply, and the only torsion-free small-order point is the identity. If the
+    // encodings differ, rule 4 runs in full so the rejection names the right fault; only
+    // then is the cost of the torsion check paid, and only on a signature that fails anyway.
     let k = challenge(&r_bytes, &key.bytes, msg);
     let minus_a = -key.point;
     let r_prime = EdwardsPoint::vartime_double_scalar_mul_basepoint(&k, &minus_a, &s);
     if r_prime.compress().to_bytes() == r_bytes {
-        Ok(())
-    } else {
-        Err(Reason::SignatureInvalid)
+        if r_prime.is_identity() {
+            return Err(Reason::SignaturePointSmallOrder);
+        }
+        return Ok(());
     }
+    decode_strict(&r_bytes).map_err(PointDefect::signature_reason)?;
+    Err(Reason::SignatureInvalid)
 }
 
 /// Validates an encoded key (rule 2) and then verifies `sig` over `msg` (rules 3–5).

@@ -1,0 +1,193 @@
+//! Runs vector cases through the reference implementation and judges the answers.
+
+use crate::model::{Context, Kind, TestCase, TestGroup};
+use aep2::codec::{hex_decode_0x, hex_encode_0x};
+use aep2::crypto::{ed25519, secp256k1::SecretKey};
+use aep2::digest::SigningInput;
+use aep2::json::{Limits, Value, parse};
+use aep2::{
+    Domain, EnvelopeForm, Error, Mandate, PayerKey, Profile, Receipt, ReceiptExpectations, Report, SpId, Verifier,
+    sign_mandate,
+};
+use serde_json::Value as J;
+use std::collections::BTreeMap;
+
+/// What an implementation answered for one case.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Answer {
+    /// `valid` or `invalid`.
+    pub result: String,
+    /// Reason code when invalid.
+    pub reason: Option<String>,
+    /// Stage of the reason.
+    pub stage: Option<String>,
+    /// `sign_mandate`: the signature produced.
+    pub signature: Option<String>,
+    /// `sign_mandate`: the header produced.
+    pub header: Option<String>,
+    /// Intermediate values the implementation computed.
+    pub intermediates: BTreeMap<String, String>,
+}
+
+impl Answer {
+    fn from_result(r: &Result<(), Error>) -> Answer {
+        match r {
+            Ok(()) => Answer { result: "valid".into(), ..Answer::default() },
+            Err(e) => Answer {
+                result: "invalid".into(),
+                reason: Some(e.code().into()),
+                stage: Some(e.stage().as_str().into()),
+                ..Answer::default()
+            },
+        }
+    }
+}
+
+fn to_aep2_json(v: &J) -> Result<Value, String> {
+    parse(&v.to_string(), &Limits::AEP2).map_err(|e| format!("context JSON: {e}"))
+}
+
+/// The verifier domain a group's context describes.
+pub fn context_domain(ctx: &Context) -> Result<Domain, String> {
+    let profile = Profile::parse(ctx.profile.as_deref().unwrap_or("")).map_err(|e| e.to_string())?;
+    match (profile, &ctx.domain) {
+        (Profile::SolanaMvp, _) => Ok(Domain::SolanaMvp),
+        (p, Some(d)) => Domain::from_json(p, &to_aep2_json(d)?).map_err(|e| e.to_string()),
+        (p, None) => Err(format!("context for {p} needs a domain")),
+    }
+}
+
+fn input_str<'a>(t: &'a TestCase, k: &str) -> Result<&'a str, String> {
+    t.input.get(k).and_then(J::as_str).ok_or_else(|| format!("{}: input.{k} missing", t.id))
+}
+
+/// Intermediate values of a mandate verification report, as vectors record them.
+pub fn report_intermediates(report: &Report) -> BTreeMap<String, String> {
+    let mut m = BTreeMap::new();
+    if let Some(d) = &report.digest {
+        m.insert("digest".into(), d.display.clone());
+        m.insert("mandateId".into(), hex_encode_0x(&d.id));
+        m.insert("signingBytes".into(), hex_encode_0x(&d.signed_bytes()));
+        if let SigningInput::Eip712(p) = &d.input {
+            m.insert("domainSeparator".into(), hex_encode_0x(&p.domain_separator));
+            m.insert("structHash".into(), hex_encode_0x(&p.struct_hash));
+        }
+    }
+    if let Some(r) = &report.recovered {
+        m.insert("recovered".into(), r.clone());
+    }
+    m
+}
+
+/// Answers one case with the reference implementation.
+pub fn answer(group: &TestGroup, t: &TestCase) -> Result<Answer, String> {
+    match group.kind {
+        Kind::VerifyMandate => {
+            let verifier = Verifier::new(context_domain(&group.context)?);
+            let report = verifier.check_header(input_str(t, "header")?, group.context.now);
+            let intermediates = report_intermediates(&report);
+            let mut a = Answer::from_result(&report.verdict);
+            a.intermediates = intermediates;
+            Ok(a)
+        }
+        Kind::VerifyReceipt => {
+            let receipt = match t.input.get("receipt").map(to_aep2_json).transpose()? {
+                Some(v) => Receipt::from_json(&v),
+                None => return Err(format!("{}: input.receipt missing", t.id)),
+            };
+            let receipt = match receipt {
+                Ok(r) => r,
+                Err(e) => return Ok(Answer::from_result(&Err(e))),
+            };
+            let sp = group.context.sp.as_deref().map(SpId::parse).transpose().map_err(|e| e.to_string())?;
+            let mandate = match t.input.get("mandateHeader").and_then(J::as_str) {
+                Some(h) => {
+                    let verifier = Verifier::new(context_domain(&group.context)?);
+                    Some(verifier.verify_header(h, None).map_err(|e| format!("{}: mandate of receipt: {e}", t.id))?)
+                }
+                None => None,
+            };
+            let domain = match &group.context.domain {
+                Some(_) => Some(context_domain(&group.context)?),
+                None => None,
+            };
+            let expect = ReceiptExpectations {
+                sp: sp.as_ref(),
+                mandate: mandate.as_ref().map(|v| (v.mandate(), &v.digest)),
+                domain: domain.as_ref(),
+            };
+            Ok(Answer::from_result(&receipt.verify(&expect)))
+        }
+        Kind::SignMandate => {
+            let domain = context_domain(&group.context)?;
+            let mandate_json = t.input.get("mandate").ok_or_else(|| format!("{}: input.mandate missing", t.id))?;
+            let mandate = Mandate::from_json(domain.profile(), &to_aep2_json(mandate_json)?).map_err(|e| e.to_string())?;
+            let key = key_from_hex(domain.profile(), input_str(t, "key")?)?;
+            let form = match group.context.form.as_deref() {
+                Some("native") => EnvelopeForm::Native,
+                _ => EnvelopeForm::Mvp,
+            };
+            match sign_mandate(&mandate, &domain, &key, form) {
+                Ok((signed, digest)) => Ok(Answer {
+                    result: "valid".into(),
+                    signature: Some(signed.signature.clone()),
+                    header: Some(signed.encode()),
+                    intermediates: BTreeMap::from([("digest".to_owned(), digest.display.clone())]),
+                    ..Answer::default()
+                }),
+                Err(e) => Ok(Answer::from_result(&Err(e))),
+            }
+        }
+        Kind::Ed25519Raw => {
+            let bytes = |k: &str| -> Result<Vec<u8>, String> {
+                hex_decode_0x(&format!("0x{}", input_str(t, k)?)).ok_or_else(|| format!("{}: input.{k} is not hex", t.id))
+            };
+            let (key, msg, sig) = (bytes("publicKey")?, bytes("message")?, bytes("signature")?);
+            let verdict = match (<[u8; 32]>::try_from(key.as_slice()), <[u8; 64]>::try_from(sig.as_slice())) {
+                (Ok(k), Ok(s)) => ed25519::verify_bytes(&k, &msg, &s).map_err(Error::from),
+                (Err(_), _) => Err(Error::new(aep2::Reason::AddressInvalid, "key is not 32 bytes")),
+                (_, Err(_)) => Err(Error::new(aep2::Reason::SignatureLength, "signature is not 64 bytes")),
+            };
+            Ok(Answer::from_result(&verdict))
+        }
+    }
+}
+
+/// Parses a payer key given as 0x hex: a secp256k1 secret for eip712, an Ed25519 seed otherwise.
+pub fn key_from_hex(profile: Profile, hex: &str) -> Result<PayerKey, String> {
+    let k: [u8; 32] = hex_decode_0x(hex).and_then(|b| b.try_into().ok()).ok_or("key must be 0x + 64 hex digits")?;
+    match profile {
+        Profile::Eip712 => SecretKey::from_bytes(&k).map(PayerKey::Secp256k1).ok_or_else(|| "invalid secp256k1 key".into()),
+        _ => Ok(PayerKey::Ed25519(k)),
+    }
+}
+
+/// Compares an answer with a case's expectation: verdict and reason code (and stage) must
+/// match; for signing, the signature and header must match; recorded intermediates must
+/// equal the ones computed.
+pub fn judge(t: &TestCase, a: &Answer) -> Result<(), String> {
+    let e = &t.expected;
+    let mut problems = Vec::new();
+    if e.result != a.result {
+        problems.push(format!("result: expected {}, got {}", e.result, a.result));
+    }
+    if e.reason != a.reason {
+        problems.push(format!("reason: expected {:?}, got {:?}", e.reason, a.reason));
+    }
+    if e.stage != a.stage {
+        problems.push(format!("stage: expected {:?}, got {:?}", e.stage, a.stage));
+    }
+    if e.signature.is_some() && e.signature != a.signature {
+        problems.push(format!("signature: expected {:?}, got {:?}", e.signature, a.signature));
+    }
+    if e.header.is_some() && e.header != a.header {
+        problems.push(format!("header: expected {:?}, got {:?}", e.header, a.header));
+    }
+    for (k, want) in t.intermediates.iter().flatten() {
+        match a.intermediates.get(k) {
+            Some(got) if got == want => {}
+            got => problems.push(format!("intermediate {k}: expected {want}, got {got:?}")),
+        }
+    }
+    if problems.is_empty() { Ok(()) } else { Err(format!("{}: {}", t.id, problems.join("; "))) }
+}

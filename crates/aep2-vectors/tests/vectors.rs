@@ -1,0 +1,127 @@
+//! Consumes the vector files in `vectors/` exactly as shipped: one trial per vector id
+//! (`cargo test -p aep2-vectors --test vectors -- eip712/signature/` filters by id prefix),
+//! plus file-level trials: schema validity, regeneration without diff, spec references that
+//! resolve, flags that are documented, unique ids and correct counts.
+
+use aep2_vectors::check::{answer, judge};
+use aep2_vectors::generate::diff_against;
+use aep2_vectors::model::VectorFile;
+use libtest_mimic::{Arguments, Failed, Trial};
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn vector_files() -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(root().join("vectors"))
+        .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default();
+    files.retain(|p| p.extension().is_some_and(|x| x == "json"));
+    files.sort();
+    files
+}
+
+fn spec_anchors() -> BTreeSet<String> {
+    let text = std::fs::read_to_string(root().join("spec/aep2.md")).unwrap_or_default();
+    text.split("<a id=\"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next().map(str::to_owned))
+        .collect()
+}
+
+fn main() {
+    let args = Arguments::from_args();
+    let mut trials = Vec::new();
+    let files = vector_files();
+    trials.push(Trial::test("files/present", {
+        let n = files.len();
+        move || if n >= 5 { Ok(()) } else { Err(format!("expected the vector files in vectors/, found {n}").into()) }
+    }));
+    trials.push(Trial::test("files/regenerate-without-diff", || {
+        let differing = diff_against(&root(), &root().join("vectors")).map_err(Failed::from)?;
+        if differing.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("regenerating changes {differing:?}; run `aep2 vectors generate` and commit").into())
+        }
+    }));
+    let schema_text = std::fs::read_to_string(root().join("spec/schemas/vectors/vector-file.schema.json")).unwrap_or_default();
+    let anchors = spec_anchors();
+    let mut seen_ids = BTreeSet::new();
+    for path in files {
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        let raw: serde_json::Value = match serde_json::from_str(&text) {
+            Ok(v) => v,
+            Err(e) => {
+                trials.push(Trial::test(format!("files/{name}/parses"), move || Err(e.to_string().into())));
+                continue;
+            }
+        };
+        {
+            let (schema_text, raw) = (schema_text.clone(), raw.clone());
+            trials.push(Trial::test(format!("files/{name}/schema"), move || {
+                let schema: serde_json::Value = serde_json::from_str(&schema_text).map_err(|e| e.to_string())?;
+                let validator = jsonschema::draft202012::new(&schema).map_err(|e| e.to_string())?;
+                let errors: Vec<String> = validator.iter_errors(&raw).take(5).map(|e| format!("{} at {}", e, e.instance_path())).collect();
+                if errors.is_empty() { Ok(()) } else { Err(errors.join("; ").into()) }
+            }));
+        }
+        let file: VectorFile = match serde_json::from_value(raw) {
+            Ok(f) => f,
+            Err(e) => {
+                trials.push(Trial::test(format!("files/{name}/model"), move || Err(e.to_string().into())));
+                continue;
+            }
+        };
+        {
+            let (file, anchors) = (file.clone(), anchors.clone());
+            trials.push(Trial::test(format!("files/{name}/references-and-flags"), move || {
+                let mut problems = Vec::new();
+                let count: usize = file.test_groups.iter().map(|g| g.tests.len()).sum();
+                if count != file.number_of_tests {
+                    problems.push(format!("numberOfTests {} but {count} tests", file.number_of_tests));
+                }
+                let refs = file.cases().flat_map(|(_, t)| t.spec_refs.iter()).chain(file.notes.values().flat_map(|n| n.spec_refs.iter()));
+                for r in refs {
+                    if let Some(anchor) = r.strip_prefix("aep2.md#") {
+                        if !anchors.contains(anchor) {
+                            problems.push(format!("spec reference {r} has no anchor in spec/aep2.md"));
+                        }
+                    }
+                }
+                for (_, t) in file.cases() {
+                    if !t.spec_refs.iter().any(|r| r.starts_with("aep2.md#")) {
+                        problems.push(format!("{} cites no section of spec/aep2.md", t.id));
+                    }
+                    for flag in &t.flags {
+                        if !file.notes.contains_key(flag) {
+                            problems.push(format!("{}: flag {flag} is not described in notes", t.id));
+                        }
+                    }
+                    if !t.id.starts_with(&format!("{}/", file.topic)) {
+                        problems.push(format!("{} is not under topic {}", t.id, file.topic));
+                    }
+                }
+                problems.dedup();
+                if problems.is_empty() { Ok(()) } else { Err(problems.join("\n").into()) }
+            }));
+        }
+        for group in &file.test_groups {
+            for case in &group.tests {
+                let duplicate = !seen_ids.insert(case.id.clone());
+                let (group, case) = (group.clone(), case.clone());
+                trials.push(Trial::test(case.id.clone(), move || {
+                    if duplicate {
+                        return Err(format!("duplicate id {}", case.id).into());
+                    }
+                    let a = answer(&group, &case).map_err(Failed::from)?;
+                    judge(&case, &a).map_err(Failed::from)
+                }));
+            }
+        }
+    }
+    libtest_mimic::run(&args, trials).exit();
+}
