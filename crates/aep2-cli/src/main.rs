@@ -6,8 +6,8 @@ use aep2::crypto::{ed25519, secp256k1::SecretKey};
 use aep2::envelope::decode_header;
 use aep2::json::{Limits, parse, to_compact};
 use aep2::{
-    Base58Key, Domain, Ed25519Domain, Eip712Domain, EnvelopeForm, EvmAddress, Mandate, PayerKey, Profile, Reason, Receipt,
-    ReceiptExpectations, ReceiptKind, SpId, SpKey, Verifier, sign_mandate,
+    Base58Key, Domain, Ed25519Domain, Eip712Domain, EnvelopeForm, EvmAddress, Mandate, PayerKey, Profile, Reason,
+    Receipt, ReceiptExpectations, ReceiptKind, SpId, SpKey, Verifier, sign_mandate,
 };
 use aep2_vectors::check::{answer, judge, report_intermediates};
 use aep2_vectors::generate::{diff_against, write_all};
@@ -98,9 +98,15 @@ impl DomainArgs {
         match Profile::from(self.profile) {
             Profile::Eip712 => {
                 let chain_id = self.chain_id.ok_or("--profile eip712 needs --chain-id")?;
-                let vc = self.verifying_contract.as_deref().ok_or("--profile eip712 needs --verifying-contract")?;
+                let vc = self
+                    .verifying_contract
+                    .as_deref()
+                    .ok_or("--profile eip712 needs --verifying-contract")?;
                 let verifying_contract = EvmAddress::parse(vc).map_err(|e| format!("--verifying-contract: {e}"))?;
-                Ok(Domain::Eip712(Eip712Domain { chain_id, verifying_contract }))
+                Ok(Domain::Eip712(Eip712Domain {
+                    chain_id,
+                    verifying_contract,
+                }))
             }
             Profile::Ed25519 => {
                 let network = self.network.clone().ok_or("--profile ed25519 needs --network")?;
@@ -303,10 +309,15 @@ fn verdict_exit(valid: bool) -> ExitCode {
 fn read_arg(arg: &str) -> Result<String, String> {
     if arg == "-" {
         let mut s = String::new();
-        std::io::stdin().take(1 << 20).read_to_string(&mut s).map_err(|e| format!("stdin: {e}"))?;
+        std::io::stdin()
+            .take(1 << 20)
+            .read_to_string(&mut s)
+            .map_err(|e| format!("stdin: {e}"))?;
         Ok(s.trim_end_matches(['\n', '\r']).to_owned())
     } else if let Some(path) = arg.strip_prefix('@') {
-        std::fs::read_to_string(path).map(|s| s.trim_end_matches(['\n', '\r']).to_owned()).map_err(|e| format!("{path}: {e}"))
+        std::fs::read_to_string(path)
+            .map(|s| s.trim_end_matches(['\n', '\r']).to_owned())
+            .map_err(|e| format!("{path}: {e}"))
     } else {
         Ok(arg.to_owned())
     }
@@ -314,17 +325,24 @@ fn read_arg(arg: &str) -> Result<String, String> {
 
 fn now_or_clock(now: Option<u64>) -> u64 {
     now.unwrap_or_else(|| {
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0)
     })
 }
 
 fn key32(hex: &str, what: &str) -> Result<[u8; 32], String> {
-    hex_decode_0x(hex).and_then(|b| b.try_into().ok()).ok_or_else(|| format!("{what} must be 0x followed by 64 hex digits"))
+    hex_decode_0x(hex)
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| format!("{what} must be 0x followed by 64 hex digits"))
 }
 
 fn random32() -> Result<[u8; 32], String> {
     let mut b = [0u8; 32];
-    std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut b)).map_err(|e| format!("random source: {e}"))?;
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut b))
+        .map_err(|e| format!("random source: {e}"))?;
     Ok(b)
 }
 
@@ -357,7 +375,9 @@ fn keygen(a: &KeygenArgs) -> Outcome {
 fn payer_key(profile: Profile, hex: &str) -> Result<PayerKey, String> {
     let k = key32(hex, "--key")?;
     match profile {
-        Profile::Eip712 => SecretKey::from_bytes(&k).map(PayerKey::Secp256k1).ok_or_else(|| "--key is not a valid secp256k1 secret".into()),
+        Profile::Eip712 => SecretKey::from_bytes(&k)
+            .map(PayerKey::Secp256k1)
+            .ok_or_else(|| "--key is not a valid secp256k1 secret".into()),
         _ => Ok(PayerKey::Ed25519(k)),
     }
 }
@@ -397,7 +417,11 @@ fn verify(a: &VerifyArgs) -> Outcome {
     };
     // `signer` is the verified signer when valid; when invalid it is the address the
     // signature recovers to (eip712) or null, never the unverified claim.
-    let signer = if valid { claimed_signer } else { report.recovered.clone() };
+    let signer = if valid {
+        claimed_signer
+    } else {
+        report.recovered.clone()
+    };
     println!(
         "{}",
         json!({ "valid": valid, "code": code, "digest": digest, "signer": signer, "profile": domain.profile().as_str(), "stage": stage, "message": message })
@@ -417,7 +441,10 @@ fn inspect(a: &InspectArgs) -> Outcome {
             out.insert("envelope".into(), decoded);
         }
         Err(e) => {
-            out.insert("decodeError".into(), json!({ "code": e.code(), "message": e.to_string() }));
+            out.insert(
+                "decodeError".into(),
+                json!({ "code": e.code(), "message": e.to_string() }),
+            );
             print(&J::Object(out));
             return Ok(ExitCode::from(1));
         }
@@ -446,7 +473,9 @@ fn inspect(a: &InspectArgs) -> Outcome {
         "verdict".into(),
         match &report.verdict {
             Ok(()) => json!({ "valid": true }),
-            Err(e) => json!({ "valid": false, "code": e.code(), "stage": e.stage().as_str(), "message": e.to_string() }),
+            Err(e) => {
+                json!({ "valid": false, "code": e.code(), "stage": e.stage().as_str(), "message": e.to_string() })
+            }
         },
     );
     print(&J::Object(out));
@@ -456,7 +485,9 @@ fn inspect(a: &InspectArgs) -> Outcome {
 fn receipt_sign(a: &ReceiptSignArgs) -> Outcome {
     let domain = a.domain.domain()?;
     let header = read_arg(&a.header)?;
-    let verified = Verifier::new(domain.clone()).verify_header(header.trim(), None).map_err(|e| format!("--header: {e}"))?;
+    let verified = Verifier::new(domain.clone())
+        .verify_header(header.trim(), None)
+        .map_err(|e| format!("--header: {e}"))?;
     if a.enqueue_deadline > verified.mandate().deadline() {
         return Err(format!(
             "--enqueue-deadline {} is after the mandate deadline {} (spec aep2.md#receipt-deadline-rule)",
@@ -466,14 +497,22 @@ fn receipt_sign(a: &ReceiptSignArgs) -> Outcome {
     }
     let k = key32(&a.key, "--key")?;
     let (kind, key) = match a.kind {
-        KindArg::MvpEvm => (ReceiptKind::MvpEvm, SpKey::Secp256k1(SecretKey::from_bytes(&k).ok_or("--key is not a secp256k1 secret")?)),
+        KindArg::MvpEvm => (
+            ReceiptKind::MvpEvm,
+            SpKey::Secp256k1(SecretKey::from_bytes(&k).ok_or("--key is not a secp256k1 secret")?),
+        ),
         KindArg::MvpSolana => (ReceiptKind::MvpSolana, SpKey::Ed25519(k)),
         KindArg::Native => match domain.profile() {
-            Profile::Eip712 => (ReceiptKind::Native, SpKey::Secp256k1(SecretKey::from_bytes(&k).ok_or("--key is not a secp256k1 secret")?)),
+            Profile::Eip712 => (
+                ReceiptKind::Native,
+                SpKey::Secp256k1(SecretKey::from_bytes(&k).ok_or("--key is not a secp256k1 secret")?),
+            ),
             _ => (ReceiptKind::Native, SpKey::Ed25519(k)),
         },
     };
-    let receipt = key.sign_receipt(kind, &verified.digest, a.enqueue_deadline, Some(&domain)).map_err(|e| e.to_string())?;
+    let receipt = key
+        .sign_receipt(kind, &verified.digest, a.enqueue_deadline, Some(&domain))
+        .map_err(|e| e.to_string())?;
     let text = to_compact(&receipt.to_json());
     print(&serde_json::from_str::<J>(&text).unwrap_or(J::Null));
     Ok(ExitCode::SUCCESS)
@@ -485,11 +524,18 @@ fn receipt_verify(a: &ReceiptVerifyArgs) -> Outcome {
     let receipt = match value.and_then(|v| Receipt::from_json(&v)) {
         Ok(r) => r,
         Err(e) => {
-            println!("{}", json!({ "valid": false, "code": e.code(), "stage": e.stage().as_str(), "message": e.to_string() }));
+            println!(
+                "{}",
+                json!({ "valid": false, "code": e.code(), "stage": e.stage().as_str(), "message": e.to_string() })
+            );
             return Ok(ExitCode::from(1));
         }
     };
-    let sp = a.sp.as_deref().map(SpId::parse).transpose().map_err(|e| format!("--sp: {e}"))?;
+    let sp =
+        a.sp.as_deref()
+            .map(SpId::parse)
+            .transpose()
+            .map_err(|e| format!("--sp: {e}"))?;
     let mut domain = None;
     let mut verified = None;
     if let Some(h) = &a.header {
@@ -503,7 +549,11 @@ fn receipt_verify(a: &ReceiptVerifyArgs) -> Outcome {
         }
         .domain()?;
         let header = read_arg(h)?;
-        verified = Some(Verifier::new(d.clone()).verify_header(header.trim(), None).map_err(|e| format!("--header: {e}"))?);
+        verified = Some(
+            Verifier::new(d.clone())
+                .verify_header(header.trim(), None)
+                .map_err(|e| format!("--header: {e}"))?,
+        );
         domain = Some(d);
     }
     let expect = ReceiptExpectations {
@@ -576,9 +626,16 @@ fn vectors_check(a: &VectorsDirArgs) -> Outcome {
                 }
             }
         }
-        summary.insert(file.topic.clone(), json!({ "tests": file.number_of_tests, "passed": passed }));
+        summary.insert(
+            file.topic.clone(),
+            json!({ "tests": file.number_of_tests, "passed": passed }),
+        );
     }
-    let differing = if a.dir.is_none() { diff_against(&root, &dir)? } else { Vec::new() };
+    let differing = if a.dir.is_none() {
+        diff_against(&root, &dir)?
+    } else {
+        Vec::new()
+    };
     for d in &differing {
         eprintln!("DIFF {d} differs from a fresh generation");
     }
@@ -594,12 +651,23 @@ fn interop(a: &InteropArgs) -> Outcome {
     let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
     let doc: J = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
     let outcomes = check_fixtures(&doc)?;
-    println!("Peer-signed fixtures: {} (ethers v6 EIP-712, tweetnacl Ed25519)\n", path.display());
+    println!(
+        "Peer-signed fixtures: {} (ethers v6 EIP-712, tweetnacl Ed25519)\n",
+        path.display()
+    );
     println!("{:<28} {:<8} {:<30} {}", "case", "expect", "aep2 verdict", "checks");
     let mut bad = 0;
     for o in &outcomes {
         let passed = o.checks.iter().filter(|c| c.ok).count();
-        println!("{:<28} {:<8} {:<30} {}/{} {}", o.id, o.expect, o.got, passed, o.checks.len(), if o.ok() { "ok" } else { "MISMATCH" });
+        println!(
+            "{:<28} {:<8} {:<30} {}/{} {}",
+            o.id,
+            o.expect,
+            o.got,
+            passed,
+            o.checks.len(),
+            if o.ok() { "ok" } else { "MISMATCH" }
+        );
         for c in o.checks.iter().filter(|c| !c.ok) {
             println!("    failed: {} ({})", c.name, c.detail);
         }
@@ -608,7 +676,15 @@ fn interop(a: &InteropArgs) -> Outcome {
         }
     }
     let checks: usize = outcomes.iter().map(|o| o.checks.len()).sum();
-    println!("\n{} cases, {} checks: {} cases ok, {} mismatched", outcomes.len(), checks, outcomes.len() - bad, bad);
-    println!("(valid cases also check: digest = ethers/MVP digest, re-signing reproduces the peer signature byte for byte,\n receipt signature verifies, and the MVP receipt's enqueueDeadline > deadline is rejected per spec)");
+    println!(
+        "\n{} cases, {} checks: {} cases ok, {} mismatched",
+        outcomes.len(),
+        checks,
+        outcomes.len() - bad,
+        bad
+    );
+    println!(
+        "(valid cases also check: digest = ethers/MVP digest, re-signing reproduces the peer signature byte for byte,\n receipt signature verifies, and the MVP receipt's enqueueDeadline > deadline is rejected per spec)"
+    );
     Ok(verdict_exit(bad == 0))
 }

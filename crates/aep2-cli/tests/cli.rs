@@ -18,15 +18,25 @@ fn run(args: &[&str], stdin: Option<&str>) -> (i32, String, String) {
         .spawn()
         .expect("spawn aep2");
     if let Some(s) = stdin {
-        child.stdin.take().expect("stdin").write_all(s.as_bytes()).expect("write stdin");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(s.as_bytes())
+            .expect("write stdin");
     }
     drop(child.stdin.take());
     let out = child.wait_with_output().expect("wait");
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 fn fixtures() -> J {
-    serde_json::from_str(&std::fs::read_to_string(format!("{ROOT}/vectors/peer-signed/peer-signed.json")).unwrap()).unwrap()
+    serde_json::from_str(&std::fs::read_to_string(format!("{ROOT}/vectors/peer-signed/peer-signed.json")).unwrap())
+        .unwrap()
 }
 
 fn one_object(stdout: &str) -> J {
@@ -42,7 +52,17 @@ fn verify_contract_on_every_evm_fixture() {
     for c in doc["evm"].as_array().unwrap() {
         let chain = c["chainId"].to_string();
         let (code, out, err) = run(
-            &["verify", "--header", c["header"].as_str().unwrap(), "--profile", "eip712", "--chain-id", &chain, "--verifying-contract", c["verifyingContract"].as_str().unwrap()],
+            &[
+                "verify",
+                "--header",
+                c["header"].as_str().unwrap(),
+                "--profile",
+                "eip712",
+                "--chain-id",
+                &chain,
+                "--verifying-contract",
+                c["verifyingContract"].as_str().unwrap(),
+            ],
             None,
         );
         let v = one_object(&out);
@@ -51,11 +71,19 @@ fn verify_contract_on_every_evm_fixture() {
         assert_eq!(code, if valid { 0 } else { 1 }, "{}", c["id"]);
         if valid {
             assert_eq!(v["code"], J::Null);
-            assert_eq!(v["digest"], c["digest"], "{}: digest must equal ethers TypedDataEncoder.hash", c["id"]);
+            assert_eq!(
+                v["digest"], c["digest"],
+                "{}: digest must equal ethers TypedDataEncoder.hash",
+                c["id"]
+            );
             assert_eq!(v["signer"], c["signer"]);
         } else {
             assert!(v["code"].is_string(), "{}", c["id"]);
-            assert!(v["digest"].as_str().is_some_and(|d| d.starts_with("0x") && d.len() == 66));
+            assert!(
+                v["digest"]
+                    .as_str()
+                    .is_some_and(|d| d.starts_with("0x") && d.len() == 66)
+            );
         }
     }
 }
@@ -64,7 +92,10 @@ fn verify_contract_on_every_evm_fixture() {
 fn verify_contract_on_every_solana_fixture_via_stdin() {
     let doc = fixtures();
     for c in doc["solana"].as_array().unwrap() {
-        let (code, out, _) = run(&["verify", "--header", "-", "--profile", "solana-mvp"], Some(c["header"].as_str().unwrap()));
+        let (code, out, _) = run(
+            &["verify", "--header", "-", "--profile", "solana-mvp"],
+            Some(c["header"].as_str().unwrap()),
+        );
         let v = one_object(&out);
         let valid = c["expect"] == "valid";
         assert_eq!(v["valid"], J::Bool(valid), "{}", c["id"]);
@@ -81,8 +112,26 @@ fn verify_contract_on_every_solana_fixture_via_stdin() {
 #[test]
 fn specific_codes_and_usage_errors() {
     let doc = fixtures();
-    let twin = doc["evm"].as_array().unwrap().iter().find(|c| c["id"] == "evm-high-s-twin").unwrap();
-    let (code, out, _) = run(&["verify", "--header", twin["header"].as_str().unwrap(), "--profile", "eip712", "--chain-id", "84532", "--verifying-contract", "0x91d861cD4d2F5d8Ffb31CB7308388CA5e6999912"], None);
+    let twin = doc["evm"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "evm-high-s-twin")
+        .unwrap();
+    let (code, out, _) = run(
+        &[
+            "verify",
+            "--header",
+            twin["header"].as_str().unwrap(),
+            "--profile",
+            "eip712",
+            "--chain-id",
+            "84532",
+            "--verifying-contract",
+            "0x91d861cD4d2F5d8Ffb31CB7308388CA5e6999912",
+        ],
+        None,
+    );
     assert_eq!(code, 1);
     assert_eq!(one_object(&out)["code"], "signature_high_s");
     let (code, out, _) = run(&["verify", "--header", "!!", "--profile", "solana-mvp"], None);
@@ -103,10 +152,22 @@ fn expired_against_the_clock_and_now_override() {
     let c = &doc["evm"][0];
     let deadline = c["mandate"]["deadline"].as_u64().unwrap();
     let args = |now: String| -> Vec<String> {
-        ["verify", "--header", c["header"].as_str().unwrap(), "--profile", "eip712", "--chain-id", "84532", "--verifying-contract", c["verifyingContract"].as_str().unwrap(), "--now", &now]
-            .iter()
-            .map(|s| (*s).to_owned())
-            .collect()
+        [
+            "verify",
+            "--header",
+            c["header"].as_str().unwrap(),
+            "--profile",
+            "eip712",
+            "--chain-id",
+            "84532",
+            "--verifying-contract",
+            c["verifyingContract"].as_str().unwrap(),
+            "--now",
+            &now,
+        ]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect()
     };
     let a = args((deadline + 1).to_string());
     let (code, out, _) = run(&a.iter().map(String::as_str).collect::<Vec<_>>(), None);
@@ -118,7 +179,10 @@ fn expired_against_the_clock_and_now_override() {
 
 #[test]
 fn keygen_sign_verify_and_receipts_round_trip() {
-    let (code, out, _) = run(&["keygen", "--profile", "eip712", "--from-label", "cli-test-payer"], None);
+    let (code, out, _) = run(
+        &["keygen", "--profile", "eip712", "--from-label", "cli-test-payer"],
+        None,
+    );
     assert_eq!(code, 0);
     let payer: J = serde_json::from_str(&out).unwrap();
     let mandate = serde_json::json!({
@@ -126,8 +190,23 @@ fn keygen_sign_verify_and_receipts_round_trip() {
         "payee": "0xaAD167617dF02Dd30208722c88d9027a2fDD8812", "amount": "2500", "nonce": "7",
         "deadline": 1893456000u64, "ref": format!("0x{}", "ab".repeat(32)),
     });
-    let dom = ["--profile", "eip712", "--chain-id", "84532", "--verifying-contract", "0x91d861cD4d2F5d8Ffb31CB7308388CA5e6999912"];
-    let mut args = vec!["sign", "--key", payer["key"].as_str().unwrap(), "--mandate", "-", "--form", "native"];
+    let dom = [
+        "--profile",
+        "eip712",
+        "--chain-id",
+        "84532",
+        "--verifying-contract",
+        "0x91d861cD4d2F5d8Ffb31CB7308388CA5e6999912",
+    ];
+    let mut args = vec![
+        "sign",
+        "--key",
+        payer["key"].as_str().unwrap(),
+        "--mandate",
+        "-",
+        "--form",
+        "native",
+    ];
     args.extend(dom);
     let (code, out, err) = run(&args, Some(&mandate.to_string()));
     assert_eq!(code, 0, "{err}");
@@ -137,20 +216,54 @@ fn keygen_sign_verify_and_receipts_round_trip() {
     args.extend(dom);
     let (code, out, _) = run(&args, None);
     let v = one_object(&out);
-    assert_eq!((code, &v["signer"], &v["digest"]), (0, &payer["address"], &signed["digest"]));
+    assert_eq!(
+        (code, &v["signer"], &v["digest"]),
+        (0, &payer["address"], &signed["digest"])
+    );
 
     let (_, sp_out, _) = run(&["keygen", "--profile", "eip712", "--from-label", "cli-test-sp"], None);
     let sp: J = serde_json::from_str(&sp_out).unwrap();
-    let mut args = vec!["receipt", "sign", "--kind", "native", "--key", sp["key"].as_str().unwrap(), "--header", header, "--enqueue-deadline", "1893456000"];
+    let mut args = vec![
+        "receipt",
+        "sign",
+        "--kind",
+        "native",
+        "--key",
+        sp["key"].as_str().unwrap(),
+        "--header",
+        header,
+        "--enqueue-deadline",
+        "1893456000",
+    ];
     args.extend(dom);
     let (code, receipt, err) = run(&args, None);
     assert_eq!(code, 0, "{err}");
-    let mut args = vec!["receipt", "verify", "--receipt", "-", "--sp", sp["address"].as_str().unwrap(), "--header", header];
+    let mut args = vec![
+        "receipt",
+        "verify",
+        "--receipt",
+        "-",
+        "--sp",
+        sp["address"].as_str().unwrap(),
+        "--header",
+        header,
+    ];
     args.extend(dom);
     let (code, out, _) = run(&args, Some(&receipt));
     assert_eq!((code, one_object(&out)["valid"].clone()), (0, J::Bool(true)), "{out}");
     // An SP may not promise settlement after the mandate's deadline.
-    let mut args = vec!["receipt", "sign", "--kind", "native", "--key", sp["key"].as_str().unwrap(), "--header", header, "--enqueue-deadline", "1893456001"];
+    let mut args = vec![
+        "receipt",
+        "sign",
+        "--kind",
+        "native",
+        "--key",
+        sp["key"].as_str().unwrap(),
+        "--header",
+        header,
+        "--enqueue-deadline",
+        "1893456001",
+    ];
     args.extend(dom);
     assert_eq!(run(&args, None).0, 2);
 }
@@ -159,7 +272,22 @@ fn keygen_sign_verify_and_receipts_round_trip() {
 fn inspect_shows_digest_and_verdict() {
     let doc = fixtures();
     let c = &doc["evm"][0];
-    let (code, out, _) = run(&["inspect", "--header", c["header"].as_str().unwrap(), "--profile", "eip712", "--chain-id", "84532", "--verifying-contract", c["verifyingContract"].as_str().unwrap(), "--now", "1800000000"], None);
+    let (code, out, _) = run(
+        &[
+            "inspect",
+            "--header",
+            c["header"].as_str().unwrap(),
+            "--profile",
+            "eip712",
+            "--chain-id",
+            "84532",
+            "--verifying-contract",
+            c["verifyingContract"].as_str().unwrap(),
+            "--now",
+            "1800000000",
+        ],
+        None,
+    );
     assert_eq!(code, 0);
     let v: J = serde_json::from_str(&out).unwrap();
     assert_eq!(v["digest"], c["digest"]);

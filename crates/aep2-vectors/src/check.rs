@@ -32,7 +32,10 @@ pub struct Answer {
 impl Answer {
     fn from_result(r: &Result<(), Error>) -> Answer {
         match r {
-            Ok(()) => Answer { result: "valid".into(), ..Answer::default() },
+            Ok(()) => Answer {
+                result: "valid".into(),
+                ..Answer::default()
+            },
             Err(e) => Answer {
                 result: "invalid".into(),
                 reason: Some(e.code().into()),
@@ -58,7 +61,10 @@ pub fn context_domain(ctx: &Context) -> Result<Domain, String> {
 }
 
 fn input_str<'a>(t: &'a TestCase, k: &str) -> Result<&'a str, String> {
-    t.input.get(k).and_then(J::as_str).ok_or_else(|| format!("{}: input.{k} missing", t.id))
+    t.input
+        .get(k)
+        .and_then(J::as_str)
+        .ok_or_else(|| format!("{}: input.{k} missing", t.id))
 }
 
 /// Intermediate values of a mandate verification report, as vectors record them.
@@ -99,11 +105,21 @@ pub fn answer(group: &TestGroup, t: &TestCase) -> Result<Answer, String> {
                 Ok(r) => r,
                 Err(e) => return Ok(Answer::from_result(&Err(e))),
             };
-            let sp = group.context.sp.as_deref().map(SpId::parse).transpose().map_err(|e| e.to_string())?;
+            let sp = group
+                .context
+                .sp
+                .as_deref()
+                .map(SpId::parse)
+                .transpose()
+                .map_err(|e| e.to_string())?;
             let mandate = match t.input.get("mandateHeader").and_then(J::as_str) {
                 Some(h) => {
                     let verifier = Verifier::new(context_domain(&group.context)?);
-                    Some(verifier.verify_header(h, None).map_err(|e| format!("{}: mandate of receipt: {e}", t.id))?)
+                    Some(
+                        verifier
+                            .verify_header(h, None)
+                            .map_err(|e| format!("{}: mandate of receipt: {e}", t.id))?,
+                    )
                 }
                 None => None,
             };
@@ -120,8 +136,12 @@ pub fn answer(group: &TestGroup, t: &TestCase) -> Result<Answer, String> {
         }
         Kind::SignMandate => {
             let domain = context_domain(&group.context)?;
-            let mandate_json = t.input.get("mandate").ok_or_else(|| format!("{}: input.mandate missing", t.id))?;
-            let mandate = Mandate::from_json(domain.profile(), &to_aep2_json(mandate_json)?).map_err(|e| e.to_string())?;
+            let mandate_json = t
+                .input
+                .get("mandate")
+                .ok_or_else(|| format!("{}: input.mandate missing", t.id))?;
+            let mandate =
+                Mandate::from_json(domain.profile(), &to_aep2_json(mandate_json)?).map_err(|e| e.to_string())?;
             let key = key_from_hex(domain.profile(), input_str(t, "key")?)?;
             let form = match group.context.form.as_deref() {
                 Some("native") => EnvelopeForm::Native,
@@ -140,10 +160,14 @@ pub fn answer(group: &TestGroup, t: &TestCase) -> Result<Answer, String> {
         }
         Kind::Ed25519Raw => {
             let bytes = |k: &str| -> Result<Vec<u8>, String> {
-                hex_decode_0x(&format!("0x{}", input_str(t, k)?)).ok_or_else(|| format!("{}: input.{k} is not hex", t.id))
+                hex_decode_0x(&format!("0x{}", input_str(t, k)?))
+                    .ok_or_else(|| format!("{}: input.{k} is not hex", t.id))
             };
             let (key, msg, sig) = (bytes("publicKey")?, bytes("message")?, bytes("signature")?);
-            let verdict = match (<[u8; 32]>::try_from(key.as_slice()), <[u8; 64]>::try_from(sig.as_slice())) {
+            let verdict = match (
+                <[u8; 32]>::try_from(key.as_slice()),
+                <[u8; 64]>::try_from(sig.as_slice()),
+            ) {
                 (Ok(k), Ok(s)) => ed25519::verify_bytes(&k, &msg, &s).map_err(Error::from),
                 (Err(_), _) => Err(Error::new(aep2::Reason::AddressInvalid, "key is not 32 bytes")),
                 (_, Err(_)) => Err(Error::new(aep2::Reason::SignatureLength, "signature is not 64 bytes")),
@@ -155,9 +179,13 @@ pub fn answer(group: &TestGroup, t: &TestCase) -> Result<Answer, String> {
 
 /// Parses a payer key given as 0x hex: a secp256k1 secret for eip712, an Ed25519 seed otherwise.
 pub fn key_from_hex(profile: Profile, hex: &str) -> Result<PayerKey, String> {
-    let k: [u8; 32] = hex_decode_0x(hex).and_then(|b| b.try_into().ok()).ok_or("key must be 0x + 64 hex digits")?;
+    let k: [u8; 32] = hex_decode_0x(hex)
+        .and_then(|b| b.try_into().ok())
+        .ok_or("key must be 0x + 64 hex digits")?;
     match profile {
-        Profile::Eip712 => SecretKey::from_bytes(&k).map(PayerKey::Secp256k1).ok_or_else(|| "invalid secp256k1 key".into()),
+        Profile::Eip712 => SecretKey::from_bytes(&k)
+            .map(PayerKey::Secp256k1)
+            .ok_or_else(|| "invalid secp256k1 key".into()),
         _ => Ok(PayerKey::Ed25519(k)),
     }
 }
@@ -189,5 +217,9 @@ pub fn judge(t: &TestCase, a: &Answer) -> Result<(), String> {
             got => problems.push(format!("intermediate {k}: expected {want}, got {got:?}")),
         }
     }
-    if problems.is_empty() { Ok(()) } else { Err(format!("{}: {}", t.id, problems.join("; "))) }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("{}: {}", t.id, problems.join("; ")))
+    }
 }

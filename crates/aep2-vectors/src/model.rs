@@ -181,7 +181,9 @@ pub struct TestGroup {
 impl VectorFile {
     /// All cases with their group.
     pub fn cases(&self) -> impl Iterator<Item = (&TestGroup, &TestCase)> {
-        self.test_groups.iter().flat_map(|g| g.tests.iter().map(move |t| (g, t)))
+        self.test_groups
+            .iter()
+            .flat_map(|g| g.tests.iter().map(move |t| (g, t)))
     }
 
     /// Renders the file as the canonical text written to disk (2-space JSON, trailing newline).

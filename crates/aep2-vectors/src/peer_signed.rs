@@ -52,26 +52,34 @@ fn s<'a>(v: &'a J, k: &str) -> &'a str {
 }
 
 fn check(name: &'static str, ok: bool, detail: impl Into<String>) -> Check {
-    Check { name, ok, detail: detail.into() }
+    Check {
+        name,
+        ok,
+        detail: detail.into(),
+    }
 }
 
 /// Runs every case of a parsed fixture file.
 pub fn check_fixtures(doc: &J) -> Result<Vec<CaseOutcome>, String> {
     let mut out = Vec::new();
-    for case in doc.get("evm").and_then(J::as_array).ok_or("fixture file has no `evm` array")? {
+    for case in doc
+        .get("evm")
+        .and_then(J::as_array)
+        .ok_or("fixture file has no `evm` array")?
+    {
         out.push(evm_case(case)?);
     }
-    for case in doc.get("solana").and_then(J::as_array).ok_or("fixture file has no `solana` array")? {
+    for case in doc
+        .get("solana")
+        .and_then(J::as_array)
+        .ok_or("fixture file has no `solana` array")?
+    {
         out.push(solana_case(case)?);
     }
     Ok(out)
 }
 
-fn verdict_checks(
-    verifier: &Verifier,
-    case: &J,
-    flavour: &'static str,
-) -> (CaseOutcome, Option<aep2::Verified>) {
+fn verdict_checks(verifier: &Verifier, case: &J, flavour: &'static str) -> (CaseOutcome, Option<aep2::Verified>) {
     let expect = s(case, "expect").to_owned();
     let report = verifier.check_header(s(case, "header"), None);
     let digest = report.digest.as_ref().map(|d| d.display.clone());
@@ -104,8 +112,13 @@ fn receipt_checks(outcome: &mut CaseOutcome, case: &J, verified: &aep2::Verified
             return Ok(());
         }
     };
-    let sig = receipt.verify(&ReceiptExpectations { sp: Some(&receipt.sp), ..Default::default() });
-    outcome.checks.push(check("receipt signature verifies", sig.is_ok(), format!("{sig:?}")));
+    let sig = receipt.verify(&ReceiptExpectations {
+        sp: Some(&receipt.sp),
+        ..Default::default()
+    });
+    outcome
+        .checks
+        .push(check("receipt signature verifies", sig.is_ok(), format!("{sig:?}")));
     let with_mandate = receipt.verify(&ReceiptExpectations {
         sp: Some(&receipt.sp),
         mandate: Some((verified.mandate(), &verified.digest)),
@@ -115,22 +128,35 @@ fn receipt_checks(outcome: &mut CaseOutcome, case: &J, verified: &aep2::Verified
     outcome.checks.push(check(
         "MVP receipt breaks the deadline rule",
         code == Some(Reason::ReceiptDeadlineAfterMandate),
-        format!("{}", with_mandate.err().map_or("accepted".to_owned(), |e| e.to_string())),
+        format!(
+            "{}",
+            with_mandate.err().map_or("accepted".to_owned(), |e| e.to_string())
+        ),
     ));
     Ok(())
 }
 
 fn evm_case(case: &J) -> Result<CaseOutcome, String> {
-    let chain_id = case.get("chainId").and_then(J::as_u64).ok_or("evm case without chainId")?;
+    let chain_id = case
+        .get("chainId")
+        .and_then(J::as_u64)
+        .ok_or("evm case without chainId")?;
     let verifying_contract = EvmAddress::parse(s(case, "verifyingContract")).map_err(|e| e.to_string())?;
-    let verifier = Verifier::new(Domain::Eip712(Eip712Domain { chain_id, verifying_contract }));
+    let verifier = Verifier::new(Domain::Eip712(Eip712Domain {
+        chain_id,
+        verifying_contract,
+    }));
     let (mut outcome, verified) = verdict_checks(&verifier, case, "evm");
     let Some(v) = verified else {
         return Ok(outcome);
     };
     let want_digest = s(case, "digest");
     if !want_digest.is_empty() {
-        outcome.checks.push(check("digest equals ethers TypedDataEncoder.hash", v.digest.display == want_digest, &v.digest.display));
+        outcome.checks.push(check(
+            "digest equals ethers TypedDataEncoder.hash",
+            v.digest.display == want_digest,
+            &v.digest.display,
+        ));
     }
     let want_signer = s(case, "signer");
     if !want_signer.is_empty() {
@@ -138,8 +164,14 @@ fn evm_case(case: &J) -> Result<CaseOutcome, String> {
     }
     if let Some(key) = hex_decode_0x(s(case, "signerPrivateKey")).and_then(|k| <[u8; 32]>::try_from(k).ok()) {
         let key = SecretKey::from_bytes(&key).ok_or("invalid fixture private key")?;
-        let sig = PayerKey::Secp256k1(key).sign_input(&v.digest.input).map_err(|e| e.to_string())?;
-        outcome.checks.push(check("re-signing reproduces ethers signTypedData", sig == s(case, "payerSig"), sig));
+        let sig = PayerKey::Secp256k1(key)
+            .sign_input(&v.digest.input)
+            .map_err(|e| e.to_string())?;
+        outcome.checks.push(check(
+            "re-signing reproduces ethers signTypedData",
+            sig == s(case, "payerSig"),
+            sig,
+        ));
     }
     receipt_checks(&mut outcome, case, &v)?;
     Ok(outcome)
@@ -153,16 +185,30 @@ fn solana_case(case: &J) -> Result<CaseOutcome, String> {
     };
     let want_digest = s(case, "digest");
     if !want_digest.is_empty() {
-        outcome.checks.push(check("MVP digest (base58 of signed text)", v.digest.display == want_digest, &v.digest.display));
+        outcome.checks.push(check(
+            "MVP digest (base58 of signed text)",
+            v.digest.display == want_digest,
+            &v.digest.display,
+        ));
     }
     let want_text = s(case, "signedBytesUtf8");
     if !want_text.is_empty() {
         let ours = String::from_utf8_lossy(&v.digest.signed_bytes()).into_owned();
-        outcome.checks.push(check("signed bytes equal JSON.stringify(mandate)", ours == want_text, ours));
+        outcome.checks.push(check(
+            "signed bytes equal JSON.stringify(mandate)",
+            ours == want_text,
+            ours,
+        ));
     }
     if let Some(seed) = hex_decode_0x(s(case, "signerSeedHex")).and_then(|k| <[u8; 32]>::try_from(k).ok()) {
-        let sig = PayerKey::Ed25519(seed).sign_input(&v.digest.input).map_err(|e| e.to_string())?;
-        outcome.checks.push(check("re-signing reproduces tweetnacl sign.detached", sig == s(case, "payerSig"), sig));
+        let sig = PayerKey::Ed25519(seed)
+            .sign_input(&v.digest.input)
+            .map_err(|e| e.to_string())?;
+        outcome.checks.push(check(
+            "re-signing reproduces tweetnacl sign.detached",
+            sig == s(case, "payerSig"),
+            sig,
+        ));
     }
     receipt_checks(&mut outcome, case, &v)?;
     Ok(outcome)

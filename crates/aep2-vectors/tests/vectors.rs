@@ -37,7 +37,13 @@ fn main() {
     let files = vector_files();
     trials.push(Trial::test("files/present", {
         let n = files.len();
-        move || if n >= 5 { Ok(()) } else { Err(format!("expected the vector files in vectors/, found {n}").into()) }
+        move || {
+            if n >= 5 {
+                Ok(())
+            } else {
+                Err(format!("expected the vector files in vectors/, found {n}").into())
+            }
+        }
     }));
     trials.push(Trial::test("files/regenerate-without-diff", || {
         let differing = diff_against(&root(), &root().join("vectors")).map_err(Failed::from)?;
@@ -47,16 +53,22 @@ fn main() {
             Err(format!("regenerating changes {differing:?}; run `aep2 vectors generate` and commit").into())
         }
     }));
-    let schema_text = std::fs::read_to_string(root().join("spec/schemas/vectors/vector-file.schema.json")).unwrap_or_default();
+    let schema_text =
+        std::fs::read_to_string(root().join("spec/schemas/vectors/vector-file.schema.json")).unwrap_or_default();
     let anchors = spec_anchors();
     let mut seen_ids = BTreeSet::new();
     for path in files {
-        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let text = std::fs::read_to_string(&path).unwrap_or_default();
         let raw: serde_json::Value = match serde_json::from_str(&text) {
             Ok(v) => v,
             Err(e) => {
-                trials.push(Trial::test(format!("files/{name}/parses"), move || Err(e.to_string().into())));
+                trials.push(Trial::test(format!("files/{name}/parses"), move || {
+                    Err(e.to_string().into())
+                }));
                 continue;
             }
         };
@@ -65,14 +77,24 @@ fn main() {
             trials.push(Trial::test(format!("files/{name}/schema"), move || {
                 let schema: serde_json::Value = serde_json::from_str(&schema_text).map_err(|e| e.to_string())?;
                 let validator = jsonschema::draft202012::new(&schema).map_err(|e| e.to_string())?;
-                let errors: Vec<String> = validator.iter_errors(&raw).take(5).map(|e| format!("{} at {}", e, e.instance_path())).collect();
-                if errors.is_empty() { Ok(()) } else { Err(errors.join("; ").into()) }
+                let errors: Vec<String> = validator
+                    .iter_errors(&raw)
+                    .take(5)
+                    .map(|e| format!("{} at {}", e, e.instance_path()))
+                    .collect();
+                if errors.is_empty() {
+                    Ok(())
+                } else {
+                    Err(errors.join("; ").into())
+                }
             }));
         }
         let file: VectorFile = match serde_json::from_value(raw) {
             Ok(f) => f,
             Err(e) => {
-                trials.push(Trial::test(format!("files/{name}/model"), move || Err(e.to_string().into())));
+                trials.push(Trial::test(format!("files/{name}/model"), move || {
+                    Err(e.to_string().into())
+                }));
                 continue;
             }
         };
@@ -84,7 +106,10 @@ fn main() {
                 if count != file.number_of_tests {
                     problems.push(format!("numberOfTests {} but {count} tests", file.number_of_tests));
                 }
-                let refs = file.cases().flat_map(|(_, t)| t.spec_refs.iter()).chain(file.notes.values().flat_map(|n| n.spec_refs.iter()));
+                let refs = file
+                    .cases()
+                    .flat_map(|(_, t)| t.spec_refs.iter())
+                    .chain(file.notes.values().flat_map(|n| n.spec_refs.iter()));
                 for r in refs {
                     if let Some(anchor) = r.strip_prefix("aep2.md#") {
                         if !anchors.contains(anchor) {
@@ -106,7 +131,11 @@ fn main() {
                     }
                 }
                 problems.dedup();
-                if problems.is_empty() { Ok(()) } else { Err(problems.join("\n").into()) }
+                if problems.is_empty() {
+                    Ok(())
+                } else {
+                    Err(problems.join("\n").into())
+                }
             }));
         }
         for group in &file.test_groups {

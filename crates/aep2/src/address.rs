@@ -18,7 +18,12 @@ impl EvmAddress {
     pub fn parse(text: &str) -> Result<EvmAddress> {
         let bytes = match hex_decode_0x(text) {
             Some(b) if b.len() == 20 => b,
-            _ => return Err(Error::new(Reason::AddressInvalid, format!("{text:?} is not 0x followed by 40 hex digits"))),
+            _ => {
+                return Err(Error::new(
+                    Reason::AddressInvalid,
+                    format!("{text:?} is not 0x followed by 40 hex digits"),
+                ));
+            }
         };
         let mut a = [0u8; 20];
         a.copy_from_slice(&bytes);
@@ -27,7 +32,10 @@ impl EvmAddress {
         let has_lower = digits.bytes().any(|c| c.is_ascii_lowercase());
         let has_upper = digits.bytes().any(|c| c.is_ascii_uppercase());
         if has_lower && has_upper && addr.to_checksum() != text {
-            return Err(Error::new(Reason::AddressChecksum, format!("{text} fails its EIP-55 checksum")));
+            return Err(Error::new(
+                Reason::AddressChecksum,
+                format!("{text} fails its EIP-55 checksum"),
+            ));
         }
         Ok(addr)
     }
@@ -72,9 +80,12 @@ pub struct Base58Key(pub [u8; 32]);
 impl Base58Key {
     /// Parses base58 that decodes to exactly 32 bytes.
     pub fn parse(text: &str) -> Result<Base58Key> {
-        base58_decode::<32>(text)
-            .map(Base58Key)
-            .ok_or_else(|| Error::new(Reason::AddressInvalid, format!("{text:?} is not base58 of exactly 32 bytes")))
+        base58_decode::<32>(text).map(Base58Key).ok_or_else(|| {
+            Error::new(
+                Reason::AddressInvalid,
+                format!("{text:?} is not base58 of exactly 32 bytes"),
+            )
+        })
     }
 }
 
@@ -109,8 +120,16 @@ mod tests {
         }
         let bad = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAeD";
         assert_eq!(EvmAddress::parse(bad).unwrap_err().reason(), Reason::AddressChecksum);
-        for s in ["0x5aaeb6053f3e94c9b9a09f33669435e7ef1beae", "5aaeb6053f3e94c9b9a09f33669435e7ef1beaed00", "0X5aaeb6053f3e94c9b9a09f33669435e7ef1beaed"] {
-            assert_eq!(EvmAddress::parse(s).unwrap_err().reason(), Reason::AddressInvalid, "{s}");
+        for s in [
+            "0x5aaeb6053f3e94c9b9a09f33669435e7ef1beae",
+            "5aaeb6053f3e94c9b9a09f33669435e7ef1beaed00",
+            "0X5aaeb6053f3e94c9b9a09f33669435e7ef1beaed",
+        ] {
+            assert_eq!(
+                EvmAddress::parse(s).unwrap_err().reason(),
+                Reason::AddressInvalid,
+                "{s}"
+            );
         }
     }
 }

@@ -10,7 +10,9 @@ use base64::engine::general_purpose::STANDARD;
 /// required, zero trailing bits, no whitespace. Lenient decoders let several texts stand for
 /// one payload, which breaks any cache or log keyed on header text.
 pub fn base64_decode(text: &str) -> Result<Vec<u8>> {
-    STANDARD.decode(text).map_err(|e| Error::new(Reason::Base64Invalid, e.to_string()))
+    STANDARD
+        .decode(text)
+        .map_err(|e| Error::new(Reason::Base64Invalid, e.to_string()))
 }
 
 /// Encodes standard base64 with padding.
@@ -33,7 +35,10 @@ pub fn hex_decode_0x(text: &str) -> Option<Vec<u8>> {
     if digits.len() % 2 != 0 {
         return None;
     }
-    digits.chunks_exact(2).map(|p| Some((nibble(p[0])? << 4) | nibble(p[1])?)).collect()
+    digits
+        .chunks_exact(2)
+        .map(|p| Some((nibble(p[0])? << 4) | nibble(p[1])?))
+        .collect()
 }
 
 /// Encodes bytes as lowercase `0x` hex.
@@ -77,7 +82,11 @@ mod tests {
     fn base64_is_canonical_only() {
         assert_eq!(base64_decode("aGk=").unwrap(), b"hi");
         for bad in ["aGk", "aGl=", "aG k=", "aGk=\n", "a-_=", "aGk==", "aGk=aGk="] {
-            assert_eq!(base64_decode(bad).unwrap_err().reason(), Reason::Base64Invalid, "{bad:?}");
+            assert_eq!(
+                base64_decode(bad).unwrap_err().reason(),
+                Reason::Base64Invalid,
+                "{bad:?}"
+            );
         }
     }
 

@@ -58,20 +58,36 @@ pub fn mandate_digest(mandate: &Mandate, domain: &Domain) -> Result<MandateDiges
     match (mandate, domain) {
         (Mandate::Eip712(m), Domain::Eip712(d)) => {
             let parts = eip712::mandate_parts(m, d);
-            Ok(MandateDigest { id: parts.digest, display: hex_encode_0x(&parts.digest), input: SigningInput::Eip712(parts) })
+            Ok(MandateDigest {
+                id: parts.digest,
+                display: hex_encode_0x(&parts.digest),
+                input: SigningInput::Eip712(parts),
+            })
         }
         (Mandate::Ed25519(_), Domain::Ed25519(_)) => {
             let msg = ed25519_message(ED25519_MANDATE_TAG, domain, "mandate", mandate.to_json());
             let id = sha256(&msg);
-            Ok(MandateDigest { id, display: hex_encode_0x(&id), input: SigningInput::Message(msg) })
+            Ok(MandateDigest {
+                id,
+                display: hex_encode_0x(&id),
+                input: SigningInput::Message(msg),
+            })
         }
         (Mandate::SolanaMvp(_), Domain::SolanaMvp) => {
             let msg = to_compact(&Value::Object(mandate.to_json())).into_bytes();
-            Ok(MandateDigest { id: sha256(&msg), display: base58_encode(&msg), input: SigningInput::Message(msg) })
+            Ok(MandateDigest {
+                id: sha256(&msg),
+                display: base58_encode(&msg),
+                input: SigningInput::Message(msg),
+            })
         }
         _ => Err(Error::new(
             Reason::ProfileMismatch,
-            format!("a {} mandate cannot be signed under a {} domain", mandate.profile(), domain.profile()),
+            format!(
+                "a {} mandate cannot be signed under a {} domain",
+                mandate.profile(),
+                domain.profile()
+            ),
         )),
     }
 }

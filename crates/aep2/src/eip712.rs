@@ -44,7 +44,11 @@ pub struct Eip712Parts {
 impl Eip712Parts {
     fn new(domain_separator: [u8; 32], struct_hash: [u8; 32]) -> Self {
         let digest = keccak256_parts(&[&[0x19, 0x01], &domain_separator, &struct_hash]);
-        Eip712Parts { domain_separator, struct_hash, digest }
+        Eip712Parts {
+            domain_separator,
+            struct_hash,
+            digest,
+        }
     }
 }
 
@@ -80,9 +84,18 @@ pub fn mandate_parts(m: &EvmMandate, domain: &Eip712Domain) -> Eip712Parts {
 }
 
 /// The EIP-712 parts of a native EVM receipt under the settlement-processor domain.
-pub fn receipt_parts(sp: &EvmAddress, mandate_digest: &[u8; 32], enqueue_deadline: u64, domain: &Eip712Domain) -> Eip712Parts {
-    let struct_hash =
-        keccak256_parts(&[&*RECEIPT_TYPEHASH, &sp.to_word(), mandate_digest, &U256::from_u64(enqueue_deadline).0]);
+pub fn receipt_parts(
+    sp: &EvmAddress,
+    mandate_digest: &[u8; 32],
+    enqueue_deadline: u64,
+    domain: &Eip712Domain,
+) -> Eip712Parts {
+    let struct_hash = keccak256_parts(&[
+        &*RECEIPT_TYPEHASH,
+        &sp.to_word(),
+        mandate_digest,
+        &U256::from_u64(enqueue_deadline).0,
+    ]);
     Eip712Parts::new(domain_separator(RECEIPT_DOMAIN_NAME, domain), struct_hash)
 }
 
@@ -112,7 +125,10 @@ mod tests {
             hex_encode_0x(&mandate_typehash()),
             "0x424644645718e4947e6272163756951857080a3d9ce5b05ceffa90a17603ff85"
         );
-        let d = Eip712Domain { chain_id: 84532, verifying_contract: a("0x91d861cD4d2F5d8Ffb31CB7308388CA5e6999912") };
+        let d = Eip712Domain {
+            chain_id: 84532,
+            verifying_contract: a("0x91d861cD4d2F5d8Ffb31CB7308388CA5e6999912"),
+        };
         assert_eq!(
             hex_encode_0x(&domain_separator(WALLET_DOMAIN_NAME, &d)),
             "0xc15fd74307bfeaa196f1a3918dd465ffb8bef0066ac826ddbf648b034beaeff9"
@@ -127,10 +143,19 @@ mod tests {
             reference: keccak256(b"predict-1700000000000"),
         };
         let p = mandate_parts(&m, &d);
-        assert_eq!(hex_encode_0x(&p.struct_hash), "0x65fa3b5a5d5a6a7a9345be27a2237fa0e24652d961da6ff8771ed9075e4f8906");
-        assert_eq!(hex_encode_0x(&p.digest), "0x03bb01e1a947cf45c3b8471df4cdd36ffd269735a44f0da73be3c26459f4a1d1");
+        assert_eq!(
+            hex_encode_0x(&p.struct_hash),
+            "0x65fa3b5a5d5a6a7a9345be27a2237fa0e24652d961da6ff8771ed9075e4f8906"
+        );
+        assert_eq!(
+            hex_encode_0x(&p.digest),
+            "0x03bb01e1a947cf45c3b8471df4cdd36ffd269735a44f0da73be3c26459f4a1d1"
+        );
         let c = mvp_receipt_commitment(&p.digest, 1_700_010_800);
-        assert_eq!(hex_encode_0x(&c), "0xde366d48d883aa416dd67fde4bf7516df61dfe3125c920fc86c4a2171cd90b9c");
+        assert_eq!(
+            hex_encode_0x(&c),
+            "0xde366d48d883aa416dd67fde4bf7516df61dfe3125c920fc86c4a2171cd90b9c"
+        );
         assert_eq!(
             hex_encode_0x(&personal_sign_hash(&c)),
             "0x3d3299cc10759d988e7347741866141637bbea60757bc5e75a8672fdcfb81991"

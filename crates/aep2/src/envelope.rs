@@ -52,7 +52,10 @@ pub struct SignedMandate {
 /// Decodes header text to JSON: length limit, strict base64, UTF-8, strict JSON.
 pub fn decode_header(text: &str) -> Result<Value> {
     if text.len() > MAX_HEADER_BYTES {
-        return Err(Error::new(Reason::HeaderTooLarge, format!("{} bytes, limit {MAX_HEADER_BYTES}", text.len())));
+        return Err(Error::new(
+            Reason::HeaderTooLarge,
+            format!("{} bytes, limit {MAX_HEADER_BYTES}", text.len()),
+        ));
     }
     let bytes = base64_decode(text)?;
     decode_json_bytes(&bytes)
@@ -61,7 +64,10 @@ pub fn decode_header(text: &str) -> Result<Value> {
 /// Decodes envelope JSON bytes (for carriers that embed JSON directly rather than base64).
 pub fn decode_json_bytes(bytes: &[u8]) -> Result<Value> {
     if bytes.len() > MAX_HEADER_BYTES {
-        return Err(Error::new(Reason::HeaderTooLarge, format!("{} bytes, limit {MAX_HEADER_BYTES}", bytes.len())));
+        return Err(Error::new(
+            Reason::HeaderTooLarge,
+            format!("{} bytes, limit {MAX_HEADER_BYTES}", bytes.len()),
+        ));
     }
     let text = std::str::from_utf8(bytes).map_err(|e| Error::new(Reason::Utf8Invalid, e.to_string()))?;
     json::parse(text, &Limits::AEP2)
@@ -77,35 +83,61 @@ impl SignedMandate {
     /// a native envelope; anything else is read as the MVP form.
     pub fn from_json(v: &Value, expected: Profile) -> Result<SignedMandate> {
         let Value::Object(obj) = v else {
-            return Err(Error::new(Reason::FieldType, format!("envelope must be an object, found {}", v.type_name())));
+            return Err(Error::new(
+                Reason::FieldType,
+                format!("envelope must be an object, found {}", v.type_name()),
+            ));
         };
-        if obj.get("aep2").is_some() { Self::native(obj, expected) } else { Self::mvp(obj, expected) }
+        if obj.get("aep2").is_some() {
+            Self::native(obj, expected)
+        } else {
+            Self::mvp(obj, expected)
+        }
     }
 
     fn mvp(obj: &Object, expected: Profile) -> Result<SignedMandate> {
         let f = Fields::of(obj, "envelope", &["mandate", "payerSig"])?;
         let mandate = Mandate::from_json(expected, f.value("mandate")?)?;
         let signature = f.string("payerSig")?.to_owned();
-        Ok(SignedMandate { form: EnvelopeForm::Mvp, mandate, domain: None, signature })
+        Ok(SignedMandate {
+            form: EnvelopeForm::Mvp,
+            mandate,
+            domain: None,
+            signature,
+        })
     }
 
     fn native(obj: &Object, expected: Profile) -> Result<SignedMandate> {
         let f = Fields::of(obj, "envelope", &["aep2", "profile", "domain", "mandate", "signature"])?;
         let version = parse_json_integer(f.number("aep2")?).map_err(|e| e.at("envelope.aep2"))?;
         if version != AEP2_VERSION {
-            return Err(Error::new(Reason::UnsupportedVersion, format!("aep2 version {version}, this implementation speaks {AEP2_VERSION}")));
+            return Err(Error::new(
+                Reason::UnsupportedVersion,
+                format!("aep2 version {version}, this implementation speaks {AEP2_VERSION}"),
+            ));
         }
         let profile = Profile::parse(f.string("profile")?)?;
         if profile == Profile::SolanaMvp {
-            return Err(Error::new(Reason::UnsupportedProfile, "solana-mvp mandates travel only in the MVP envelope"));
+            return Err(Error::new(
+                Reason::UnsupportedProfile,
+                "solana-mvp mandates travel only in the MVP envelope",
+            ));
         }
         if profile != expected {
-            return Err(Error::new(Reason::ProfileMismatch, format!("envelope is {profile}, verifier expects {expected}")));
+            return Err(Error::new(
+                Reason::ProfileMismatch,
+                format!("envelope is {profile}, verifier expects {expected}"),
+            ));
         }
         let domain = Domain::from_json(profile, f.value("domain")?)?;
         let mandate = Mandate::from_json(profile, f.value("mandate")?)?;
         let signature = f.string("signature")?.to_owned();
-        Ok(SignedMandate { form: EnvelopeForm::Native, mandate, domain: Some(domain), signature })
+        Ok(SignedMandate {
+            form: EnvelopeForm::Native,
+            mandate,
+            domain: Some(domain),
+            signature,
+        })
     }
 
     /// The envelope as JSON, members in definition order and values in canonical form.
@@ -118,7 +150,9 @@ impl SignedMandate {
                 .with("domain", domain.to_json().map_or(Value::Null, Value::Object))
                 .with("mandate", mandate)
                 .with("signature", Value::String(self.signature.clone())),
-            _ => Object::new().with("mandate", mandate).with("payerSig", Value::String(self.signature.clone())),
+            _ => Object::new()
+                .with("mandate", mandate)
+                .with("payerSig", Value::String(self.signature.clone())),
         };
         Value::Object(obj)
     }

@@ -19,7 +19,10 @@ pub type Result<T> = core::result::Result<T, Error>;
 impl Error {
     /// Creates an error with a detail message.
     pub fn new(reason: Reason, detail: impl Into<Cow<'static, str>>) -> Self {
-        Error { reason, detail: detail.into() }
+        Error {
+            reason,
+            detail: detail.into(),
+        }
     }
 
     /// The registry reason.
@@ -39,8 +42,15 @@ impl Error {
 
     /// Prefixes the detail with where the fault is (e.g. `mandate.amount`).
     pub fn at(self, place: &str) -> Self {
-        let detail = if self.detail.is_empty() { place.to_owned() } else { format!("{place}: {}", self.detail) };
-        Error { reason: self.reason, detail: Cow::Owned(detail) }
+        let detail = if self.detail.is_empty() {
+            place.to_owned()
+        } else {
+            format!("{place}: {}", self.detail)
+        };
+        Error {
+            reason: self.reason,
+            detail: Cow::Owned(detail),
+        }
     }
 
     /// Human-readable context (which field, which limit); not a stable interface.
@@ -51,7 +61,10 @@ impl Error {
 
 impl From<Reason> for Error {
     fn from(reason: Reason) -> Self {
-        Error { reason, detail: Cow::Borrowed("") }
+        Error {
+            reason,
+            detail: Cow::Borrowed(""),
+        }
     }
 }
 

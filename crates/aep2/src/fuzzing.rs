@@ -32,7 +32,8 @@ use std::sync::LazyLock;
 pub const FUZZ_CHAIN_ID: u64 = 84532;
 /// Verifying contract of that domain, `0x91d861cD4d2F5d8Ffb31CB7308388CA5e6999912`.
 pub const FUZZ_VERIFYING_CONTRACT: [u8; 20] = [
-    0x91, 0xd8, 0x61, 0xcd, 0x4d, 0x2f, 0x5d, 0x8f, 0xfb, 0x31, 0xcb, 0x73, 0x08, 0x38, 0x8c, 0xa5, 0xe6, 0x99, 0x99, 0x12,
+    0x91, 0xd8, 0x61, 0xcd, 0x4d, 0x2f, 0x5d, 0x8f, 0xfb, 0x31, 0xcb, 0x73, 0x08, 0x38, 0x8c, 0xa5, 0xe6, 0x99, 0x99,
+    0x12,
 ];
 /// CAIP-2 network of the native Ed25519 domain the fuzz verifiers expect.
 pub const FUZZ_NETWORK: &str = "solana:EtWTRABZaYq6iMfeYKouRu166VU2xqa1";
@@ -60,8 +61,12 @@ pub fn fuzz_domain(profile: Profile) -> Domain {
 
 /// One verifier per profile, in [`Profile::ALL`] order, shared across fuzz iterations so the
 /// Ed25519 key cache is exercised warm as well as cold.
-static VERIFIERS: LazyLock<Vec<(Profile, Verifier)>> =
-    LazyLock::new(|| Profile::ALL.into_iter().map(|p| (p, Verifier::new(fuzz_domain(p)))).collect());
+static VERIFIERS: LazyLock<Vec<(Profile, Verifier)>> = LazyLock::new(|| {
+    Profile::ALL
+        .into_iter()
+        .map(|p| (p, Verifier::new(fuzz_domain(p))))
+        .collect()
+});
 
 /// A comparable summary of a result: `Ok` or the reason code.
 fn code<T>(r: &Result<T>) -> core::result::Result<(), &'static str> {
@@ -74,7 +79,9 @@ fn code<T>(r: &Result<T>) -> core::result::Result<(), &'static str> {
 /// Chooses an index below `n` (> 0) from the input, so a one-byte change steers which byte of
 /// a signature gets flipped.
 fn pick(data: &[u8], n: usize) -> usize {
-    let seed = data.iter().fold(data.len(), |acc, &b| acc.wrapping_mul(31).wrapping_add(usize::from(b)));
+    let seed = data
+        .iter()
+        .fold(data.len(), |acc, &b| acc.wrapping_mul(31).wrapping_add(usize::from(b)));
     seed % n
 }
 
@@ -116,16 +123,31 @@ fn header_text(text: &str) {
         let profile = *profile;
         let report = verifier.check_header(text, Some(FUZZ_NOW));
         if report.verdict.is_ok() {
-            assert!(report.signed.is_some() && report.digest.is_some(), "a valid report carries the envelope and digest");
+            assert!(
+                report.signed.is_some() && report.digest.is_some(),
+                "a valid report carries the envelope and digest"
+            );
         }
         match SignedMandate::decode(text, profile) {
             Ok(sm) => {
-                assert_eq!(sm.mandate.profile(), profile, "decoded mandate has the expected profile");
-                assert_eq!(sm.domain.is_some(), sm.form == EnvelopeForm::Native, "only native envelopes carry a domain");
+                assert_eq!(
+                    sm.mandate.profile(),
+                    profile,
+                    "decoded mandate has the expected profile"
+                );
+                assert_eq!(
+                    sm.domain.is_some(),
+                    sm.form == EnvelopeForm::Native,
+                    "only native envelopes carry a domain"
+                );
                 if let Some(d) = &sm.domain {
                     assert_eq!(d.profile(), profile, "claimed domain belongs to the profile");
                 }
-                assert_eq!(report.signed.as_ref(), Some(&sm), "verifier schema stage agrees with SignedMandate::decode");
+                assert_eq!(
+                    report.signed.as_ref(),
+                    Some(&sm),
+                    "verifier schema stage agrees with SignedMandate::decode"
+                );
 
                 let encoded = sm.encode();
                 let again = match SignedMandate::decode(&encoded, profile) {
@@ -136,17 +158,36 @@ fn header_text(text: &str) {
                 assert_eq!(again.encode(), encoded, "encode is a fixed point");
 
                 let report2 = verifier.check_header(&encoded, Some(FUZZ_NOW));
-                assert_eq!(report_summary(&report2), report_summary(&report), "verdict depends on the spelling: {encoded}");
+                assert_eq!(
+                    report_summary(&report2),
+                    report_summary(&report),
+                    "verdict depends on the spelling: {encoded}"
+                );
 
                 if let Ok(verified) = report.clone().into_result() {
-                    assert_eq!(verified.signer, sm.mandate.signer(), "the signer of a valid mandate is its owner/payer");
+                    assert_eq!(
+                        verified.signer,
+                        sm.mandate.signer(),
+                        "the signer of a valid mandate is its owner/payer"
+                    );
                     let domain = sm.domain.clone().unwrap_or_else(|| fuzz_domain(profile));
-                    assert_eq!(verifier.expected(), &domain, "a valid mandate is signed for the expected domain");
+                    assert_eq!(
+                        verifier.expected(),
+                        &domain,
+                        "a valid mandate is signed for the expected domain"
+                    );
                 }
             }
             Err(e) => {
-                assert!(report.signed.is_none(), "schema stage failed, yet the report carries an envelope");
-                assert_eq!(code(&report.verdict), Err(e.code()), "verifier and decode disagree on the rejection");
+                assert!(
+                    report.signed.is_none(),
+                    "schema stage failed, yet the report carries an envelope"
+                );
+                assert_eq!(
+                    code(&report.verdict),
+                    Err(e.code()),
+                    "verifier and decode disagree on the rejection"
+                );
             }
         }
     }
@@ -165,7 +206,9 @@ fn header_text(text: &str) {
 /// domain (the value or its `domain` member) round-trips likewise.
 pub fn mandate_json(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else { return };
-    let Ok(v) = json::parse(text, &Limits::AEP2) else { return };
+    let Ok(v) = json::parse(text, &Limits::AEP2) else {
+        return;
+    };
     json_invariants(&v);
     mandate_invariants(&v);
     domain_invariants(&v);
@@ -196,12 +239,17 @@ fn json_invariants(v: &Value) {
 
 fn mandate_invariants(v: &Value) {
     for profile in Profile::ALL {
-        let Ok(m) = Mandate::from_json(profile, v) else { continue };
+        let Ok(m) = Mandate::from_json(profile, v) else {
+            continue;
+        };
         assert_eq!(m.profile(), profile);
         let j = Value::Object(m.to_json());
         match Mandate::from_json(profile, &j) {
             Ok(back) => assert_eq!(back, m, "from_json(to_json(m)) == m"),
-            Err(e) => panic!("{profile} mandate's own JSON rejected with {e}: {}", json::to_compact(&j)),
+            Err(e) => panic!(
+                "{profile} mandate's own JSON rejected with {e}: {}",
+                json::to_compact(&j)
+            ),
         }
         assert_eq!(Value::Object(Mandate::to_json(&m)), j, "to_json is deterministic");
         let d1 = mandate_digest(&m, &fuzz_domain(profile));
@@ -210,7 +258,11 @@ fn mandate_invariants(v: &Value) {
         assert_eq!(d1, d2, "the digest is deterministic");
         for other in Profile::ALL.into_iter().filter(|&p| p != profile) {
             let e = mandate_digest(&m, &fuzz_domain(other)).err().map(|e| e.reason());
-            assert_eq!(e, Some(Reason::ProfileMismatch), "a {profile} mandate under a {other} domain");
+            assert_eq!(
+                e,
+                Some(Reason::ProfileMismatch),
+                "a {profile} mandate under a {other} domain"
+            );
         }
     }
 }
@@ -219,7 +271,9 @@ fn domain_invariants(v: &Value) {
     for profile in [Profile::Eip712, Profile::Ed25519] {
         let Ok(d) = Domain::from_json(profile, v) else { continue };
         assert_eq!(d.profile(), profile);
-        let Some(obj) = d.to_json() else { panic!("a {profile} domain has a JSON form") };
+        let Some(obj) = d.to_json() else {
+            panic!("a {profile} domain has a JSON form")
+        };
         match Domain::from_json(profile, &Value::Object(obj)) {
             Ok(back) => assert_eq!(back, d, "Domain::from_json(to_json(d)) == d"),
             Err(e) => panic!("{profile} domain's own JSON rejected with {e}"),
@@ -247,10 +301,18 @@ pub fn verify_eip712(data: &[u8]) {
 
     if let Ok(text) = std::str::from_utf8(data) {
         if let Ok(parsed) = secp256k1::parse_signature(text) {
-            assert_eq!(secp256k1::parse_signature(&hex_encode_0x(&parsed)).ok(), Some(parsed), "signature hex round trip");
+            assert_eq!(
+                secp256k1::parse_signature(&hex_encode_0x(&parsed)).ok(),
+                Some(parsed),
+                "signature hex round trip"
+            );
         }
     }
-    assert_eq!(secp256k1::parse_signature(&hex_encode_0x(&sig)).ok(), Some(sig), "signature hex round trip");
+    assert_eq!(
+        secp256k1::parse_signature(&hex_encode_0x(&sig)).ok(),
+        Some(sig),
+        "signature hex round trip"
+    );
 
     check_recovery(&sig, &prehash, data);
     check_recovery(&sig, &personal_sign_hash(message), data);
@@ -260,7 +322,11 @@ pub fn verify_eip712(data: &[u8]) {
         if let Some(key) = secp256k1::SecretKey::from_bytes(&key_bytes) {
             let fresh = key.sign_prehash(&prehash);
             let got = secp256k1::recover(&prehash, &fresh);
-            assert_eq!(got.ok(), Some(key.address()), "a fresh low-s signature recovers to its signer");
+            assert_eq!(
+                got.ok(),
+                Some(key.address()),
+                "a fresh low-s signature recovers to its signer"
+            );
             check_recovery(&fresh, &prehash, data);
         }
     }
@@ -284,7 +350,11 @@ fn check_recovery(sig: &[u8; 65], prehash: &[u8; 32], data: &[u8]) {
     let mut other = *prehash;
     let j = pick(sig, other.len());
     other[j] ^= 0x80;
-    assert_ne!(secp256k1::recover(&other, sig).ok(), Some(signer), "signature is valid for a different prehash");
+    assert_ne!(
+        secp256k1::recover(&other, sig).ok(),
+        Some(signer),
+        "signature is valid for a different prehash"
+    );
 }
 
 // ---------------------------------------------------------------------------------------
@@ -306,16 +376,28 @@ pub fn verify_ed25519(data: &[u8]) {
 
     if let Ok(text) = std::str::from_utf8(data) {
         if let Ok(parsed) = parse_ed25519_signature(text) {
-            assert_eq!(parse_ed25519_signature(&base58_encode(&parsed)).ok(), Some(parsed), "signature base58 round trip");
+            assert_eq!(
+                parse_ed25519_signature(&base58_encode(&parsed)).ok(),
+                Some(parsed),
+                "signature base58 round trip"
+            );
         }
     }
-    assert_eq!(parse_ed25519_signature(&base58_encode(&sig)).ok(), Some(sig), "signature base58 round trip");
+    assert_eq!(
+        parse_ed25519_signature(&base58_encode(&sig)).ok(),
+        Some(sig),
+        "signature base58 round trip"
+    );
 
     check_ed25519(&key, message, &sig, data);
 
     let public = ed25519::public_key_from_seed(&key);
     let fresh = ed25519::sign(&key, message);
-    assert_eq!(ed25519::verify_bytes(&public, message, &fresh), Ok(()), "an honest signature verifies");
+    assert_eq!(
+        ed25519::verify_bytes(&public, message, &fresh),
+        Ok(()),
+        "an honest signature verifies"
+    );
     check_ed25519(&public, message, &fresh, data);
 }
 
@@ -335,7 +417,11 @@ fn check_ed25519(key: &[u8; 32], message: &[u8], sig: &[u8; 64], data: &[u8]) {
         }
     };
     assert_eq!(k.as_bytes(), key);
-    assert_eq!(ed25519::verify(&k, message, sig), first, "verify_bytes == validate + verify, deterministically");
+    assert_eq!(
+        ed25519::verify(&k, message, sig),
+        first,
+        "verify_bytes == validate + verify, deterministically"
+    );
     if first.is_err() {
         return;
     }
@@ -343,16 +429,25 @@ fn check_ed25519(key: &[u8; 32], message: &[u8], sig: &[u8; 64], data: &[u8]) {
     let mut flipped = *sig;
     let i = pick(data, flipped.len());
     flipped[i] ^= 1 << pick(&[data.len() as u8], 8);
-    assert!(ed25519::verify(&k, message, &flipped).is_err(), "signature with byte {i} flipped still verifies");
+    assert!(
+        ed25519::verify(&k, message, &flipped).is_err(),
+        "signature with byte {i} flipped still verifies"
+    );
 
     let mut longer = message.to_vec();
     longer.push(0);
-    assert!(ed25519::verify(&k, &longer, sig).is_err(), "signature verifies for an extended message");
+    assert!(
+        ed25519::verify(&k, &longer, sig).is_err(),
+        "signature verifies for an extended message"
+    );
     if !message.is_empty() {
         let mut changed = message.to_vec();
         let j = pick(sig, changed.len());
         changed[j] ^= 1;
-        assert!(ed25519::verify(&k, &changed, sig).is_err(), "signature verifies for a changed message");
+        assert!(
+            ed25519::verify(&k, &changed, sig).is_err(),
+            "signature verifies for a changed message"
+        );
     }
 }
 
@@ -368,10 +463,16 @@ fn check_ed25519(key: &[u8; 32], message: &[u8], sig: &[u8; 64], data: &[u8]) {
 /// any one signature byte flipped.
 pub fn receipt_json(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else { return };
-    let Ok(v) = json::parse(text, &Limits::AEP2) else { return };
+    let Ok(v) = json::parse(text, &Limits::AEP2) else {
+        return;
+    };
     let Ok(r) = Receipt::from_json(&v) else { return };
 
-    assert_eq!(r.domain.is_some(), r.kind == ReceiptKind::Native, "only native receipts carry a domain");
+    assert_eq!(
+        r.domain.is_some(),
+        r.kind == ReceiptKind::Native,
+        "only native receipts carry a domain"
+    );
     let j = r.to_json();
     let back = match Receipt::from_json(&j) {
         Ok(x) => x,
@@ -381,19 +482,38 @@ pub fn receipt_json(data: &[u8]) {
     assert_eq!(back.to_json(), j, "to_json is a fixed point");
 
     let payload = r.signing_payload();
-    assert!(payload.is_ok(), "an accepted receipt has a signing payload: {:?}", payload.err());
+    assert!(
+        payload.is_ok(),
+        "an accepted receipt has a signing payload: {:?}",
+        payload.err()
+    );
     assert_eq!(back.signing_payload(), payload);
 
     let none = ReceiptExpectations::default();
     let verdict = r.verify(&none);
-    assert_eq!(code(&r.verify(&none)), code(&verdict), "receipt verification is deterministic");
-    assert_eq!(code(&back.verify(&none)), code(&verdict), "verdict depends on the spelling");
+    assert_eq!(
+        code(&r.verify(&none)),
+        code(&verdict),
+        "receipt verification is deterministic"
+    );
+    assert_eq!(
+        code(&back.verify(&none)),
+        code(&verdict),
+        "verdict depends on the spelling"
+    );
     if verdict.is_err() {
         return;
     }
 
-    let own = ReceiptExpectations { sp: Some(&r.sp), ..ReceiptExpectations::default() };
-    assert_eq!(code(&r.verify(&own)), Ok(()), "a valid receipt is accepted for its own SP");
+    let own = ReceiptExpectations {
+        sp: Some(&r.sp),
+        ..ReceiptExpectations::default()
+    };
+    assert_eq!(
+        code(&r.verify(&own)),
+        Ok(()),
+        "a valid receipt is accepted for its own SP"
+    );
 
     let mut tampered = r.clone();
     tampered.signature = match r.sp {
@@ -414,5 +534,8 @@ pub fn receipt_json(data: &[u8]) {
             Err(e) => panic!("a verified receipt's signature does not parse: {e}"),
         },
     };
-    assert!(tampered.verify(&none).is_err(), "a receipt with a flipped signature byte still verifies");
+    assert!(
+        tampered.verify(&none).is_err(),
+        "a receipt with a flipped signature byte still verifies"
+    );
 }

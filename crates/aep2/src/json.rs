@@ -24,7 +24,12 @@ pub struct Limits {
 
 impl Limits {
     /// The AEP2 v1 limits for envelopes and receipts.
-    pub const AEP2: Limits = Limits { max_depth: 8, max_string_bytes: 1024, max_members: 32, max_number_len: 24 };
+    pub const AEP2: Limits = Limits {
+        max_depth: 8,
+        max_string_bytes: 1024,
+        max_members: 32,
+        max_number_len: 24,
+    };
 }
 
 impl Default for Limits {
@@ -130,7 +135,11 @@ impl Object {
 /// Errors: `json_invalid` (syntax, BOM, lone surrogates, trailing data),
 /// `json_duplicate_key`, `json_limit_exceeded`.
 pub fn parse(text: &str, limits: &Limits) -> Result<Value> {
-    let mut p = Parser { s: text.as_bytes(), i: 0, limits };
+    let mut p = Parser {
+        s: text.as_bytes(),
+        i: 0,
+        limits,
+    };
     p.ws();
     let v = p.value(1)?;
     p.ws();
@@ -213,7 +222,10 @@ impl Parser<'_> {
             let start = self.i;
             let name = self.string()?;
             if obj.get(&name).is_some() {
-                return Err(Error::new(Reason::JsonDuplicateKey, format!("duplicate member {name:?} at byte {start}")));
+                return Err(Error::new(
+                    Reason::JsonDuplicateKey,
+                    format!("duplicate member {name:?} at byte {start}"),
+                ));
             }
             if obj.len() == self.limits.max_members {
                 return Err(self.limit("more object members than the limit"));
@@ -293,7 +305,10 @@ impl Parser<'_> {
             self.digits();
         }
         if self.i - start > self.limits.max_number_len {
-            return Err(Error::new(Reason::JsonLimitExceeded, format!("number longer than the limit at byte {start}")));
+            return Err(Error::new(
+                Reason::JsonLimitExceeded,
+                format!("number longer than the limit at byte {start}"),
+            ));
         }
         // The grammar above admits ASCII only, so this slice is valid UTF-8.
         let text = String::from_utf8_lossy(&self.s[start..self.i]).into_owned();
@@ -516,9 +531,14 @@ mod tests {
         // RFC 8785 §3.2.3 sorting example.
         let src = "{\"\\u20ac\":\"Euro Sign\",\"\\r\":\"Carriage Return\",\"\\ufb33\":\"Hebrew Letter Dalet With Dagesh\",\"1\":\"One\",\"\\ud83d\\ude00\":\"Emoji: Grinning Face\",\"\\u0080\":\"Control\",\"\\u00f6\":\"Latin Small Letter O With Diaeresis\"}";
         let v = p(src).unwrap();
-        let Value::Object(o) = parse(&to_canonical(&v), &Limits::AEP2).unwrap() else { panic!() };
+        let Value::Object(o) = parse(&to_canonical(&v), &Limits::AEP2).unwrap() else {
+            panic!()
+        };
         let names: Vec<&str> = o.iter().map(|(k, _)| k).collect();
-        assert_eq!(names, ["\r", "1", "\u{80}", "\u{f6}", "\u{20ac}", "\u{1f600}", "\u{fb33}"]);
+        assert_eq!(
+            names,
+            ["\r", "1", "\u{80}", "\u{f6}", "\u{20ac}", "\u{1f600}", "\u{fb33}"]
+        );
     }
 
     #[test]

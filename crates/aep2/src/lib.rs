@@ -25,7 +25,8 @@ pub mod digest;
 pub mod eip712;
 pub mod envelope;
 pub mod error;
-#[doc(hidden)] pub mod fuzzing;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod hash;
 pub mod json;
 pub mod mandate;
@@ -48,3 +49,8 @@ pub use receipt::{Receipt, ReceiptExpectations, ReceiptKind, SpId, SpKey};
 pub use sign::{PayerKey, sign_mandate};
 pub use uint::U256;
 pub use verify::{Report, Verified, Verifier};
+
+/// The README's Rust examples, compiled and run as doctests so the README cannot drift.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;

@@ -86,19 +86,29 @@ const EVM_FIELDS: [&str; 7] = ["owner", "token", "payee", "amount", "nonce", "de
 const ED_FIELDS: [&str; 7] = ["payer", "token", "payee", "amount", "nonce", "deadline", "ref"];
 
 fn ref32(text: &str) -> Result<[u8; 32]> {
-    let ok = text.len() == 66 && text[2..].bytes().all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c));
+    let ok = text.len() == 66
+        && text[2..]
+            .bytes()
+            .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c));
     match hex_decode_0x(text) {
         Some(b) if ok => {
             let mut r = [0u8; 32];
             r.copy_from_slice(&b);
             Ok(r)
         }
-        _ => Err(Error::new(Reason::RefInvalid, format!("{text:?} is not 0x followed by 64 lowercase hex digits"))),
+        _ => Err(Error::new(
+            Reason::RefInvalid,
+            format!("{text:?} is not 0x followed by 64 lowercase hex digits"),
+        )),
     }
 }
 
 fn amount_nonzero<T: PartialEq + Default>(v: T) -> Result<T> {
-    if v == T::default() { Err(Error::new(Reason::AmountZero, "amount must be at least 1")) } else { Ok(v) }
+    if v == T::default() {
+        Err(Error::new(Reason::AmountZero, "amount must be at least 1"))
+    } else {
+        Ok(v)
+    }
 }
 
 fn field<T>(name: &str, r: Result<T>) -> Result<T> {
@@ -115,26 +125,58 @@ impl Mandate {
                 let owner = field("owner", f.string("owner").and_then(EvmAddress::parse))?;
                 let token = field("token", f.string("token").and_then(EvmAddress::parse))?;
                 let payee = field("payee", f.string("payee").and_then(EvmAddress::parse))?;
-                let amount = field("amount", f.string("amount").and_then(U256::parse_decimal).and_then(amount_nonzero))?;
+                let amount = field(
+                    "amount",
+                    f.string("amount")
+                        .and_then(U256::parse_decimal)
+                        .and_then(amount_nonzero),
+                )?;
                 let nonce = field("nonce", f.string("nonce").and_then(U256::parse_decimal))?;
                 let deadline = field("deadline", f.number("deadline").and_then(parse_json_integer))?;
                 let reference = field("ref", f.string("ref").and_then(ref32))?;
-                Ok(Mandate::Eip712(EvmMandate { owner, token, payee, amount, nonce, deadline, reference }))
+                Ok(Mandate::Eip712(EvmMandate {
+                    owner,
+                    token,
+                    payee,
+                    amount,
+                    nonce,
+                    deadline,
+                    reference,
+                }))
             }
             Profile::Ed25519 | Profile::SolanaMvp => {
                 let f = Fields::new(v, "mandate", &ED_FIELDS)?;
                 let payer = field("payer", f.string("payer").and_then(Base58Key::parse))?;
                 let token = field("token", f.string("token").and_then(Base58Key::parse))?;
                 let payee = field("payee", f.string("payee").and_then(Base58Key::parse))?;
-                let amount = field("amount", f.string("amount").and_then(parse_decimal_u64).and_then(amount_nonzero))?;
+                let amount = field(
+                    "amount",
+                    f.string("amount").and_then(parse_decimal_u64).and_then(amount_nonzero),
+                )?;
                 let nonce = field("nonce", f.string("nonce").and_then(parse_decimal_u64))?;
                 let deadline = field("deadline", f.number("deadline").and_then(parse_json_integer))?;
                 if profile == Profile::Ed25519 {
                     let reference = field("ref", f.string("ref").and_then(ref32))?;
-                    Ok(Mandate::Ed25519(Ed25519Mandate { payer, token, payee, amount, nonce, deadline, reference }))
+                    Ok(Mandate::Ed25519(Ed25519Mandate {
+                        payer,
+                        token,
+                        payee,
+                        amount,
+                        nonce,
+                        deadline,
+                        reference,
+                    }))
                 } else {
                     let reference = field("ref", f.string("ref").and_then(solana_ref))?.to_owned();
-                    Ok(Mandate::SolanaMvp(SolanaMvpMandate { payer, token, payee, amount, nonce, deadline, reference }))
+                    Ok(Mandate::SolanaMvp(SolanaMvpMandate {
+                        payer,
+                        token,
+                        payee,
+                        amount,
+                        nonce,
+                        deadline,
+                        reference,
+                    }))
                 }
             }
         }
@@ -223,7 +265,10 @@ fn solana_ref(text: &str) -> Result<&str> {
     if text.is_empty() || text.len() > SOLANA_MVP_MAX_REF_BYTES {
         return Err(Error::new(
             Reason::RefInvalid,
-            format!("solana-mvp ref must be 1..={SOLANA_MVP_MAX_REF_BYTES} UTF-8 bytes, found {}", text.len()),
+            format!(
+                "solana-mvp ref must be 1..={SOLANA_MVP_MAX_REF_BYTES} UTF-8 bytes, found {}",
+                text.len()
+            ),
         ));
     }
     Ok(text)

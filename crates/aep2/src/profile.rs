@@ -119,16 +119,25 @@ impl Domain {
                         return Err(Error::new(Reason::UintOutOfRange, "chainId must be at least 1"));
                     }
                     let verifying_contract = EvmAddress::parse(f.string("verifyingContract")?)?;
-                    Ok(Domain::Eip712(Eip712Domain { chain_id, verifying_contract }))
+                    Ok(Domain::Eip712(Eip712Domain {
+                        chain_id,
+                        verifying_contract,
+                    }))
                 }
                 Profile::Ed25519 => {
                     let f = Fields::new(v, "domain", &["network", "wallet"])?;
                     let network = f.string("network")?;
                     check_caip2(network)?;
                     let wallet = Base58Key::parse(f.string("wallet")?)?;
-                    Ok(Domain::Ed25519(Ed25519Domain { network: network.to_owned(), wallet }))
+                    Ok(Domain::Ed25519(Ed25519Domain {
+                        network: network.to_owned(),
+                        wallet,
+                    }))
                 }
-                Profile::SolanaMvp => Err(Error::new(Reason::UnsupportedProfile, "solana-mvp has no native envelope")),
+                Profile::SolanaMvp => Err(Error::new(
+                    Reason::UnsupportedProfile,
+                    "solana-mvp has no native envelope",
+                )),
             }
         };
         inner().map_err(|e| {
@@ -147,11 +156,20 @@ pub fn check_caip2(s: &str) -> Result<()> {
     let ok = match s.split_once(':') {
         Some((ns, r)) => {
             (3..=8).contains(&ns.len())
-                && ns.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
+                && ns
+                    .bytes()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
                 && (1..=32).contains(&r.len())
                 && r.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
         }
         None => false,
     };
-    if ok { Ok(()) } else { Err(Error::new(Reason::DomainInvalid, format!("{s:?} is not a CAIP-2 network id"))) }
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::new(
+            Reason::DomainInvalid,
+            format!("{s:?} is not a CAIP-2 network id"),
+        ))
+    }
 }

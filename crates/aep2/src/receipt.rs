@@ -62,7 +62,11 @@ impl core::fmt::Display for SpId {
 impl SpId {
     /// Parses an SP id: `0x…` is an EVM address, anything else base58.
     pub fn parse(text: &str) -> Result<SpId> {
-        if text.starts_with("0x") { EvmAddress::parse(text).map(SpId::Evm) } else { Base58Key::parse(text).map(SpId::Ed25519) }
+        if text.starts_with("0x") {
+            EvmAddress::parse(text).map(SpId::Evm)
+        } else {
+            Base58Key::parse(text).map(SpId::Ed25519)
+        }
     }
 }
 
@@ -99,24 +103,42 @@ impl Receipt {
     /// is an MVP receipt, EVM when `sp` starts with `0x` and Solana otherwise.
     pub fn from_json(v: &Value) -> Result<Receipt> {
         let Value::Object(obj) = v else {
-            return Err(Error::new(Reason::FieldType, format!("receipt must be an object, found {}", v.type_name())));
+            return Err(Error::new(
+                Reason::FieldType,
+                format!("receipt must be an object, found {}", v.type_name()),
+            ));
         };
         if obj.get("aep2").is_some() {
             let f = Fields::of(
                 obj,
                 "receipt",
-                &["aep2", "kind", "profile", "domain", "sp", "mandateDigest", "enqueueDeadline", "signature"],
+                &[
+                    "aep2",
+                    "kind",
+                    "profile",
+                    "domain",
+                    "sp",
+                    "mandateDigest",
+                    "enqueueDeadline",
+                    "signature",
+                ],
             )?;
             let version = parse_json_integer(f.number("aep2")?).map_err(|e| e.at("receipt.aep2"))?;
             if version != crate::envelope::AEP2_VERSION {
-                return Err(Error::new(Reason::UnsupportedVersion, format!("aep2 version {version}")));
+                return Err(Error::new(
+                    Reason::UnsupportedVersion,
+                    format!("aep2 version {version}"),
+                ));
             }
             if f.string("kind")? != "receipt" {
                 return Err(Error::new(Reason::FieldType, "receipt.kind must be \"receipt\""));
             }
             let profile = Profile::parse(f.string("profile")?)?;
             if profile == Profile::SolanaMvp {
-                return Err(Error::new(Reason::UnsupportedProfile, "native receipts use eip712 or ed25519"));
+                return Err(Error::new(
+                    Reason::UnsupportedProfile,
+                    "native receipts use eip712 or ed25519",
+                ));
             }
             let domain = Domain::from_json(profile, f.value("domain")?)?;
             let sp_text = f.string("sp")?;
@@ -126,7 +148,8 @@ impl Receipt {
             }
             .map_err(|e| e.at("receipt.sp"))?;
             let mandate_digest = digest32(f.string("mandateDigest")?)?;
-            let enqueue_deadline = parse_json_integer(f.number("enqueueDeadline")?).map_err(|e| e.at("receipt.enqueueDeadline"))?;
+            let enqueue_deadline =
+                parse_json_integer(f.number("enqueueDeadline")?).map_err(|e| e.at("receipt.enqueueDeadline"))?;
             let signature = f.string("signature")?.to_owned();
             return Ok(Receipt {
                 kind: ReceiptKind::Native,
@@ -137,21 +160,36 @@ impl Receipt {
                 signature,
             });
         }
-        let f = Fields::of(obj, "receipt", &["sp", "mandateDigest", "enqueueDeadline", "spEnqueueSig"])?;
+        let f = Fields::of(
+            obj,
+            "receipt",
+            &["sp", "mandateDigest", "enqueueDeadline", "spEnqueueSig"],
+        )?;
         let sp = SpId::parse(f.string("sp")?).map_err(|e| e.at("receipt.sp"))?;
         let digest_text = f.string("mandateDigest")?;
         let (kind, mandate_digest) = match sp {
             SpId::Evm(_) => (ReceiptKind::MvpEvm, hex_encode_0x(&digest32(digest_text)?)),
             SpId::Ed25519(_) => {
                 if digest_text.is_empty() || bs58::decode(digest_text).into_vec().is_err() {
-                    return Err(Error::new(Reason::FieldType, "receipt.mandateDigest must be non-empty base58"));
+                    return Err(Error::new(
+                        Reason::FieldType,
+                        "receipt.mandateDigest must be non-empty base58",
+                    ));
                 }
                 (ReceiptKind::MvpSolana, digest_text.to_owned())
             }
         };
-        let enqueue_deadline = parse_json_integer(f.number("enqueueDeadline")?).map_err(|e| e.at("receipt.enqueueDeadline"))?;
+        let enqueue_deadline =
+            parse_json_integer(f.number("enqueueDeadline")?).map_err(|e| e.at("receipt.enqueueDeadline"))?;
         let signature = f.string("spEnqueueSig")?.to_owned();
-        Ok(Receipt { kind, domain: None, sp, mandate_digest, enqueue_deadline, signature })
+        Ok(Receipt {
+            kind,
+            domain: None,
+            sp,
+            mandate_digest,
+            enqueue_deadline,
+            signature,
+        })
     }
 
     /// The receipt as JSON in its wire form.
@@ -167,7 +205,13 @@ impl Receipt {
                     .with("aep2", Value::from_u64(crate::envelope::AEP2_VERSION))
                     .with("kind", s("receipt".into()))
                     .with("profile", s(profile.as_str().into()))
-                    .with("domain", self.domain.as_ref().and_then(Domain::to_json).map_or(Value::Null, Value::Object))
+                    .with(
+                        "domain",
+                        self.domain
+                            .as_ref()
+                            .and_then(Domain::to_json)
+                            .map_or(Value::Null, Value::Object),
+                    )
                     .with("sp", s(self.sp.to_string()))
                     .with("mandateDigest", s(self.mandate_digest.clone()))
                     .with("enqueueDeadline", Value::from_u64(self.enqueue_deadline))
@@ -191,7 +235,9 @@ impl Receipt {
             }
             (ReceiptKind::MvpSolana, _, _) => format!("{}:{}", self.mandate_digest, self.enqueue_deadline).into_bytes(),
             (ReceiptKind::Native, SpId::Evm(sp), Some(Domain::Eip712(d))) => {
-                eip712::receipt_parts(sp, &digest32(&self.mandate_digest)?, self.enqueue_deadline, d).digest.to_vec()
+                eip712::receipt_parts(sp, &digest32(&self.mandate_digest)?, self.enqueue_deadline, d)
+                    .digest
+                    .to_vec()
             }
             (ReceiptKind::Native, SpId::Ed25519(_), Some(domain @ Domain::Ed25519(_))) => {
                 let body = Object::new()
@@ -200,7 +246,12 @@ impl Receipt {
                     .with("enqueueDeadline", Value::from_u64(self.enqueue_deadline));
                 ed25519_message(ED25519_RECEIPT_TAG, domain, "receipt", body)
             }
-            _ => return Err(Error::new(Reason::DomainInvalid, "native receipt's domain does not match its SP key type")),
+            _ => {
+                return Err(Error::new(
+                    Reason::DomainInvalid,
+                    "native receipt's domain does not match its SP key type",
+                ));
+            }
         })
     }
 
@@ -217,7 +268,10 @@ impl Receipt {
                     .map_err(|_| Error::new(Reason::SignatureInvalid, "receipt hash is not 32 bytes"))?;
                 let signer = secp256k1::recover(&prehash, &sig)?;
                 if signer != sp {
-                    return Err(Error::new(Reason::SignatureInvalid, format!("receipt signature recovers to {signer}, not {sp}")));
+                    return Err(Error::new(
+                        Reason::SignatureInvalid,
+                        format!("receipt signature recovers to {signer}, not {sp}"),
+                    ));
                 }
             }
             SpId::Ed25519(sp) => {
@@ -225,15 +279,21 @@ impl Receipt {
                 ed25519::verify_bytes(&sp.0, &payload, &sig).map_err(|r| Error::new(r, "receipt signature"))?;
             }
         }
-        if let Some(expected) = expect.sp {
-            if *expected != self.sp {
-                return Err(Error::new(Reason::ReceiptSpMismatch, format!("receipt is from {}, expected {expected}", self.sp)));
-            }
+        if let Some(expected) = expect.sp
+            && *expected != self.sp
+        {
+            return Err(Error::new(
+                Reason::ReceiptSpMismatch,
+                format!("receipt is from {}, expected {expected}", self.sp),
+            ));
         }
-        if let (Some(expected), Some(claimed)) = (expect.domain, &self.domain) {
-            if expected != claimed {
-                return Err(Error::new(Reason::DomainMismatch, "receipt is signed for another domain"));
-            }
+        if let (Some(expected), Some(claimed)) = (expect.domain, &self.domain)
+            && expected != claimed
+        {
+            return Err(Error::new(
+                Reason::DomainMismatch,
+                "receipt is signed for another domain",
+            ));
         }
         if let Some((mandate, digest)) = expect.mandate {
             let want = match self.kind {
@@ -241,12 +301,19 @@ impl Receipt {
                 _ => digest.display.clone(),
             };
             if want != self.mandate_digest {
-                return Err(Error::new(Reason::ReceiptDigestMismatch, format!("receipt is for {}, mandate is {want}", self.mandate_digest)));
+                return Err(Error::new(
+                    Reason::ReceiptDigestMismatch,
+                    format!("receipt is for {}, mandate is {want}", self.mandate_digest),
+                ));
             }
             if self.enqueue_deadline > mandate.deadline() {
                 return Err(Error::new(
                     Reason::ReceiptDeadlineAfterMandate,
-                    format!("enqueueDeadline {} is after the mandate deadline {}", self.enqueue_deadline, mandate.deadline()),
+                    format!(
+                        "enqueueDeadline {} is after the mandate deadline {}",
+                        self.enqueue_deadline,
+                        mandate.deadline()
+                    ),
                 ));
             }
         }
@@ -261,7 +328,10 @@ fn digest32(text: &str) -> Result<[u8; 32]> {
             d.copy_from_slice(&b);
             Ok(d)
         }
-        _ => Err(Error::new(Reason::FieldType, format!("mandateDigest {text:?} is not 0x + 64 hex digits"))),
+        _ => Err(Error::new(
+            Reason::FieldType,
+            format!("mandateDigest {text:?} is not 0x + 64 hex digits"),
+        )),
     }
 }
 
@@ -288,15 +358,32 @@ impl SpKey {
     /// `domain` is required for native receipts and must match the key type. The deadline
     /// rule is not enforced here so that vectors can show receipts that break it; the
     /// settlement processor enforces it before signing.
-    pub fn sign_receipt(&self, kind: ReceiptKind, digest: &MandateDigest, enqueue_deadline: u64, domain: Option<&Domain>) -> Result<Receipt> {
+    pub fn sign_receipt(
+        &self,
+        kind: ReceiptKind,
+        digest: &MandateDigest,
+        enqueue_deadline: u64,
+        domain: Option<&Domain>,
+    ) -> Result<Receipt> {
         let mandate_digest = match (kind, self) {
-            (ReceiptKind::MvpEvm, SpKey::Secp256k1(_)) | (ReceiptKind::MvpSolana, SpKey::Ed25519(_)) => digest.display.clone(),
+            (ReceiptKind::MvpEvm, SpKey::Secp256k1(_)) | (ReceiptKind::MvpSolana, SpKey::Ed25519(_)) => {
+                digest.display.clone()
+            }
             (ReceiptKind::Native, _) => hex_encode_0x(&digest.id),
-            _ => return Err(Error::new(Reason::ProfileMismatch, format!("{} receipts need the other key type", kind.as_str()))),
+            _ => {
+                return Err(Error::new(
+                    Reason::ProfileMismatch,
+                    format!("{} receipts need the other key type", kind.as_str()),
+                ));
+            }
         };
         let mut r = Receipt {
             kind,
-            domain: if kind == ReceiptKind::Native { domain.cloned() } else { None },
+            domain: if kind == ReceiptKind::Native {
+                domain.cloned()
+            } else {
+                None
+            },
             sp: self.id(),
             mandate_digest,
             enqueue_deadline,

@@ -18,7 +18,10 @@ impl<'a> Fields<'a> {
     /// Checks that `v` is an object with exactly the members `names`.
     pub fn new(v: &'a Value, what: &'static str, names: &[&str]) -> Result<Fields<'a>> {
         let Value::Object(obj) = v else {
-            return Err(Error::new(Reason::FieldType, format!("{what} must be an object, found {}", v.type_name())));
+            return Err(Error::new(
+                Reason::FieldType,
+                format!("{what} must be an object, found {}", v.type_name()),
+            ));
         };
         Self::of(obj, what, names)
     }
@@ -26,10 +29,16 @@ impl<'a> Fields<'a> {
     /// Like [`Fields::new`] for an object already in hand.
     pub fn of(obj: &'a Object, what: &'static str, names: &[&str]) -> Result<Fields<'a>> {
         if let Some((k, _)) = obj.iter().find(|(k, _)| !names.contains(k)) {
-            return Err(Error::new(Reason::UnknownField, format!("{what}: unknown member {k:?}")));
+            return Err(Error::new(
+                Reason::UnknownField,
+                format!("{what}: unknown member {k:?}"),
+            ));
         }
         if let Some(missing) = names.iter().find(|n| obj.get(n).is_none()) {
-            return Err(Error::new(Reason::MissingField, format!("{what}: missing member {missing:?}")));
+            return Err(Error::new(
+                Reason::MissingField,
+                format!("{what}: missing member {missing:?}"),
+            ));
         }
         Ok(Fields { obj, what })
     }
@@ -58,7 +67,10 @@ impl<'a> Fields<'a> {
     }
 
     fn type_err(&self, name: &str, want: &str, got: &Value) -> Error {
-        Error::new(Reason::FieldType, format!("{}.{name} must be a {want}, found {}", self.what, got.type_name()))
+        Error::new(
+            Reason::FieldType,
+            format!("{}.{name} must be a {want}, found {}", self.what, got.type_name()),
+        )
     }
 }
 
@@ -66,7 +78,10 @@ impl<'a> Fields<'a> {
 pub fn string_field<'a>(obj: &'a Object, name: &str) -> Result<&'a str> {
     match obj.get(name) {
         Some(Value::String(s)) => Ok(s),
-        Some(other) => Err(Error::new(Reason::FieldType, format!("{name} must be a string, found {}", other.type_name()))),
+        Some(other) => Err(Error::new(
+            Reason::FieldType,
+            format!("{name} must be a string, found {}", other.type_name()),
+        )),
         None => Err(Error::new(Reason::MissingField, format!("missing member {name:?}"))),
     }
 }

@@ -39,7 +39,10 @@ impl PayerKey {
         match (self, input) {
             (PayerKey::Secp256k1(k), SigningInput::Eip712(parts)) => Ok(hex_encode_0x(&k.sign_prehash(&parts.digest))),
             (PayerKey::Ed25519(seed), SigningInput::Message(msg)) => Ok(base58_encode(&ed25519::sign(seed, msg))),
-            _ => Err(Error::new(Reason::ProfileMismatch, "key type does not match the profile")),
+            _ => Err(Error::new(
+                Reason::ProfileMismatch,
+                "key type does not match the profile",
+            )),
         }
     }
 }
@@ -49,15 +52,27 @@ impl PayerKey {
 /// The key must be the mandate's signer: a wallet that signs for someone else's account
 /// produces a mandate every verifier rejects, so this refuses with `signature_invalid`.
 /// solana-mvp mandates only travel in the MVP form.
-pub fn sign_mandate(mandate: &Mandate, domain: &Domain, key: &PayerKey, form: EnvelopeForm) -> Result<(SignedMandate, MandateDigest)> {
+pub fn sign_mandate(
+    mandate: &Mandate,
+    domain: &Domain,
+    key: &PayerKey,
+    form: EnvelopeForm,
+) -> Result<(SignedMandate, MandateDigest)> {
     if key.signer() != mandate.signer() {
         return Err(Error::new(
             Reason::SignatureInvalid,
-            format!("key belongs to {}, mandate signer is {}", key.signer(), mandate.signer()),
+            format!(
+                "key belongs to {}, mandate signer is {}",
+                key.signer(),
+                mandate.signer()
+            ),
         ));
     }
     if form == EnvelopeForm::Native && domain.profile() == Profile::SolanaMvp {
-        return Err(Error::new(Reason::UnsupportedProfile, "solana-mvp mandates travel only in the MVP envelope"));
+        return Err(Error::new(
+            Reason::UnsupportedProfile,
+            "solana-mvp mandates travel only in the MVP envelope",
+        ));
     }
     let digest = mandate_digest(mandate, domain)?;
     let signature = key.sign_input(&digest.input)?;

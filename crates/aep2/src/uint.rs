@@ -87,7 +87,10 @@ fn check_canonical_decimal(s: &str) -> Result<()> {
         return Err(Error::new(Reason::UintInvalid, "empty integer string"));
     }
     if !b.iter().all(u8::is_ascii_digit) {
-        return Err(Error::new(Reason::UintInvalid, format!("{s:?} is not a plain decimal integer")));
+        return Err(Error::new(
+            Reason::UintInvalid,
+            format!("{s:?} is not a plain decimal integer"),
+        ));
     }
     if b.len() > 1 && b[0] == b'0' {
         return Err(Error::new(Reason::UintInvalid, format!("{s:?} has a leading zero")));
@@ -112,7 +115,10 @@ pub fn parse_decimal_u64(s: &str) -> Result<u64> {
 /// (`1.0`, `1e3`), because peers disagree on whether they equal the integer.
 pub fn parse_json_integer(token: &str) -> Result<u64> {
     if token.starts_with('-') || token.contains(['.', 'e', 'E']) {
-        return Err(Error::new(Reason::UintInvalid, format!("{token} is not a plain non-negative integer")));
+        return Err(Error::new(
+            Reason::UintInvalid,
+            format!("{token} is not a plain non-negative integer"),
+        ));
     }
     let v = U256::parse_decimal(token)?;
     match v.to_u64() {
@@ -135,18 +141,32 @@ mod tests {
         assert_eq!(U256::parse_decimal("0").unwrap(), U256::ZERO);
         assert_eq!(U256::parse_decimal("1000").unwrap(), U256::from_u64(1000));
         for bad in ["", "01", "+1", "-1", "0x3e8", " 1", "1 ", "1e3", "1.0"] {
-            assert_eq!(U256::parse_decimal(bad).unwrap_err().reason(), Reason::UintInvalid, "{bad:?}");
+            assert_eq!(
+                U256::parse_decimal(bad).unwrap_err().reason(),
+                Reason::UintInvalid,
+                "{bad:?}"
+            );
         }
         assert_eq!(parse_decimal_u64("18446744073709551615").unwrap(), u64::MAX);
-        assert_eq!(parse_decimal_u64("18446744073709551616").unwrap_err().reason(), Reason::UintOutOfRange);
+        assert_eq!(
+            parse_decimal_u64("18446744073709551616").unwrap_err().reason(),
+            Reason::UintOutOfRange
+        );
     }
 
     #[test]
     fn json_integers() {
         assert_eq!(parse_json_integer("9007199254740991").unwrap(), MAX_JSON_INTEGER);
-        assert_eq!(parse_json_integer("9007199254740992").unwrap_err().reason(), Reason::UintOutOfRange);
+        assert_eq!(
+            parse_json_integer("9007199254740992").unwrap_err().reason(),
+            Reason::UintOutOfRange
+        );
         for bad in ["-1", "1.0", "1e3", "-0"] {
-            assert_eq!(parse_json_integer(bad).unwrap_err().reason(), Reason::UintInvalid, "{bad}");
+            assert_eq!(
+                parse_json_integer(bad).unwrap_err().reason(),
+                Reason::UintInvalid,
+                "{bad}"
+            );
         }
     }
 }

@@ -79,7 +79,10 @@ pub struct Verifier {
 impl Verifier {
     /// A verifier for mandates signed under `expected`.
     pub fn new(expected: Domain) -> Verifier {
-        Verifier { expected, keys: Mutex::new(KeyCache::new(KEY_CACHE_CAPACITY)) }
+        Verifier {
+            expected,
+            keys: Mutex::new(KeyCache::new(KEY_CACHE_CAPACITY)),
+        }
     }
 
     /// The domain this verifier accepts.
@@ -97,7 +100,12 @@ impl Verifier {
     pub fn check_header(&self, header: &str, now: Option<u64>) -> Report {
         match decode_header(header) {
             Ok(v) => self.check_value(&v, now),
-            Err(e) => Report { signed: None, digest: None, recovered: None, verdict: Err(e) },
+            Err(e) => Report {
+                signed: None,
+                digest: None,
+                recovered: None,
+                verdict: Err(e),
+            },
         }
     }
 
@@ -105,7 +113,12 @@ impl Verifier {
     pub fn check_value(&self, v: &Value, now: Option<u64>) -> Report {
         match SignedMandate::from_json(v, self.expected.profile()) {
             Ok(sm) => self.check_signed(sm, now),
-            Err(e) => Report { signed: None, digest: None, recovered: None, verdict: Err(e) },
+            Err(e) => Report {
+                signed: None,
+                digest: None,
+                recovered: None,
+                verdict: Err(e),
+            },
         }
     }
 
@@ -116,14 +129,33 @@ impl Verifier {
         let domain = sm.domain.clone().unwrap_or_else(|| self.expected.clone());
         let digest = match mandate_digest(&sm.mandate, &domain) {
             Ok(d) => d,
-            Err(e) => return Report { signed: Some(sm), digest: None, recovered: None, verdict: Err(e) },
+            Err(e) => {
+                return Report {
+                    signed: Some(sm),
+                    digest: None,
+                    recovered: None,
+                    verdict: Err(e),
+                };
+            }
         };
         let mut recovered = None;
-        let verdict = self.check_signature(&sm, &digest, &mut recovered).and_then(|()| self.check_policy(&sm, now));
-        Report { signed: Some(sm), digest: Some(digest), recovered, verdict }
+        let verdict = self
+            .check_signature(&sm, &digest, &mut recovered)
+            .and_then(|()| self.check_policy(&sm, now));
+        Report {
+            signed: Some(sm),
+            digest: Some(digest),
+            recovered,
+            verdict,
+        }
     }
 
-    fn check_signature(&self, sm: &SignedMandate, digest: &MandateDigest, recovered: &mut Option<String>) -> Result<()> {
+    fn check_signature(
+        &self,
+        sm: &SignedMandate,
+        digest: &MandateDigest,
+        recovered: &mut Option<String>,
+    ) -> Result<()> {
         match (&sm.mandate, &digest.input) {
             (Mandate::Eip712(m), SigningInput::Eip712(parts)) => {
                 let sig = secp256k1::parse_signature(&sm.signature)?;
@@ -139,7 +171,10 @@ impl Verifier {
             }
             (Mandate::Ed25519(m), SigningInput::Message(msg)) => self.check_ed25519(&m.payer.0, msg, &sm.signature),
             (Mandate::SolanaMvp(m), SigningInput::Message(msg)) => self.check_ed25519(&m.payer.0, msg, &sm.signature),
-            _ => Err(Error::new(Reason::ProfileMismatch, "signing input does not match the mandate's profile")),
+            _ => Err(Error::new(
+                Reason::ProfileMismatch,
+                "signing input does not match the mandate's profile",
+            )),
         }
     }
 
@@ -153,15 +188,21 @@ impl Verifier {
     }
 
     fn check_policy(&self, sm: &SignedMandate, now: Option<u64>) -> Result<()> {
-        if let Some(claimed) = &sm.domain {
-            if *claimed != self.expected {
-                return Err(Error::new(Reason::DomainMismatch, "the envelope is signed for another domain"));
-            }
+        if let Some(claimed) = &sm.domain
+            && *claimed != self.expected
+        {
+            return Err(Error::new(
+                Reason::DomainMismatch,
+                "the envelope is signed for another domain",
+            ));
         }
         if let Some(now) = now {
             let deadline = sm.mandate.deadline();
             if now > deadline {
-                return Err(Error::new(Reason::Expired, format!("deadline {deadline} is before now ({now})")));
+                return Err(Error::new(
+                    Reason::Expired,
+                    format!("deadline {deadline} is before now ({now})"),
+                ));
             }
         }
         Ok(())
@@ -170,7 +211,11 @@ impl Verifier {
 
 /// Decodes an Ed25519 signature's wire form (base58 of exactly 64 bytes).
 pub fn parse_ed25519_signature(text: &str) -> Result<[u8; 64]> {
-    if text.is_empty() || !text.bytes().all(|c| c.is_ascii_alphanumeric() && !matches!(c, b'0' | b'O' | b'I' | b'l')) {
+    if text.is_empty()
+        || !text
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() && !matches!(c, b'0' | b'O' | b'I' | b'l'))
+    {
         return Err(Error::new(Reason::SignatureEncoding, "signature is not base58"));
     }
     base58_decode::<64>(text).ok_or_else(|| Error::new(Reason::SignatureLength, "signature is not 64 bytes"))

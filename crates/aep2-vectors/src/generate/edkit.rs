@@ -5,7 +5,10 @@ use crate::model::Context;
 use aep2::codec::base58_encode;
 use aep2::crypto::ed25519;
 use aep2::hash::sha256;
-use aep2::{Base58Key, Domain, Ed25519Domain, Ed25519Mandate, EnvelopeForm, Mandate, SignedMandate, SolanaMvpMandate, mandate_digest};
+use aep2::{
+    Base58Key, Domain, Ed25519Domain, Ed25519Mandate, EnvelopeForm, Mandate, SignedMandate, SolanaMvpMandate,
+    mandate_digest,
+};
 use serde_json::json;
 
 /// Solana devnet as a CAIP-2 id.
@@ -21,7 +24,10 @@ pub(crate) fn key(s: &str) -> Base58Key {
 
 /// The vectors' native Ed25519 domain.
 pub(crate) fn ed_domain() -> Ed25519Domain {
-    Ed25519Domain { network: NETWORK.into(), wallet: key(PROGRAM) }
+    Ed25519Domain {
+        network: NETWORK.into(),
+        wallet: key(PROGRAM),
+    }
 }
 
 /// Context for the native ed25519 profile.
@@ -36,7 +42,11 @@ pub(crate) fn ed_context(now: Option<u64>) -> Context {
 
 /// Context for the solana-mvp profile (no domain).
 pub(crate) fn sol_context(now: Option<u64>) -> Context {
-    Context { profile: Some("solana-mvp".into()), now, ..Context::default() }
+    Context {
+        profile: Some("solana-mvp".into()),
+        now,
+        ..Context::default()
+    }
 }
 
 /// The public key of a labelled seed.

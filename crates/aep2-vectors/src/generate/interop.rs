@@ -33,8 +33,14 @@ pub(crate) fn generate(repo_root: &Path) -> Result<VectorFile, String> {
     let path = repo_root.join("vectors/peer-signed/peer-signed.json");
     let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
     let doc: J = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
-    let ethers = format!("ethers {}", doc.pointer("/generator/ethers").and_then(J::as_str).unwrap_or("6"));
-    let tweetnacl = format!("tweetnacl {}", doc.pointer("/generator/tweetnacl").and_then(J::as_str).unwrap_or("1"));
+    let ethers = format!(
+        "ethers {}",
+        doc.pointer("/generator/ethers").and_then(J::as_str).unwrap_or("6")
+    );
+    let tweetnacl = format!(
+        "tweetnacl {}",
+        doc.pointer("/generator/tweetnacl").and_then(J::as_str).unwrap_or("1")
+    );
     let mut f = FileBuilder::new(
         "interop",
         &[
@@ -42,58 +48,119 @@ pub(crate) fn generate(repo_root: &Path) -> Result<VectorFile, String> {
             "Signing cases expect the peer's signature byte for byte; receipt cases show that MVP receipts (enqueueDeadline = deadline + 3 h) break the deadline rule.",
         ],
     );
-    f.note("peer_signed", "INTEROP", "Produced by a peer library, not by this repository.", &["aep2.md#mvp-deviations"]);
-    f.note("deadline_rule", "MISSING_STEP", "The MVP SP promises settlement after the mandate expires.", &["aep2.md#receipt-deadline-rule"]);
-    let evm = doc.get("evm").and_then(J::as_array).ok_or("fixture file has no evm array")?;
-    let sol = doc.get("solana").and_then(J::as_array).ok_or("fixture file has no solana array")?;
+    f.note(
+        "peer_signed",
+        "INTEROP",
+        "Produced by a peer library, not by this repository.",
+        &["aep2.md#mvp-deviations"],
+    );
+    f.note(
+        "deadline_rule",
+        "MISSING_STEP",
+        "The MVP SP promises settlement after the mandate expires.",
+        &["aep2.md#receipt-deadline-rule"],
+    );
+    let evm = doc
+        .get("evm")
+        .and_then(J::as_array)
+        .ok_or("fixture file has no evm array")?;
+    let sol = doc
+        .get("solana")
+        .and_then(J::as_array)
+        .ok_or("fixture file has no solana array")?;
 
     let g = f.group("ethers-verify", Kind::VerifyMandate, context(Some(NOW)));
     for c in evm {
         let id = s(c, "id");
         let (exp, anchor) = expectation(id).ok_or_else(|| format!("no expectation for fixture {id}"))?;
-        f.case(g, Case::new(format!("fixture {id}"), header_input(s(c, "header")), exp).flags(&["peer_signed"]).refs(&[anchor]).source(&ethers, id, Some(s(c, "expect"))));
+        f.case(
+            g,
+            Case::new(format!("fixture {id}"), header_input(s(c, "header")), exp)
+                .flags(&["peer_signed"])
+                .refs(&[anchor])
+                .source(&ethers, id, Some(s(c, "expect"))),
+        );
     }
     let g = f.group("tweetnacl-verify", Kind::VerifyMandate, sol_context(Some(NOW)));
     for c in sol {
         let id = s(c, "id");
         let (exp, anchor) = expectation(id).ok_or_else(|| format!("no expectation for fixture {id}"))?;
-        f.case(g, Case::new(format!("fixture {id}"), header_input(s(c, "header")), exp).flags(&["peer_signed"]).refs(&[anchor]).source(&tweetnacl, id, Some(s(c, "expect"))));
+        f.case(
+            g,
+            Case::new(format!("fixture {id}"), header_input(s(c, "header")), exp)
+                .flags(&["peer_signed"])
+                .refs(&[anchor])
+                .source(&tweetnacl, id, Some(s(c, "expect"))),
+        );
     }
 
-    let g = f.group("ethers-sign", Kind::SignMandate, { let mut c = context(None); c.form = Some("mvp".into()); c });
+    let g = f.group("ethers-sign", Kind::SignMandate, {
+        let mut c = context(None);
+        c.form = Some("mvp".into());
+        c
+    });
     for c in evm.iter().filter(|c| !s(c, "signerPrivateKey").is_empty()) {
         let id = s(c, "id");
-        let mut case = Case::new(format!("sign fixture {id}'s mandate with its key: ethers signTypedData output"), json!({ "mandate": c.get("mandate"), "key": s(c, "signerPrivateKey") }), Exp::Valid)
-            .flags(&["peer_signed"])
-            .refs(&["aep2.md#profile-eip712"])
-            .source(&ethers, id, Some("signature"));
+        let mut case = Case::new(
+            format!("sign fixture {id}'s mandate with its key: ethers signTypedData output"),
+            json!({ "mandate": c.get("mandate"), "key": s(c, "signerPrivateKey") }),
+            Exp::Valid,
+        )
+        .flags(&["peer_signed"])
+        .refs(&["aep2.md#profile-eip712"])
+        .source(&ethers, id, Some("signature"));
         case.signature = Some(s(c, "payerSig").to_owned());
         case.header = Some(s(c, "header").to_owned());
         f.case(g, case);
     }
-    let g = f.group("tweetnacl-sign", Kind::SignMandate, { let mut c = sol_context(None); c.form = Some("mvp".into()); c });
+    let g = f.group("tweetnacl-sign", Kind::SignMandate, {
+        let mut c = sol_context(None);
+        c.form = Some("mvp".into());
+        c
+    });
     for c in sol.iter().filter(|c| !s(c, "signerSeedHex").is_empty()) {
         let id = s(c, "id");
-        let mut case = Case::new(format!("sign fixture {id}'s mandate with its seed: tweetnacl sign.detached output"), json!({ "mandate": c.get("mandate"), "key": s(c, "signerSeedHex") }), Exp::Valid)
-            .flags(&["peer_signed"])
-            .refs(&["aep2.md#profile-solana-mvp"])
-            .source(&tweetnacl, id, Some("signature"));
+        let mut case = Case::new(
+            format!("sign fixture {id}'s mandate with its seed: tweetnacl sign.detached output"),
+            json!({ "mandate": c.get("mandate"), "key": s(c, "signerSeedHex") }),
+            Exp::Valid,
+        )
+        .flags(&["peer_signed"])
+        .refs(&["aep2.md#profile-solana-mvp"])
+        .source(&tweetnacl, id, Some("signature"));
         case.signature = Some(s(c, "payerSig").to_owned());
         case.header = Some(s(c, "header").to_owned());
         f.case(g, case);
     }
 
-    for (group, ctx, cases, lib) in [("ethers-receipts", context(None), evm, &ethers), ("tweetnacl-receipts", sol_context(None), sol, &tweetnacl)] {
+    for (group, ctx, cases, lib) in [
+        ("ethers-receipts", context(None), evm, &ethers),
+        ("tweetnacl-receipts", sol_context(None), sol, &tweetnacl),
+    ] {
         let g = f.group(group, Kind::VerifyReceipt, ctx);
         for c in cases.iter().filter(|c| c.get("receipt").is_some()) {
             let id = s(c, "id");
             let receipt = c.get("receipt").cloned().unwrap_or(J::Null);
-            f.case(g, Case::new(format!("fixture {id}'s SP receipt, signature only"), json!({ "receipt": receipt }), Exp::Valid).flags(&["peer_signed"]).refs(&["aep2.md#receipts"]).source(lib, id, Some("receipt")));
             f.case(
                 g,
-                Case::new(format!("fixture {id}'s SP receipt against its mandate: enqueueDeadline is 3 h after the deadline"), json!({ "receipt": receipt, "mandateHeader": s(c, "header") }), Exp::Invalid(Reason::ReceiptDeadlineAfterMandate))
-                    .flags(&["peer_signed", "deadline_rule"])
-                    .source(lib, id, Some("receipt")),
+                Case::new(
+                    format!("fixture {id}'s SP receipt, signature only"),
+                    json!({ "receipt": receipt }),
+                    Exp::Valid,
+                )
+                .flags(&["peer_signed"])
+                .refs(&["aep2.md#receipts"])
+                .source(lib, id, Some("receipt")),
+            );
+            f.case(
+                g,
+                Case::new(
+                    format!("fixture {id}'s SP receipt against its mandate: enqueueDeadline is 3 h after the deadline"),
+                    json!({ "receipt": receipt, "mandateHeader": s(c, "header") }),
+                    Exp::Invalid(Reason::ReceiptDeadlineAfterMandate),
+                )
+                .flags(&["peer_signed", "deadline_rule"])
+                .source(lib, id, Some("receipt")),
             );
         }
     }

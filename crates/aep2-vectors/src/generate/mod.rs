@@ -83,8 +83,11 @@ impl Case {
     }
 
     pub fn source(mut self, name: &str, upstream_id: impl Into<String>, upstream_result: Option<&str>) -> Case {
-        self.source =
-            Some(Source { name: name.into(), upstream_id: upstream_id.into(), upstream_result: upstream_result.map(Into::into) });
+        self.source = Some(Source {
+            name: name.into(),
+            upstream_id: upstream_id.into(),
+            upstream_result: upstream_result.map(Into::into),
+        });
         self
     }
 }
@@ -96,7 +99,10 @@ impl FileBuilder {
                 schema: VECTOR_SCHEMA.into(),
                 topic: topic.into(),
                 spec_version: "1".into(),
-                generator: Generator { name: GENERATOR_NAME.into(), version: env!("CARGO_PKG_VERSION").into() },
+                generator: Generator {
+                    name: GENERATOR_NAME.into(),
+                    version: env!("CARGO_PKG_VERSION").into(),
+                },
                 number_of_tests: 0,
                 header: header.iter().map(|s| (*s).to_owned()).collect(),
                 notes: BTreeMap::new(),
@@ -120,7 +126,12 @@ impl FileBuilder {
 
     /// Adds a group and returns its index.
     pub fn group(&mut self, name: &str, kind: Kind, context: Context) -> usize {
-        self.file.test_groups.push(TestGroup { group: name.into(), kind, context, tests: Vec::new() });
+        self.file.test_groups.push(TestGroup {
+            group: name.into(),
+            kind,
+            context,
+            tests: Vec::new(),
+        });
         self.file.test_groups.len() - 1
     }
 
@@ -129,7 +140,13 @@ impl FileBuilder {
         let n = g.tests.len() + 1;
         let id = format!("{}/{}/{n:04}", self.file.topic, g.group);
         let expected = match c.expected {
-            Exp::Valid => Expected { result: "valid".into(), reason: None, stage: None, signature: c.signature, header: c.header },
+            Exp::Valid => Expected {
+                result: "valid".into(),
+                reason: None,
+                stage: None,
+                signature: c.signature,
+                header: c.header,
+            },
             Exp::Invalid(r) => Expected {
                 result: "invalid".into(),
                 reason: Some(r.code().into()),
@@ -163,7 +180,10 @@ impl FileBuilder {
     /// Fills intermediates from the reference implementation and returns the file.
     pub fn finish(mut self) -> VectorFile {
         for g in &mut self.file.test_groups {
-            let snapshot = TestGroup { tests: Vec::new(), ..g.clone() };
+            let snapshot = TestGroup {
+                tests: Vec::new(),
+                ..g.clone()
+            };
             for t in &mut g.tests {
                 if matches!(g.kind, Kind::VerifyMandate) {
                     if let Ok(a) = crate::check::answer(&snapshot, t) {

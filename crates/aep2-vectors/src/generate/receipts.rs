@@ -9,7 +9,9 @@ use aep2::codec::{base58_encode, hex_encode_0x};
 use aep2::eip712::personal_sign_hash;
 use aep2::hash::keccak256_parts;
 use aep2::json::{Value, to_compact};
-use aep2::{Domain, EnvelopeForm, Mandate, MandateDigest, Reason, Receipt, ReceiptKind, SignedMandate, SpKey, U256, Verifier};
+use aep2::{
+    Domain, EnvelopeForm, Mandate, MandateDigest, Reason, Receipt, ReceiptKind, SignedMandate, SpKey, U256, Verifier,
+};
 use serde_json::{Value as J, json};
 
 const REC: &str = "aep2.md#receipts";
@@ -27,18 +29,22 @@ fn input(r: &Value, mandate_header: Option<&str>) -> J {
 }
 
 fn digest_of(sm: &SignedMandate, d: &Domain) -> Option<MandateDigest> {
-    Verifier::new(d.clone()).verify_header(&sm.encode(), None).ok().map(|v| v.digest)
+    Verifier::new(d.clone())
+        .verify_header(&sm.encode(), None)
+        .ok()
+        .map(|v| v.digest)
 }
 
 fn sign(key: &SpKey, kind: ReceiptKind, digest: &MandateDigest, deadline: u64, d: &Domain) -> Receipt {
-    key.sign_receipt(kind, digest, deadline, Some(d)).unwrap_or_else(|e| Receipt {
-        kind,
-        domain: None,
-        sp: key.id(),
-        mandate_digest: e.to_string(),
-        enqueue_deadline: deadline,
-        signature: String::new(),
-    })
+    key.sign_receipt(kind, digest, deadline, Some(d))
+        .unwrap_or_else(|e| Receipt {
+            kind,
+            domain: None,
+            sp: key.id(),
+            mandate_digest: e.to_string(),
+            enqueue_deadline: deadline,
+            signature: String::new(),
+        })
 }
 
 fn with_sp_ctx(mut c: Context, sp: &SpKey) -> Context {
@@ -56,12 +62,42 @@ pub(crate) fn generate() -> VectorFile {
     );
     f.note("valid", "BASIC", "A receipt that meets every check.", &[REC]);
     f.note("deadline_rule", "MISSING_STEP", "enqueueDeadline after the mandate's deadline: settlement would revert, so the promise cannot be kept. The MVP SP issues such receipts (deadline + 3 h).", &[RULE]);
-    f.note("tampered", "MODIFIED_PARAMETER", "A receipt member changed after signing.", &[REC]);
-    f.note("sp_binding", "AUTH_BYPASS", "A receipt from, or claiming, another settlement processor.", &[REC]);
-    f.note("digest_binding", "MODIFIED_PARAMETER", "A validly signed receipt for another mandate.", &[REC]);
-    f.note("signature_form", "SIGNATURE_MALLEABILITY", "Receipt signatures follow the profile's signature rules.", &["aep2.md#eip712-signature-rules"]);
-    f.note("cross_form", "WRONG_PRIMITIVE", "A signature made for one receipt form presented as another.", &["aep2.md#receipt-native"]);
-    f.note("shape", "EDGE_CASE", "Receipt members missing, unknown or of the wrong type.", &[REC]);
+    f.note(
+        "tampered",
+        "MODIFIED_PARAMETER",
+        "A receipt member changed after signing.",
+        &[REC],
+    );
+    f.note(
+        "sp_binding",
+        "AUTH_BYPASS",
+        "A receipt from, or claiming, another settlement processor.",
+        &[REC],
+    );
+    f.note(
+        "digest_binding",
+        "MODIFIED_PARAMETER",
+        "A validly signed receipt for another mandate.",
+        &[REC],
+    );
+    f.note(
+        "signature_form",
+        "SIGNATURE_MALLEABILITY",
+        "Receipt signatures follow the profile's signature rules.",
+        &["aep2.md#eip712-signature-rules"],
+    );
+    f.note(
+        "cross_form",
+        "WRONG_PRIMITIVE",
+        "A signature made for one receipt form presented as another.",
+        &["aep2.md#receipt-native"],
+    );
+    f.note(
+        "shape",
+        "EDGE_CASE",
+        "Receipt members missing, unknown or of the wrong type.",
+        &[REC],
+    );
 
     let d = domain(CHAIN_ID, WALLET);
     let dd = Domain::Eip712(d);
@@ -70,9 +106,13 @@ pub(crate) fn generate() -> VectorFile {
     let deadline = m.deadline;
     let sm = signed_for(&m, &alice, &d);
     let header = sm.encode();
-    let Some(digest) = digest_of(&sm, &dd) else { return f.finish() };
+    let Some(digest) = digest_of(&sm, &dd) else {
+        return f.finish();
+    };
     let other_sm = signed_for(&mandate(&alice, 1), &alice, &d);
-    let Some(other_digest) = digest_of(&other_sm, &dd) else { return f.finish() };
+    let Some(other_digest) = digest_of(&other_sm, &dd) else {
+        return f.finish();
+    };
     let sp = SpKey::Secp256k1(secp_key("settlement-processor"));
     let rogue = SpKey::Secp256k1(secp_key("rogue-processor"));
     let inv = Exp::Invalid;
@@ -80,22 +120,97 @@ pub(crate) fn generate() -> VectorFile {
     // --- mvp-evm
     let g = f.group("mvp-evm", Kind::VerifyReceipt, with_sp_ctx(context(None), &sp));
     let r = sign(&sp, ReceiptKind::MvpEvm, &digest, deadline, &dd).to_json();
-    f.case(g, Case::new("enqueueDeadline equal to the mandate deadline", input(&r, Some(&header)), Exp::Valid).flags(&["valid"]).refs(&[RULE, "aep2.md#receipt-mvp-evm"]));
+    f.case(
+        g,
+        Case::new(
+            "enqueueDeadline equal to the mandate deadline",
+            input(&r, Some(&header)),
+            Exp::Valid,
+        )
+        .flags(&["valid"])
+        .refs(&[RULE, "aep2.md#receipt-mvp-evm"]),
+    );
     let early = sign(&sp, ReceiptKind::MvpEvm, &digest, deadline - 3600, &dd).to_json();
-    f.case(g, Case::new("enqueueDeadline an hour before the deadline", input(&early, Some(&header)), Exp::Valid).flags(&["valid"]).refs(&["aep2.md#receipt-mvp-evm"]));
+    f.case(
+        g,
+        Case::new(
+            "enqueueDeadline an hour before the deadline",
+            input(&early, Some(&header)),
+            Exp::Valid,
+        )
+        .flags(&["valid"])
+        .refs(&["aep2.md#receipt-mvp-evm"]),
+    );
     let late = sign(&sp, ReceiptKind::MvpEvm, &digest, deadline + 3 * 3600, &dd).to_json();
-    f.case(g, Case::new("enqueueDeadline = deadline + 3 h, as the MVP SP issues receipts", input(&late, Some(&header)), inv(Reason::ReceiptDeadlineAfterMandate)).flags(&["deadline_rule"]));
-    f.case(g, Case::new("the same receipt checked without its mandate: only signature and SP are checked", input(&late, None), Exp::Valid).flags(&["valid"]).refs(&["aep2.md#receipt-mvp-evm"]));
+    f.case(
+        g,
+        Case::new(
+            "enqueueDeadline = deadline + 3 h, as the MVP SP issues receipts",
+            input(&late, Some(&header)),
+            inv(Reason::ReceiptDeadlineAfterMandate),
+        )
+        .flags(&["deadline_rule"]),
+    );
+    f.case(
+        g,
+        Case::new(
+            "the same receipt checked without its mandate: only signature and SP are checked",
+            input(&late, None),
+            Exp::Valid,
+        )
+        .flags(&["valid"])
+        .refs(&["aep2.md#receipt-mvp-evm"]),
+    );
     let t = with_field(&r, "enqueueDeadline", Some(Value::from_u64(deadline - 1)));
-    f.case(g, Case::new("enqueueDeadline changed after signing", input(&t, Some(&header)), inv(Reason::SignatureInvalid)).flags(&["tampered"]));
+    f.case(
+        g,
+        Case::new(
+            "enqueueDeadline changed after signing",
+            input(&t, Some(&header)),
+            inv(Reason::SignatureInvalid),
+        )
+        .flags(&["tampered"]),
+    );
     let t = with_field(&r, "mandateDigest", Some(Value::String(other_digest.display.clone())));
-    f.case(g, Case::new("mandateDigest changed after signing", input(&t, Some(&header)), inv(Reason::SignatureInvalid)).flags(&["tampered"]));
+    f.case(
+        g,
+        Case::new(
+            "mandateDigest changed after signing",
+            input(&t, Some(&header)),
+            inv(Reason::SignatureInvalid),
+        )
+        .flags(&["tampered"]),
+    );
     let for_other = sign(&sp, ReceiptKind::MvpEvm, &other_digest, deadline, &dd).to_json();
-    f.case(g, Case::new("a valid receipt for another mandate", input(&for_other, Some(&header)), inv(Reason::ReceiptDigestMismatch)).flags(&["digest_binding"]));
+    f.case(
+        g,
+        Case::new(
+            "a valid receipt for another mandate",
+            input(&for_other, Some(&header)),
+            inv(Reason::ReceiptDigestMismatch),
+        )
+        .flags(&["digest_binding"]),
+    );
     let by_rogue = sign(&rogue, ReceiptKind::MvpEvm, &digest, deadline, &dd).to_json();
-    f.case(g, Case::new("validly signed by another SP (sp names it)", input(&by_rogue, Some(&header)), inv(Reason::ReceiptSpMismatch)).flags(&["sp_binding"]));
+    f.case(
+        g,
+        Case::new(
+            "validly signed by another SP (sp names it)",
+            input(&by_rogue, Some(&header)),
+            inv(Reason::ReceiptSpMismatch),
+        )
+        .flags(&["sp_binding"]),
+    );
     let impostor = with_field(&by_rogue, "sp", Some(Value::String(sp.id().to_string())));
-    f.case(g, Case::new("signed by another SP but claiming the expected one", input(&impostor, Some(&header)), inv(Reason::SignatureInvalid)).flags(&["sp_binding"]));
+    f.case(
+        g,
+        Case::new(
+            "signed by another SP but claiming the expected one",
+            input(&impostor, Some(&header)),
+            inv(Reason::SignatureInvalid),
+        )
+        .flags(&["sp_binding"]),
+    );
     let sig_hex = match &r {
         Value::Object(o) => match o.get("spEnqueueSig") {
             Some(Value::String(s)) => s.clone(),
@@ -107,7 +222,18 @@ pub(crate) fn generate() -> VectorFile {
     if bytes.len() == 65 {
         let mut v0 = bytes.clone();
         v0[64] -= 27;
-        f.case(g, Case::new("receipt signature with v = 0/1", input(&with_field(&r, "spEnqueueSig", Some(Value::String(hex_encode_0x(&v0)))), Some(&header)), inv(Reason::SignatureVInvalid)).flags(&["signature_form"]));
+        f.case(
+            g,
+            Case::new(
+                "receipt signature with v = 0/1",
+                input(
+                    &with_field(&r, "spEnqueueSig", Some(Value::String(hex_encode_0x(&v0)))),
+                    Some(&header),
+                ),
+                inv(Reason::SignatureVInvalid),
+            )
+            .flags(&["signature_form"]),
+        );
         let n = aep2::crypto::secp256k1::N;
         let mut borrow = 0i16;
         for i in (0..32).rev() {
@@ -116,66 +242,261 @@ pub(crate) fn generate() -> VectorFile {
             borrow = i16::from(x < 0);
         }
         bytes[64] = if bytes[64] == 27 { 28 } else { 27 };
-        f.case(g, Case::new("high-s twin of the receipt signature", input(&with_field(&r, "spEnqueueSig", Some(Value::String(hex_encode_0x(&bytes)))), Some(&header)), inv(Reason::SignatureHighS)).flags(&["signature_form"]));
+        f.case(
+            g,
+            Case::new(
+                "high-s twin of the receipt signature",
+                input(
+                    &with_field(&r, "spEnqueueSig", Some(Value::String(hex_encode_0x(&bytes)))),
+                    Some(&header),
+                ),
+                inv(Reason::SignatureHighS),
+            )
+            .flags(&["signature_form"]),
+        );
     }
     if let SpKey::Secp256k1(k) = &sp {
         // The MVP's first SP signed keccak256(digest ‖ sp ‖ enqueueDeadline) (84 packed bytes).
         let v0 = keccak256_parts(&[&digest.id, &k.address().0, &U256::from_u64(deadline).0]);
         let sig = hex_encode_0x(&k.sign_prehash(&personal_sign_hash(&v0)));
-        f.case(g, Case::new("signed the MVP v0 way (SP address inside the commitment): not the mvp-evm form", input(&with_field(&r, "spEnqueueSig", Some(Value::String(sig))), Some(&header)), inv(Reason::SignatureInvalid)).flags(&["cross_form"]).refs(&["aep2.md#receipt-mvp-evm"]));
+        f.case(
+            g,
+            Case::new(
+                "signed the MVP v0 way (SP address inside the commitment): not the mvp-evm form",
+                input(&with_field(&r, "spEnqueueSig", Some(Value::String(sig))), Some(&header)),
+                inv(Reason::SignatureInvalid),
+            )
+            .flags(&["cross_form"])
+            .refs(&["aep2.md#receipt-mvp-evm"]),
+        );
     }
-    f.case(g, Case::new("unknown member", input(&with_field(&r, "status", Some(Value::String("enqueued".into()))), Some(&header)), inv(Reason::UnknownField)).flags(&["shape"]));
-    f.case(g, Case::new("enqueueDeadline as a string", input(&with_field(&r, "enqueueDeadline", Some(Value::String(deadline.to_string()))), Some(&header)), inv(Reason::FieldType)).flags(&["shape"]));
-    f.case(g, Case::new("spEnqueueSig missing", input(&with_field(&r, "spEnqueueSig", None), Some(&header)), inv(Reason::MissingField)).flags(&["shape"]));
+    f.case(
+        g,
+        Case::new(
+            "unknown member",
+            input(
+                &with_field(&r, "status", Some(Value::String("enqueued".into()))),
+                Some(&header),
+            ),
+            inv(Reason::UnknownField),
+        )
+        .flags(&["shape"]),
+    );
+    f.case(
+        g,
+        Case::new(
+            "enqueueDeadline as a string",
+            input(
+                &with_field(&r, "enqueueDeadline", Some(Value::String(deadline.to_string()))),
+                Some(&header),
+            ),
+            inv(Reason::FieldType),
+        )
+        .flags(&["shape"]),
+    );
+    f.case(
+        g,
+        Case::new(
+            "spEnqueueSig missing",
+            input(&with_field(&r, "spEnqueueSig", None), Some(&header)),
+            inv(Reason::MissingField),
+        )
+        .flags(&["shape"]),
+    );
 
     // --- native, eip712
     let g = f.group("native-eip712", Kind::VerifyReceipt, with_sp_ctx(context(None), &sp));
     let nr = sign(&sp, ReceiptKind::Native, &digest, deadline, &dd).to_json();
-    f.case(g, Case::new("native EVM receipt (EIP-712 Receipt under AEP2SettlementProcessor)", input(&nr, Some(&header)), Exp::Valid).flags(&["valid"]).refs(&["aep2.md#receipt-native"]));
+    f.case(
+        g,
+        Case::new(
+            "native EVM receipt (EIP-712 Receipt under AEP2SettlementProcessor)",
+            input(&nr, Some(&header)),
+            Exp::Valid,
+        )
+        .flags(&["valid"])
+        .refs(&["aep2.md#receipt-native"]),
+    );
     let nlate = sign(&sp, ReceiptKind::Native, &digest, deadline + 1, &dd).to_json();
-    f.case(g, Case::new("native receipt one second past the mandate deadline", input(&nlate, Some(&header)), inv(Reason::ReceiptDeadlineAfterMandate)).flags(&["deadline_rule"]));
+    f.case(
+        g,
+        Case::new(
+            "native receipt one second past the mandate deadline",
+            input(&nlate, Some(&header)),
+            inv(Reason::ReceiptDeadlineAfterMandate),
+        )
+        .flags(&["deadline_rule"]),
+    );
     let other_dom = Domain::Eip712(domain(8453, WALLET));
     let odr = sign(&sp, ReceiptKind::Native, &digest, deadline, &other_dom).to_json();
-    f.case(g, Case::new("native receipt validly signed for another chain's domain", input(&odr, Some(&header)), inv(Reason::DomainMismatch)).flags(&["sp_binding"]).refs(&["aep2.md#receipt-native"]));
+    f.case(
+        g,
+        Case::new(
+            "native receipt validly signed for another chain's domain",
+            input(&odr, Some(&header)),
+            inv(Reason::DomainMismatch),
+        )
+        .flags(&["sp_binding"])
+        .refs(&["aep2.md#receipt-native"]),
+    );
     let cross = with_field(&nr, "signature", Some(Value::String(sig_hex.clone())));
-    f.case(g, Case::new("the mvp-evm signature of the same receipt presented in the native form", input(&cross, Some(&header)), inv(Reason::SignatureInvalid)).flags(&["cross_form"]));
+    f.case(
+        g,
+        Case::new(
+            "the mvp-evm signature of the same receipt presented in the native form",
+            input(&cross, Some(&header)),
+            inv(Reason::SignatureInvalid),
+        )
+        .flags(&["cross_form"]),
+    );
     let nrogue = sign(&rogue, ReceiptKind::Native, &digest, deadline, &dd).to_json();
-    f.case(g, Case::new("native receipt from another SP", input(&nrogue, Some(&header)), inv(Reason::ReceiptSpMismatch)).flags(&["sp_binding"]));
-    f.case(g, Case::new("native receipt with kind \"mandate\"", input(&with_field(&nr, "kind", Some(Value::String("mandate".into()))), Some(&header)), inv(Reason::FieldType)).flags(&["shape"]));
+    f.case(
+        g,
+        Case::new(
+            "native receipt from another SP",
+            input(&nrogue, Some(&header)),
+            inv(Reason::ReceiptSpMismatch),
+        )
+        .flags(&["sp_binding"]),
+    );
+    f.case(
+        g,
+        Case::new(
+            "native receipt with kind \"mandate\"",
+            input(
+                &with_field(&nr, "kind", Some(Value::String("mandate".into()))),
+                Some(&header),
+            ),
+            inv(Reason::FieldType),
+        )
+        .flags(&["shape"]),
+    );
 
     // --- mvp-solana
     let sol_sp = SpKey::Ed25519(ed_seed("settlement-processor"));
-    let sm_sol = sign_with(&Mandate::SolanaMvp(sol_mandate("dave", 0, NOW + 600)), &Domain::SolanaMvp, "dave", EnvelopeForm::Mvp);
+    let sm_sol = sign_with(
+        &Mandate::SolanaMvp(sol_mandate("dave", 0, NOW + 600)),
+        &Domain::SolanaMvp,
+        "dave",
+        EnvelopeForm::Mvp,
+    );
     let sol_header = sm_sol.encode();
     if let (Some(sd), Some(osd)) = (
         digest_of(&sm_sol, &Domain::SolanaMvp),
-        digest_of(&sign_with(&Mandate::SolanaMvp(sol_mandate("dave", 1, NOW + 600)), &Domain::SolanaMvp, "dave", EnvelopeForm::Mvp), &Domain::SolanaMvp),
+        digest_of(
+            &sign_with(
+                &Mandate::SolanaMvp(sol_mandate("dave", 1, NOW + 600)),
+                &Domain::SolanaMvp,
+                "dave",
+                EnvelopeForm::Mvp,
+            ),
+            &Domain::SolanaMvp,
+        ),
     ) {
-        let g = f.group("mvp-solana", Kind::VerifyReceipt, with_sp_ctx(sol_context(None), &sol_sp));
+        let g = f.group(
+            "mvp-solana",
+            Kind::VerifyReceipt,
+            with_sp_ctx(sol_context(None), &sol_sp),
+        );
         let sdl = NOW + 600;
         let r = sign(&sol_sp, ReceiptKind::MvpSolana, &sd, sdl, &Domain::SolanaMvp).to_json();
-        f.case(g, Case::new("mvp-solana receipt at the mandate deadline", input(&r, Some(&sol_header)), Exp::Valid).flags(&["valid"]).refs(&["aep2.md#receipt-mvp-solana"]));
+        f.case(
+            g,
+            Case::new(
+                "mvp-solana receipt at the mandate deadline",
+                input(&r, Some(&sol_header)),
+                Exp::Valid,
+            )
+            .flags(&["valid"])
+            .refs(&["aep2.md#receipt-mvp-solana"]),
+        );
         let late = sign(&sol_sp, ReceiptKind::MvpSolana, &sd, sdl + 10800, &Domain::SolanaMvp).to_json();
-        f.case(g, Case::new("enqueueDeadline = deadline + 3 h, as the MVP SP issues them", input(&late, Some(&sol_header)), inv(Reason::ReceiptDeadlineAfterMandate)).flags(&["deadline_rule"]));
+        f.case(
+            g,
+            Case::new(
+                "enqueueDeadline = deadline + 3 h, as the MVP SP issues them",
+                input(&late, Some(&sol_header)),
+                inv(Reason::ReceiptDeadlineAfterMandate),
+            )
+            .flags(&["deadline_rule"]),
+        );
         let t = with_field(&r, "enqueueDeadline", Some(Value::from_u64(sdl - 1)));
-        f.case(g, Case::new("enqueueDeadline changed after signing", input(&t, Some(&sol_header)), inv(Reason::SignatureInvalid)).flags(&["tampered"]));
+        f.case(
+            g,
+            Case::new(
+                "enqueueDeadline changed after signing",
+                input(&t, Some(&sol_header)),
+                inv(Reason::SignatureInvalid),
+            )
+            .flags(&["tampered"]),
+        );
         let fo = sign(&sol_sp, ReceiptKind::MvpSolana, &osd, sdl, &Domain::SolanaMvp).to_json();
-        f.case(g, Case::new("a valid receipt for another mandate", input(&fo, Some(&sol_header)), inv(Reason::ReceiptDigestMismatch)).flags(&["digest_binding"]));
+        f.case(
+            g,
+            Case::new(
+                "a valid receipt for another mandate",
+                input(&fo, Some(&sol_header)),
+                inv(Reason::ReceiptDigestMismatch),
+            )
+            .flags(&["digest_binding"]),
+        );
         let short = base58_encode(&[7u8; 63]);
-        f.case(g, Case::new("signature of 63 bytes", input(&with_field(&r, "spEnqueueSig", Some(Value::String(short))), Some(&sol_header)), inv(Reason::SignatureLength)).flags(&["signature_form"]).refs(&["aep2.md#ed25519-verification-rules"]));
+        f.case(
+            g,
+            Case::new(
+                "signature of 63 bytes",
+                input(
+                    &with_field(&r, "spEnqueueSig", Some(Value::String(short))),
+                    Some(&sol_header),
+                ),
+                inv(Reason::SignatureLength),
+            )
+            .flags(&["signature_form"])
+            .refs(&["aep2.md#ed25519-verification-rules"]),
+        );
     }
 
     // --- native, ed25519
     let ed = Domain::Ed25519(ed_domain());
-    let sm_ed = sign_with(&Mandate::Ed25519(ed_mandate("carol", 0, NOW + 600)), &ed, "carol", EnvelopeForm::Native);
+    let sm_ed = sign_with(
+        &Mandate::Ed25519(ed_mandate("carol", 0, NOW + 600)),
+        &ed,
+        "carol",
+        EnvelopeForm::Native,
+    );
     if let Some(ed_digest) = digest_of(&sm_ed, &ed) {
-        let g = f.group("native-ed25519", Kind::VerifyReceipt, with_sp_ctx(ed_context(None), &sol_sp));
+        let g = f.group(
+            "native-ed25519",
+            Kind::VerifyReceipt,
+            with_sp_ctx(ed_context(None), &sol_sp),
+        );
         let r = sign(&sol_sp, ReceiptKind::Native, &ed_digest, NOW + 600, &ed).to_json();
-        f.case(g, Case::new("native Ed25519 receipt", input(&r, Some(&sm_ed.encode())), Exp::Valid).flags(&["valid"]).refs(&["aep2.md#receipt-native"]));
+        f.case(
+            g,
+            Case::new("native Ed25519 receipt", input(&r, Some(&sm_ed.encode())), Exp::Valid)
+                .flags(&["valid"])
+                .refs(&["aep2.md#receipt-native"]),
+        );
         let late = sign(&sol_sp, ReceiptKind::Native, &ed_digest, NOW + 601, &ed).to_json();
-        f.case(g, Case::new("native Ed25519 receipt past the mandate deadline", input(&late, Some(&sm_ed.encode())), inv(Reason::ReceiptDeadlineAfterMandate)).flags(&["deadline_rule"]));
+        f.case(
+            g,
+            Case::new(
+                "native Ed25519 receipt past the mandate deadline",
+                input(&late, Some(&sm_ed.encode())),
+                inv(Reason::ReceiptDeadlineAfterMandate),
+            )
+            .flags(&["deadline_rule"]),
+        );
         let t = with_field(&r, "sp", Some(Value::String(super::edkit::pubkey("rogue").to_string())));
-        f.case(g, Case::new("sp replaced by another key", input(&t, Some(&sm_ed.encode())), inv(Reason::SignatureInvalid)).flags(&["sp_binding"]));
+        f.case(
+            g,
+            Case::new(
+                "sp replaced by another key",
+                input(&t, Some(&sm_ed.encode())),
+                inv(Reason::SignatureInvalid),
+            )
+            .flags(&["sp_binding"]),
+        );
     }
     f.finish()
 }

@@ -15,7 +15,15 @@ fn form(mut c: Context, f: &str) -> Context {
     c
 }
 
-fn case(comment: &str, m: &Mandate, d: &Domain, key_hex: &str, key: &PayerKey, fm: EnvelopeForm, refs: &[&'static str]) -> Case {
+fn case(
+    comment: &str,
+    m: &Mandate,
+    d: &Domain,
+    key_hex: &str,
+    key: &PayerKey,
+    fm: EnvelopeForm,
+    refs: &[&'static str],
+) -> Case {
     let mandate_json: J = serde_json::from_str(&to_compact(&aep2::json::Value::Object(m.to_json()))).unwrap_or(J::Null);
     let input = json!({ "mandate": mandate_json, "key": key_hex });
     match sign_mandate(m, d, key, fm) {
@@ -25,7 +33,9 @@ fn case(comment: &str, m: &Mandate, d: &Domain, key_hex: &str, key: &PayerKey, f
             c.header = Some(signed.encode());
             c
         }
-        Err(e) => Case::new(comment, input, Exp::Invalid(e.reason())).flags(&["sign"]).refs(refs),
+        Err(e) => Case::new(comment, input, Exp::Invalid(e.reason()))
+            .flags(&["sign"])
+            .refs(refs),
     }
 }
 
@@ -47,22 +57,66 @@ pub(crate) fn generate() -> VectorFile {
         let k = secp_key(who);
         let hex = hex_encode_0x(&super::secp_secret(who));
         let m = Mandate::Eip712(mandate(&k, i as u64));
-        f.case(g, case(&format!("eip712 mandate of {who}, MVP envelope"), &m, &d, &hex, &PayerKey::Secp256k1(k), EnvelopeForm::Mvp, &["aep2.md#profile-eip712", "aep2.md#envelope-mvp"]));
+        f.case(
+            g,
+            case(
+                &format!("eip712 mandate of {who}, MVP envelope"),
+                &m,
+                &d,
+                &hex,
+                &PayerKey::Secp256k1(k),
+                EnvelopeForm::Mvp,
+                &["aep2.md#profile-eip712", "aep2.md#envelope-mvp"],
+            ),
+        );
     }
     let alice = secp_key("alice");
     let bob_hex = hex_encode_0x(&super::secp_secret("bob"));
     let m = Mandate::Eip712(mandate(&alice, 0));
-    f.case(g, case("a key that is not the owner's is refused", &m, &d, &bob_hex, &PayerKey::Secp256k1(secp_key("bob")), EnvelopeForm::Mvp, &["aep2.md#verification-order"]));
+    f.case(
+        g,
+        case(
+            "a key that is not the owner's is refused",
+            &m,
+            &d,
+            &bob_hex,
+            &PayerKey::Secp256k1(secp_key("bob")),
+            EnvelopeForm::Mvp,
+            &["aep2.md#verification-order"],
+        ),
+    );
 
     let g = f.group("eip712-native", Kind::SignMandate, form(context(None), "native"));
     let hex = hex_encode_0x(&super::secp_secret("alice"));
-    f.case(g, case("eip712 mandate, native envelope", &m, &d, &hex, &PayerKey::Secp256k1(alice), EnvelopeForm::Native, &["aep2.md#envelope-native"]));
+    f.case(
+        g,
+        case(
+            "eip712 mandate, native envelope",
+            &m,
+            &d,
+            &hex,
+            &PayerKey::Secp256k1(alice),
+            EnvelopeForm::Native,
+            &["aep2.md#envelope-native"],
+        ),
+    );
 
     let g = f.group("ed25519-native", Kind::SignMandate, form(ed_context(None), "native"));
     for (i, who) in ["carol", "frank"].iter().enumerate() {
         let m = Mandate::Ed25519(ed_mandate(who, i as u64, NOW + 600));
         let seed = ed_seed(who);
-        f.case(g, case(&format!("ed25519 mandate of {who}, native envelope"), &m, &ed, &hex_encode_0x(&seed), &PayerKey::Ed25519(seed), EnvelopeForm::Native, &["aep2.md#ed25519-signing-input"]));
+        f.case(
+            g,
+            case(
+                &format!("ed25519 mandate of {who}, native envelope"),
+                &m,
+                &ed,
+                &hex_encode_0x(&seed),
+                &PayerKey::Ed25519(seed),
+                EnvelopeForm::Native,
+                &["aep2.md#ed25519-signing-input"],
+            ),
+        );
     }
 
     let g = f.group("solana-mvp", Kind::SignMandate, form(sol_context(None), "mvp"));
@@ -73,7 +127,18 @@ pub(crate) fn generate() -> VectorFile {
         }
         let m = Mandate::SolanaMvp(sm);
         let seed = ed_seed(who);
-        f.case(g, case(&format!("solana-mvp mandate of {who}"), &m, &Domain::SolanaMvp, &hex_encode_0x(&seed), &PayerKey::Ed25519(seed), EnvelopeForm::Mvp, &["aep2.md#profile-solana-mvp"]));
+        f.case(
+            g,
+            case(
+                &format!("solana-mvp mandate of {who}"),
+                &m,
+                &Domain::SolanaMvp,
+                &hex_encode_0x(&seed),
+                &PayerKey::Ed25519(seed),
+                EnvelopeForm::Mvp,
+                &["aep2.md#profile-solana-mvp"],
+            ),
+        );
     }
     f.finish()
 }

@@ -70,10 +70,7 @@ impl Ed25519PublicKey {
     /// [`Reason::KeyMixedOrder`] (the point has a torsion component no honest key has).
     pub fn validate(bytes: &[u8; PUBLIC_KEY_LENGTH]) -> Result<Self, Reason> {
         let point = decode_strict(bytes).map_err(PointDefect::key_reason)?;
-        Ok(Self {
-            bytes: *bytes,
-            point,
-        })
+        Ok(Self { bytes: *bytes, point })
     }
 
     /// The key's 32-byte encoding, exactly as validated (and hashed into `k`).
@@ -113,16 +110,11 @@ impl fmt::Debug for Ed25519PublicKey {
 /// [`Reason::SignaturePointInvalid`], [`Reason::SignaturePointNonCanonical`],
 /// [`Reason::SignaturePointSmallOrder`], [`Reason::SignaturePointMixedOrder`] (R fails the
 /// point rules), [`Reason::SignatureInvalid`] (the equation does not hold).
-pub fn verify(
-    key: &Ed25519PublicKey,
-    msg: &[u8],
-    sig: &[u8; SIGNATURE_LENGTH],
-) -> Result<(), Reason> {
+pub fn verify(key: &Ed25519PublicKey, msg: &[u8], sig: &[u8; SIGNATURE_LENGTH]) -> Result<(), Reason> {
     let (r_bytes, s_bytes) = split_signature(sig);
 
     // Rule 3: S must be the canonical (reduced) scalar, else S + L is a second signature.
-    let s = Option::<Scalar>::from(Scalar::from_canonical_bytes(s_bytes))
-        .ok_or(Reason::SignatureScalarOutOfRange)?;
+    let s = Option::<Scalar>::from(Scalar::from_canonical_bytes(s_bytes)).ok_or(Reason::SignatureScalarOutOfRange)?;
 
     // Rules 4 and 5, ordered for speed with identical verdicts. R' = [S]B - [k]A is
     // computed first. If its encoding equals the received R bytes, R is canonical (it is a
@@ -146,11 +138,7 @@ pub fn verify(
 /// Validates an encoded key (rule 2) and then verifies `sig` over `msg` (rules 3–5).
 ///
 /// Use [`KeyCache`] and [`verify`] instead when the same keys recur.
-pub fn verify_bytes(
-    key: &[u8; PUBLIC_KEY_LENGTH],
-    msg: &[u8],
-    sig: &[u8; SIGNATURE_LENGTH],
-) -> Result<(), Reason> {
+pub fn verify_bytes(key: &[u8; PUBLIC_KEY_LENGTH], msg: &[u8], sig: &[u8; SIGNATURE_LENGTH]) -> Result<(), Reason> {
     let key = Ed25519PublicKey::validate(key)?;
     verify(&key, msg, sig)
 }
@@ -197,10 +185,7 @@ impl KeyCache {
     }
 
     /// Returns the cached validated key, or validates `bytes` (rule 2) and caches the success.
-    pub fn get_or_validate(
-        &mut self,
-        bytes: &[u8; PUBLIC_KEY_LENGTH],
-    ) -> Result<Ed25519PublicKey, Reason> {
+    pub fn get_or_validate(&mut self, bytes: &[u8; PUBLIC_KEY_LENGTH]) -> Result<Ed25519PublicKey, Reason> {
         if let Some(key) = self.keys.get(bytes) {
             return Ok(*key);
         }
@@ -360,9 +345,8 @@ mod tests {
 
     /// L, the prime order of the basepoint, little-endian.
     const L_BYTES: [u8; 32] = [
-        0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde,
-        0x14, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
-        0x00, 0x10,
+        0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde, 0x14, 0x00, 0x00,
+        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x10,
     ];
 
     fn add_le(a: &[u8; 32], b: &[u8; 32]) -> [u8; 32] {
@@ -425,18 +409,11 @@ mod tests {
         for bit in 0..msg.len() * 8 {
             let mut m = msg.clone();
             m[bit / 8] ^= 1 << (bit % 8);
-            assert_eq!(
-                verify_bytes(&pk, &m, &sig),
-                Err(Reason::SignatureInvalid),
-                "bit {bit}"
-            );
+            assert_eq!(verify_bytes(&pk, &m, &sig), Err(Reason::SignatureInvalid), "bit {bit}");
         }
         let mut longer = msg.clone();
         longer.push(0);
-        assert_eq!(
-            verify_bytes(&pk, &longer, &sig),
-            Err(Reason::SignatureInvalid)
-        );
+        assert_eq!(verify_bytes(&pk, &longer, &sig), Err(Reason::SignatureInvalid));
     }
 
     #[test]
@@ -507,15 +484,9 @@ mod tests {
         let (_, pk, _) = rfc_test_1();
         for enc in NON_CANONICAL {
             let enc: [u8; 32] = hex(enc);
-            assert_eq!(
-                Ed25519PublicKey::validate(&enc),
-                Err(Reason::KeyNonCanonical)
-            );
+            assert_eq!(Ed25519PublicKey::validate(&enc), Err(Reason::KeyNonCanonical));
             let sig = sig_from(&enc, &[1u8; 32]);
-            assert_eq!(
-                verify_bytes(&pk, b"", &sig),
-                Err(Reason::SignaturePointNonCanonical)
-            );
+            assert_eq!(verify_bytes(&pk, b"", &sig), Err(Reason::SignaturePointNonCanonical));
         }
         // The basepoint with the sign bit flipped is -B: a different, canonical point.
         let mut minus_b = ED25519_BASEPOINT_POINT.compress().to_bytes();
@@ -531,10 +502,7 @@ mod tests {
         y2[0] = 2;
         assert_eq!(Ed25519PublicKey::validate(&y2), Err(Reason::KeyInvalid));
         let sig = sig_from(&y2, &[1u8; 32]);
-        assert_eq!(
-            verify_bytes(&pk, b"", &sig),
-            Err(Reason::SignaturePointInvalid)
-        );
+        assert_eq!(verify_bytes(&pk, b"", &sig), Err(Reason::SignaturePointInvalid));
     }
 
     #[test]
@@ -563,9 +531,7 @@ mod tests {
         // (the situation of speccheck case 3).
         let a = Scalar::from_bytes_mod_order_wide(&Sha512::digest(b"aep2 secret a").into());
         let r = Scalar::from_bytes_mod_order_wide(&Sha512::digest(b"aep2 nonce r").into());
-        let a_mixed = (EdwardsPoint::mul_base(&a) + EIGHT_TORSION[4])
-            .compress()
-            .to_bytes();
+        let a_mixed = (EdwardsPoint::mul_base(&a) + EIGHT_TORSION[4]).compress().to_bytes();
         let r_enc = EdwardsPoint::mul_base(&r).compress().to_bytes();
         let mut checked = 0;
         for i in 0u32..32 {
@@ -579,10 +545,7 @@ mod tests {
             let r_prime = EdwardsPoint::vartime_double_scalar_mul_basepoint(&k, &-a_point, &s);
             assert_eq!(r_prime.compress().to_bytes(), r_enc, "equation holds");
             let sig = sig_from(&r_enc, &s.to_bytes());
-            assert_eq!(
-                verify_bytes(&a_mixed, &msg, &sig),
-                Err(Reason::KeyMixedOrder)
-            );
+            assert_eq!(verify_bytes(&a_mixed, &msg, &sig), Err(Reason::KeyMixedOrder));
             checked += 1;
         }
         assert!(checked > 0);
@@ -595,10 +558,7 @@ mod tests {
         let s: [u8; 32] = sig[32..].try_into().unwrap();
         let s_plus_l = add_le(&s, &L_BYTES);
         // S + L reduces to S, so without rule 3 it would verify: a second signature.
-        assert_eq!(
-            Scalar::from_bytes_mod_order(s_plus_l),
-            Scalar::from_bytes_mod_order(s)
-        );
+        assert_eq!(Scalar::from_bytes_mod_order(s_plus_l), Scalar::from_bytes_mod_order(s));
         assert_eq!(
             verify_bytes(&pk, b"", &sig_from(&r, &s_plus_l)),
             Err(Reason::SignatureScalarOutOfRange)
@@ -626,19 +586,13 @@ mod tests {
         let mut y2 = [0u8; 32];
         y2[0] = 2;
         let bad_everything = sig_from(&y2, &[0xff; 32]);
-        assert_eq!(
-            verify_bytes(&y2, b"", &bad_everything),
-            Err(Reason::KeyInvalid)
-        );
+        assert_eq!(verify_bytes(&y2, b"", &bad_everything), Err(Reason::KeyInvalid));
         assert_eq!(
             verify_bytes(&pk, b"", &bad_everything),
             Err(Reason::SignatureScalarOutOfRange)
         );
         let bad_r = sig_from(&y2, &[0u8; 32]);
-        assert_eq!(
-            verify_bytes(&pk, b"", &bad_r),
-            Err(Reason::SignaturePointInvalid)
-        );
+        assert_eq!(verify_bytes(&pk, b"", &bad_r), Err(Reason::SignaturePointInvalid));
     }
 
     #[test]
@@ -762,10 +716,7 @@ mod tests {
         assert_eq!(cache.get_or_validate(&weak), Err(Reason::KeySmallOrder));
         assert_eq!(cache.len(), 4);
         // An evicted key is validated again and still accepted.
-        assert_eq!(
-            cache.get_or_validate(&keys[0]).unwrap().as_bytes(),
-            &keys[0]
-        );
+        assert_eq!(cache.get_or_validate(&keys[0]).unwrap().as_bytes(), &keys[0]);
         assert_eq!(cache.len(), 4);
 
         let mut off = KeyCache::new(0);

@@ -15,13 +15,13 @@ use k256::ecdsa::{RecoveryId, Signature, SigningKey, VerifyingKey};
 
 /// The group order n.
 pub const N: [u8; 32] = [
-    0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFE, 0xBA, 0xAE, 0xDC, 0xE6,
-    0xAF, 0x48, 0xA0, 0x3B, 0xBF, 0xD2, 0x5E, 0x8C, 0xD0, 0x36, 0x41, 0x41,
+    0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFE, 0xBA, 0xAE, 0xDC,
+    0xE6, 0xAF, 0x48, 0xA0, 0x3B, 0xBF, 0xD2, 0x5E, 0x8C, 0xD0, 0x36, 0x41, 0x41,
 ];
 /// ⌊n/2⌋: the largest `s` EIP-2 allows.
 pub const HALF_N: [u8; 32] = [
-    0x7F, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x5D, 0x57, 0x6E, 0x73,
-    0x57, 0xA4, 0x50, 0x1D, 0xDF, 0xE9, 0x2F, 0x46, 0x68, 0x1B, 0x20, 0xA0,
+    0x7F, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x5D, 0x57, 0x6E,
+    0x73, 0x57, 0xA4, 0x50, 0x1D, 0xDF, 0xE9, 0x2F, 0x46, 0x68, 0x1B, 0x20, 0xA0,
 ];
 
 /// Decodes the wire form `0x` + 130 hex digits into the 65 bytes r ‖ s ‖ v.
@@ -29,10 +29,14 @@ pub const HALF_N: [u8; 32] = [
 /// Errors: `signature_encoding` (not 0x-hex), `signature_length` (any other byte length,
 /// including 64-byte EIP-2098 compact signatures).
 pub fn parse_signature(text: &str) -> Result<[u8; 65]> {
-    let bytes = hex_decode_0x(text)
-        .ok_or_else(|| Error::new(Reason::SignatureEncoding, "signature is not 0x-prefixed hex"))?;
-    <[u8; 65]>::try_from(bytes.as_slice())
-        .map_err(|_| Error::new(Reason::SignatureLength, format!("signature is {} bytes, expected 65", bytes.len())))
+    let bytes =
+        hex_decode_0x(text).ok_or_else(|| Error::new(Reason::SignatureEncoding, "signature is not 0x-prefixed hex"))?;
+    <[u8; 65]>::try_from(bytes.as_slice()).map_err(|_| {
+        Error::new(
+            Reason::SignatureLength,
+            format!("signature is {} bytes, expected 65", bytes.len()),
+        )
+    })
 }
 
 /// Recovers the signer of `prehash` from `sig` under the rules, in order: `v` ∈ {27, 28};
@@ -40,20 +44,30 @@ pub fn parse_signature(text: &str) -> Result<[u8; 65]> {
 pub fn recover(prehash: &[u8; 32], sig: &[u8; 65]) -> Result<EvmAddress> {
     let (r, s, v) = (&sig[..32], &sig[32..64], sig[64]);
     if v != 27 && v != 28 {
-        return Err(Error::new(Reason::SignatureVInvalid, format!("v is {v}, expected 27 or 28")));
+        return Err(Error::new(
+            Reason::SignatureVInvalid,
+            format!("v is {v}, expected 27 or 28"),
+        ));
     }
     if s > &HALF_N[..] {
         return Err(Error::new(Reason::SignatureHighS, "s is above n/2"));
     }
     let zero = [0u8; 32];
     if r == zero || s == zero || r >= &N[..] {
-        return Err(Error::new(Reason::SignatureScalarOutOfRange, "r or s is zero, or r >= n"));
+        return Err(Error::new(
+            Reason::SignatureScalarOutOfRange,
+            "r or s is zero, or r >= n",
+        ));
     }
     let signature = Signature::from_slice(&sig[..64])
         .map_err(|_| Error::new(Reason::SignatureScalarOutOfRange, "r or s out of range"))?;
     let recid = RecoveryId::new(v == 28, false);
-    let key = VerifyingKey::recover_from_prehash(prehash, &signature, recid)
-        .map_err(|_| Error::new(Reason::SignatureUnrecoverable, "no public key recovers from this signature"))?;
+    let key = VerifyingKey::recover_from_prehash(prehash, &signature, recid).map_err(|_| {
+        Error::new(
+            Reason::SignatureUnrecoverable,
+            "no public key recovers from this signature",
+        )
+    })?;
     Ok(address_of_key(&key))
 }
 
@@ -116,7 +130,10 @@ mod tests {
             .try_into()
             .unwrap();
         let key = hardhat0();
-        assert_eq!(key.address().to_checksum(), "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266");
+        assert_eq!(
+            key.address().to_checksum(),
+            "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
+        );
         let sig = key.sign_prehash(&digest);
         assert_eq!(
             hex_encode_0x(&sig),
@@ -137,7 +154,10 @@ mod tests {
         assert_eq!(recover(&digest, &high).unwrap_err().reason(), Reason::SignatureHighS);
         let mut r0 = good;
         r0[..32].fill(0);
-        assert_eq!(recover(&digest, &r0).unwrap_err().reason(), Reason::SignatureScalarOutOfRange);
+        assert_eq!(
+            recover(&digest, &r0).unwrap_err().reason(),
+            Reason::SignatureScalarOutOfRange
+        );
         let mut flipped = good;
         flipped[64] = if good[64] == 27 { 28 } else { 27 };
         assert_ne!(recover(&digest, &flipped).ok(), Some(hardhat0().address()));
