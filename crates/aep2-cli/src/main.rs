@@ -74,11 +74,9 @@ impl From<ProfileArg> for Profile {
     }
 }
 
-#[derive(Args)]
-struct DomainArgs {
-    /// Signature profile.
-    #[arg(long, value_enum)]
-    profile: ProfileArg,
+/// The domain flags shared by every command that verifies or signs.
+#[derive(Args, Clone)]
+struct DomainParams {
     /// eip712: the EIP-155 chain id of the debit wallet.
     #[arg(long)]
     chain_id: Option<u64>,
@@ -93,9 +91,9 @@ struct DomainArgs {
     wallet: Option<String>,
 }
 
-impl DomainArgs {
-    fn domain(&self) -> Result<Domain, String> {
-        match Profile::from(self.profile) {
+impl DomainParams {
+    fn domain(&self, profile: ProfileArg) -> Result<Domain, String> {
+        match Profile::from(profile) {
             Profile::Eip712 => {
                 let chain_id = self.chain_id.ok_or("--profile eip712 needs --chain-id")?;
                 let vc = self
@@ -117,6 +115,38 @@ impl DomainArgs {
             }
             Profile::SolanaMvp => Ok(Domain::SolanaMvp),
         }
+    }
+}
+
+/// A required profile with its domain.
+#[derive(Args)]
+struct DomainArgs {
+    /// Signature profile.
+    #[arg(long, value_enum)]
+    profile: ProfileArg,
+    #[command(flatten)]
+    params: DomainParams,
+}
+
+impl DomainArgs {
+    fn domain(&self) -> Result<Domain, String> {
+        self.params.domain(self.profile)
+    }
+}
+
+/// An optional profile with its domain.
+#[derive(Args)]
+struct OptionalDomainArgs {
+    /// Signature profile (enables the checks that need the mandate's domain).
+    #[arg(long, value_enum)]
+    profile: Option<ProfileArg>,
+    #[command(flatten)]
+    params: DomainParams,
+}
+
+impl OptionalDomainArgs {
+    fn domain(&self) -> Result<Option<Domain>, String> {
+        self.profile.map(|p| self.params.domain(p)).transpose()
     }
 }
 
@@ -168,21 +198,9 @@ struct InspectArgs {
     /// The header value (base64 envelope), or - to read it from stdin.
     #[arg(long)]
     header: String,
-    /// Also verify under this profile and domain (optional).
-    #[arg(long, value_enum)]
-    profile: Option<ProfileArg>,
-    /// eip712 chain id (with --profile eip712).
-    #[arg(long)]
-    chain_id: Option<u64>,
-    /// eip712 verifying contract (with --profile eip712).
-    #[arg(long)]
-    verifying_contract: Option<String>,
-    /// ed25519 network (with --profile ed25519).
-    #[arg(long)]
-    network: Option<String>,
-    /// ed25519 wallet program id (with --profile ed25519).
-    #[arg(long)]
-    wallet: Option<String>,
+    /// Also verify under a profile and domain.
+    #[command(flatten)]
+    domain: OptionalDomainArgs,
     /// Verification time in unix seconds (default: the system clock).
     #[arg(long)]
     now: Option<u64>,
@@ -232,21 +250,9 @@ struct ReceiptVerifyArgs {
     /// The mandate header the receipt is for (enables digest and deadline checks).
     #[arg(long)]
     header: Option<String>,
-    /// Profile of the mandate (required with --header).
-    #[arg(long, value_enum)]
-    profile: Option<ProfileArg>,
-    /// eip712 chain id of the mandate's domain.
-    #[arg(long)]
-    chain_id: Option<u64>,
-    /// eip712 verifying contract of the mandate's domain.
-    #[arg(long)]
-    verifying_contract: Option<String>,
-    /// ed25519 network of the mandate's domain.
-    #[arg(long)]
-    network: Option<String>,
-    /// ed25519 wallet of the mandate's domain.
-    #[arg(long)]
-    wallet: Option<String>,
+    /// The mandate's profile and domain (required with --header).
+    #[command(flatten)]
+    domain: OptionalDomainArgs,
 }
 
 #[derive(Subcommand)]
@@ -449,18 +455,11 @@ fn inspect(a: &InspectArgs) -> Outcome {
             return Ok(ExitCode::from(1));
         }
     }
-    let Some(profile) = a.profile else {
+    let Some(domain) = a.domain.domain()? else {
         print(&J::Object(out));
         return Ok(ExitCode::SUCCESS);
     };
-    let d = DomainArgs {
-        profile,
-        chain_id: a.chain_id,
-        verifying_contract: a.verifying_contract.clone(),
-        network: a.network.clone(),
-        wallet: a.wallet.clone(),
-    };
-    let verifier = Verifier::new(d.domain()?);
+    let verifier = Verifier::new(domain);
     let report = verifier.check_header(header, Some(now_or_clock(a.now)));
     for (k, v) in report_intermediates(&report) {
         out.insert(k, json!(v));
@@ -539,15 +538,10 @@ fn receipt_verify(a: &ReceiptVerifyArgs) -> Outcome {
     let mut domain = None;
     let mut verified = None;
     if let Some(h) = &a.header {
-        let profile = a.profile.ok_or("--header needs --profile and its domain flags")?;
-        let d = DomainArgs {
-            profile,
-            chain_id: a.chain_id,
-            verifying_contract: a.verifying_contract.clone(),
-            network: a.network.clone(),
-            wallet: a.wallet.clone(),
-        }
-        .domain()?;
+        let d = a
+            .domain
+            .domain()?
+            .ok_or("--header needs --profile and its domain flags")?;
         let header = read_arg(h)?;
         verified = Some(
             Verifier::new(d.clone())

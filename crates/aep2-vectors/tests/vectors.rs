@@ -138,6 +138,12 @@ fn main() {
                 }
             }));
         }
+        {
+            let file = file.clone();
+            trials.push(Trial::test(format!("files/{name}/wire-schemas"), move || {
+                wire_schemas(&file)
+            }));
+        }
         for group in &file.test_groups {
             for case in &group.tests {
                 let duplicate = !seen_ids.insert(case.id.clone());
@@ -153,4 +159,81 @@ fn main() {
         }
     }
     libtest_mimic::run(&args, trials).exit();
+}
+
+/// Every wire object of a valid case (decoded header, receipt) validates against its schema in
+/// `spec/schemas/`, so the schemas and the implementation agree on what is well-formed.
+fn wire_schemas(file: &VectorFile) -> Result<(), Failed> {
+    use aep2_vectors::model::Kind;
+    let load = |name: &str| -> Result<jsonschema::Validator, Failed> {
+        let text =
+            std::fs::read_to_string(root().join("spec/schemas").join(name)).map_err(|e| format!("{name}: {e}"))?;
+        let schema: serde_json::Value = serde_json::from_str(&text).map_err(|e| format!("{name}: {e}"))?;
+        jsonschema::draft202012::new(&schema).map_err(|e| format!("{name}: {e}").into())
+    };
+    let mut problems = Vec::new();
+    let mut checked = 0usize;
+    for (group, case) in file.cases() {
+        if case.expected.result != "valid" {
+            continue;
+        }
+        let (instance, schema) = match group.kind {
+            Kind::VerifyMandate | Kind::SignMandate => {
+                let header = case
+                    .expected
+                    .header
+                    .as_deref()
+                    .or_else(|| case.input.get("header").and_then(|h| h.as_str()));
+                let Some(header) = header else { continue };
+                let Ok(value) = aep2::envelope::decode_header(header) else {
+                    continue;
+                };
+                let json: serde_json::Value =
+                    serde_json::from_str(&aep2::json::to_compact(&value)).map_err(|e| e.to_string())?;
+                let schema = match (json.get("aep2").is_some(), group.context.profile.as_deref()) {
+                    (true, _) => "native-envelope.schema.json",
+                    (false, Some("eip712")) => "mvp-envelope-eip712.schema.json",
+                    (false, Some("solana-mvp")) => "mvp-envelope-solana.schema.json",
+                    _ => continue,
+                };
+                (json, schema)
+            }
+            Kind::VerifyReceipt => {
+                let Some(r) = case.input.get("receipt") else { continue };
+                let schema = if r.get("aep2").is_some() {
+                    "receipt-native.schema.json"
+                } else if r
+                    .get("sp")
+                    .and_then(|s| s.as_str())
+                    .is_some_and(|s| s.starts_with("0x"))
+                {
+                    "receipt-mvp-evm.schema.json"
+                } else {
+                    "receipt-mvp-solana.schema.json"
+                };
+                (r.clone(), schema)
+            }
+            Kind::Ed25519Raw => continue,
+        };
+        let validator = load(schema)?;
+        let errors: Vec<String> = validator
+            .iter_errors(&instance)
+            .take(3)
+            .map(|e| format!("{e} at {}", e.instance_path()))
+            .collect();
+        checked += 1;
+        if !errors.is_empty() {
+            problems.push(format!("{} ({schema}): {}", case.id, errors.join("; ")));
+        }
+    }
+    if !problems.is_empty() {
+        return Err(problems.join("\n").into());
+    }
+    let eligible = file
+        .cases()
+        .any(|(g, c)| c.expected.result == "valid" && matches!(g.kind, Kind::VerifyMandate | Kind::VerifyReceipt));
+    if eligible && checked == 0 {
+        return Err("valid cases exist but none was checked against a wire schema".into());
+    }
+    Ok(())
 }

@@ -1,1 +1,249 @@
-fn main() {}
+//! Verification cost per profile: the full merchant path against the raw signature primitive.
+//!
+//! For each profile, one criterion group (named after the profile) holds the pair
+//! - `<profile>/full_path`: `Verifier::verify_header(header, Some(now))` on a realistic header
+//!   (key cache warm), i.e. base64 + JSON + schema + digest + signature rules + policy;
+//! - `<profile>/raw_k256_recover` (eip712) or `<profile>/raw_dalek_verify_strict` (ed25519,
+//!   solana-mvp): the bare library call on the same digest or message and signature.
+//!
+//! A third group, `stages`, times the pieces of the full path separately, so a profile that
+//! misses the target (full path within 10% of the raw primitive) shows where the time goes.
+//! After the run a table of full/raw ratios and full-path mandates per second is printed from
+//! criterion's `estimates.json` files.
+//!
+//! Run: `cargo bench -p aep2 --bench verify` (defaults: 1 s warm-up, 3 s measurement, 50
+//! samples per benchmark; criterion's command-line flags override them).
+
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use aep2::codec::{base58_decode, base58_encode};
+use aep2::crypto::{ed25519, secp256k1};
+use aep2::envelope::decode_header;
+use aep2::{
+    Base58Key, Domain, Ed25519Domain, Ed25519Mandate, Eip712Domain, EnvelopeForm, EvmAddress, Mandate, MandateDigest,
+    PayerKey, Profile, SignedMandate, SigningInput, Verifier, mandate_digest, sign_mandate,
+};
+use criterion::Criterion;
+use curve25519_dalek::edwards::CompressedEdwardsY;
+use std::hint::black_box;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// "now" for the deadline check: before every fixture deadline.
+const NOW: u64 = 1_800_000_000;
+
+/// One profile's benchmark input.
+struct Case {
+    profile: Profile,
+    raw_name: &'static str,
+    header: String,
+    verifier: Verifier,
+    domain: Domain,
+    signed: SignedMandate,
+    digest: MandateDigest,
+}
+
+fn fixtures() -> serde_json::Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../vectors/peer-signed/peer-signed.json");
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn case(profile: Profile, raw_name: &'static str, header: String, domain: Domain) -> Case {
+    let verifier = Verifier::new(domain.clone());
+    // Warm the key cache and check the header is valid: a benchmark of a rejection would
+    // measure the wrong thing.
+    let verified = verifier.verify_header(&header, Some(NOW)).unwrap();
+    Case { profile, raw_name, header, verifier, domain, signed: verified.signed, digest: verified.digest }
+}
+
+fn cases() -> Vec<Case> {
+    let fx = fixtures();
+    let evm = &fx["evm"][0];
+    let eip712_domain = Domain::Eip712(Eip712Domain {
+        chain_id: evm["chainId"].as_u64().unwrap(),
+        verifying_contract: EvmAddress::parse(evm["verifyingContract"].as_str().unwrap()).unwrap(),
+    });
+    let sol = &fx["solana"][0];
+
+    // A native ed25519 envelope for the Solana fixture's payer, with realistic keys.
+    let seed_hex = sol["signerSeedHex"].as_str().unwrap();
+    let seed: [u8; 32] = aep2::codec::hex_decode_0x(seed_hex).unwrap().try_into().unwrap();
+    let m = &sol["mandate"];
+    let key = |name: &str| Base58Key::parse(m[name].as_str().unwrap()).unwrap();
+    let mandate = Mandate::Ed25519(Ed25519Mandate {
+        payer: key("payer"),
+        token: key("token"),
+        payee: key("payee"),
+        amount: m["amount"].as_str().unwrap().parse().unwrap(),
+        nonce: m["nonce"].as_str().unwrap().parse().unwrap(),
+        deadline: m["deadline"].as_u64().unwrap(),
+        reference: aep2::hash::sha256(m["ref"].as_str().unwrap().as_bytes()),
+    });
+    let ed_domain = Domain::Ed25519(Ed25519Domain {
+        network: "solana:EtWTRABZaYq6iMfeYKouRu166VU2xqa1".into(),
+        wallet: key("token"),
+    });
+    let (native, _) = sign_mandate(&mandate, &ed_domain, &PayerKey::Ed25519(seed), EnvelopeForm::Native).unwrap();
+
+    vec![
+        case(Profile::Eip712, "raw_k256_recover", evm["header"].as_str().unwrap().to_owned(), eip712_domain),
+        case(Profile::Ed25519, "raw_dalek_verify_strict", native.encode(), ed_domain),
+        case(Profile::SolanaMvp, "raw_dalek_verify_strict", sol["header"].as_str().unwrap().to_owned(), Domain::SolanaMvp),
+    ]
+}
+
+fn ed25519_parts(c: &Case) -> ([u8; 32], Vec<u8>, [u8; 64]) {
+    let payer = match &c.signed.mandate {
+        Mandate::Ed25519(m) => m.payer.0,
+        Mandate::SolanaMvp(m) => m.payer.0,
+        Mandate::Eip712(_) => unreachable!(),
+    };
+    let SigningInput::Message(msg) = &c.digest.input else { unreachable!() };
+    let sig = base58_decode::<64>(&c.signed.signature).unwrap();
+    (payer, msg.clone(), sig)
+}
+
+fn bench_pair(cr: &mut Criterion, c: &Case) {
+    let mut g = cr.benchmark_group(c.profile.as_str());
+    g.bench_function("full_path", |b| b.iter(|| c.verifier.verify_header(black_box(&c.header), Some(NOW))));
+    match c.profile {
+        Profile::Eip712 => {
+            let SigningInput::Eip712(parts) = &c.digest.input else { unreachable!() };
+            let sig = secp256k1::parse_signature(&c.signed.signature).unwrap();
+            let signature = k256::ecdsa::Signature::from_slice(&sig[..64]).unwrap();
+            let recid = k256::ecdsa::RecoveryId::new(sig[64] == 28, false);
+            let prehash = parts.digest;
+            g.bench_function(c.raw_name, |b| {
+                b.iter(|| k256::ecdsa::VerifyingKey::recover_from_prehash(black_box(&prehash), black_box(&signature), recid))
+            });
+        }
+        Profile::Ed25519 | Profile::SolanaMvp => {
+            let (payer, msg, sig) = ed25519_parts(c);
+            let vk = ed25519_dalek::VerifyingKey::from_bytes(&payer).unwrap();
+            let signature = ed25519_dalek::Signature::from_bytes(&sig);
+            vk.verify_strict(&msg, &signature).unwrap();
+            g.bench_function(c.raw_name, |b| b.iter(|| vk.verify_strict(black_box(&msg), black_box(&signature))));
+        }
+    }
+    g.finish();
+}
+
+/// The full path's pieces, in the order the verifier runs them.
+fn bench_stages(cr: &mut Criterion, cases: &[Case]) {
+    let mut g = cr.benchmark_group("stages");
+    for c in cases {
+        let p = c.profile.as_str();
+        let value = decode_header(&c.header).unwrap();
+        g.bench_function(format!("{p}_decode"), |b| b.iter(|| decode_header(black_box(&c.header))));
+        g.bench_function(format!("{p}_schema"), |b| b.iter(|| SignedMandate::from_json(black_box(&value), c.profile)));
+        g.bench_function(format!("{p}_digest"), |b| b.iter(|| mandate_digest(black_box(&c.signed.mandate), &c.domain)));
+        match c.profile {
+            Profile::Eip712 => {
+                let SigningInput::Eip712(parts) = &c.digest.input else { unreachable!() };
+                let sig = secp256k1::parse_signature(&c.signed.signature).unwrap();
+                g.bench_function(format!("{p}_signature"), |b| {
+                    b.iter(|| secp256k1::recover(black_box(&parts.digest), black_box(&sig)).map(|a| a.to_checksum()))
+                });
+            }
+            Profile::Ed25519 | Profile::SolanaMvp => {
+                let (payer, msg, sig) = ed25519_parts(c);
+                let key = ed25519::Ed25519PublicKey::validate(&payer).unwrap();
+                g.bench_function(format!("{p}_signature"), |b| {
+                    b.iter(|| ed25519::verify(&key, black_box(&msg), black_box(&sig)))
+                });
+                let r: [u8; 32] = sig[..32].try_into().unwrap();
+                g.bench_function(format!("{p}_signature_r_point_rules"), |b| {
+                    b.iter(|| {
+                        let point = CompressedEdwardsY(black_box(r)).decompress().unwrap();
+                        (point.compress().to_bytes() == r, point.is_small_order(), point.is_torsion_free())
+                    })
+                });
+                if c.profile == Profile::SolanaMvp {
+                    g.bench_function(format!("{p}_digest_base58_display"), |b| b.iter(|| base58_encode(black_box(&msg))));
+                }
+            }
+        }
+    }
+    g.finish();
+}
+
+/// Where criterion writes its results (the same rule criterion uses, minus `cargo metadata`).
+fn criterion_dir() -> PathBuf {
+    if let Some(home) = std::env::var_os("CRITERION_HOME") {
+        return PathBuf::from(home);
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"));
+    target.join("criterion")
+}
+
+/// Mean time in nanoseconds of `<group>/<bench>` from the last run, if criterion wrote it.
+fn mean_ns(dir: &Path, group: &str, bench: &str) -> Result<f64, String> {
+    let path = dir.join(group).join(bench).join("new").join("estimates.json");
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    v["mean"]["point_estimate"].as_f64().ok_or_else(|| format!("{}: no mean.point_estimate", path.display()))
+}
+
+fn print_table(dir: &Path, cases: &[Case]) {
+    println!();
+    println!("Full merchant path vs raw signature primitive (mean times; target full/raw <= 1.10)");
+    println!("{:<11} {:>12} {:<24} {:>12} {:>9} {:>14}", "profile", "full (us)", "raw primitive", "raw (us)", "full/raw", "full mandates/s");
+    for c in cases {
+        let p = c.profile.as_str();
+        match (mean_ns(dir, p, "full_path"), mean_ns(dir, p, c.raw_name)) {
+            (Ok(full), Ok(raw)) => println!(
+                "{p:<11} {:>12.2} {:<24} {:>12.2} {:>9.3} {:>14.0}{}",
+                full / 1e3,
+                c.raw_name,
+                raw / 1e3,
+                full / raw,
+                1e9 / full,
+                if full / raw <= 1.10 { "" } else { "  (misses the 10% target)" }
+            ),
+            (full, raw) => {
+                for e in [full.err(), raw.err()].into_iter().flatten() {
+                    println!("{p:<11} estimates missing: {e}");
+                }
+            }
+        }
+    }
+    println!();
+    println!("Stages of the full path (mean us):");
+    for c in cases {
+        let p = c.profile.as_str();
+        let mut names = vec!["decode", "schema", "digest", "signature", "signature_r_point_rules"];
+        if c.profile == Profile::SolanaMvp {
+            names.push("digest_base58_display");
+        }
+        if c.profile == Profile::Eip712 {
+            names.truncate(4);
+        }
+        let cells: Vec<String> = names
+            .iter()
+            .map(|n| match mean_ns(dir, "stages", &format!("{p}_{n}")) {
+                Ok(ns) => format!("{n} {:.2}", ns / 1e3),
+                Err(_) => format!("{n} (missing)"),
+            })
+            .collect();
+        println!("  {p:<11} {}", cells.join(", "));
+    }
+}
+
+fn main() {
+    let dir = criterion_dir();
+    let mut cr = Criterion::default()
+        .output_directory(&dir)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
+        .sample_size(50)
+        .configure_from_args();
+    let cases = cases();
+    for c in &cases {
+        bench_pair(&mut cr, c);
+    }
+    bench_stages(&mut cr, &cases);
+    cr.final_summary();
+    print_table(&dir, &cases);
+}

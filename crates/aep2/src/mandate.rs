@@ -186,33 +186,44 @@ impl Mandate {
     /// (EIP-55 addresses, decimal strings, lowercase hex). For solana-mvp this order is the
     /// MVP's key order, so compact output is exactly the MVP's signed text.
     pub fn to_json(&self) -> Object {
-        let s = |x: String| Value::String(x);
-        match self {
-            Mandate::Eip712(m) => Object::new()
-                .with("owner", s(m.owner.to_checksum()))
-                .with("token", s(m.token.to_checksum()))
-                .with("payee", s(m.payee.to_checksum()))
-                .with("amount", s(m.amount.to_string()))
-                .with("nonce", s(m.nonce.to_string()))
-                .with("deadline", Value::from_u64(m.deadline))
-                .with("ref", s(hex_encode_0x(&m.reference))),
-            Mandate::Ed25519(m) => Object::new()
-                .with("payer", s(m.payer.to_string()))
-                .with("token", s(m.token.to_string()))
-                .with("payee", s(m.payee.to_string()))
-                .with("amount", s(m.amount.to_string()))
-                .with("nonce", s(m.nonce.to_string()))
-                .with("deadline", Value::from_u64(m.deadline))
-                .with("ref", s(hex_encode_0x(&m.reference))),
-            Mandate::SolanaMvp(m) => Object::new()
-                .with("payer", s(m.payer.to_string()))
-                .with("token", s(m.token.to_string()))
-                .with("payee", s(m.payee.to_string()))
-                .with("amount", s(m.amount.to_string()))
-                .with("nonce", s(m.nonce.to_string()))
-                .with("deadline", Value::from_u64(m.deadline))
-                .with("ref", s(m.reference.clone())),
-        }
+        let s = Value::String;
+        let (signer, token, payee, amount, nonce, deadline, reference) = match self {
+            Mandate::Eip712(m) => (
+                ("owner", m.owner.to_checksum()),
+                m.token.to_checksum(),
+                m.payee.to_checksum(),
+                m.amount.to_string(),
+                m.nonce.to_string(),
+                m.deadline,
+                hex_encode_0x(&m.reference),
+            ),
+            Mandate::Ed25519(m) => (
+                ("payer", m.payer.to_string()),
+                m.token.to_string(),
+                m.payee.to_string(),
+                m.amount.to_string(),
+                m.nonce.to_string(),
+                m.deadline,
+                hex_encode_0x(&m.reference),
+            ),
+            Mandate::SolanaMvp(m) => (
+                ("payer", m.payer.to_string()),
+                m.token.to_string(),
+                m.payee.to_string(),
+                m.amount.to_string(),
+                m.nonce.to_string(),
+                m.deadline,
+                m.reference.clone(),
+            ),
+        };
+        Object::new()
+            .with(signer.0, s(signer.1))
+            .with("token", s(token))
+            .with("payee", s(payee))
+            .with("amount", s(amount))
+            .with("nonce", s(nonce))
+            .with("deadline", Value::from_u64(deadline))
+            .with("ref", s(reference))
     }
 
     /// The profile of this mandate.

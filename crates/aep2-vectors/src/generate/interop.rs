@@ -94,43 +94,44 @@ pub(crate) fn generate(repo_root: &Path) -> Result<VectorFile, String> {
         );
     }
 
-    let g = f.group("ethers-sign", Kind::SignMandate, {
-        let mut c = context(None);
-        c.form = Some("mvp".into());
-        c
-    });
-    for c in evm.iter().filter(|c| !s(c, "signerPrivateKey").is_empty()) {
-        let id = s(c, "id");
-        let mut case = Case::new(
-            format!("sign fixture {id}'s mandate with its key: ethers signTypedData output"),
-            json!({ "mandate": c.get("mandate"), "key": s(c, "signerPrivateKey") }),
-            Exp::Valid,
-        )
-        .flags(&["peer_signed"])
-        .refs(&["aep2.md#profile-eip712"])
-        .source(&ethers, id, Some("signature"));
-        case.signature = Some(s(c, "payerSig").to_owned());
-        case.header = Some(s(c, "header").to_owned());
-        f.case(g, case);
-    }
-    let g = f.group("tweetnacl-sign", Kind::SignMandate, {
-        let mut c = sol_context(None);
-        c.form = Some("mvp".into());
-        c
-    });
-    for c in sol.iter().filter(|c| !s(c, "signerSeedHex").is_empty()) {
-        let id = s(c, "id");
-        let mut case = Case::new(
-            format!("sign fixture {id}'s mandate with its seed: tweetnacl sign.detached output"),
-            json!({ "mandate": c.get("mandate"), "key": s(c, "signerSeedHex") }),
-            Exp::Valid,
-        )
-        .flags(&["peer_signed"])
-        .refs(&["aep2.md#profile-solana-mvp"])
-        .source(&tweetnacl, id, Some("signature"));
-        case.signature = Some(s(c, "payerSig").to_owned());
-        case.header = Some(s(c, "header").to_owned());
-        f.case(g, case);
+    let sign_groups = [
+        (
+            "ethers-sign",
+            context(None),
+            evm,
+            &ethers,
+            "signerPrivateKey",
+            "aep2.md#profile-eip712",
+            "ethers signTypedData",
+        ),
+        (
+            "tweetnacl-sign",
+            sol_context(None),
+            sol,
+            &tweetnacl,
+            "signerSeedHex",
+            "aep2.md#profile-solana-mvp",
+            "tweetnacl sign.detached",
+        ),
+    ];
+    for (group, mut ctx, cases, lib, key_field, anchor, what) in sign_groups {
+        ctx.form = Some("mvp".into());
+        let g = f.group(group, Kind::SignMandate, ctx);
+        for c in cases.iter().filter(|c| !s(c, key_field).is_empty()) {
+            let id = s(c, "id");
+            let input = json!({ "mandate": c.get("mandate"), "key": s(c, key_field) });
+            let mut case = Case::new(
+                format!("sign fixture {id}'s mandate with its key: {what} output"),
+                input,
+                Exp::Valid,
+            )
+            .flags(&["peer_signed"])
+            .refs(&[anchor])
+            .source(lib, id, Some("signature"));
+            case.signature = Some(s(c, "payerSig").to_owned());
+            case.header = Some(s(c, "header").to_owned());
+            f.case(g, case);
+        }
     }
 
     for (group, ctx, cases, lib) in [
