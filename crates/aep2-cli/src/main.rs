@@ -96,6 +96,9 @@ impl DomainParams {
         match Profile::from(profile) {
             Profile::Eip712 => {
                 let chain_id = self.chain_id.ok_or("--profile eip712 needs --chain-id")?;
+                if chain_id == 0 || chain_id > aep2::uint::MAX_JSON_INTEGER {
+                    return Err("--chain-id must be in 1..=2^53-1".into());
+                }
                 let vc = self
                     .verifying_contract
                     .as_deref()
@@ -237,6 +240,9 @@ struct ReceiptSignArgs {
     /// The settlement promise, unix seconds. Must not exceed the mandate's deadline.
     #[arg(long)]
     enqueue_deadline: u64,
+    /// Verification time of the mandate in unix seconds (default: the system clock).
+    #[arg(long)]
+    now: Option<u64>,
 }
 
 #[derive(Args)]
@@ -311,21 +317,51 @@ fn verdict_exit(valid: bool) -> ExitCode {
     if valid { ExitCode::SUCCESS } else { ExitCode::from(1) }
 }
 
-/// Reads an argument that is inline text, `@FILE`, or `-` (stdin).
-fn read_arg(arg: &str) -> Result<String, String> {
-    if arg == "-" {
-        let mut s = String::new();
-        std::io::stdin()
-            .take(1 << 20)
-            .read_to_string(&mut s)
-            .map_err(|e| format!("stdin: {e}"))?;
-        Ok(s.trim_end_matches(['\n', '\r']).to_owned())
+/// Reads an argument that is inline text, `@FILE`, or `-` (stdin), as bytes.
+///
+/// From stdin or a file exactly one trailing line break is removed (what `echo` and editors
+/// add); nothing else is trimmed, because whitespace inside a header is itself a fault the
+/// verifier must see. Input is capped just above every AEP2 size limit.
+fn read_arg_bytes(arg: &str) -> Result<Vec<u8>, String> {
+    const CAP: u64 = 1 << 20;
+    let mut bytes = Vec::new();
+    let from_stream = if arg == "-" {
+        std::io::stdin().take(CAP).read_to_end(&mut bytes).map_err(|e| format!("stdin: {e}"))?;
+        true
     } else if let Some(path) = arg.strip_prefix('@') {
-        std::fs::read_to_string(path)
-            .map(|s| s.trim_end_matches(['\n', '\r']).to_owned())
-            .map_err(|e| format!("{path}: {e}"))
+        std::fs::File::open(path)
+            .and_then(|f| f.take(CAP).read_to_end(&mut bytes))
+            .map_err(|e| format!("{path}: {e}"))?;
+        true
     } else {
-        Ok(arg.to_owned())
+        bytes.extend_from_slice(arg.as_bytes());
+        false
+    };
+    if from_stream {
+        if bytes.ends_with(b"\r\n") {
+            bytes.truncate(bytes.len() - 2);
+        } else if bytes.ends_with(b"\n") {
+            bytes.truncate(bytes.len() - 1);
+        }
+    }
+    Ok(bytes)
+}
+
+/// Like [`read_arg_bytes`] for arguments that must be text (mandate JSON, keys).
+fn read_arg(arg: &str) -> Result<String, String> {
+    String::from_utf8(read_arg_bytes(arg)?).map_err(|_| format!("{arg}: not UTF-8 text"))
+}
+
+/// A header argument as text; bytes that are not UTF-8 cannot be base64 (`base64_invalid`).
+fn header_arg(arg: &str) -> Result<Result<String, aep2::Error>, String> {
+    Ok(String::from_utf8(read_arg_bytes(arg)?)
+        .map_err(|_| aep2::Error::new(Reason::Base64Invalid, "header bytes are not base64 text")))
+}
+
+fn verdict_json(verdict: &Result<(), aep2::Error>) -> (bool, J, J, J) {
+    match verdict {
+        Ok(()) => (true, J::Null, J::Null, J::Null),
+        Err(e) => (false, json!(e.code()), json!(e.stage().as_str()), json!(e.to_string())),
     }
 }
 
@@ -412,80 +448,68 @@ fn sign(a: &SignArgs) -> Outcome {
 
 fn verify(a: &VerifyArgs) -> Outcome {
     let domain = a.domain.domain()?;
-    let header = read_arg(&a.header)?;
     let verifier = Verifier::new(domain.clone());
-    let report = verifier.check_header(header.trim(), Some(now_or_clock(a.now)));
-    let digest = report.digest.as_ref().map(|d| d.display.clone());
-    let claimed_signer = report.signed.as_ref().map(|s| s.mandate.signer());
-    let (valid, code, stage, message) = match &report.verdict {
-        Ok(()) => (true, J::Null, J::Null, J::Null),
-        Err(e) => (false, json!(e.code()), json!(e.stage().as_str()), json!(e.to_string())),
+    let report = match header_arg(&a.header)? {
+        Ok(header) => verifier.check_header(&header, Some(now_or_clock(a.now))),
+        Err(e) => aep2::Report { signed: None, digest: None, recovered: None, verdict: Err(e) },
     };
+    let (valid, code, stage, message) = verdict_json(&report.verdict);
     // `signer` is the verified signer when valid; when invalid it is the address the
     // signature recovers to (eip712) or null, never the unverified claim.
-    let signer = if valid {
-        claimed_signer
-    } else {
-        report.recovered.clone()
-    };
+    let signer = if valid { report.signed.as_ref().map(|s| s.mandate.signer()) } else { report.recovered.clone() };
+    let digest = report.digest.as_ref().map(|d| d.display.clone());
+    let mandate_id = report.digest.as_ref().map(|d| hex_encode_0x(&d.id));
     println!(
         "{}",
-        json!({ "valid": valid, "code": code, "digest": digest, "signer": signer, "profile": domain.profile().as_str(), "stage": stage, "message": message })
+        json!({ "valid": valid, "code": code, "digest": digest, "signer": signer, "mandateId": mandate_id,
+                "profile": domain.profile().as_str(), "stage": stage, "message": message })
     );
     Ok(verdict_exit(valid))
 }
 
 fn inspect(a: &InspectArgs) -> Outcome {
-    let header = read_arg(&a.header)?;
-    let header = header.trim();
-    let mut out = serde_json::Map::new();
-    match decode_header(header) {
-        Ok(v) => {
-            let decoded: J = serde_json::from_str(&to_compact(&v)).unwrap_or(J::Null);
-            let form = if decoded.get("aep2").is_some() { "native" } else { "mvp" };
-            out.insert("form".into(), json!(form));
-            out.insert("envelope".into(), decoded);
-        }
+    use aep2::json::{Object, Value, to_pretty};
+    let text = |s: String| Value::String(s);
+    let mut out = Object::new();
+    let decoded = header_arg(&a.header)?.and_then(|h| decode_header(&h).map(|v| (h, v)));
+    let (header, value) = match decoded {
+        Ok(x) => x,
         Err(e) => {
-            out.insert(
-                "decodeError".into(),
-                json!({ "code": e.code(), "message": e.to_string() }),
-            );
-            print(&J::Object(out));
+            let err = Object::new().with("code", text(e.code().into())).with("message", text(e.to_string()));
+            println!("{}", to_pretty(&Value::Object(out.with("decodeError", Value::Object(err)))));
             return Ok(ExitCode::from(1));
         }
-    }
+    };
+    let native = matches!(&value, Value::Object(o) if o.get("aep2").is_some());
+    out.insert("form", text(if native { "native" } else { "mvp" }.into()));
+    out.insert("envelope", value);
     let Some(domain) = a.domain.domain()? else {
-        print(&J::Object(out));
+        println!("{}", to_pretty(&Value::Object(out)));
         return Ok(ExitCode::SUCCESS);
     };
-    let verifier = Verifier::new(domain);
-    let report = verifier.check_header(header, Some(now_or_clock(a.now)));
+    let report = Verifier::new(domain).check_header(&header, Some(now_or_clock(a.now)));
     for (k, v) in report_intermediates(&report) {
-        out.insert(k, json!(v));
+        out.insert(k, text(v));
     }
     if let Some(s) = &report.signed {
-        out.insert("claimedSigner".into(), json!(s.mandate.signer()));
+        out.insert("claimedSigner", text(s.mandate.signer()));
     }
-    let valid = report.verdict.is_ok();
-    out.insert(
-        "verdict".into(),
-        match &report.verdict {
-            Ok(()) => json!({ "valid": true }),
-            Err(e) => {
-                json!({ "valid": false, "code": e.code(), "stage": e.stage().as_str(), "message": e.to_string() })
-            }
-        },
-    );
-    print(&J::Object(out));
-    Ok(verdict_exit(valid))
+    let mut verdict = Object::new().with("valid", Value::Bool(report.verdict.is_ok()));
+    if let Err(e) = &report.verdict {
+        verdict.insert("code", text(e.code().into()));
+        verdict.insert("stage", text(e.stage().as_str().into()));
+        verdict.insert("message", text(e.to_string()));
+    }
+    out.insert("verdict", Value::Object(verdict));
+    println!("{}", to_pretty(&Value::Object(out)));
+    Ok(verdict_exit(report.verdict.is_ok()))
 }
 
 fn receipt_sign(a: &ReceiptSignArgs) -> Outcome {
     let domain = a.domain.domain()?;
     let header = read_arg(&a.header)?;
     let verified = Verifier::new(domain.clone())
-        .verify_header(header.trim(), None)
+        .verify_header(&header, Some(now_or_clock(a.now)))
         .map_err(|e| format!("--header: {e}"))?;
     if a.enqueue_deadline > verified.mandate().deadline() {
         return Err(format!(
@@ -518,51 +542,47 @@ fn receipt_sign(a: &ReceiptSignArgs) -> Outcome {
 }
 
 fn receipt_verify(a: &ReceiptVerifyArgs) -> Outcome {
-    let text = read_arg(&a.receipt)?;
-    let value = parse(&text, &Limits::AEP2);
-    let receipt = match value.and_then(|v| Receipt::from_json(&v)) {
+    let bytes = read_arg_bytes(&a.receipt)?;
+    let receipt = match aep2::envelope::decode_json_bytes(&bytes).and_then(|v| Receipt::from_json(&v)) {
         Ok(r) => r,
         Err(e) => {
-            println!(
-                "{}",
-                json!({ "valid": false, "code": e.code(), "stage": e.stage().as_str(), "message": e.to_string() })
-            );
+            let (valid, code, stage, message) = verdict_json(&Err(e));
+            println!("{}", json!({ "valid": valid, "code": code, "stage": stage, "message": message }));
             return Ok(ExitCode::from(1));
         }
     };
-    let sp =
-        a.sp.as_deref()
-            .map(SpId::parse)
-            .transpose()
-            .map_err(|e| format!("--sp: {e}"))?;
-    let mut domain = None;
-    let mut verified = None;
-    if let Some(h) = &a.header {
-        let d = a
-            .domain
-            .domain()?
-            .ok_or("--header needs --profile and its domain flags")?;
-        let header = read_arg(h)?;
-        verified = Some(
-            Verifier::new(d.clone())
-                .verify_header(header.trim(), None)
-                .map_err(|e| format!("--header: {e}"))?,
-        );
-        domain = Some(d);
-    }
+    let sp = a.sp.as_deref().map(SpId::parse).transpose().map_err(|e| format!("--sp: {e}"))?;
+    let domain = a.domain.domain()?;
+    let verified = match &a.header {
+        Some(h) => {
+            let d = domain.clone().ok_or("--header needs --profile and its domain flags")?;
+            let header = read_arg(h)?;
+            Some(Verifier::new(d).verify_header(&header, None).map_err(|e| format!("--header: {e}"))?)
+        }
+        None => None,
+    };
     let expect = ReceiptExpectations {
         sp: sp.as_ref(),
         mandate: verified.as_ref().map(|v| (v.mandate(), &v.digest)),
         domain: domain.as_ref().filter(|d| d.profile() != Profile::SolanaMvp),
     };
+    // Say what was checked: a receipt checked without its SP proves only that someone signed it.
+    let mut checks = vec!["signature"];
+    if expect.sp.is_some() {
+        checks.push("sp");
+    }
+    if expect.domain.is_some() && receipt.kind == ReceiptKind::Native {
+        checks.push("domain");
+    }
+    if expect.mandate.is_some() {
+        checks.extend(["mandate-digest", "deadline-rule"]);
+    }
     let verdict = receipt.verify(&expect);
-    let (valid, code, stage, message) = match &verdict {
-        Ok(()) => (true, J::Null, J::Null, J::Null),
-        Err(e) => (false, json!(e.code()), json!(e.stage().as_str()), json!(e.to_string())),
-    };
+    let (valid, code, stage, message) = verdict_json(&verdict);
     println!(
         "{}",
-        json!({ "valid": valid, "code": code, "kind": receipt.kind.as_str(), "sp": receipt.sp.to_string(), "mandateDigest": receipt.mandate_digest, "stage": stage, "message": message })
+        json!({ "valid": valid, "code": code, "kind": receipt.kind.as_str(), "sp": receipt.sp.to_string(),
+                "mandateDigest": receipt.mandate_digest, "checks": checks, "stage": stage, "message": message })
     );
     Ok(verdict_exit(valid))
 }

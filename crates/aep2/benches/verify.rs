@@ -167,6 +167,42 @@ fn bench_stages(cr: &mut Criterion, cases: &[Case]) {
     g.finish();
 }
 
+
+fn bench_scratch(cr: &mut Criterion, cases: &[Case]) {
+    use curve25519_dalek::edwards::EdwardsPoint;
+    use curve25519_dalek::scalar::Scalar;
+    let mut g = cr.benchmark_group("scratch");
+    let c = &cases[1];
+    let (payer, msg, sig) = ed25519_parts(c);
+    let r: [u8; 32] = sig[..32].try_into().unwrap();
+    let point = CompressedEdwardsY(r).decompress().unwrap();
+    let a = CompressedEdwardsY(payer).decompress().unwrap();
+    let _ = (point, a, msg.clone(), sig);
+    let key_text = aep2::Base58Key(payer).to_string();
+    let sig_text = c.signed.signature.clone();
+    g.bench_function("b58_decode_key", |b| b.iter(|| aep2::Base58Key::parse(black_box(&key_text))));
+    g.bench_function("b58_decode_sig", |b| b.iter(|| aep2::verify::parse_ed25519_signature(black_box(&sig_text))));
+    g.bench_function("b58_encode_key", |b| b.iter(|| black_box(aep2::Base58Key(payer)).to_string()));
+    g.bench_function("ed_mandate_to_json", |b| b.iter(|| black_box(&c.signed.mandate).to_json()));
+    let top = aep2::json::Value::Object(aep2::json::Object::new().with("domain", aep2::json::Value::Object(c.domain.to_json().unwrap())).with("mandate", aep2::json::Value::Object(c.signed.mandate.to_json())));
+    g.bench_function("ed_to_canonical", |b| b.iter(|| aep2::json::to_canonical(black_box(&top))));
+    g.bench_function("sha256_msg", |b| b.iter(|| aep2::hash::sha256(black_box(&msg))));
+    let e = &cases[0];
+    let text = String::from_utf8(aep2::codec::base64_decode(&e.header).unwrap()).unwrap();
+    let value = aep2::json::parse(&text, &aep2::json::Limits::AEP2).unwrap();
+    g.bench_function("evm_schema", |b| b.iter(|| SignedMandate::from_json(black_box(&value), Profile::Eip712)));
+    let owner = match &e.signed.mandate { Mandate::Eip712(m) => m.owner.to_checksum(), _ => unreachable!() };
+    g.bench_function("evm_address_parse_checksummed", |b| b.iter(|| EvmAddress::parse(black_box(&owner))));
+    let v = &e.verifier;
+    let sm = e.signed.clone();
+    g.bench_function("eip712_check_signed", |b| b.iter(|| v.check_signed(black_box(sm.clone()), Some(NOW))));
+    let sm1 = cases[1].signed.clone();
+    g.bench_function("ed25519_check_signed", |b| b.iter(|| cases[1].verifier.check_signed(black_box(sm1.clone()), Some(NOW))));
+    let sm2 = cases[2].signed.clone();
+    g.bench_function("solana_check_signed", |b| b.iter(|| cases[2].verifier.check_signed(black_box(sm2.clone()), Some(NOW))));
+    g.finish();
+}
+
 /// Where criterion writes its results (the same rule criterion uses, minus `cargo metadata`).
 fn criterion_dir() -> PathBuf {
     if let Some(home) = std::env::var_os("CRITERION_HOME") {
@@ -244,6 +280,7 @@ fn main() {
         bench_pair(&mut cr, c);
     }
     bench_stages(&mut cr, &cases);
+    bench_scratch(&mut cr, &cases);
     cr.final_summary();
     print_table(&dir, &cases);
 }

@@ -216,6 +216,11 @@ impl Parser<'_> {
         }
         loop {
             self.ws();
+            // The count is checked before the next member is read, so the first fault met in
+            // reading order is the one reported.
+            if obj.len() == self.limits.max_members {
+                return Err(self.limit("more object members than the limit"));
+            }
             if self.peek() != Some(b'"') {
                 return Err(self.err("expected a member name"));
             }
@@ -226,9 +231,6 @@ impl Parser<'_> {
                     Reason::JsonDuplicateKey,
                     format!("duplicate member {name:?} at byte {start}"),
                 ));
-            }
-            if obj.len() == self.limits.max_members {
-                return Err(self.limit("more object members than the limit"));
             }
             self.ws();
             if self.peek() != Some(b':') {
@@ -279,46 +281,56 @@ impl Parser<'_> {
 
     fn number(&mut self) -> Result<Value> {
         let start = self.i;
+        // The length limit is enforced while scanning, so an over-long token is reported as
+        // such even if it would turn out malformed later.
+        let scan = |p: &mut Self| -> Result<()> {
+            while let Some(b'0'..=b'9') = p.peek() {
+                p.i += 1;
+                p.check_number_len(start)?;
+            }
+            Ok(())
+        };
         if self.peek() == Some(b'-') {
             self.i += 1;
         }
         match self.peek() {
             Some(b'0') => self.i += 1,
-            Some(b'1'..=b'9') => self.digits(),
+            Some(b'1'..=b'9') => scan(self)?,
             _ => return Err(self.err("invalid number")),
         }
         if self.peek() == Some(b'.') {
             self.i += 1;
+            self.check_number_len(start)?;
             if !matches!(self.peek(), Some(b'0'..=b'9')) {
                 return Err(self.err("invalid number fraction"));
             }
-            self.digits();
+            scan(self)?;
         }
         if let Some(b'e' | b'E') = self.peek() {
             self.i += 1;
             if let Some(b'+' | b'-') = self.peek() {
                 self.i += 1;
             }
+            self.check_number_len(start)?;
             if !matches!(self.peek(), Some(b'0'..=b'9')) {
                 return Err(self.err("invalid number exponent"));
             }
-            self.digits();
+            scan(self)?;
         }
+        self.check_number_len(start)?;
+        // The grammar above admits ASCII only, so this slice is valid UTF-8.
+        let text = String::from_utf8_lossy(&self.s[start..self.i]).into_owned();
+        Ok(Value::Number(text))
+    }
+
+    fn check_number_len(&self, start: usize) -> Result<()> {
         if self.i - start > self.limits.max_number_len {
             return Err(Error::new(
                 Reason::JsonLimitExceeded,
                 format!("number longer than the limit at byte {start}"),
             ));
         }
-        // The grammar above admits ASCII only, so this slice is valid UTF-8.
-        let text = String::from_utf8_lossy(&self.s[start..self.i]).into_owned();
-        Ok(Value::Number(text))
-    }
-
-    fn digits(&mut self) {
-        while let Some(b'0'..=b'9') = self.peek() {
-            self.i += 1;
-        }
+        Ok(())
     }
 
     fn hex4(&mut self) -> Result<u16> {
@@ -446,6 +458,43 @@ pub fn to_canonical(v: &Value) -> String {
     out
 }
 
+/// Serialises `v` with two-space indentation for people to read (member order and number text
+/// kept exactly, unlike a round trip through a general JSON library).
+pub fn to_pretty(v: &Value) -> String {
+    let mut out = String::new();
+    write_pretty(&mut out, v, 0);
+    out
+}
+
+fn write_pretty(out: &mut String, v: &Value, indent: usize) {
+    let pad = |out: &mut String, n: usize| out.extend(std::iter::repeat_n(' ', n));
+    match v {
+        Value::Array(items) if !items.is_empty() => {
+            out.push_str("[\n");
+            for (i, item) in items.iter().enumerate() {
+                pad(out, indent + 2);
+                write_pretty(out, item, indent + 2);
+                out.push_str(if i + 1 < items.len() { ",\n" } else { "\n" });
+            }
+            pad(out, indent);
+            out.push(']');
+        }
+        Value::Object(obj) if !obj.is_empty() => {
+            out.push_str("{\n");
+            for (i, (k, val)) in obj.members.iter().enumerate() {
+                pad(out, indent + 2);
+                write_string(out, k);
+                out.push_str(": ");
+                write_pretty(out, val, indent + 2);
+                out.push_str(if i + 1 < obj.members.len() { ",\n" } else { "\n" });
+            }
+            pad(out, indent);
+            out.push('}');
+        }
+        other => write_value(out, other, false),
+    }
+}
+
 fn write_value(out: &mut String, v: &Value, sorted: bool) {
     match v {
         Value::Null => out.push_str("null"),
@@ -522,6 +571,17 @@ mod tests {
     }
 
     #[test]
+    fn first_fault_in_reading_order() {
+        assert_eq!(p("[12345678901234567890123456.]").unwrap_err().reason(), Reason::JsonLimitExceeded);
+        assert_eq!(p("[12345678901234567890123456e]").unwrap_err().reason(), Reason::JsonLimitExceeded);
+        let members: Vec<String> = (0..32).map(|i| format!("\"k{i}\":1")).collect();
+        let full = members.join(",");
+        assert!(p(&format!("{{{full}}}")).is_ok());
+        assert_eq!(p(&format!("{{{full},\"k0\":1}}")).unwrap_err().reason(), Reason::JsonLimitExceeded);
+        assert_eq!(p(&format!("{{{full},\"\\x\":1}}")).unwrap_err().reason(), Reason::JsonLimitExceeded);
+    }
+
+    #[test]
     fn depth_limit_is_exact() {
         assert!(p("[[[[[[[[]]]]]]]]").is_ok()); // depth 8
     }
@@ -539,6 +599,14 @@ mod tests {
             names,
             ["\r", "1", "\u{80}", "\u{f6}", "\u{20ac}", "\u{1f600}", "\u{fb33}"]
         );
+    }
+
+    #[test]
+    fn pretty_keeps_order_and_number_text() {
+        let v = p("{\"b\":[1.50,-0],\"a\":{},\"c\":12345678901234567890123}").unwrap();
+        let pretty = to_pretty(&v);
+        assert_eq!(pretty, "{\n  \"b\": [\n    1.50,\n    -0\n  ],\n  \"a\": {},\n  \"c\": 12345678901234567890123\n}");
+        assert_eq!(parse(&pretty, &Limits::AEP2).unwrap(), v);
     }
 
     #[test]

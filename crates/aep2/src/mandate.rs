@@ -86,20 +86,16 @@ const EVM_FIELDS: [&str; 7] = ["owner", "token", "payee", "amount", "nonce", "de
 const ED_FIELDS: [&str; 7] = ["payer", "token", "payee", "amount", "nonce", "deadline", "ref"];
 
 fn ref32(text: &str) -> Result<[u8; 32]> {
-    let ok = text.len() == 66
-        && text[2..]
-            .bytes()
-            .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c));
+    // Byte-wise: a string slice at a fixed offset would split a multi-byte character.
+    let b = text.as_bytes();
+    let lower_hex = |c: &u8| c.is_ascii_digit() || (b'a'..=b'f').contains(c);
     match hex_decode_0x(text) {
-        Some(b) if ok => {
+        Some(bytes) if b.len() == 66 && b[2..].iter().all(lower_hex) => {
             let mut r = [0u8; 32];
-            r.copy_from_slice(&b);
+            r.copy_from_slice(&bytes);
             Ok(r)
         }
-        _ => Err(Error::new(
-            Reason::RefInvalid,
-            format!("{text:?} is not 0x followed by 64 lowercase hex digits"),
-        )),
+        _ => Err(Error::new(Reason::RefInvalid, format!("{text:?} is not 0x followed by 64 lowercase hex digits"))),
     }
 }
 
@@ -283,4 +279,18 @@ fn solana_ref(text: &str) -> Result<&str> {
         ));
     }
     Ok(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ref_with_multibyte_characters_is_rejected_not_a_panic() {
+        let text = format!("aé{}", "a".repeat(63));
+        assert_eq!(text.len(), 66);
+        assert_eq!(ref32(&text).unwrap_err().reason(), Reason::RefInvalid);
+        assert_eq!(ref32(&format!("0x{}", "é".repeat(32))).unwrap_err().reason(), Reason::RefInvalid);
+        assert!(ref32(&format!("0x{}", "ab".repeat(32))).is_ok());
+    }
 }

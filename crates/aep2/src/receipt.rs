@@ -94,7 +94,8 @@ pub struct ReceiptExpectations<'a> {
     pub sp: Option<&'a SpId>,
     /// The mandate the receipt is for: digest and deadline rule are checked.
     pub mandate: Option<(&'a Mandate, &'a MandateDigest)>,
-    /// The domain a native receipt must be signed under (`domain_mismatch` otherwise).
+    /// The mandate's domain: a native receipt must be signed under it (`domain_mismatch`
+    /// otherwise). Pass it whenever it is known; MVP receipts sign no domain.
     pub domain: Option<&'a Domain>,
 }
 
@@ -255,8 +256,12 @@ impl Receipt {
         })
     }
 
-    /// Checks the signature (signature stage), then the expectations (policy stage):
-    /// SP identity, domain, mandate digest, and the deadline rule.
+    /// Checks the signature (signature stage), then the expectations (policy stage), in the
+    /// spec's order: SP identity, domain, receipt form against the mandate's profile, mandate
+    /// digest, and the deadline rule.
+    ///
+    /// Expectations left out are not checked: without `sp` a valid result proves only that
+    /// *someone* signed the receipt, so payees always pass the SP they trust.
     pub fn verify(&self, expect: &ReceiptExpectations<'_>) -> Result<()> {
         let payload = self.signing_payload()?;
         match self.sp {
@@ -296,6 +301,19 @@ impl Receipt {
             ));
         }
         if let Some((mandate, digest)) = expect.mandate {
+            // Each receipt form belongs to one mandate profile; a digest that happens to have the
+            // right shape under another profile is still not this mandate's digest.
+            let form_fits = match (self.kind, mandate.profile(), self.domain.as_ref().map(Domain::profile)) {
+                (ReceiptKind::MvpEvm, Profile::Eip712, _) | (ReceiptKind::MvpSolana, Profile::SolanaMvp, _) => true,
+                (ReceiptKind::Native, p, Some(q)) => p == q,
+                _ => false,
+            };
+            if !form_fits {
+                return Err(Error::new(
+                    Reason::ReceiptDigestMismatch,
+                    format!("a {} receipt cannot be for a {} mandate", self.kind.as_str(), mandate.profile()),
+                ));
+            }
             let want = match self.kind {
                 ReceiptKind::Native => hex_encode_0x(&digest.id),
                 _ => digest.display.clone(),

@@ -5,7 +5,7 @@
 //! Stateful policy (price, payee, replay, request binding) layers on top of [`Verified`].
 
 use crate::codec::base58_decode;
-use crate::crypto::ed25519::KeyCache;
+use crate::crypto::ed25519::{Ed25519PublicKey, KeyCache};
 use crate::crypto::secp256k1;
 use crate::digest::{MandateDigest, SigningInput, mandate_digest};
 use crate::envelope::{SignedMandate, decode_header};
@@ -14,7 +14,7 @@ use crate::json::Value;
 use crate::mandate::Mandate;
 use crate::profile::Domain;
 use crate::reason::Reason;
-use std::sync::Mutex;
+use std::sync::{Mutex, PoisonError};
 
 /// How many validated Ed25519 keys a verifier remembers.
 pub const KEY_CACHE_CAPACITY: usize = 4096;
@@ -180,9 +180,15 @@ impl Verifier {
 
     fn check_ed25519(&self, key: &[u8; 32], msg: &[u8], sig_text: &str) -> Result<()> {
         let sig = parse_ed25519_signature(sig_text)?;
-        let key = {
-            let mut cache = self.keys.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            cache.get_or_validate(key)?
+        let cached = self.keys.lock().unwrap_or_else(PoisonError::into_inner).get(key);
+        let key = match cached {
+            Some(k) => k,
+            None => {
+                // Validated without holding the lock: the torsion check is the slow part.
+                let k = Ed25519PublicKey::validate(key).map_err(|r| Error::new(r, "payer key"))?;
+                self.keys.lock().unwrap_or_else(PoisonError::into_inner).insert(k);
+                k
+            }
         };
         crate::crypto::ed25519::verify(&key, msg, &sig).map_err(|r| Error::new(r, "payer signature"))
     }

@@ -832,6 +832,14 @@ pub(crate) fn generate() -> super::VectorFile {
         .refs(&[TYPES]),
     );
 
+    let multibyte = format!("a\u{e9}{}", "a".repeat(63));
+    let h = header_of(&with_mandate_field(&env, "ref", Some(Value::String(multibyte))));
+    f.case(
+        g,
+        Case::new("ref of 66 bytes with a multi-byte character at byte 2 (a naive string slice panics)", header_input(&h), inv(Reason::RefInvalid))
+            .flags(&["ref_format"]),
+    );
+
     // --- expiry
     let g = f.group("expiry", Kind::VerifyMandate, context(Some(base.deadline + 1)));
     f.case(

@@ -186,12 +186,26 @@ impl KeyCache {
 
     /// Returns the cached validated key, or validates `bytes` (rule 2) and caches the success.
     pub fn get_or_validate(&mut self, bytes: &[u8; PUBLIC_KEY_LENGTH]) -> Result<Ed25519PublicKey, Reason> {
-        if let Some(key) = self.keys.get(bytes) {
-            return Ok(*key);
+        if let Some(key) = self.get(bytes) {
+            return Ok(key);
         }
         let key = Ed25519PublicKey::validate(bytes)?;
-        if self.capacity == 0 {
-            return Ok(key);
+        self.insert(key);
+        Ok(key)
+    }
+
+    /// The cached key for `bytes`, if any.
+    ///
+    /// With [`KeyCache::insert`] this lets a shared cache validate outside its lock, so one
+    /// slow validation of a new key does not stall verifications of known keys.
+    pub fn get(&self, bytes: &[u8; PUBLIC_KEY_LENGTH]) -> Option<Ed25519PublicKey> {
+        self.keys.get(bytes).copied()
+    }
+
+    /// Caches a validated key, evicting the oldest entries beyond capacity.
+    pub fn insert(&mut self, key: Ed25519PublicKey) {
+        if self.capacity == 0 || self.keys.contains_key(&key.bytes) {
+            return;
         }
         while self.keys.len() >= self.capacity {
             match self.order.pop_front() {
@@ -201,9 +215,8 @@ impl KeyCache {
                 None => break,
             }
         }
-        self.keys.insert(*bytes, key);
-        self.order.push_back(*bytes);
-        Ok(key)
+        self.keys.insert(key.bytes, key);
+        self.order.push_back(key.bytes);
     }
 
     /// The maximum number of keys the cache holds.
