@@ -576,6 +576,10 @@ def build():
         ("ref", "0x" + "AB" * 32),
         ("ref", ""),
         ("ref", "r" * 33),
+        # Multi-byte characters in a 66-byte ref (a fixed-offset string slice once panicked here).
+        ("ref", "\u20ac" + "a" * 63),
+        ("ref", "a\u00e9" + "a" * 63),
+        ("ref", "0x" + "\u00e9" * 32),
         ("owner", "0x0d7ce9e165583c576c334d75d43367f49dd019fA"),
         ("payee", "0xaad167617df02dd30208722c88d9027a2fdd88"),
     ]:

@@ -299,14 +299,14 @@ pub fn verify_eip712(data: &[u8]) {
     let prehash: [u8; 32] = take(data, 65);
     let message = data.get(97..).unwrap_or(&[]);
 
-    if let Ok(text) = std::str::from_utf8(data) {
-        if let Ok(parsed) = secp256k1::parse_signature(text) {
-            assert_eq!(
-                secp256k1::parse_signature(&hex_encode_0x(&parsed)).ok(),
-                Some(parsed),
-                "signature hex round trip"
-            );
-        }
+    if let Ok(text) = std::str::from_utf8(data)
+        && let Ok(parsed) = secp256k1::parse_signature(text)
+    {
+        assert_eq!(
+            secp256k1::parse_signature(&hex_encode_0x(&parsed)).ok(),
+            Some(parsed),
+            "signature hex round trip"
+        );
     }
     assert_eq!(
         secp256k1::parse_signature(&hex_encode_0x(&sig)).ok(),
@@ -374,14 +374,14 @@ pub fn verify_ed25519(data: &[u8]) {
     let key: [u8; 32] = take(data, 64);
     let message = data.get(96..).unwrap_or(&[]);
 
-    if let Ok(text) = std::str::from_utf8(data) {
-        if let Ok(parsed) = parse_ed25519_signature(text) {
-            assert_eq!(
-                parse_ed25519_signature(&base58_encode(&parsed)).ok(),
-                Some(parsed),
-                "signature base58 round trip"
-            );
-        }
+    if let Ok(text) = std::str::from_utf8(data)
+        && let Ok(parsed) = parse_ed25519_signature(text)
+    {
+        assert_eq!(
+            parse_ed25519_signature(&base58_encode(&parsed)).ok(),
+            Some(parsed),
+            "signature base58 round trip"
+        );
     }
     assert_eq!(
         parse_ed25519_signature(&base58_encode(&sig)).ok(),

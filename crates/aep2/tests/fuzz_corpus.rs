@@ -19,14 +19,20 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
 
 fn corpus_dir(target: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus").join(target)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fuzz/corpus")
+        .join(target)
 }
 
 /// Every seed of `target`, sorted by file name; panics if the directory is missing or empty.
 fn seeds(target: &str) -> Vec<(String, Vec<u8>)> {
     let dir = corpus_dir(target);
-    let entries = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("corpus directory {} is missing ({e}); run `python3 fuzz/seeds.py`", dir.display()));
+    let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| {
+        panic!(
+            "corpus directory {} is missing ({e}); run `python3 fuzz/seeds.py`",
+            dir.display()
+        )
+    });
     let mut out: Vec<(String, Vec<u8>)> = entries
         .map(|e| {
             let path = e.unwrap().path();
@@ -35,7 +41,11 @@ fn seeds(target: &str) -> Vec<(String, Vec<u8>)> {
         })
         .collect();
     out.sort();
-    assert!(!out.is_empty(), "corpus directory {} is empty; run `python3 fuzz/seeds.py`", dir.display());
+    assert!(
+        !out.is_empty(),
+        "corpus directory {} is empty; run `python3 fuzz/seeds.py`",
+        dir.display()
+    );
     out
 }
 
@@ -82,7 +92,10 @@ fn replay_receipt_json() {
 
 #[test]
 fn fuzz_domain_matches_the_seed_generator() {
-    assert_eq!(EvmAddress(fuzzing::FUZZ_VERIFYING_CONTRACT).to_checksum(), "0x91d861cD4d2F5d8Ffb31CB7308388CA5e6999912");
+    assert_eq!(
+        EvmAddress(fuzzing::FUZZ_VERIFYING_CONTRACT).to_checksum(),
+        "0x91d861cD4d2F5d8Ffb31CB7308388CA5e6999912"
+    );
 }
 
 /// Header seeds as header text: base64 seeds as they are, JSON seeds base64-encoded (which is
@@ -118,11 +131,29 @@ fn seeds_reach_valid_envelopes_of_every_profile_and_form() {
             }
         }
     }
-    for want in [("eip712", "mvp"), ("eip712", "native"), ("ed25519", "native"), ("solana-mvp", "mvp")] {
-        assert!(valid.contains(&want), "no header seed is a valid {want:?} envelope; valid: {valid:?}");
+    for want in [
+        ("eip712", "mvp"),
+        ("eip712", "native"),
+        ("ed25519", "native"),
+        ("solana-mvp", "mvp"),
+    ] {
+        assert!(
+            valid.contains(&want),
+            "no header seed is a valid {want:?} envelope; valid: {valid:?}"
+        );
     }
-    for code in ["domain_mismatch", "signature_invalid", "signature_high_s", "unknown_field", "json_invalid", "base64_invalid"] {
-        assert!(codes.contains(code), "no header seed is rejected with {code}; seen: {codes:?}");
+    for code in [
+        "domain_mismatch",
+        "signature_invalid",
+        "signature_high_s",
+        "unknown_field",
+        "json_invalid",
+        "base64_invalid",
+    ] {
+        assert!(
+            codes.contains(code),
+            "no header seed is rejected with {code}; seen: {codes:?}"
+        );
     }
 }
 
@@ -131,7 +162,9 @@ fn seeds_reach_valid_receipts_of_every_kind() {
     let mut valid = BTreeSet::new();
     for (_, data) in seeds("receipt_json") {
         let Ok(text) = std::str::from_utf8(&data) else { continue };
-        let Ok(v) = json::parse(text, &Limits::AEP2) else { continue };
+        let Ok(v) = json::parse(text, &Limits::AEP2) else {
+            continue;
+        };
         let Ok(r) = Receipt::from_json(&v) else { continue };
         if r.verify(&ReceiptExpectations::default()).is_ok() {
             let profile = r.domain.as_ref().map(|d| d.profile().as_str());
@@ -144,22 +177,31 @@ fn seeds_reach_valid_receipts_of_every_kind() {
         (ReceiptKind::Native.as_str(), Some("eip712")),
         (ReceiptKind::Native.as_str(), Some("ed25519")),
     ] {
-        assert!(valid.contains(&want), "no receipt seed is a valid {want:?} receipt; valid: {valid:?}");
+        assert!(
+            valid.contains(&want),
+            "no receipt seed is a valid {want:?} receipt; valid: {valid:?}"
+        );
     }
 }
 
 #[test]
 fn seeds_reach_valid_signatures() {
-    let recovered = seeds("verify_eip712").iter().filter(|(_, d)| d.len() >= 97).any(|(_, d)| {
-        let sig: [u8; 65] = d[..65].try_into().unwrap();
-        let digest: [u8; 32] = d[65..97].try_into().unwrap();
-        secp256k1::recover(&digest, &sig).is_ok()
-    });
+    let recovered = seeds("verify_eip712")
+        .iter()
+        .filter(|(_, d)| d.len() >= 97)
+        .any(|(_, d)| {
+            let sig: [u8; 65] = d[..65].try_into().unwrap();
+            let digest: [u8; 32] = d[65..97].try_into().unwrap();
+            secp256k1::recover(&digest, &sig).is_ok()
+        });
     assert!(recovered, "no verify_eip712 seed carries a recoverable signature");
-    let verified = seeds("verify_ed25519").iter().filter(|(_, d)| d.len() >= 96).any(|(_, d)| {
-        let sig: [u8; 64] = d[..64].try_into().unwrap();
-        let key: [u8; 32] = d[64..96].try_into().unwrap();
-        ed25519::verify_bytes(&key, &d[96..], &sig).is_ok()
-    });
+    let verified = seeds("verify_ed25519")
+        .iter()
+        .filter(|(_, d)| d.len() >= 96)
+        .any(|(_, d)| {
+            let sig: [u8; 64] = d[..64].try_into().unwrap();
+            let key: [u8; 32] = d[64..96].try_into().unwrap();
+            ed25519::verify_bytes(&key, &d[96..], &sig).is_ok()
+        });
     assert!(verified, "no verify_ed25519 seed carries a valid signature");
 }

@@ -29,7 +29,10 @@ use proptest::test_runner::TestCaseError;
 const CASES: u32 = 64;
 
 fn config() -> ProptestConfig {
-    ProptestConfig { cases: CASES, ..ProptestConfig::default() }
+    ProptestConfig {
+        cases: CASES,
+        ..ProptestConfig::default()
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -58,12 +61,20 @@ fn flip_bit<const N: usize>(mut bytes: [u8; N], bit: usize) -> [u8; N] {
 /// flipped instead; `x` itself is non-zero, so one of the two results is).
 fn flip_u64(x: u64, bit: u32, width: u32, nonzero: bool) -> u64 {
     let y = x ^ (1u64 << (bit % width));
-    if nonzero && y == 0 { x ^ (1u64 << ((bit + 1) % width)) } else { y }
+    if nonzero && y == 0 {
+        x ^ (1u64 << ((bit + 1) % width))
+    } else {
+        y
+    }
 }
 
 fn flip_u256(x: U256, bit: usize, nonzero: bool) -> U256 {
     let y = U256(flip_bit(x.0, bit));
-    if nonzero && y.is_zero() { U256(flip_bit(x.0, bit + 1)) } else { y }
+    if nonzero && y.is_zero() {
+        U256(flip_bit(x.0, bit + 1))
+    } else {
+        y
+    }
 }
 
 /// Checks the envelope round trip: decode(encode(x)) == x, encode is a fixed point, and the
@@ -112,11 +123,21 @@ fn check_signature_flip(
         s[i] ^= mask;
         aep2::codec::base58_encode(&s)
     };
-    let tampered = SignedMandate { signature, ..sm.clone() };
+    let tampered = SignedMandate {
+        signature,
+        ..sm.clone()
+    };
     match verifier.verify_header(&tampered.encode(), None) {
-        Ok(_) => Err(TestCaseError::fail(format!("signature with byte {index} ^ {mask:#04x} still verifies"))),
+        Ok(_) => Err(TestCaseError::fail(format!(
+            "signature with byte {index} ^ {mask:#04x} still verifies"
+        ))),
         Err(e) => {
-            prop_assert_eq!(e.stage(), Stage::Signature, "flipped signature byte rejected as {}", e.code());
+            prop_assert_eq!(
+                e.stage(),
+                Stage::Signature,
+                "flipped signature byte rejected as {}",
+                e.code()
+            );
             Ok(())
         }
     }
@@ -142,13 +163,21 @@ fn u256_amount() -> impl Strategy<Value = U256> {
 }
 
 fn eip712_domain() -> impl Strategy<Value = Eip712Domain> {
-    (prop_oneof![Just(84532u64), Just(1u64), 1..=MAX_JSON_INTEGER], any::<[u8; 20]>())
-        .prop_map(|(chain_id, c)| Eip712Domain { chain_id, verifying_contract: EvmAddress(c) })
+    (
+        prop_oneof![Just(84532u64), Just(1u64), 1..=MAX_JSON_INTEGER],
+        any::<[u8; 20]>(),
+    )
+        .prop_map(|(chain_id, c)| Eip712Domain {
+            chain_id,
+            verifying_contract: EvmAddress(c),
+        })
 }
 
 fn ed25519_domain() -> impl Strategy<Value = Ed25519Domain> {
-    ("[-a-z0-9]{3,8}:[-_a-zA-Z0-9]{1,32}", any::<[u8; 32]>())
-        .prop_map(|(network, w)| Ed25519Domain { network, wallet: Base58Key(w) })
+    ("[-a-z0-9]{3,8}:[-_a-zA-Z0-9]{1,32}", any::<[u8; 32]>()).prop_map(|(network, w)| Ed25519Domain {
+        network,
+        wallet: Base58Key(w),
+    })
 }
 
 /// solana-mvp refs: 1..=32 UTF-8 bytes, rich in characters JSON must escape and non-ASCII.
@@ -181,8 +210,14 @@ struct Tamper {
 }
 
 fn tamper() -> impl Strategy<Value = Tamper> {
-    (any::<[usize; 7]>(), any::<[usize; 2]>(), 0usize..65, 1u8..=255)
-        .prop_map(|(bits, domain_bits, sig_index, sig_mask)| Tamper { bits, domain_bits, sig_index, sig_mask })
+    (any::<[usize; 7]>(), any::<[usize; 2]>(), 0usize..65, 1u8..=255).prop_map(
+        |(bits, domain_bits, sig_index, sig_mask)| Tamper {
+            bits,
+            domain_bits,
+            sig_index,
+            sig_mask,
+        },
+    )
 }
 
 fn form() -> impl Strategy<Value = EnvelopeForm> {
@@ -383,7 +418,7 @@ fn sol_tamper(seed: &[u8; 32], m: &SolanaMvpMandate, field: usize, bit: usize) -
         _ => {
             // Still 1..=32 bytes: extend a short ref, shorten a full one.
             if t.reference.len() < 32 {
-                t.reference.push(if bit % 2 == 0 { 'x' } else { '"' });
+                t.reference.push(if bit.is_multiple_of(2) { 'x' } else { '"' });
             } else {
                 t.reference.pop();
             }
@@ -437,7 +472,10 @@ fn json_key() -> impl Strategy<Value = String> {
     prop_oneof![
         "[a-z]{0,6}",
         prop::collection::vec(
-            prop_oneof![any::<char>(), prop::sample::select(vec!['\u{e9}', '\u{20ac}', '\u{fb33}', '\u{1f600}', '\r', '"'])],
+            prop_oneof![
+                any::<char>(),
+                prop::sample::select(vec!['\u{e9}', '\u{20ac}', '\u{fb33}', '\u{1f600}', '\r', '"'])
+            ],
             0..6
         )
         .prop_map(|v| v.into_iter().collect::<String>()),
