@@ -274,7 +274,7 @@ struct VectorsDirArgs {
     /// Repository root (holds spec/, vectors/, crates/); default: found from the current directory.
     #[arg(long)]
     root: Option<PathBuf>,
-    /// Vector directory (default: <root>/vectors).
+    /// Vector directory (default: `<root>/vectors`).
     #[arg(long)]
     dir: Option<PathBuf>,
 }
@@ -326,7 +326,10 @@ fn read_arg_bytes(arg: &str) -> Result<Vec<u8>, String> {
     const CAP: u64 = 1 << 20;
     let mut bytes = Vec::new();
     let from_stream = if arg == "-" {
-        std::io::stdin().take(CAP).read_to_end(&mut bytes).map_err(|e| format!("stdin: {e}"))?;
+        std::io::stdin()
+            .take(CAP)
+            .read_to_end(&mut bytes)
+            .map_err(|e| format!("stdin: {e}"))?;
         true
     } else if let Some(path) = arg.strip_prefix('@') {
         std::fs::File::open(path)
@@ -451,12 +454,21 @@ fn verify(a: &VerifyArgs) -> Outcome {
     let verifier = Verifier::new(domain.clone());
     let report = match header_arg(&a.header)? {
         Ok(header) => verifier.check_header(&header, Some(now_or_clock(a.now))),
-        Err(e) => aep2::Report { signed: None, digest: None, recovered: None, verdict: Err(e) },
+        Err(e) => aep2::Report {
+            signed: None,
+            digest: None,
+            recovered: None,
+            verdict: Err(e),
+        },
     };
     let (valid, code, stage, message) = verdict_json(&report.verdict);
     // `signer` is the verified signer when valid; when invalid it is the address the
     // signature recovers to (eip712) or null, never the unverified claim.
-    let signer = if valid { report.signed.as_ref().map(|s| s.mandate.signer()) } else { report.recovered.clone() };
+    let signer = if valid {
+        report.signed.as_ref().map(|s| s.mandate.signer())
+    } else {
+        report.recovered.clone()
+    };
     let digest = report.digest.as_ref().map(|d| d.display.clone());
     let mandate_id = report.digest.as_ref().map(|d| hex_encode_0x(&d.id));
     println!(
@@ -475,8 +487,13 @@ fn inspect(a: &InspectArgs) -> Outcome {
     let (header, value) = match decoded {
         Ok(x) => x,
         Err(e) => {
-            let err = Object::new().with("code", text(e.code().into())).with("message", text(e.to_string()));
-            println!("{}", to_pretty(&Value::Object(out.with("decodeError", Value::Object(err)))));
+            let err = Object::new()
+                .with("code", text(e.code().into()))
+                .with("message", text(e.to_string()));
+            println!(
+                "{}",
+                to_pretty(&Value::Object(out.with("decodeError", Value::Object(err))))
+            );
             return Ok(ExitCode::from(1));
         }
     };
@@ -547,17 +564,28 @@ fn receipt_verify(a: &ReceiptVerifyArgs) -> Outcome {
         Ok(r) => r,
         Err(e) => {
             let (valid, code, stage, message) = verdict_json(&Err(e));
-            println!("{}", json!({ "valid": valid, "code": code, "stage": stage, "message": message }));
+            println!(
+                "{}",
+                json!({ "valid": valid, "code": code, "stage": stage, "message": message })
+            );
             return Ok(ExitCode::from(1));
         }
     };
-    let sp = a.sp.as_deref().map(SpId::parse).transpose().map_err(|e| format!("--sp: {e}"))?;
+    let sp =
+        a.sp.as_deref()
+            .map(SpId::parse)
+            .transpose()
+            .map_err(|e| format!("--sp: {e}"))?;
     let domain = a.domain.domain()?;
     let verified = match &a.header {
         Some(h) => {
             let d = domain.clone().ok_or("--header needs --profile and its domain flags")?;
             let header = read_arg(h)?;
-            Some(Verifier::new(d).verify_header(&header, None).map_err(|e| format!("--header: {e}"))?)
+            Some(
+                Verifier::new(d)
+                    .verify_header(&header, None)
+                    .map_err(|e| format!("--header: {e}"))?,
+            )
         }
         None => None,
     };
@@ -669,7 +697,7 @@ fn interop(a: &InteropArgs) -> Outcome {
         "Peer-signed fixtures: {} (ethers v6 EIP-712, tweetnacl Ed25519)\n",
         path.display()
     );
-    println!("{:<28} {:<8} {:<30} {}", "case", "expect", "aep2 verdict", "checks");
+    println!("{:<28} {:<8} {:<30} checks", "case", "expect", "aep2 verdict");
     let mut bad = 0;
     for o in &outcomes {
         let passed = o.checks.iter().filter(|c| c.ok).count();

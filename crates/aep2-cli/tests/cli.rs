@@ -1,6 +1,8 @@
 //! The `aep2` command-line contract: one JSON object from `verify`, exit 0 valid / 1 invalid /
 //! 2 usage, `--header -` from stdin, and the fixture verdicts, digests and signers.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
+
 use serde_json::Value as J;
 use std::io::Write as _;
 use std::process::{Command, Stdio};
@@ -313,7 +315,14 @@ fn review_regressions() {
     let doc = fixtures();
     let c = &doc["evm"][0];
     let h = c["header"].as_str().unwrap();
-    let dom = ["--profile", "eip712", "--chain-id", "84532", "--verifying-contract", WALLET];
+    let dom = [
+        "--profile",
+        "eip712",
+        "--chain-id",
+        "84532",
+        "--verifying-contract",
+        WALLET,
+    ];
     // Whitespace around an inline header is a base64 fault, exactly as in the library.
     let padded = format!(" {h}\t");
     let mut args = vec!["verify", "--header", padded.as_str(), "--now", "1800000000"];
@@ -328,7 +337,20 @@ fn review_regressions() {
     assert_eq!(code, 0);
     assert!(v["mandateId"].as_str().is_some_and(|m| m.len() == 66));
     // An impossible expected chain id is a usage error.
-    let (code, _, _) = run(&["verify", "--header", h, "--profile", "eip712", "--chain-id", "0", "--verifying-contract", WALLET], None);
+    let (code, _, _) = run(
+        &[
+            "verify",
+            "--header",
+            h,
+            "--profile",
+            "eip712",
+            "--chain-id",
+            "0",
+            "--verifying-contract",
+            WALLET,
+        ],
+        None,
+    );
     assert_eq!(code, 2);
     // A multi-byte ref is ref_invalid, never a crash.
     let evil = "eyJtYW5kYXRlIjp7Im93bmVyIjoiMHgwZDdDRTlFMTY1NTgzQzU3NmMzMzRkNzVENDMzNjdmNDlERDAxOUZBIiwidG9rZW4iOiIweDAzNkNiRDUzODQyYzU0MjY2MzRlNzkyOTU0MWVDMjMxOGYzZENGN2UiLCJwYXllZSI6IjB4YUFEMTY3NjE3ZEYwMkRkMzAyMDg3MjJjODhkOTAyN2EyZkREODgxMiIsImFtb3VudCI6IjUwMCIsIm5vbmNlIjoiMSIsImRlYWRsaW5lIjoxODkzNDU2MDAwLCJyZWYiOiJhw6lhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWEifSwicGF5ZXJTaWciOiIweDAwIn0=";
@@ -337,23 +359,58 @@ fn review_regressions() {
     let (code, out, _) = run(&args, None);
     assert_eq!((code, one_object(&out)["code"].clone()), (1, J::from("ref_invalid")));
     // Receipts: the domain flags are applied without --header, and oversized JSON is refused.
-    let (_, sp_out, _) = run(&["keygen", "--profile", "eip712", "--from-label", "cli-review-sp"], None);
+    let (_, sp_out, _) = run(
+        &["keygen", "--profile", "eip712", "--from-label", "cli-review-sp"],
+        None,
+    );
     let sp: J = serde_json::from_str(&sp_out).unwrap();
-    let mut args = vec!["receipt", "sign", "--kind", "native", "--key", sp["key"].as_str().unwrap(), "--header", h];
+    let mut args = vec![
+        "receipt",
+        "sign",
+        "--kind",
+        "native",
+        "--key",
+        sp["key"].as_str().unwrap(),
+        "--header",
+        h,
+    ];
     args.extend(["--enqueue-deadline", "1893456000", "--now", "1800000000"]);
     args.extend(dom);
     let (code, receipt, err) = run(&args, None);
     assert_eq!(code, 0, "{err}");
     let other = ["--profile", "eip712", "--chain-id", "1", "--verifying-contract", WALLET];
-    let mut args = vec!["receipt", "verify", "--receipt", "-", "--sp", sp["address"].as_str().unwrap()];
+    let mut args = vec![
+        "receipt",
+        "verify",
+        "--receipt",
+        "-",
+        "--sp",
+        sp["address"].as_str().unwrap(),
+    ];
     args.extend(other);
     let (code, out, _) = run(&args, Some(&receipt));
-    assert_eq!((code, one_object(&out)["code"].clone()), (1, J::from("domain_mismatch")), "{out}");
+    assert_eq!(
+        (code, one_object(&out)["code"].clone()),
+        (1, J::from("domain_mismatch")),
+        "{out}"
+    );
     let big = format!("{}{}", receipt.trim_end(), " ".repeat(9000));
     let (code, out, _) = run(&["receipt", "verify", "--receipt", "-"], Some(&big));
-    assert_eq!((code, one_object(&out)["code"].clone()), (1, J::from("header_too_large")));
+    assert_eq!(
+        (code, one_object(&out)["code"].clone()),
+        (1, J::from("header_too_large"))
+    );
     // An SP must not sign a receipt for an expired mandate.
-    let mut args = vec!["receipt", "sign", "--kind", "native", "--key", sp["key"].as_str().unwrap(), "--header", h];
+    let mut args = vec![
+        "receipt",
+        "sign",
+        "--kind",
+        "native",
+        "--key",
+        sp["key"].as_str().unwrap(),
+        "--header",
+        h,
+    ];
     args.extend(["--enqueue-deadline", "1893456000", "--now", "1893456001"]);
     args.extend(dom);
     assert_eq!(run(&args, None).0, 2);

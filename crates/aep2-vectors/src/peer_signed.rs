@@ -128,10 +128,7 @@ fn receipt_checks(outcome: &mut CaseOutcome, case: &J, verified: &aep2::Verified
     outcome.checks.push(check(
         "MVP receipt breaks the deadline rule",
         code == Some(Reason::ReceiptDeadlineAfterMandate),
-        format!(
-            "{}",
-            with_mandate.err().map_or("accepted".to_owned(), |e| e.to_string())
-        ),
+        with_mandate.err().map_or("accepted".to_owned(), |e| e.to_string()),
     ));
     Ok(())
 }

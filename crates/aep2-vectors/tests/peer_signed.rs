@@ -1,5 +1,7 @@
 //! Every peer-signed fixture gets its expected verdict, digest, signature and receipt result.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
+
 use aep2_vectors::peer_signed::check_fixtures;
 
 #[test]

@@ -3,6 +3,8 @@
 //! plus file-level trials: schema validity, regeneration without diff, spec references that
 //! resolve, flags that are documented, unique ids and correct counts.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
+
 use aep2_vectors::check::{answer, judge};
 use aep2_vectors::generate::diff_against;
 use aep2_vectors::model::VectorFile;
@@ -111,10 +113,10 @@ fn main() {
                     .flat_map(|(_, t)| t.spec_refs.iter())
                     .chain(file.notes.values().flat_map(|n| n.spec_refs.iter()));
                 for r in refs {
-                    if let Some(anchor) = r.strip_prefix("aep2.md#") {
-                        if !anchors.contains(anchor) {
-                            problems.push(format!("spec reference {r} has no anchor in spec/aep2.md"));
-                        }
+                    if let Some(anchor) = r.strip_prefix("aep2.md#")
+                        && !anchors.contains(anchor)
+                    {
+                        problems.push(format!("spec reference {r} has no anchor in spec/aep2.md"));
                     }
                 }
                 for (_, t) in file.cases() {

@@ -572,13 +572,25 @@ mod tests {
 
     #[test]
     fn first_fault_in_reading_order() {
-        assert_eq!(p("[12345678901234567890123456.]").unwrap_err().reason(), Reason::JsonLimitExceeded);
-        assert_eq!(p("[12345678901234567890123456e]").unwrap_err().reason(), Reason::JsonLimitExceeded);
+        assert_eq!(
+            p("[12345678901234567890123456.]").unwrap_err().reason(),
+            Reason::JsonLimitExceeded
+        );
+        assert_eq!(
+            p("[12345678901234567890123456e]").unwrap_err().reason(),
+            Reason::JsonLimitExceeded
+        );
         let members: Vec<String> = (0..32).map(|i| format!("\"k{i}\":1")).collect();
         let full = members.join(",");
         assert!(p(&format!("{{{full}}}")).is_ok());
-        assert_eq!(p(&format!("{{{full},\"k0\":1}}")).unwrap_err().reason(), Reason::JsonLimitExceeded);
-        assert_eq!(p(&format!("{{{full},\"\\x\":1}}")).unwrap_err().reason(), Reason::JsonLimitExceeded);
+        assert_eq!(
+            p(&format!("{{{full},\"k0\":1}}")).unwrap_err().reason(),
+            Reason::JsonLimitExceeded
+        );
+        assert_eq!(
+            p(&format!("{{{full},\"\\x\":1}}")).unwrap_err().reason(),
+            Reason::JsonLimitExceeded
+        );
     }
 
     #[test]
@@ -605,7 +617,10 @@ mod tests {
     fn pretty_keeps_order_and_number_text() {
         let v = p("{\"b\":[1.50,-0],\"a\":{},\"c\":12345678901234567890123}").unwrap();
         let pretty = to_pretty(&v);
-        assert_eq!(pretty, "{\n  \"b\": [\n    1.50,\n    -0\n  ],\n  \"a\": {},\n  \"c\": 12345678901234567890123\n}");
+        assert_eq!(
+            pretty,
+            "{\n  \"b\": [\n    1.50,\n    -0\n  ],\n  \"a\": {},\n  \"c\": 12345678901234567890123\n}"
+        );
         assert_eq!(parse(&pretty, &Limits::AEP2).unwrap(), v);
     }
 

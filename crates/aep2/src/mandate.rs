@@ -95,7 +95,10 @@ fn ref32(text: &str) -> Result<[u8; 32]> {
             r.copy_from_slice(&bytes);
             Ok(r)
         }
-        _ => Err(Error::new(Reason::RefInvalid, format!("{text:?} is not 0x followed by 64 lowercase hex digits"))),
+        _ => Err(Error::new(
+            Reason::RefInvalid,
+            format!("{text:?} is not 0x followed by 64 lowercase hex digits"),
+        )),
     }
 }
 
@@ -290,7 +293,10 @@ mod tests {
         let text = format!("aé{}", "a".repeat(63));
         assert_eq!(text.len(), 66);
         assert_eq!(ref32(&text).unwrap_err().reason(), Reason::RefInvalid);
-        assert_eq!(ref32(&format!("0x{}", "é".repeat(32))).unwrap_err().reason(), Reason::RefInvalid);
+        assert_eq!(
+            ref32(&format!("0x{}", "é".repeat(32))).unwrap_err().reason(),
+            Reason::RefInvalid
+        );
         assert!(ref32(&format!("0x{}", "ab".repeat(32))).is_ok());
     }
 }

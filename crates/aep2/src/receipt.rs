@@ -311,7 +311,11 @@ impl Receipt {
             if !form_fits {
                 return Err(Error::new(
                     Reason::ReceiptDigestMismatch,
-                    format!("a {} receipt cannot be for a {} mandate", self.kind.as_str(), mandate.profile()),
+                    format!(
+                        "a {} receipt cannot be for a {} mandate",
+                        self.kind.as_str(),
+                        mandate.profile()
+                    ),
                 ));
             }
             let want = match self.kind {

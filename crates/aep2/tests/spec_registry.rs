@@ -1,6 +1,8 @@
 //! The reason-code table in `spec/aep2.md` and the `Reason` enum are one registry: this test
 //! fails if either gains, loses or changes a code, stage or section.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
+
 use aep2::Reason;
 
 #[test]

@@ -836,8 +836,12 @@ pub(crate) fn generate() -> super::VectorFile {
     let h = header_of(&with_mandate_field(&env, "ref", Some(Value::String(multibyte))));
     f.case(
         g,
-        Case::new("ref of 66 bytes with a multi-byte character at byte 2 (a naive string slice panics)", header_input(&h), inv(Reason::RefInvalid))
-            .flags(&["ref_format"]),
+        Case::new(
+            "ref of 66 bytes with a multi-byte character at byte 2 (a naive string slice panics)",
+            header_input(&h),
+            inv(Reason::RefInvalid),
+        )
+        .flags(&["ref_format"]),
     );
 
     // --- expiry

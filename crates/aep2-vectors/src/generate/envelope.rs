@@ -332,11 +332,30 @@ pub(crate) fn generate() -> VectorFile {
         .refs(&[JSON]),
     );
 
-    let long_number = format!("{},\"x\":[12345678901234567890123456.]}}", &json_text[..json_text.len() - 1]);
-    f.case(g, Case::new("a malformed number that is already over the 24-character limit: the first fault met is the limit", header_input(&header_of_text(&long_number)), inv(Reason::JsonLimitExceeded)).flags(&["limits"]));
+    let long_number = format!(
+        "{},\"x\":[12345678901234567890123456.]}}",
+        &json_text[..json_text.len() - 1]
+    );
+    f.case(
+        g,
+        Case::new(
+            "a malformed number that is already over the 24-character limit: the first fault met is the limit",
+            header_input(&header_of_text(&long_number)),
+            inv(Reason::JsonLimitExceeded),
+        )
+        .flags(&["limits"]),
+    );
     let members: Vec<String> = (0..32).map(|i| format!("\"k{i}\":1")).collect();
     let crowded = format!("{{{},\"k0\":1}}", members.join(","));
-    f.case(g, Case::new("a 33rd member that would also be a duplicate: the member limit is met first", header_input(&header_of_text(&crowded)), inv(Reason::JsonLimitExceeded)).flags(&["limits"]));
+    f.case(
+        g,
+        Case::new(
+            "a 33rd member that would also be a duplicate: the member limit is met first",
+            header_input(&header_of_text(&crowded)),
+            inv(Reason::JsonLimitExceeded),
+        )
+        .flags(&["limits"]),
+    );
 
     // --- MVP envelope shape
     let g = f.group("mvp-shape", Kind::VerifyMandate, context(Some(NOW)));

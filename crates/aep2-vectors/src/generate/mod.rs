@@ -185,12 +185,11 @@ impl FileBuilder {
                 ..g.clone()
             };
             for t in &mut g.tests {
-                if matches!(g.kind, Kind::VerifyMandate) {
-                    if let Ok(a) = crate::check::answer(&snapshot, t) {
-                        if !a.intermediates.is_empty() {
-                            t.intermediates = Some(a.intermediates);
-                        }
-                    }
+                if matches!(g.kind, Kind::VerifyMandate)
+                    && let Ok(a) = crate::check::answer(&snapshot, t)
+                    && !a.intermediates.is_empty()
+                {
+                    t.intermediates = Some(a.intermediates);
                 }
             }
         }

@@ -502,7 +502,16 @@ pub(crate) fn generate() -> VectorFile {
     if let Some(ed_digest) = digest_of(&sm_ed, &ed) {
         let g = f.group("form-mismatch", Kind::VerifyReceipt, with_sp_ctx(ed_context(None), &sp));
         let r = sign(&sp, ReceiptKind::MvpEvm, &ed_digest, NOW + 600, &ed).to_json();
-        f.case(g, Case::new("an mvp-evm receipt whose digest is an ed25519 mandate id", input(&r, Some(&sm_ed.encode())), inv(Reason::ReceiptDigestMismatch)).flags(&["digest_binding"]).refs(&["aep2.md#receipts"]));
+        f.case(
+            g,
+            Case::new(
+                "an mvp-evm receipt whose digest is an ed25519 mandate id",
+                input(&r, Some(&sm_ed.encode())),
+                inv(Reason::ReceiptDigestMismatch),
+            )
+            .flags(&["digest_binding"])
+            .refs(&["aep2.md#receipts"]),
+        );
     }
     f.finish()
 }
