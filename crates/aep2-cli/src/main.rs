@@ -441,7 +441,7 @@ fn sign(a: &SignArgs) -> Outcome {
     print(&json!({
         "header": signed.encode(),
         "signature": signed.signature,
-        "digest": digest.display,
+        "digest": digest.display(),
         "signer": mandate.signer(),
         "profile": domain.profile().as_str(),
         "form": form.as_str(),
@@ -467,9 +467,9 @@ fn verify(a: &VerifyArgs) -> Outcome {
     let signer = if valid {
         report.signed.as_ref().map(|s| s.mandate.signer())
     } else {
-        report.recovered.clone()
+        report.recovered.map(|a| a.to_checksum())
     };
-    let digest = report.digest.as_ref().map(|d| d.display.clone());
+    let digest = report.digest.as_ref().map(|d| d.display());
     let mandate_id = report.digest.as_ref().map(|d| hex_encode_0x(&d.id));
     println!(
         "{}",

@@ -71,7 +71,7 @@ fn input_str<'a>(t: &'a TestCase, k: &str) -> Result<&'a str, String> {
 pub fn report_intermediates(report: &Report) -> BTreeMap<String, String> {
     let mut m = BTreeMap::new();
     if let Some(d) = &report.digest {
-        m.insert("digest".into(), d.display.clone());
+        m.insert("digest".into(), d.display());
         m.insert("mandateId".into(), hex_encode_0x(&d.id));
         m.insert("signingBytes".into(), hex_encode_0x(&d.signed_bytes()));
         if let SigningInput::Eip712(p) = &d.input {
@@ -80,7 +80,7 @@ pub fn report_intermediates(report: &Report) -> BTreeMap<String, String> {
         }
     }
     if let Some(r) = &report.recovered {
-        m.insert("recovered".into(), r.clone());
+        m.insert("recovered".into(), r.to_checksum());
     }
     m
 }
@@ -152,7 +152,7 @@ pub fn answer(group: &TestGroup, t: &TestCase) -> Result<Answer, String> {
                     result: "valid".into(),
                     signature: Some(signed.signature.clone()),
                     header: Some(signed.encode()),
-                    intermediates: BTreeMap::from([("digest".to_owned(), digest.display.clone())]),
+                    intermediates: BTreeMap::from([("digest".to_owned(), digest.display())]),
                     ..Answer::default()
                 }),
                 Err(e) => Ok(Answer::from_result(&Err(e))),

@@ -82,7 +82,7 @@ pub fn check_fixtures(doc: &J) -> Result<Vec<CaseOutcome>, String> {
 fn verdict_checks(verifier: &Verifier, case: &J, flavour: &'static str) -> (CaseOutcome, Option<aep2::Verified>) {
     let expect = s(case, "expect").to_owned();
     let report = verifier.check_header(s(case, "header"), None);
-    let digest = report.digest.as_ref().map(|d| d.display.clone());
+    let digest = report.digest.as_ref().map(|d| d.display());
     let result = report.into_result();
     let got = match &result {
         Ok(_) => "valid".to_owned(),
@@ -151,13 +151,13 @@ fn evm_case(case: &J) -> Result<CaseOutcome, String> {
     if !want_digest.is_empty() {
         outcome.checks.push(check(
             "digest equals ethers TypedDataEncoder.hash",
-            v.digest.display == want_digest,
-            &v.digest.display,
+            v.digest.display() == want_digest,
+            &v.digest.display(),
         ));
     }
     let want_signer = s(case, "signer");
     if !want_signer.is_empty() {
-        outcome.checks.push(check("signer", v.signer == want_signer, &v.signer));
+        outcome.checks.push(check("signer", v.signer() == want_signer, v.signer()));
     }
     if let Some(key) = hex_decode_0x(s(case, "signerPrivateKey")).and_then(|k| <[u8; 32]>::try_from(k).ok()) {
         let key = SecretKey::from_bytes(&key).ok_or("invalid fixture private key")?;
@@ -184,8 +184,8 @@ fn solana_case(case: &J) -> Result<CaseOutcome, String> {
     if !want_digest.is_empty() {
         outcome.checks.push(check(
             "MVP digest (base58 of signed text)",
-            v.digest.display == want_digest,
-            &v.digest.display,
+            v.digest.display() == want_digest,
+            &v.digest.display(),
         ));
     }
     let want_text = s(case, "signedBytesUtf8");

@@ -53,25 +53,105 @@ pub fn hex_encode_0x(bytes: &[u8]) -> String {
     s
 }
 
+const B58_ALPHABET: &[u8; 58] = b"123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
+/// 58^5, the largest power of 58 below 2^32: five digits are moved per limb operation.
+const B58_CHUNK: u64 = 58 * 58 * 58 * 58 * 58;
+
+fn b58_digit(c: u8) -> Option<u64> {
+    let v = match c {
+        b'1'..=b'9' => c - b'1',
+        b'A'..=b'H' => c - b'A' + 9,
+        b'J'..=b'N' => c - b'J' + 17,
+        b'P'..=b'Z' => c - b'P' + 22,
+        b'a'..=b'k' => c - b'a' + 33,
+        b'm'..=b'z' => c - b'm' + 44,
+        _ => return None,
+    };
+    Some(u64::from(v))
+}
+
 /// Decodes base58 (Bitcoin alphabet) to exactly `N` bytes; `None` otherwise.
 ///
 /// Base58 has one encoding per byte string, so a fixed decoded length makes the text canonical.
+/// Digits are folded in five at a time into 32-bit limbs: keys and signatures are decoded on
+/// every verification, and the textbook byte-at-a-time loop costs more than the hashing.
 pub fn base58_decode<const N: usize>(text: &str) -> Option<[u8; N]> {
-    // Base58 needs at most ceil(N * log(256)/log(58)) characters; anything longer is not
-    // worth decoding.
-    if text.is_empty() || text.len() > N * 138 / 100 + 1 {
+    let t = text.as_bytes();
+    // Base58 needs at most ceil(N * log(256)/log(58)) characters; longer is never N bytes.
+    if t.is_empty() || t.len() > N * 138 / 100 + 1 {
+        return None;
+    }
+    let zeros = t.iter().take_while(|&&c| c == b'1').count();
+    // Little-endian 32-bit limbs of the number; room for N bytes plus one limb of overflow.
+    let mut limbs = vec![0u32; N / 4 + 2];
+    for chunk in t[zeros..].chunks(5) {
+        let mut value = 0u64;
+        let mut scale = 1u64;
+        for &c in chunk {
+            value = value * 58 + b58_digit(c)?;
+            scale *= 58;
+        }
+        let mut carry = value;
+        for limb in limbs.iter_mut() {
+            let x = u64::from(*limb) * scale + carry;
+            *limb = x as u32;
+            carry = x >> 32;
+        }
+        if carry != 0 {
+            return None;
+        }
+    }
+    let mut be: Vec<u8> = limbs.iter().rev().flat_map(|l| l.to_be_bytes()).collect();
+    let significant = be.iter().position(|&b| b != 0).unwrap_or(be.len());
+    be.drain(..significant);
+    if zeros + be.len() != N {
         return None;
     }
     let mut out = [0u8; N];
-    match bs58::decode(text).onto(&mut out[..]) {
-        Ok(n) if n == N => Some(out),
-        _ => None,
-    }
+    out[zeros..].copy_from_slice(&be);
+    Some(out)
+}
+
+/// Whether `text` is non-empty and uses only the base58 alphabet.
+pub fn is_base58(text: &str) -> bool {
+    !text.is_empty() && text.bytes().all(|c| b58_digit(c).is_some())
 }
 
 /// Encodes bytes as base58 (Bitcoin alphabet).
 pub fn base58_encode(bytes: &[u8]) -> String {
-    bs58::encode(bytes).into_string()
+    let zeros = bytes.iter().take_while(|&&b| b == 0).count();
+    let rest = &bytes[zeros..];
+    // Big-endian 32-bit limbs, the first one padded on the left.
+    let mut limbs: Vec<u32> = Vec::with_capacity(rest.len() / 4 + 1);
+    let head = rest.len() % 4;
+    if head != 0 {
+        limbs.push(rest[..head].iter().fold(0u32, |acc, &b| (acc << 8) | u32::from(b)));
+    }
+    limbs.extend(rest[head..].chunks_exact(4).map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]])));
+    let mut digits: Vec<u8> = Vec::with_capacity(rest.len() * 138 / 100 + 5);
+    let mut start = 0;
+    while start < limbs.len() {
+        let mut rem = 0u64;
+        for limb in &mut limbs[start..] {
+            let x = (rem << 32) | u64::from(*limb);
+            *limb = (x / B58_CHUNK) as u32;
+            rem = x % B58_CHUNK;
+        }
+        while start < limbs.len() && limbs[start] == 0 {
+            start += 1;
+        }
+        for _ in 0..5 {
+            digits.push((rem % 58) as u8);
+            rem /= 58;
+        }
+    }
+    while digits.last() == Some(&0) {
+        digits.pop();
+    }
+    let mut out = String::with_capacity(zeros + digits.len());
+    out.extend(std::iter::repeat_n('1', zeros));
+    out.extend(digits.iter().rev().map(|&d| char::from(B58_ALPHABET[usize::from(d)])));
+    out
 }
 
 #[cfg(test)]
@@ -102,5 +182,36 @@ mod tests {
         assert_eq!(base58_decode::<32>(&base58_encode(&[7u8; 31])), None);
         assert_eq!(base58_decode::<32>("0OIl"), None);
         assert_eq!(base58_decode::<32>(""), None);
+    }
+
+    #[test]
+    fn base58_agrees_with_bs58() {
+        // Deterministic inputs of every length up to 100 bytes, with and without leading zeros.
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for len in 0..100usize {
+            for zeros in [0usize, 1, 3] {
+                let mut v = vec![0u8; zeros.min(len)];
+                while v.len() < len {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    v.push(x as u8);
+                }
+                let ours = base58_encode(&v);
+                assert_eq!(ours, bs58::encode(&v).into_string(), "{v:?}");
+                if len == 32 {
+                    assert_eq!(base58_decode::<32>(&ours).map(|a| a.to_vec()), Some(v.clone()));
+                }
+                if len == 64 {
+                    assert_eq!(base58_decode::<64>(&ours).map(|a| a.to_vec()), Some(v.clone()));
+                }
+            }
+        }
+        assert_eq!(base58_encode(&[0xff; 32]), bs58::encode([0xff; 32]).into_string());
+        assert_eq!(base58_decode::<32>(&bs58::encode([0xffu8; 32]).into_string()), Some([0xff; 32]));
+        // 2^256 needs 33 bytes: one more than the limit for a 32-byte decode.
+        let mut big = vec![1u8];
+        big.extend([0u8; 32]);
+        assert_eq!(base58_decode::<32>(&bs58::encode(&big).into_string()), None);
     }
 }

@@ -36,9 +36,8 @@ pub struct MandateDigest {
     /// The 32-byte mandate id: the EIP-712 digest, or SHA-256 of the Ed25519 message.
     /// Replay stores and native receipts key on it.
     pub id: [u8; 32],
-    /// The digest as shown on the wire: 0x EIP-712 digest, 0x id for ed25519, and the MVP's
-    /// base58 of the signed text for solana-mvp (which MVP receipts sign).
-    pub display: String,
+    /// Whether the wire digest is the MVP's base58 text (solana-mvp).
+    mvp_text: bool,
 }
 
 impl MandateDigest {
@@ -47,6 +46,18 @@ impl MandateDigest {
         match &self.input {
             SigningInput::Message(m) => m.clone(),
             SigningInput::Eip712(p) => [&[0x19u8, 0x01][..], &p.domain_separator, &p.struct_hash].concat(),
+        }
+    }
+
+    /// The digest as shown on the wire: the 0x EIP-712 digest, the 0x id for ed25519, and the
+    /// MVP's base58 of the signed text for solana-mvp (which MVP receipts sign).
+    ///
+    /// Computed on demand: the MVP form is base58 of a few hundred bytes, which would
+    /// otherwise cost more than the signature check on every verification.
+    pub fn display(&self) -> String {
+        match (&self.input, self.mvp_text) {
+            (SigningInput::Message(m), true) => base58_encode(m),
+            _ => hex_encode_0x(&self.id),
         }
     }
 }
@@ -58,28 +69,16 @@ pub fn mandate_digest(mandate: &Mandate, domain: &Domain) -> Result<MandateDiges
     match (mandate, domain) {
         (Mandate::Eip712(m), Domain::Eip712(d)) => {
             let parts = eip712::mandate_parts(m, d);
-            Ok(MandateDigest {
-                id: parts.digest,
-                display: hex_encode_0x(&parts.digest),
-                input: SigningInput::Eip712(parts),
-            })
+            Ok(MandateDigest { id: parts.digest, input: SigningInput::Eip712(parts), mvp_text: false })
         }
         (Mandate::Ed25519(_), Domain::Ed25519(_)) => {
             let msg = ed25519_message(ED25519_MANDATE_TAG, domain, "mandate", mandate.to_json());
             let id = sha256(&msg);
-            Ok(MandateDigest {
-                id,
-                display: hex_encode_0x(&id),
-                input: SigningInput::Message(msg),
-            })
+            Ok(MandateDigest { id, input: SigningInput::Message(msg), mvp_text: false })
         }
         (Mandate::SolanaMvp(_), Domain::SolanaMvp) => {
             let msg = to_compact(&Value::Object(mandate.to_json())).into_bytes();
-            Ok(MandateDigest {
-                id: sha256(&msg),
-                display: base58_encode(&msg),
-                input: SigningInput::Message(msg),
-            })
+            Ok(MandateDigest { id: sha256(&msg), input: SigningInput::Message(msg), mvp_text: true })
         }
         _ => Err(Error::new(
             Reason::ProfileMismatch,

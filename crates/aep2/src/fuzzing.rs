@@ -115,7 +115,7 @@ pub fn header_decode(data: &[u8]) {
 }
 
 fn report_summary(r: &Report) -> (core::result::Result<(), &'static str>, Option<[u8; 32]>, Option<String>) {
-    (code(&r.verdict), r.digest.as_ref().map(|d| d.id), r.recovered.clone())
+    (code(&r.verdict), r.digest.as_ref().map(|d| d.id), r.recovered.map(|a| a.to_checksum()))
 }
 
 fn header_text(text: &str) {
@@ -166,7 +166,7 @@ fn header_text(text: &str) {
 
                 if let Ok(verified) = report.clone().into_result() {
                     assert_eq!(
-                        verified.signer,
+                        verified.signer(),
                         sm.mandate.signer(),
                         "the signer of a valid mandate is its owner/payer"
                     );

@@ -352,6 +352,15 @@ impl Parser<'_> {
         self.i += 1; // opening quote
         let mut out: Vec<u8> = Vec::new();
         loop {
+            // Copy the run up to the next quote, escape or control byte in one go.
+            let start = self.i;
+            while let Some(&c) = self.s.get(self.i) {
+                if c == b'"' || c == b'\\' || c < 0x20 {
+                    break;
+                }
+                self.i += 1;
+            }
+            out.extend_from_slice(&self.s[start..self.i]);
             if out.len() > self.limits.max_string_bytes {
                 return Err(self.limit("string longer than the limit"));
             }
@@ -402,11 +411,7 @@ impl Parser<'_> {
                     let mut buf = [0u8; 4];
                     out.extend_from_slice(ch.encode_utf8(&mut buf).as_bytes());
                 }
-                0x00..=0x1F => return Err(self.err("unescaped control character in string")),
-                _ => {
-                    out.push(c);
-                    self.i += 1;
-                }
+                _ => return Err(self.err("unescaped control character in string")),
             }
         }
         if out.len() > self.limits.max_string_bytes {

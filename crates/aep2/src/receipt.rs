@@ -171,7 +171,7 @@ impl Receipt {
         let (kind, mandate_digest) = match sp {
             SpId::Evm(_) => (ReceiptKind::MvpEvm, hex_encode_0x(&digest32(digest_text)?)),
             SpId::Ed25519(_) => {
-                if digest_text.is_empty() || bs58::decode(digest_text).into_vec().is_err() {
+                if !crate::codec::is_base58(digest_text) {
                     return Err(Error::new(
                         Reason::FieldType,
                         "receipt.mandateDigest must be non-empty base58",
@@ -320,7 +320,7 @@ impl Receipt {
             }
             let want = match self.kind {
                 ReceiptKind::Native => hex_encode_0x(&digest.id),
-                _ => digest.display.clone(),
+                _ => digest.display(),
             };
             if want != self.mandate_digest {
                 return Err(Error::new(
@@ -389,7 +389,7 @@ impl SpKey {
     ) -> Result<Receipt> {
         let mandate_digest = match (kind, self) {
             (ReceiptKind::MvpEvm, SpKey::Secp256k1(_)) | (ReceiptKind::MvpSolana, SpKey::Ed25519(_)) => {
-                digest.display.clone()
+                digest.display()
             }
             (ReceiptKind::Native, _) => hex_encode_0x(&digest.id),
             _ => {

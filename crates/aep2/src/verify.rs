@@ -4,6 +4,7 @@
 //! first fault, so every conforming verifier reports the same code for the same input.
 //! Stateful policy (price, payee, replay, request binding) layers on top of [`Verified`].
 
+use crate::address::EvmAddress;
 use crate::codec::base58_decode;
 use crate::crypto::ed25519::{Ed25519PublicKey, KeyCache};
 use crate::crypto::secp256k1;
@@ -26,11 +27,14 @@ pub struct Verified {
     pub signed: SignedMandate,
     /// Its signing input, id and digest.
     pub digest: MandateDigest,
-    /// The signer (equal to the mandate's owner or payer).
-    pub signer: String,
 }
 
 impl Verified {
+    /// The verified signer (the mandate's owner or payer) in display form.
+    pub fn signer(&self) -> String {
+        self.signed.mandate.signer()
+    }
+
     /// The mandate.
     pub fn mandate(&self) -> &Mandate {
         &self.signed.mandate
@@ -46,7 +50,7 @@ pub struct Report {
     /// The signing input, if the envelope was readable.
     pub digest: Option<MandateDigest>,
     /// The address recovered from a secp256k1 signature (even if it is not the owner).
-    pub recovered: Option<String>,
+    pub recovered: Option<EvmAddress>,
     /// The verdict.
     pub verdict: Result<()>,
 }
@@ -56,10 +60,7 @@ impl Report {
     pub fn into_result(self) -> Result<Verified> {
         self.verdict?;
         match (self.signed, self.digest) {
-            (Some(signed), Some(digest)) => {
-                let signer = signed.mandate.signer();
-                Ok(Verified { signed, digest, signer })
-            }
+            (Some(signed), Some(digest)) => Ok(Verified { signed, digest }),
             _ => Err(Error::new(Reason::JsonInvalid, "incomplete report")),
         }
     }
@@ -154,13 +155,13 @@ impl Verifier {
         &self,
         sm: &SignedMandate,
         digest: &MandateDigest,
-        recovered: &mut Option<String>,
+        recovered: &mut Option<EvmAddress>,
     ) -> Result<()> {
         match (&sm.mandate, &digest.input) {
             (Mandate::Eip712(m), SigningInput::Eip712(parts)) => {
                 let sig = secp256k1::parse_signature(&sm.signature)?;
                 let signer = secp256k1::recover(&parts.digest, &sig)?;
-                *recovered = Some(signer.to_checksum());
+                *recovered = Some(signer);
                 if signer != m.owner {
                     return Err(Error::new(
                         Reason::SignatureInvalid,
@@ -217,11 +218,7 @@ impl Verifier {
 
 /// Decodes an Ed25519 signature's wire form (base58 of exactly 64 bytes).
 pub fn parse_ed25519_signature(text: &str) -> Result<[u8; 64]> {
-    if text.is_empty()
-        || !text
-            .bytes()
-            .all(|c| c.is_ascii_alphanumeric() && !matches!(c, b'0' | b'O' | b'I' | b'l'))
-    {
+    if !crate::codec::is_base58(text) {
         return Err(Error::new(Reason::SignatureEncoding, "signature is not base58"));
     }
     base58_decode::<64>(text).ok_or_else(|| Error::new(Reason::SignatureLength, "signature is not 64 bytes"))

@@ -171,7 +171,7 @@ pub(crate) fn generate() -> VectorFile {
         )
         .flags(&["tampered"]),
     );
-    let t = with_field(&r, "mandateDigest", Some(Value::String(other_digest.display.clone())));
+    let t = with_field(&r, "mandateDigest", Some(Value::String(other_digest.display())));
     f.case(
         g,
         Case::new(
