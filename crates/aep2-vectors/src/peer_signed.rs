@@ -157,7 +157,9 @@ fn evm_case(case: &J) -> Result<CaseOutcome, String> {
     }
     let want_signer = s(case, "signer");
     if !want_signer.is_empty() {
-        outcome.checks.push(check("signer", v.signer() == want_signer, v.signer()));
+        outcome
+            .checks
+            .push(check("signer", v.signer() == want_signer, v.signer()));
     }
     if let Some(key) = hex_decode_0x(s(case, "signerPrivateKey")).and_then(|k| <[u8; 32]>::try_from(k).ok()) {
         let key = SecretKey::from_bytes(&key).ok_or("invalid fixture private key")?;

@@ -31,7 +31,7 @@ impl EvmAddress {
         let digits = &text[2..];
         let has_lower = digits.bytes().any(|c| c.is_ascii_lowercase());
         let has_upper = digits.bytes().any(|c| c.is_ascii_uppercase());
-        if has_lower && has_upper && addr.to_checksum() != text {
+        if has_lower && has_upper && !checksum_matches(&addr, text) {
             return Err(Error::new(
                 Reason::AddressChecksum,
                 format!("{text} fails its EIP-55 checksum"),
@@ -59,6 +59,34 @@ impl EvmAddress {
         w[12..].copy_from_slice(&self.0);
         w
     }
+}
+
+/// How many checksum forms each thread remembers. A merchant sees the same token and payee
+/// in every mandate, so a handful of entries saves a Keccak per address on the hot path.
+const CHECKSUM_MEMO: usize = 8;
+
+type ChecksumMemo = ([Option<([u8; 20], [u8; 42])>; CHECKSUM_MEMO], usize);
+
+thread_local! {
+    static CHECKSUMS: std::cell::RefCell<ChecksumMemo> = const { std::cell::RefCell::new(([None; CHECKSUM_MEMO], 0)) };
+}
+
+/// Whether `text` is the EIP-55 form of `addr`. The memo stores the checksum text itself, so a
+/// hit answers exactly what recomputing would.
+fn checksum_matches(addr: &EvmAddress, text: &str) -> bool {
+    CHECKSUMS.with(|memo| {
+        let mut memo = memo.borrow_mut();
+        if let Some((_, form)) = memo.0.iter().flatten().find(|(a, _)| *a == addr.0) {
+            return form[..] == *text.as_bytes();
+        }
+        let checksum = addr.to_checksum();
+        let mut form = [0u8; 42];
+        form.copy_from_slice(checksum.as_bytes());
+        let slot = memo.1;
+        memo.0[slot] = Some((addr.0, form));
+        memo.1 = (slot + 1) % CHECKSUM_MEMO;
+        checksum == text
+    })
 }
 
 impl fmt::Display for EvmAddress {
@@ -120,6 +148,10 @@ mod tests {
         }
         let bad = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAeD";
         assert_eq!(EvmAddress::parse(bad).unwrap_err().reason(), Reason::AddressChecksum);
+        // Again: the second answer comes from the memo and must be the same.
+        assert_eq!(EvmAddress::parse(bad).unwrap_err().reason(), Reason::AddressChecksum);
+        let good = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed";
+        assert!(EvmAddress::parse(good).is_ok() && EvmAddress::parse(good).is_ok());
         for s in [
             "0x5aaeb6053f3e94c9b9a09f33669435e7ef1beae",
             "5aaeb6053f3e94c9b9a09f33669435e7ef1beaed00",

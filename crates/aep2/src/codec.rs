@@ -127,7 +127,11 @@ pub fn base58_encode(bytes: &[u8]) -> String {
     if head != 0 {
         limbs.push(rest[..head].iter().fold(0u32, |acc, &b| (acc << 8) | u32::from(b)));
     }
-    limbs.extend(rest[head..].chunks_exact(4).map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]])));
+    limbs.extend(
+        rest[head..]
+            .chunks_exact(4)
+            .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]])),
+    );
     let mut digits: Vec<u8> = Vec::with_capacity(rest.len() * 138 / 100 + 5);
     let mut start = 0;
     while start < limbs.len() {
@@ -208,7 +212,10 @@ mod tests {
             }
         }
         assert_eq!(base58_encode(&[0xff; 32]), bs58::encode([0xff; 32]).into_string());
-        assert_eq!(base58_decode::<32>(&bs58::encode([0xffu8; 32]).into_string()), Some([0xff; 32]));
+        assert_eq!(
+            base58_decode::<32>(&bs58::encode([0xffu8; 32]).into_string()),
+            Some([0xff; 32])
+        );
         // 2^256 needs 33 bytes: one more than the limit for a 32-byte decode.
         let mut big = vec![1u8];
         big.extend([0u8; 32]);

@@ -69,16 +69,28 @@ pub fn mandate_digest(mandate: &Mandate, domain: &Domain) -> Result<MandateDiges
     match (mandate, domain) {
         (Mandate::Eip712(m), Domain::Eip712(d)) => {
             let parts = eip712::mandate_parts(m, d);
-            Ok(MandateDigest { id: parts.digest, input: SigningInput::Eip712(parts), mvp_text: false })
+            Ok(MandateDigest {
+                id: parts.digest,
+                input: SigningInput::Eip712(parts),
+                mvp_text: false,
+            })
         }
         (Mandate::Ed25519(_), Domain::Ed25519(_)) => {
             let msg = ed25519_message(ED25519_MANDATE_TAG, domain, "mandate", mandate.to_json());
             let id = sha256(&msg);
-            Ok(MandateDigest { id, input: SigningInput::Message(msg), mvp_text: false })
+            Ok(MandateDigest {
+                id,
+                input: SigningInput::Message(msg),
+                mvp_text: false,
+            })
         }
         (Mandate::SolanaMvp(_), Domain::SolanaMvp) => {
             let msg = to_compact(&Value::Object(mandate.to_json())).into_bytes();
-            Ok(MandateDigest { id: sha256(&msg), input: SigningInput::Message(msg), mvp_text: true })
+            Ok(MandateDigest {
+                id: sha256(&msg),
+                input: SigningInput::Message(msg),
+                mvp_text: true,
+            })
         }
         _ => Err(Error::new(
             Reason::ProfileMismatch,

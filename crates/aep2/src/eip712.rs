@@ -192,9 +192,18 @@ mod tests {
         );
         // The per-thread cache must never return a stale separator.
         let other = Eip712Domain { chain_id: 8453, ..d };
-        assert_ne!(domain_separator(WALLET_DOMAIN_NAME, &other), domain_separator(WALLET_DOMAIN_NAME, &d));
-        assert_eq!(domain_separator(WALLET_DOMAIN_NAME, &d), compute_separator(WALLET_DOMAIN_NAME, &d));
-        assert_eq!(domain_separator(RECEIPT_DOMAIN_NAME, &d), compute_separator(RECEIPT_DOMAIN_NAME, &d));
+        assert_ne!(
+            domain_separator(WALLET_DOMAIN_NAME, &other),
+            domain_separator(WALLET_DOMAIN_NAME, &d)
+        );
+        assert_eq!(
+            domain_separator(WALLET_DOMAIN_NAME, &d),
+            compute_separator(WALLET_DOMAIN_NAME, &d)
+        );
+        assert_eq!(
+            domain_separator(RECEIPT_DOMAIN_NAME, &d),
+            compute_separator(RECEIPT_DOMAIN_NAME, &d)
+        );
         assert_eq!(
             hex_encode_0x(&personal_sign_hash(b"hello")),
             "0x50b2c43fd39106bafbba0da34fc430e1f91e3c96ea2acee2bc34119f92b37750"

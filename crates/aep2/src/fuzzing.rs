@@ -115,7 +115,11 @@ pub fn header_decode(data: &[u8]) {
 }
 
 fn report_summary(r: &Report) -> (core::result::Result<(), &'static str>, Option<[u8; 32]>, Option<String>) {
-    (code(&r.verdict), r.digest.as_ref().map(|d| d.id), r.recovered.map(|a| a.to_checksum()))
+    (
+        code(&r.verdict),
+        r.digest.as_ref().map(|d| d.id),
+        r.recovered.map(|a| a.to_checksum()),
+    )
 }
 
 fn header_text(text: &str) {

@@ -427,22 +427,40 @@ impl Parser<'_> {
 /// only `"`, `\` and control characters are escaped; everything else is literal UTF-8.
 pub fn write_string(out: &mut String, s: &str) {
     out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => {
-                out.push_str(&format!("\\u{:04x}", c as u32));
-            }
-            c => out.push(c),
+    let mut run = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let esc = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            0x08 => "\\b",
+            0x0c => "\\f",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0x00..=0x1f => "",
+            _ => continue,
+        };
+        // Bytes below 0x80 are whole characters, so these slice points are char boundaries.
+        out.push_str(&s[run..i]);
+        if esc.is_empty() {
+            out.push_str(&format!("\\u{b:04x}"));
+        } else {
+            out.push_str(esc);
         }
+        run = i + 1;
     }
+    out.push_str(&s[run..]);
     out.push('"');
+}
+
+/// RFC 8785 member order: by UTF-16 code units. For ASCII names that is byte order, which
+/// is what AEP2 objects use, so the UTF-16 walk is only needed otherwise.
+fn jcs_key_order(a: &str, b: &str) -> std::cmp::Ordering {
+    if a.is_ascii() && b.is_ascii() {
+        a.cmp(b)
+    } else {
+        a.encode_utf16().cmp(b.encode_utf16())
+    }
 }
 
 /// Serialises `v` compactly, members in their stored order (what `JSON.stringify` produces
@@ -519,7 +537,7 @@ fn write_value(out: &mut String, v: &Value, sorted: bool) {
         Value::Object(obj) => {
             let mut members: Vec<&(String, Value)> = obj.members.iter().collect();
             if sorted {
-                members.sort_by(|a, b| a.0.encode_utf16().cmp(b.0.encode_utf16()));
+                members.sort_by(|a, b| jcs_key_order(&a.0, &b.0));
             }
             out.push('{');
             for (i, (k, val)) in members.into_iter().enumerate() {
