@@ -152,7 +152,7 @@ fn evm_case(case: &J) -> Result<CaseOutcome, String> {
         outcome.checks.push(check(
             "digest equals ethers TypedDataEncoder.hash",
             v.digest.display() == want_digest,
-            &v.digest.display(),
+            v.digest.display(),
         ));
     }
     let want_signer = s(case, "signer");
@@ -187,7 +187,7 @@ fn solana_case(case: &J) -> Result<CaseOutcome, String> {
         outcome.checks.push(check(
             "MVP digest (base58 of signed text)",
             v.digest.display() == want_digest,
-            &v.digest.display(),
+            v.digest.display(),
         ));
     }
     let want_text = s(case, "signedBytesUtf8");
