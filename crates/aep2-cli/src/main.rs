@@ -39,21 +39,25 @@ struct Cli {
 #[derive(Subcommand)]
 enum Cmd {
     /// Generate a payer or settlement-processor key and print it with its address/public key.
+    #[command(after_help = AFTER_HELP.as_str())]
     Keygen(KeygenArgs),
     /// Sign a mandate (JSON) and print the header, signature, digest and signer.
+    #[command(after_help = AFTER_HELP.as_str())]
     Sign(SignArgs),
     /// Verify a mandate header; prints exactly one JSON object {valid, code, digest, signer, ...}.
     #[command(after_help = AFTER_HELP.as_str())]
     Verify(VerifyArgs),
     /// Decode a header or envelope: pretty JSON, form, digest, signing bytes, signer, verdict.
+    #[command(after_help = AFTER_HELP.as_str())]
     Inspect(InspectArgs),
     /// Sign or verify settlement-processor receipts.
-    #[command(subcommand)]
+    #[command(subcommand, after_help = AFTER_HELP.as_str())]
     Receipt(ReceiptCmd),
     /// Generate or check the test vectors.
-    #[command(subcommand)]
+    #[command(subcommand, after_help = AFTER_HELP.as_str())]
     Vectors(VectorsCmd),
     /// Verify the peer-signed interop fixtures (ethers v6, tweetnacl) and print each verdict.
+    #[command(after_help = AFTER_HELP.as_str())]
     Interop(InteropArgs),
 }
 
@@ -212,8 +216,10 @@ struct InspectArgs {
 #[derive(Subcommand)]
 enum ReceiptCmd {
     /// Sign a receipt for a mandate header as a settlement processor.
+    #[command(after_help = AFTER_HELP.as_str())]
     Sign(ReceiptSignArgs),
     /// Verify a receipt's signature, and optionally its SP, mandate digest and deadline rule.
+    #[command(after_help = AFTER_HELP.as_str())]
     Verify(ReceiptVerifyArgs),
 }
 
@@ -264,8 +270,10 @@ struct ReceiptVerifyArgs {
 #[derive(Subcommand)]
 enum VectorsCmd {
     /// Regenerate every vector file from the fixed seeds.
+    #[command(after_help = AFTER_HELP.as_str())]
     Generate(VectorsDirArgs),
     /// Run every vector through this implementation and check the files regenerate without diff.
+    #[command(after_help = AFTER_HELP.as_str())]
     Check(VectorsDirArgs),
 }
 
