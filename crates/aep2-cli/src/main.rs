@@ -462,12 +462,7 @@ fn verify(a: &VerifyArgs) -> Outcome {
     let verifier = Verifier::new(domain.clone());
     let report = match header_arg(&a.header)? {
         Ok(header) => verifier.check_header(&header, Some(now_or_clock(a.now))),
-        Err(e) => aep2::Report {
-            signed: None,
-            digest: None,
-            recovered: None,
-            verdict: Err(e),
-        },
+        Err(e) => aep2::Report::failed(None, e),
     };
     let (valid, code, stage, message) = verdict_json(&report.verdict);
     // `signer` is the verified signer when valid; when invalid it is the address the

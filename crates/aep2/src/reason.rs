@@ -154,6 +154,26 @@ registry! {
     ReceiptDigestMismatch => ("receipt_digest_mismatch", Policy, "receipts"),
     /// The receipt's enqueue deadline is later than the mandate's deadline.
     ReceiptDeadlineAfterMandate => ("receipt_deadline_after_mandate", Policy, "receipt-deadline-rule"),
+    /// The mandate pays someone other than this payee.
+    PayeeMismatch => ("payee_mismatch", Policy, "policy-payee"),
+    /// The mandate pays in a token other than the asset the payee asks for.
+    AssetMismatch => ("asset_mismatch", Policy, "policy-payee"),
+    /// The amount is below the price.
+    AmountInsufficient => ("amount_insufficient", Policy, "policy-amount"),
+    /// The payee requires the exact price and the amount is above it.
+    AmountNotExact => ("amount_not_exact", Policy, "policy-amount"),
+    /// The deadline leaves the settlement processor less than its settlement window.
+    DeadlineTooSoon => ("deadline_too_soon", Policy, "policy-deadline"),
+    /// The deadline is further out than the payee accepts (which bounds replay state).
+    DeadlineTooFar => ("deadline_too_far", Policy, "policy-deadline"),
+    /// The mandate's `ref` does not bind it to the request it is presented with.
+    RequestMismatch => ("request_mismatch", Policy, "request-binding"),
+    /// This mandate (its id) was already accepted.
+    MandateReplayed => ("mandate_replayed", Policy, "replay"),
+    /// Another mandate with the same (payer, token, nonce) was already accepted.
+    NonceReused => ("nonce_reused", Policy, "replay"),
+    /// The replay store could not record the mandate, so it must not be accepted.
+    ReplayStoreUnavailable => ("replay_store_unavailable", Policy, "replay"),
 }
 
 impl fmt::Display for Reason {

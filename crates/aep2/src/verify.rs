@@ -27,6 +27,8 @@ pub struct Verified {
     pub signed: SignedMandate,
     /// Its signing input, id and digest.
     pub digest: MandateDigest,
+    /// The domain it was verified under (the verifier's; a native envelope's equals it).
+    pub domain: Domain,
 }
 
 impl Verified {
@@ -51,16 +53,29 @@ pub struct Report {
     pub digest: Option<MandateDigest>,
     /// The address recovered from a secp256k1 signature (even if it is not the owner).
     pub recovered: Option<EvmAddress>,
+    /// The domain the signature was checked under.
+    pub domain: Option<Domain>,
     /// The verdict.
     pub verdict: Result<()>,
 }
 
 impl Report {
+    /// A report for a verification that stopped before the signature stage.
+    pub fn failed(signed: Option<SignedMandate>, error: Error) -> Report {
+        Report {
+            signed,
+            digest: None,
+            recovered: None,
+            domain: None,
+            verdict: Err(error),
+        }
+    }
+
     /// Converts to a plain result.
     pub fn into_result(self) -> Result<Verified> {
         self.verdict?;
-        match (self.signed, self.digest) {
-            (Some(signed), Some(digest)) => Ok(Verified { signed, digest }),
+        match (self.signed, self.digest, self.domain) {
+            (Some(signed), Some(digest), Some(domain)) => Ok(Verified { signed, digest, domain }),
             _ => Err(Error::new(Reason::JsonInvalid, "incomplete report")),
         }
     }
@@ -101,12 +116,7 @@ impl Verifier {
     pub fn check_header(&self, header: &str, now: Option<u64>) -> Report {
         match decode_header(header) {
             Ok(v) => self.check_value(&v, now),
-            Err(e) => Report {
-                signed: None,
-                digest: None,
-                recovered: None,
-                verdict: Err(e),
-            },
+            Err(e) => Report::failed(None, e),
         }
     }
 
@@ -114,12 +124,7 @@ impl Verifier {
     pub fn check_value(&self, v: &Value, now: Option<u64>) -> Report {
         match SignedMandate::from_json(v, self.expected.profile()) {
             Ok(sm) => self.check_signed(sm, now),
-            Err(e) => Report {
-                signed: None,
-                digest: None,
-                recovered: None,
-                verdict: Err(e),
-            },
+            Err(e) => Report::failed(None, e),
         }
     }
 
@@ -130,14 +135,7 @@ impl Verifier {
         let domain = sm.domain.clone().unwrap_or_else(|| self.expected.clone());
         let digest = match mandate_digest(&sm.mandate, &domain) {
             Ok(d) => d,
-            Err(e) => {
-                return Report {
-                    signed: Some(sm),
-                    digest: None,
-                    recovered: None,
-                    verdict: Err(e),
-                };
-            }
+            Err(e) => return Report::failed(Some(sm), e),
         };
         let mut recovered = None;
         let verdict = self
@@ -147,6 +145,7 @@ impl Verifier {
             signed: Some(sm),
             digest: Some(digest),
             recovered,
+            domain: Some(domain),
             verdict,
         }
     }
