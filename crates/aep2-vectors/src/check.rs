@@ -6,8 +6,8 @@ use aep2::crypto::{ed25519, secp256k1::SecretKey};
 use aep2::digest::SigningInput;
 use aep2::json::{Limits, Value, parse};
 use aep2::{
-    Domain, EnvelopeForm, Error, Mandate, PayerKey, Profile, Receipt, ReceiptExpectations, Report, SpId, Verifier,
-    sign_mandate,
+    AccountId, Domain, EnvelopeForm, Error, Mandate, PayeePolicy, PayerKey, PriceMode, Profile, Receipt,
+    ReceiptExpectations, Report, SpId, U256, Verifier, sign_mandate,
 };
 use serde_json::Value as J;
 use std::collections::BTreeMap;
@@ -60,6 +60,30 @@ pub fn context_domain(ctx: &Context) -> Result<Domain, String> {
     }
 }
 
+/// The payee policy a group's context describes.
+pub fn context_policy(ctx: &Context) -> Result<PayeePolicy, String> {
+    let p = ctx.policy.as_ref().ok_or("context needs a policy")?;
+    let id = |what: &str, text: &str| AccountId::parse(text).map_err(|e| format!("policy.{what}: {e}"));
+    let request_hash = match &p.request_hash {
+        Some(h) => Some(
+            hex_decode_0x(h)
+                .and_then(|b| <[u8; 32]>::try_from(b).ok())
+                .ok_or("policy.requestHash must be 0x + 64 hex digits")?,
+        ),
+        None => None,
+    };
+    Ok(PayeePolicy {
+        payee: id("payee", &p.payee)?,
+        asset: id("asset", &p.asset)?,
+        price: U256::parse_decimal(&p.price).map_err(|e| format!("policy.price: {e}"))?,
+        price_mode: PriceMode::parse(&p.price_mode).ok_or("policy.priceMode must be exact or at-least")?,
+        clock_skew: p.clock_skew,
+        settlement_window: p.settlement_window,
+        max_horizon: p.max_horizon,
+        request_hash,
+    })
+}
+
 fn input_str<'a>(t: &'a TestCase, k: &str) -> Result<&'a str, String> {
     t.input
         .get(k)
@@ -94,6 +118,15 @@ pub fn answer(group: &TestGroup, t: &TestCase) -> Result<Answer, String> {
             let intermediates = report_intermediates(&report);
             let mut a = Answer::from_result(&report.verdict);
             a.intermediates = intermediates;
+            Ok(a)
+        }
+        Kind::VerifyPolicy => {
+            let verifier = Verifier::new(context_domain(&group.context)?);
+            let policy = context_policy(&group.context)?;
+            let now = group.context.now.ok_or("verify_policy context needs now")?;
+            let report = policy.check_header(&verifier, input_str(t, "header")?, now);
+            let mut a = Answer::from_result(&report.verdict);
+            a.intermediates = report_intermediates(&report);
             Ok(a)
         }
         Kind::VerifyReceipt => {

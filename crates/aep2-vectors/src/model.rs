@@ -66,6 +66,8 @@ pub enum Kind {
     SignMandate,
     /// Verify a raw Ed25519 (key, message, signature) triple under the AEP2 rules.
     Ed25519Raw,
+    /// Verify a mandate header and apply the group's payee policy (stateless checks only).
+    VerifyPolicy,
 }
 
 impl Kind {
@@ -76,6 +78,7 @@ impl Kind {
             Kind::VerifyReceipt => "verify_receipt",
             Kind::SignMandate => "sign_mandate",
             Kind::Ed25519Raw => "ed25519_raw",
+            Kind::VerifyPolicy => "verify_policy",
         }
     }
 }
@@ -99,6 +102,32 @@ pub struct Context {
     /// Envelope form produced by `sign_mandate` cases (`mvp` or `native`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub form: Option<String>,
+    /// The payee policy `verify_policy` cases are judged under.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<PolicyContext>,
+}
+
+/// A payee policy as a vector group states it (spec `aep2.md#policy`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PolicyContext {
+    /// The payee's account: an EVM address or a base58 key.
+    pub payee: String,
+    /// The asset the price is in: an EVM address or a base58 key.
+    pub asset: String,
+    /// The price as a canonical decimal string, in the asset's smallest unit.
+    pub price: String,
+    /// `exact` or `at-least`.
+    pub price_mode: String,
+    /// Tolerated clock skew, seconds.
+    pub clock_skew: u64,
+    /// Settlement window the deadline must leave, seconds.
+    pub settlement_window: u64,
+    /// Furthest accepted deadline relative to `now`, seconds.
+    pub max_horizon: u64,
+    /// When present, `ref` must equal this hash (`0x` + 64 lowercase hex digits).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_hash: Option<String>,
 }
 
 /// Where an imported case comes from.

@@ -180,7 +180,7 @@ fn wire_schemas(file: &VectorFile) -> Result<(), Failed> {
             continue;
         }
         let (instance, schema) = match group.kind {
-            Kind::VerifyMandate | Kind::SignMandate => {
+            Kind::VerifyMandate | Kind::SignMandate | Kind::VerifyPolicy => {
                 let header = case
                     .expected
                     .header
@@ -231,9 +231,9 @@ fn wire_schemas(file: &VectorFile) -> Result<(), Failed> {
     if !problems.is_empty() {
         return Err(problems.join("\n").into());
     }
-    let eligible = file
-        .cases()
-        .any(|(g, c)| c.expected.result == "valid" && matches!(g.kind, Kind::VerifyMandate | Kind::VerifyReceipt));
+    let eligible = file.cases().any(|(g, c)| {
+        c.expected.result == "valid" && matches!(g.kind, Kind::VerifyMandate | Kind::VerifyReceipt | Kind::VerifyPolicy)
+    });
     if eligible && checked == 0 {
         return Err("valid cases exist but none was checked against a wire schema".into());
     }

@@ -2,7 +2,9 @@
 //!
 //! Stages run in the normative order decode → schema → signature → policy and stop at the
 //! first fault, so every conforming verifier reports the same code for the same input.
-//! Stateful policy (price, payee, replay, request binding) layers on top of [`Verified`].
+//! The payee policy ([`crate::policy`]: payee, asset, price, deadline window, request binding)
+//! and replay protection ([`crate::replay`] keys, stored by the `aep2-replay` crate) layer on top
+//! of [`Verified`].
 
 use crate::address::EvmAddress;
 use crate::codec::base58_decode;

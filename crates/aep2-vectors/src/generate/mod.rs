@@ -11,6 +11,7 @@ mod edkit;
 mod eip712;
 mod envelope;
 mod interop;
+mod policy;
 mod receipts;
 mod signing;
 
@@ -185,7 +186,7 @@ impl FileBuilder {
                 ..g.clone()
             };
             for t in &mut g.tests {
-                if matches!(g.kind, Kind::VerifyMandate)
+                if matches!(g.kind, Kind::VerifyMandate | Kind::VerifyPolicy)
                     && let Ok(a) = crate::check::answer(&snapshot, t)
                     && !a.intermediates.is_empty()
                 {
@@ -276,6 +277,7 @@ pub fn generate_all(repo_root: &Path) -> Result<Vec<VectorFile>, String> {
         receipts::generate(),
         signing::generate(),
         interop::generate(repo_root)?,
+        policy::generate(),
     ])
 }
 
