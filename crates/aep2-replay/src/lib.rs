@@ -183,3 +183,9 @@ mod tests {
         }
     }
 }
+
+/// The README's Rust examples, compiled and run as doctests so the README cannot drift. They
+/// live in this crate because it depends on every library the examples use.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;

@@ -53,8 +53,3 @@ pub use replay::ReplayKey;
 pub use sign::{PayerKey, sign_mandate};
 pub use uint::U256;
 pub use verify::{Report, Verified, Verifier};
-
-/// The README's Rust examples, compiled and run as doctests so the README cannot drift.
-#[cfg(doctest)]
-#[doc = include_str!("../../../README.md")]
-pub struct ReadmeDoctests;
