@@ -8,8 +8,8 @@
 //!
 //! - [`SqliteStore`], the embedded default: a SQLite file (bundled SQLite, WAL journal,
 //!   `synchronous=FULL`) that is durable and shared safely by any number of threads and
-//!   processes on one host. Two payee processes pointed at the same file never both accept the
-//!   same mandate.
+//!   processes on one host (a local filesystem). Two payee processes pointed at the same file
+//!   never both accept the same mandate, whatever their clocks say.
 //! - [`MemoryStore`]: a bounded in-process store for a single process, tests and caches.
 //!
 //! ```
@@ -48,13 +48,16 @@
 //! 0; set it to the clock skew the payee tolerates when it checks deadlines) has passed, i.e. it
 //! may be purged at `now` when `deadline + retention < now`. By then the mandate can no longer be
 //! accepted, so forgetting it cannot re-open a replay, **provided the payee's policy rejects
-//! expired mandates before it consults the store** (`aep2::Verifier::verify_header` with
-//! `Some(now)` does, with `expired`). As a second line of defence a store refuses a key that is
-//! already purgeable at `now` with [`Reason::Expired`] instead of recording it.
+//! expired mandates before it consults the store** (`aep2::PayeePolicy` and
+//! `aep2::Verifier::verify_header` with `Some(now)` do, with `expired`).
 //!
-//! Pass the same unix-seconds clock to verification, to `check_and_insert` and to `purge`.
-//! Processes sharing one SQLite file should use the same retention, at least as large as the
-//! clock skew between them: a process whose clock runs ahead purges earlier.
+//! Purging is judged by the clock of whoever purges, and processes sharing a file (or one process
+//! whose clock steps back) may disagree about the time. So every purge also raises the store's
+//! *purge horizon* (atomically with the deletions; durable in SQLite), and a key whose deadline
+//! lies below it is refused with [`Reason::Expired`]: the store can no longer vouch that such a
+//! mandate was never accepted. A key that would be purgeable the moment it is recorded is
+//! refused the same way. Clock disagreement can thus make a store refuse a still-valid mandate
+//! (fail closed), never accept one twice.
 //!
 //! ## Which key
 //!
@@ -150,6 +153,23 @@ pub(crate) fn check_not_expired(key: &ReplayKey, now: u64, retention: u64) -> Re
             Reason::Expired,
             format!(
                 "deadline {} plus retention {retention} s is before now ({now}): the replay store cannot hold it",
+                key.deadline
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Refuses a key whose deadline is below the store's purge high-water mark: an entry with that
+/// deadline may already have been forgotten, so the store can no longer vouch that the mandate
+/// was never accepted. This is what keeps [`ReplayStore::purge`] safe when instances sharing a
+/// store disagree about the time, or a clock steps back.
+pub(crate) fn check_not_forgotten(key: &ReplayKey, purged_below: u64) -> Result<(), Error> {
+    if key.deadline < purged_below {
+        return Err(Error::new(
+            Reason::Expired,
+            format!(
+                "deadline {} is below the store's purge horizon {purged_below}: it may already have been forgotten",
                 key.deadline
             ),
         ));

@@ -1,6 +1,6 @@
 //! The bounded in-memory store.
 
-use crate::{ReplayKey, ReplayStore, check_not_expired, cutoff};
+use crate::{ReplayKey, ReplayStore, check_not_expired, check_not_forgotten, cutoff};
 use aep2::{Error, Reason};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -12,7 +12,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 /// are purgeable at `now`; if it is still full the call fails with
 /// [`Reason::ReplayStoreUnavailable`]. Live entries are never evicted: evicting one would let its
 /// mandate be accepted a second time. Choose the capacity from the payee's peak acceptance rate
-/// times the longest deadline it accepts (`deadline_too_far` bounds that).
+/// times how long an entry lives: the policy's maximum horizon plus the retention.
 ///
 /// Lookups and inserts are hash-map operations (O(1) on average, plus O(log d) for the expiry
 /// index over d distinct deadlines); [`purge`](ReplayStore::purge) visits only the entries it
@@ -36,10 +36,14 @@ struct State {
     nonces: HashSet<[u8; 32]>,
     /// Deadline → the mandate ids with that deadline: the expiry index.
     expiry: BTreeMap<u64, Vec<[u8; 32]>>,
+    /// The highest purge cutoff used: entries with a deadline below it may have been forgotten,
+    /// so such keys are refused whatever clock a later call brings.
+    purged_below: u64,
 }
 
 impl State {
     fn purge(&mut self, cutoff: u64) -> usize {
+        self.purged_below = self.purged_below.max(cutoff);
         let mut removed = 0;
         while let Some(first) = self.expiry.first_entry() {
             if *first.key() >= cutoff {
@@ -105,6 +109,7 @@ impl ReplayStore for MemoryStore {
                 "another mandate with this nonce key is already recorded",
             ));
         }
+        check_not_forgotten(key, state.purged_below)?;
         if state.ids.len() >= self.capacity {
             state.purge(cutoff(now, self.retention));
             if state.ids.len() >= self.capacity {
@@ -115,7 +120,9 @@ impl ReplayStore for MemoryStore {
             }
         }
         // Reserve everything first so that a failed allocation records nothing.
-        let State { ids, nonces, expiry } = &mut *state;
+        let State {
+            ids, nonces, expiry, ..
+        } = &mut *state;
         let unavailable = |_| Error::new(Reason::ReplayStoreUnavailable, "memory store: allocation failed");
         ids.try_reserve(1).map_err(unavailable)?;
         nonces.try_reserve(1).map_err(unavailable)?;

@@ -1,6 +1,6 @@
 //! The durable SQLite store.
 
-use crate::{ReplayKey, ReplayStore, check_not_expired, cutoff};
+use crate::{ReplayKey, ReplayStore, check_not_expired, check_not_forgotten, cutoff};
 use aep2::{Error, Reason};
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionBehavior, params};
 use std::path::Path;
@@ -16,6 +16,11 @@ CREATE TABLE replay (
     deadline INTEGER NOT NULL CHECK (deadline >= 0)
 ) STRICT, WITHOUT ROWID;
 CREATE INDEX replay_deadline ON replay (deadline);
+CREATE TABLE meta (
+    name TEXT NOT NULL PRIMARY KEY,
+    value INTEGER NOT NULL
+) STRICT;
+INSERT INTO meta (name, value) VALUES ('purged_below', 0);
 ";
 
 const INSERT: &str = "INSERT INTO replay (mandate_id, nonce_key, deadline) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING";
@@ -25,6 +30,9 @@ const HAS_NONCE: &str = "SELECT 1 FROM replay WHERE nonce_key = ?1";
 const PURGE_BATCH: &str =
     "DELETE FROM replay WHERE mandate_id IN (SELECT mandate_id FROM replay WHERE deadline < ?1 LIMIT ?2)";
 const PURGE_BATCH_SIZE: usize = 10_000;
+/// The purge high-water mark: entries with a deadline below it may have been deleted.
+const PURGED_BELOW: &str = "SELECT value FROM meta WHERE name = 'purged_below'";
+const RAISE_PURGED_BELOW: &str = "UPDATE meta SET value = max(value, ?1) WHERE name = 'purged_below'";
 
 /// Settings of a [`SqliteStore`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -85,7 +93,7 @@ impl SqliteStore {
     pub const APPLICATION_ID: i32 = 0x4145_5032;
 
     /// The `PRAGMA user_version` of the schema this build creates and reads.
-    pub const SCHEMA_VERSION: i32 = 1;
+    pub const SCHEMA_VERSION: i32 = 2;
 
     /// Opens (creating if needed) the replay database at `path` with default options.
     pub fn open(path: impl AsRef<Path>) -> Result<SqliteStore, Error> {
@@ -197,11 +205,20 @@ impl ReplayStore for SqliteStore {
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|e| unavailable("begin", &e))?;
+        // Read under the write lock, so no purge can move it before this insert commits.
+        let purged_below: i64 = tx
+            .prepare_cached(PURGED_BELOW)
+            .and_then(|mut s| s.query_row([], |row| row.get(0)))
+            .map_err(|e| unavailable("read the purge horizon", &e))?;
         let inserted = tx
             .prepare_cached(INSERT)
             .and_then(|mut s| s.execute(params![key.mandate_id, key.nonce_key, to_sql_int(key.deadline)]))
             .map_err(|e| unavailable("insert", &e))?;
         if inserted == 1 {
+            if to_sql_int(key.deadline) < purged_below {
+                // Dropping `tx` rolls the insert back.
+                return check_not_forgotten(key, u64::try_from(purged_below).unwrap_or(u64::MAX));
+            }
             return tx.commit().map_err(|e| unavailable("commit", &e));
         }
         // A uniqueness constraint refused the row: find out which, in the same transaction.
@@ -232,12 +249,18 @@ impl ReplayStore for SqliteStore {
         let batch = i64::try_from(PURGE_BATCH_SIZE).unwrap_or(i64::MAX);
         let mut total = 0;
         loop {
-            // The connection (and the write lock) is released between batches.
-            let removed = self
-                .conn()
-                .prepare_cached(PURGE_BATCH)
-                .and_then(|mut s| s.execute(params![cutoff, batch]))
+            // One transaction per batch: the high-water mark rises with the deletions it covers,
+            // and the connection (and the write lock) is released between batches.
+            let mut conn = self.conn();
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(|e| unavailable("purge: begin", &e))?;
+            let removed = tx
+                .prepare_cached(RAISE_PURGED_BELOW)
+                .and_then(|mut s| s.execute([cutoff]))
+                .and_then(|_| tx.prepare_cached(PURGE_BATCH)?.execute(params![cutoff, batch]))
                 .map_err(|e| unavailable("purge", &e))?;
+            tx.commit().map_err(|e| unavailable("purge: commit", &e))?;
             total += removed;
             if removed < PURGE_BATCH_SIZE {
                 return Ok(total);

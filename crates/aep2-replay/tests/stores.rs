@@ -365,3 +365,36 @@ fn end_to_end_signed_mandate_is_accepted_once() {
         assert_eq!(store.len().unwrap(), 1);
     }
 }
+
+/// A purge run by one instance whose clock is ahead must not let another instance, or the same
+/// one after its clock steps back, accept a forgotten mandate again: the purge leaves a
+/// high-water mark below which keys are refused.
+#[test]
+fn purge_with_a_clock_ahead_never_reopens_replay() {
+    let dir = TempDir::new("clock-skew");
+    let opts = SqliteOptions {
+        retention: 30,
+        ..SqliteOptions::default()
+    };
+    let a = SqliteStore::open_with(dir.db(), &opts).unwrap();
+    let b = SqliteStore::open_with(dir.db(), &opts).unwrap();
+    let k = key(1, 0, NOW + 10);
+    b.check_and_insert(&k, NOW).unwrap();
+    // A's clock runs 5 s ahead of B's: at B's NOW + 38 it purges at NOW + 43.
+    assert_eq!(a.purge(NOW + 43).unwrap(), 1);
+    // B still considers the mandate acceptable by its own clock (deadline + 30 >= NOW + 38).
+    assert_eq!(reason(b.check_and_insert(&k, NOW + 38)), Some(Reason::Expired));
+    // The same holds after reopening: the mark is durable.
+    drop((a, b));
+    let c = SqliteStore::open_with(dir.db(), &opts).unwrap();
+    assert_eq!(reason(c.check_and_insert(&k, NOW + 38)), Some(Reason::Expired));
+    // A key above the mark is unaffected.
+    c.check_and_insert(&key(2, 0, NOW + 600), NOW + 38).unwrap();
+
+    // The memory store, purging when full at a clock that jumped ahead and came back.
+    let m = MemoryStore::new(1);
+    m.check_and_insert(&k, NOW).unwrap();
+    m.check_and_insert(&key(3, 0, NOW + 5000), NOW + 1000).unwrap(); // full: purges k at NOW + 1000
+    assert_eq!(m.len().unwrap(), 1);
+    assert_eq!(reason(m.check_and_insert(&k, NOW)), Some(Reason::Expired));
+}

@@ -103,6 +103,16 @@ pub fn report_intermediates(report: &Report) -> BTreeMap<String, String> {
             m.insert("structHash".into(), hex_encode_0x(&p.struct_hash));
         }
     }
+    // The replay keys' bytes (spec aep2.md#replay), so stores shared between implementations
+    // can be checked to derive the same nonce key.
+    if let (Some(signed), Some(digest), Some(domain)) = (&report.signed, &report.digest, &report.domain) {
+        let v = aep2::Verified {
+            signed: signed.clone(),
+            digest: digest.clone(),
+            domain: domain.clone(),
+        };
+        m.insert("nonceKey".into(), hex_encode_0x(&aep2::ReplayKey::of(&v).nonce_key));
+    }
     if let Some(r) = &report.recovered {
         m.insert("recovered".into(), r.to_checksum());
     }

@@ -175,11 +175,11 @@ impl fmt::Display for PriceMode {
 /// A payee's stateless acceptance policy for one deployment and one price (spec
 /// `aep2.md#policy`). Pair it with the [`Verifier`] of the domain it is for.
 ///
-/// All times are unix seconds. Every comparison is done without overflow: a window or horizon
-/// so large that `now + x` exceeds `u64` behaves as "unbounded" for the horizon and as
-/// "unsatisfiable" for the window.
+/// All times are unix seconds. Every comparison is exact (128-bit), so no configuration
+/// overflows: a huge horizon is simply unbounded, and a window is satisfiable exactly when
+/// `settlement_window − clock_skew` still leaves room before some deadline.
 ///
-/// A policy whose `settlement_window` exceeds its `max_horizon` accepts no mandate (every
+/// A policy with `settlement_window > max_horizon + clock_skew` accepts no mandate (every
 /// deadline is either too soon or too far); that is a configuration error the caller owns.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct PayeePolicy {

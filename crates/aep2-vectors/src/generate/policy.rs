@@ -1000,6 +1000,55 @@ pub(crate) fn generate() -> VectorFile {
         );
     }
 
+    // --- clock skew larger than the settlement window; and a clock below the skew
+    let g = f.group(
+        "skew-above-window",
+        Kind::VerifyPolicy,
+        Params::evm().times(SKEW, 0, HORIZON).context(context(Some(NOW))),
+    );
+    let skew_cases: [(u64, &str, Exp, &[&'static str]); 3] = [
+        (
+            NOW - 10,
+            "clockSkew 30, settlementWindow 0: a deadline 10 s past is tolerated",
+            Exp::Valid,
+            &["valid", "clock_skew"],
+        ),
+        (
+            NOW - SKEW,
+            "deadline = now - clockSkew: the last tolerated second",
+            Exp::Valid,
+            &["valid", "clock_skew"],
+        ),
+        (
+            NOW - SKEW - 1,
+            "deadline = now - 31: beyond the skew, expired",
+            inv(Reason::Expired),
+            &["clock_skew"],
+        ),
+    ];
+    for (deadline, what, exp, flags) in skew_cases {
+        f.case(
+            g,
+            Case::new(what, header_input(&evm.header(|m| m.deadline = deadline)), exp)
+                .flags(flags)
+                .refs(&[DEADLINE]),
+        );
+    }
+    let g = f.group(
+        "clock-below-skew",
+        Kind::VerifyPolicy,
+        Params::evm().times(SKEW, 0, HORIZON).context(context(Some(10))),
+    );
+    f.case(
+        g,
+        Case::new(
+            "now = 10 with clockSkew 30: the skew-adjusted time saturates at 0; deadline 20 is accepted",
+            header_input(&evm.header(|m| m.deadline = 20)),
+            Exp::Valid,
+        )
+        .flags(&["valid", "clock_skew"])
+        .refs(&[DEADLINE]),
+    );
     f.finish()
 }
 
