@@ -174,6 +174,8 @@ registry! {
     NonceReused => ("nonce_reused", Policy, "replay"),
     /// The replay store could not record the mandate, so it must not be accepted.
     ReplayStoreUnavailable => ("replay_store_unavailable", Policy, "replay"),
+    /// The payee's payment request (Order Mode quote) expired before the mandate arrived.
+    QuoteExpired => ("quote_expired", Policy, "order-mode"),
 }
 
 impl fmt::Display for Reason {
