@@ -6,8 +6,8 @@ use aep2::crypto::{ed25519, secp256k1::SecretKey};
 use aep2::digest::SigningInput;
 use aep2::json::{Limits, Value, parse};
 use aep2::{
-    AccountId, Domain, EnvelopeForm, Error, Mandate, PayeePolicy, PayerKey, PriceMode, Profile, Receipt,
-    ReceiptExpectations, Report, SpId, U256, Verifier, sign_mandate,
+    AccountId, Domain, EnvelopeForm, Error, Mandate, OrderOptions, PayeePolicy, PayerKey, PaymentRequest, PriceMode,
+    Profile, Receipt, ReceiptExpectations, Report, SpId, U256, Verifier, sign_mandate,
 };
 use serde_json::Value as J;
 use std::collections::BTreeMap;
@@ -137,6 +137,31 @@ pub fn answer(group: &TestGroup, t: &TestCase) -> Result<Answer, String> {
             let report = policy.check_header(&verifier, input_str(t, "header")?, now);
             let mut a = Answer::from_result(&report.verdict);
             a.intermediates = report_intermediates(&report);
+            Ok(a)
+        }
+        Kind::VerifyOrder => {
+            let verifier = Verifier::new(context_domain(&group.context)?);
+            let now = group.context.now.ok_or("verify_order context needs now")?;
+            let options = OrderOptions {
+                clock_skew: group.context.clock_skew.ok_or("verify_order context needs clockSkew")?,
+                max_horizon: group
+                    .context
+                    .max_horizon
+                    .ok_or("verify_order context needs maxHorizon")?,
+            };
+            let quote = t
+                .input
+                .get("quote")
+                .ok_or_else(|| format!("{}: input.quote missing", t.id))?;
+            // The quote is checked first: a malformed quote judges no mandate.
+            let quote = match parse(&quote.to_string(), &Limits::AEP2).and_then(|v| PaymentRequest::from_json(&v)) {
+                Ok(q) => q,
+                Err(e) => return Ok(Answer::from_result(&Err(e))),
+            };
+            let report = quote.check_header(&verifier, input_str(t, "header")?, now, options);
+            let mut a = Answer::from_result(&report.verdict);
+            a.intermediates = report_intermediates(&report);
+            a.intermediates.insert("quoteHash".into(), hex_encode_0x(&quote.hash()));
             Ok(a)
         }
         Kind::VerifyReceipt => {

@@ -68,6 +68,8 @@ pub enum Kind {
     Ed25519Raw,
     /// Verify a mandate header and apply the group's payee policy (stateless checks only).
     VerifyPolicy,
+    /// Parse an Order Mode quote and accept a mandate header against it (stateless checks only).
+    VerifyOrder,
 }
 
 impl Kind {
@@ -79,6 +81,7 @@ impl Kind {
             Kind::SignMandate => "sign_mandate",
             Kind::Ed25519Raw => "ed25519_raw",
             Kind::VerifyPolicy => "verify_policy",
+            Kind::VerifyOrder => "verify_order",
         }
     }
 }
@@ -105,6 +108,13 @@ pub struct Context {
     /// The payee policy `verify_policy` cases are judged under.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy: Option<PolicyContext>,
+    /// `verify_order`: the payee's tolerated clock skew, seconds (applied to the mandate's
+    /// deadline and the quote's expiry).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clock_skew: Option<u64>,
+    /// `verify_order`: the payee's maximum horizon for mandate deadlines, seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_horizon: Option<u64>,
 }
 
 /// A payee policy as a vector group states it (spec `aep2.md#policy`).

@@ -163,7 +163,7 @@ fn main() {
     libtest_mimic::run(&args, trials).exit();
 }
 
-/// Every wire object of a valid case (decoded header, receipt) validates against its schema in
+/// Every wire object of a valid case (decoded header, receipt, Order Mode quote) validates against its schema in
 /// `spec/schemas/`, so the schemas and the implementation agree on what is well-formed.
 fn wire_schemas(file: &VectorFile) -> Result<(), Failed> {
     use aep2_vectors::model::Kind;
@@ -179,26 +179,34 @@ fn wire_schemas(file: &VectorFile) -> Result<(), Failed> {
         if case.expected.result != "valid" {
             continue;
         }
-        let (instance, schema) = match group.kind {
-            Kind::VerifyMandate | Kind::SignMandate | Kind::VerifyPolicy => {
+        let mut instances: Vec<(serde_json::Value, &str)> = Vec::new();
+        match group.kind {
+            Kind::VerifyMandate | Kind::SignMandate | Kind::VerifyPolicy | Kind::VerifyOrder => {
+                if group.kind == Kind::VerifyOrder
+                    && let Some(quote) = case.input.get("quote")
+                {
+                    instances.push((quote.clone(), "payment-request.schema.json"));
+                }
                 let header = case
                     .expected
                     .header
                     .as_deref()
                     .or_else(|| case.input.get("header").and_then(|h| h.as_str()));
-                let Some(header) = header else { continue };
-                let Ok(value) = aep2::envelope::decode_header(header) else {
-                    continue;
-                };
-                let json: serde_json::Value =
-                    serde_json::from_str(&aep2::json::to_compact(&value)).map_err(|e| e.to_string())?;
-                let schema = match (json.get("aep2").is_some(), group.context.profile.as_deref()) {
-                    (true, _) => "native-envelope.schema.json",
-                    (false, Some("eip712")) => "mvp-envelope-eip712.schema.json",
-                    (false, Some("solana-mvp")) => "mvp-envelope-solana.schema.json",
-                    _ => continue,
-                };
-                (json, schema)
+                if let Some(header) = header
+                    && let Ok(value) = aep2::envelope::decode_header(header)
+                {
+                    let json: serde_json::Value =
+                        serde_json::from_str(&aep2::json::to_compact(&value)).map_err(|e| e.to_string())?;
+                    let schema = match (json.get("aep2").is_some(), group.context.profile.as_deref()) {
+                        (true, _) => Some("native-envelope.schema.json"),
+                        (false, Some("eip712")) => Some("mvp-envelope-eip712.schema.json"),
+                        (false, Some("solana-mvp")) => Some("mvp-envelope-solana.schema.json"),
+                        _ => None,
+                    };
+                    if let Some(schema) = schema {
+                        instances.push((json, schema));
+                    }
+                }
             }
             Kind::VerifyReceipt => {
                 let Some(r) = case.input.get("receipt") else { continue };
@@ -213,26 +221,32 @@ fn wire_schemas(file: &VectorFile) -> Result<(), Failed> {
                 } else {
                     "receipt-mvp-solana.schema.json"
                 };
-                (r.clone(), schema)
+                instances.push((r.clone(), schema));
             }
             Kind::Ed25519Raw => continue,
-        };
-        let validator = load(schema)?;
-        let errors: Vec<String> = validator
-            .iter_errors(&instance)
-            .take(3)
-            .map(|e| format!("{e} at {}", e.instance_path()))
-            .collect();
-        checked += 1;
-        if !errors.is_empty() {
-            problems.push(format!("{} ({schema}): {}", case.id, errors.join("; ")));
+        }
+        for (instance, schema) in instances {
+            let validator = load(schema)?;
+            let errors: Vec<String> = validator
+                .iter_errors(&instance)
+                .take(3)
+                .map(|e| format!("{e} at {}", e.instance_path()))
+                .collect();
+            checked += 1;
+            if !errors.is_empty() {
+                problems.push(format!("{} ({schema}): {}", case.id, errors.join("; ")));
+            }
         }
     }
     if !problems.is_empty() {
         return Err(problems.join("\n").into());
     }
     let eligible = file.cases().any(|(g, c)| {
-        c.expected.result == "valid" && matches!(g.kind, Kind::VerifyMandate | Kind::VerifyReceipt | Kind::VerifyPolicy)
+        c.expected.result == "valid"
+            && matches!(
+                g.kind,
+                Kind::VerifyMandate | Kind::VerifyReceipt | Kind::VerifyPolicy | Kind::VerifyOrder
+            )
     });
     if eligible && checked == 0 {
         return Err("valid cases exist but none was checked against a wire schema".into());

@@ -295,7 +295,8 @@ impl PayeePolicy {
         self.check_mandate(v.mandate(), now)
     }
 
-    fn check_mandate(&self, m: &Mandate, now: u64) -> Result<()> {
+    /// [`PayeePolicy::check`] on a bare mandate (crate use: Order Mode reuses it).
+    pub(crate) fn check_mandate(&self, m: &Mandate, now: u64) -> Result<()> {
         let (payee, token, amount, reference) = match m {
             Mandate::Eip712(m) => (
                 AccountId::Evm(m.payee),

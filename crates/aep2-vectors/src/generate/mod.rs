@@ -11,6 +11,7 @@ mod edkit;
 mod eip712;
 mod envelope;
 mod interop;
+mod order;
 mod policy;
 mod receipts;
 mod signing;
@@ -186,7 +187,7 @@ impl FileBuilder {
                 ..g.clone()
             };
             for t in &mut g.tests {
-                if matches!(g.kind, Kind::VerifyMandate | Kind::VerifyPolicy)
+                if matches!(g.kind, Kind::VerifyMandate | Kind::VerifyPolicy | Kind::VerifyOrder)
                     && let Ok(a) = crate::check::answer(&snapshot, t)
                     && !a.intermediates.is_empty()
                 {
@@ -278,6 +279,7 @@ pub fn generate_all(repo_root: &Path) -> Result<Vec<VectorFile>, String> {
         signing::generate(),
         interop::generate(repo_root)?,
         policy::generate(),
+        order::generate(),
     ])
 }
 
