@@ -164,6 +164,42 @@ pub fn answer(group: &TestGroup, t: &TestCase) -> Result<Answer, String> {
             a.intermediates.insert("quoteHash".into(), hex_encode_0x(&quote.hash()));
             Ok(a)
         }
+        Kind::ExtractX402 => {
+            let verifier = Verifier::new(context_domain(&group.context)?);
+            let headers = t
+                .input
+                .get("headers")
+                .and_then(J::as_object)
+                .ok_or_else(|| format!("{}: input.headers missing", t.id))?;
+            let mut pairs = Vec::new();
+            for (name, value) in headers {
+                let value = value
+                    .as_str()
+                    .ok_or_else(|| format!("{}: header {name} is not a string", t.id))?;
+                pairs.push((name.as_str(), value));
+            }
+            let (carrier, report) = aep2_x402::check_headers(pairs, &verifier, group.context.now);
+            let mut a = Answer::from_result(&report.verdict);
+            a.intermediates = report_intermediates(&report);
+            if let Some(c) = carrier {
+                a.intermediates.insert("carrier".into(), c.as_str().into());
+            }
+            Ok(a)
+        }
+        Kind::HttpRequestHash => {
+            let body = hex_decode_0x(&format!("0x{}", input_str(t, "body")?))
+                .ok_or_else(|| format!("{}: input.body is not hex", t.id))?;
+            let (method, url) = (input_str(t, "method")?, input_str(t, "url")?);
+            let mut a = Answer::from_result(&aep2_x402::request_hash(method, url, &body).map(|_| ()));
+            if let (Ok(d), Ok(h)) = (
+                aep2_x402::request_descriptor(method, url, &body),
+                aep2_x402::request_hash(method, url, &body),
+            ) {
+                a.intermediates.insert("descriptor".into(), d);
+                a.intermediates.insert("requestHash".into(), hex_encode_0x(&h));
+            }
+            Ok(a)
+        }
         Kind::VerifyReceipt => {
             let receipt = match t.input.get("receipt").map(to_aep2_json).transpose()? {
                 Some(v) => Receipt::from_json(&v),

@@ -70,6 +70,11 @@ pub enum Kind {
     VerifyPolicy,
     /// Parse an Order Mode quote and accept a mandate header against it (stateless checks only).
     VerifyOrder,
+    /// Extract the mandate from an HTTP request's payment headers (x402 binding) and verify it
+    /// under the group's profile, domain and time.
+    ExtractX402,
+    /// Compute the canonical HTTP request descriptor and its request hash.
+    HttpRequestHash,
 }
 
 impl Kind {
@@ -82,6 +87,8 @@ impl Kind {
             Kind::Ed25519Raw => "ed25519_raw",
             Kind::VerifyPolicy => "verify_policy",
             Kind::VerifyOrder => "verify_order",
+            Kind::ExtractX402 => "extract_x402",
+            Kind::HttpRequestHash => "http_request_hash",
         }
     }
 }

@@ -163,7 +163,8 @@ fn main() {
     libtest_mimic::run(&args, trials).exit();
 }
 
-/// Every wire object of a valid case (decoded header, receipt, Order Mode quote) validates against its schema in
+/// Every wire object of a valid case (decoded header, receipt, Order Mode quote, x402 payload and
+/// its `accepted` entry) validates against its schema in
 /// `spec/schemas/`, so the schemas and the implementation agree on what is well-formed.
 fn wire_schemas(file: &VectorFile) -> Result<(), Failed> {
     use aep2_vectors::model::Kind;
@@ -223,7 +224,49 @@ fn wire_schemas(file: &VectorFile) -> Result<(), Failed> {
                 };
                 instances.push((r.clone(), schema));
             }
-            Kind::Ed25519Raw => continue,
+            Kind::ExtractX402 => {
+                let envelope_schema =
+                    |env: &serde_json::Value| match (env.get("aep2").is_some(), group.context.profile.as_deref()) {
+                        (true, _) => Some("native-envelope.schema.json"),
+                        (false, Some("eip712")) => Some("mvp-envelope-eip712.schema.json"),
+                        (false, Some("solana-mvp")) => Some("mvp-envelope-solana.schema.json"),
+                        _ => None,
+                    };
+                for (name, value) in case
+                    .input
+                    .get("headers")
+                    .and_then(|h| h.as_object())
+                    .into_iter()
+                    .flatten()
+                {
+                    let carrier = match name.to_ascii_lowercase().as_str() {
+                        "payment-signature" => Some("x402-payment-payload-v2.schema.json"),
+                        "x-payment" => Some("x402-payment-payload-v1.schema.json"),
+                        "x-payment-mandate" => None,
+                        _ => continue,
+                    };
+                    let Some(Ok(decoded)) = value.as_str().map(aep2::envelope::decode_header) else {
+                        continue;
+                    };
+                    let json: serde_json::Value =
+                        serde_json::from_str(&aep2::json::to_compact(&decoded)).map_err(|e| e.to_string())?;
+                    let envelope = match carrier {
+                        Some(schema) => {
+                            let env = json.get("payload").cloned().unwrap_or_default();
+                            if let Some(accepted) = json.get("accepted") {
+                                instances.push((accepted.clone(), "x402-payment-requirements.schema.json"));
+                            }
+                            instances.push((json, schema));
+                            env
+                        }
+                        None => json,
+                    };
+                    if let Some(schema) = envelope_schema(&envelope) {
+                        instances.push((envelope, schema));
+                    }
+                }
+            }
+            Kind::Ed25519Raw | Kind::HttpRequestHash => continue,
         }
         for (instance, schema) in instances {
             let validator = load(schema)?;
@@ -245,7 +288,7 @@ fn wire_schemas(file: &VectorFile) -> Result<(), Failed> {
         c.expected.result == "valid"
             && matches!(
                 g.kind,
-                Kind::VerifyMandate | Kind::VerifyReceipt | Kind::VerifyPolicy | Kind::VerifyOrder
+                Kind::VerifyMandate | Kind::VerifyReceipt | Kind::VerifyPolicy | Kind::VerifyOrder | Kind::ExtractX402
             )
     });
     if eligible && checked == 0 {

@@ -176,6 +176,18 @@ registry! {
     ReplayStoreUnavailable => ("replay_store_unavailable", Policy, "replay"),
     /// The payee's payment request (Order Mode quote) expired before the mandate arrived.
     QuoteExpired => ("quote_expired", Policy, "order-mode"),
+    /// An HTTP request that must pay carries no payment header.
+    PaymentMissing => ("payment_missing", Decode, "x402-carriers"),
+    /// An HTTP request carries more than one payment header (or one header twice).
+    PaymentAmbiguous => ("payment_ambiguous", Decode, "x402-carriers"),
+    /// An x402 payload's `x402Version` is not the version of the header it travels in.
+    X402VersionUnsupported => ("x402_version_unsupported", Schema, "x402-payload"),
+    /// An x402 payload names a scheme other than `aep2`.
+    X402SchemeUnsupported => ("x402_scheme_unsupported", Schema, "x402-payload"),
+    /// An x402 payload names a network other than the verifier's.
+    X402NetworkMismatch => ("x402_network_mismatch", Schema, "x402-payload"),
+    /// An HTTP method or URL cannot be put in the canonical request descriptor.
+    RequestDescriptorInvalid => ("request_descriptor_invalid", Schema, "x402-request-hash"),
 }
 
 impl fmt::Display for Reason {

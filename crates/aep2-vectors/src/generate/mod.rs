@@ -15,6 +15,7 @@ mod order;
 mod policy;
 mod receipts;
 mod signing;
+mod x402;
 
 use crate::model::{Context, Expected, Generator, Kind, Note, Source, TestCase, TestGroup, VECTOR_SCHEMA, VectorFile};
 use aep2::crypto::secp256k1::SecretKey;
@@ -187,8 +188,14 @@ impl FileBuilder {
                 ..g.clone()
             };
             for t in &mut g.tests {
-                if matches!(g.kind, Kind::VerifyMandate | Kind::VerifyPolicy | Kind::VerifyOrder)
-                    && let Ok(a) = crate::check::answer(&snapshot, t)
+                if matches!(
+                    g.kind,
+                    Kind::VerifyMandate
+                        | Kind::VerifyPolicy
+                        | Kind::VerifyOrder
+                        | Kind::ExtractX402
+                        | Kind::HttpRequestHash
+                ) && let Ok(a) = crate::check::answer(&snapshot, t)
                     && !a.intermediates.is_empty()
                 {
                     t.intermediates = Some(a.intermediates);
@@ -280,6 +287,7 @@ pub fn generate_all(repo_root: &Path) -> Result<Vec<VectorFile>, String> {
         interop::generate(repo_root)?,
         policy::generate(),
         order::generate(),
+        x402::generate(),
     ])
 }
 
