@@ -200,6 +200,8 @@ pub fn answer(group: &TestGroup, t: &TestCase) -> Result<Answer, String> {
             }
             Ok(a)
         }
+        // [a2a check arms]
+        // [mcp check arms]
         Kind::VerifyReceipt => {
             let receipt = match t.input.get("receipt").map(to_aep2_json).transpose()? {
                 Some(v) => Receipt::from_json(&v),

@@ -75,6 +75,8 @@ pub enum Kind {
     ExtractX402,
     /// Compute the canonical HTTP request descriptor and its request hash.
     HttpRequestHash,
+    // [a2a kinds]
+    // [mcp kinds]
 }
 
 impl Kind {
@@ -89,6 +91,8 @@ impl Kind {
             Kind::VerifyOrder => "verify_order",
             Kind::ExtractX402 => "extract_x402",
             Kind::HttpRequestHash => "http_request_hash",
+            // [a2a kind names]
+            // [mcp kind names]
         }
     }
 }

@@ -266,6 +266,8 @@ fn wire_schemas(file: &VectorFile) -> Result<(), Failed> {
                     }
                 }
             }
+            // [a2a schema arms]
+            // [mcp schema arms]
             Kind::Ed25519Raw | Kind::HttpRequestHash => continue,
         }
         for (instance, schema) in instances {

@@ -320,6 +320,14 @@ impl Parser<'_> {
         self.check_number_len(start)?;
         // The grammar above admits ASCII only, so this slice is valid UTF-8.
         let text = String::from_utf8_lossy(&self.s[start..self.i]).into_owned();
+        // I-JSON (RFC 7493 §2.2): a number beyond the IEEE 754 double range has no agreed value,
+        // and RFC 8785 cannot canonicalise it.
+        if !text.parse::<f64>().is_ok_and(f64::is_finite) {
+            return Err(Error::new(
+                Reason::JsonInvalid,
+                format!("number at byte {start} is outside the IEEE 754 double range"),
+            ));
+        }
         Ok(Value::Number(text))
     }
 
@@ -471,10 +479,9 @@ pub fn to_compact(v: &Value) -> String {
     out
 }
 
-/// Serialises `v` per RFC 8785 (JCS): compact, members sorted by UTF-16 code units.
-///
-/// AEP2 only canonicalises objects whose numbers are safe integers in canonical decimal
-/// (`aep2.md#json-rules`), for which the ECMAScript number form is the decimal text itself.
+/// Serialises `v` per RFC 8785 (JCS): compact, members sorted by UTF-16 code units, numbers in
+/// the ECMAScript Number-to-String form of their IEEE 754 double value (`1.50` → `1.5`,
+/// `1E3` → `1000`, `1e21` → `1e+21`), so two producers' texts of the same value hash alike.
 pub fn to_canonical(v: &Value) -> String {
     let mut out = String::new();
     write_value(&mut out, v, true);
@@ -522,6 +529,7 @@ fn write_value(out: &mut String, v: &Value, sorted: bool) {
     match v {
         Value::Null => out.push_str("null"),
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Number(n) if sorted => write_jcs_number(out, n),
         Value::Number(n) => out.push_str(n),
         Value::String(s) => write_string(out, s),
         Value::Array(items) => {
@@ -553,9 +561,73 @@ fn write_value(out: &mut String, v: &Value, sorted: bool) {
     }
 }
 
+/// Writes number text in its RFC 8785 form (ECMAScript Number-to-String of the double value).
+fn write_jcs_number(out: &mut String, n: &str) {
+    // Plain integers of at most 15 digits are exact doubles whose ECMAScript form is the text
+    // itself (bar `-0`), which covers every number a mandate or quote carries.
+    let digits = n.strip_prefix('-').unwrap_or(n);
+    if digits.len() <= 15 && digits.bytes().all(|b| b.is_ascii_digit()) && digits != "0" {
+        out.push_str(n);
+        return;
+    }
+    // The parser admits only finite numbers in the RFC 8259 grammar, which `f64::from_str`
+    // accepts and rounds correctly; a `Value` built by hand with other text is written as zero
+    // rather than as text no peer could reproduce.
+    let x = n.parse::<f64>().ok().filter(|x| x.is_finite()).unwrap_or(0.0);
+    if x == 0.0 {
+        out.push('0'); // covers -0, which ECMAScript also writes as "0"
+    } else {
+        out.push_str(ryu_js::Buffer::new().format_finite(x));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn canonical_numbers_follow_rfc8785() {
+        // RFC 8785 §3.2.2.3 and Appendix B examples, and the integer fast path's edges.
+        let cases = [
+            ("0", "0"),
+            ("-0", "0"),
+            ("-0.0", "0"),
+            ("1", "1"),
+            ("-1", "-1"),
+            ("1.0", "1"),
+            ("4.50", "4.5"),
+            ("2e-3", "0.002"),
+            ("1E3", "1000"),
+            ("1e21", "1e+21"),
+            ("1e+30", "1e+30"),
+            ("1e-7", "1e-7"),
+            ("0.000001", "0.000001"),
+            ("0.0000001", "1e-7"),
+            ("333333333.33333329", "333333333.3333333"),
+            ("1e-27", "1e-27"),
+            ("9007199254740992", "9007199254740992"),
+            ("9007199254740993", "9007199254740992"),
+            ("123456789012345", "123456789012345"),
+            ("1234567890123456789", "1234567890123456800"),
+            ("-5e-324", "-5e-324"),
+            ("1.7976931348623157e308", "1.7976931348623157e+308"),
+            ("295147905179352830000", "295147905179352830000"),
+        ];
+        for (input, want) in cases {
+            let v = p(input).unwrap();
+            assert_eq!(to_canonical(&v), want, "{input}");
+            assert_eq!(to_compact(&v), input, "compact keeps the text of {input}");
+        }
+    }
+
+    #[test]
+    fn numbers_outside_the_double_range_are_rejected() {
+        for input in ["1e309", "-1e400", "[1,2e999]"] {
+            assert_eq!(p(input).unwrap_err().reason(), Reason::JsonInvalid, "{input}");
+        }
+        assert!(p("1e308").is_ok());
+        assert!(p("1e-400").is_ok(), "underflow to zero is a finite value");
+    }
 
     fn p(s: &str) -> Result<Value> {
         parse(s, &Limits::AEP2)

@@ -188,6 +188,8 @@ registry! {
     X402NetworkMismatch => ("x402_network_mismatch", Schema, "x402-payload"),
     /// An HTTP method or URL cannot be put in the canonical request descriptor.
     RequestDescriptorInvalid => ("request_descriptor_invalid", Schema, "x402-request-hash"),
+    // [a2a reasons]
+    // [mcp reasons]
 }
 
 impl fmt::Display for Reason {

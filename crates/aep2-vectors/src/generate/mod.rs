@@ -16,6 +16,8 @@ mod policy;
 mod receipts;
 mod signing;
 mod x402;
+// [a2a module]
+// [mcp module]
 
 use crate::model::{Context, Expected, Generator, Kind, Note, Source, TestCase, TestGroup, VECTOR_SCHEMA, VectorFile};
 use aep2::crypto::secp256k1::SecretKey;
@@ -288,6 +290,8 @@ pub fn generate_all(repo_root: &Path) -> Result<Vec<VectorFile>, String> {
         policy::generate(),
         order::generate(),
         x402::generate(),
+        // [a2a generate]
+        // [mcp generate]
     ])
 }
 
