@@ -59,6 +59,79 @@ enum Cmd {
     /// Verify the peer-signed interop fixtures (ethers v6, tweetnacl) and print each verdict.
     #[command(after_help = AFTER_HELP.as_str())]
     Interop(InteropArgs),
+    /// Run a service: `serve sp` is the settlement processor (POST /enqueue, GET /health).
+    #[command(subcommand, after_help = AFTER_HELP.as_str())]
+    Serve(ServeCmd),
+    /// Operate a settlement processor's ledger directly: fund payers, show accounts.
+    #[command(subcommand, after_help = AFTER_HELP.as_str())]
+    Sp(SpCmd),
+}
+
+#[derive(Subcommand)]
+enum ServeCmd {
+    /// The settlement processor: prints one JSON line {listening, sp} once bound, serves until
+    /// SIGTERM or Ctrl-C. Exit 0 on a clean shutdown, 2 on a configuration, database or bind error.
+    #[command(after_help = AFTER_HELP.as_str())]
+    Sp(ServeSpArgs),
+}
+
+#[derive(Args)]
+struct ServeSpArgs {
+    /// The JSON configuration file (listen, database, keys, domains, settlementWindow, clockSkew,
+    /// deposits, depositsFile, http); see the aep2-sp crate docs and spec §6.5.
+    #[arg(long)]
+    config: PathBuf,
+    /// Override the configured listen address (e.g. 127.0.0.1:0).
+    #[arg(long)]
+    listen: Option<String>,
+    /// Override the configured database file.
+    #[arg(long)]
+    database: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum SpCmd {
+    /// Credit a payer's account once per --id. Exit 0 applied or already applied, 1 the id was
+    /// used for a different deposit, 2 usage or database error.
+    #[command(after_help = AFTER_HELP.as_str())]
+    Deposit(SpDepositArgs),
+    /// Print a payer's accounts: balance, reserved, available.
+    #[command(after_help = AFTER_HELP.as_str())]
+    Accounts(SpAccountsArgs),
+}
+
+#[derive(Args)]
+struct SpDepositArgs {
+    /// The ledger database file (created if missing).
+    #[arg(long)]
+    database: PathBuf,
+    /// The deposit's id: applying the same id again changes nothing.
+    #[arg(long)]
+    id: String,
+    #[command(flatten)]
+    domain: DomainArgs,
+    /// The payer (EVM address for eip712, base58 key otherwise).
+    #[arg(long)]
+    payer: String,
+    /// The token (EVM address or base58 mint).
+    #[arg(long)]
+    token: String,
+    /// The amount in token base units (decimal).
+    #[arg(long)]
+    amount: String,
+}
+
+#[derive(Args)]
+struct SpAccountsArgs {
+    /// The ledger database file.
+    #[arg(long)]
+    database: PathBuf,
+    /// The payer.
+    #[arg(long)]
+    payer: String,
+    /// Only this token.
+    #[arg(long)]
+    token: Option<String>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -305,6 +378,9 @@ fn main() -> ExitCode {
         Cmd::Vectors(VectorsCmd::Generate(a)) => vectors_generate(&a),
         Cmd::Vectors(VectorsCmd::Check(a)) => vectors_check(&a),
         Cmd::Interop(a) => interop(&a),
+        Cmd::Serve(ServeCmd::Sp(a)) => serve_sp(&a),
+        Cmd::Sp(SpCmd::Deposit(a)) => sp_deposit(&a),
+        Cmd::Sp(SpCmd::Accounts(a)) => sp_accounts(&a),
     };
     match result {
         Ok(code) => code,
@@ -732,4 +808,89 @@ fn interop(a: &InteropArgs) -> Outcome {
         "(valid cases also check: digest = ethers/MVP digest, re-signing reproduces the peer signature byte for byte,\n receipt signature verifies, and the MVP receipt's enqueueDeadline > deadline is rejected per spec)"
     );
     Ok(verdict_exit(bad == 0))
+}
+
+fn serve_sp(a: &ServeSpArgs) -> Outcome {
+    let mut config = aep2_sp::Config::load(&a.config)?;
+    if let Some(l) = &a.listen {
+        config.listen = l.parse().map_err(|e| format!("--listen {l:?}: {e}"))?;
+    }
+    if let Some(d) = &a.database {
+        config.database = d.clone();
+    }
+    aep2_sp::service::run_blocking(&config, |addr, sps| {
+        // One line, flushed, so that a supervisor (or a test) can read the bound port.
+        println!("{}", json!({ "listening": addr.to_string(), "sp": sps }));
+        let _ = std::io::Write::flush(&mut std::io::stdout());
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn open_ledger(path: &Path) -> Result<aep2_sp::Ledger, String> {
+    aep2_sp::Ledger::open(path, &aep2_sp::LedgerOptions::default()).map_err(|e| e.to_string())
+}
+
+fn sp_deposit(a: &SpDepositArgs) -> Outcome {
+    let domain = a.domain.domain()?;
+    let payer = aep2::AccountId::parse(&a.payer).map_err(|e| format!("--payer: {e}"))?;
+    let token = aep2::AccountId::parse(&a.token).map_err(|e| format!("--token: {e}"))?;
+    let amount = aep2::U256::parse_decimal(&a.amount).map_err(|e| format!("--amount: {e}"))?;
+    if a.id.is_empty() || a.id.len() > 256 {
+        return Err("--id must be 1 to 256 bytes".into());
+    }
+    let account = aep2_sp::config::account_key(&domain, &payer, &token)?;
+    let ledger = open_ledger(&a.database)?;
+    let deposit = aep2_sp::Deposit {
+        id: a.id.clone(),
+        account: account.clone(),
+        amount,
+    };
+    let outcome = ledger
+        .deposit(&deposit, now_or_clock(None))
+        .map_err(|e| e.to_string())?;
+    let balance = ledger.balance(&account).map_err(|e| e.to_string())?;
+    let name = match outcome {
+        aep2_sp::DepositOutcome::Applied => "applied",
+        aep2_sp::DepositOutcome::AlreadyApplied => "already_applied",
+        aep2_sp::DepositOutcome::Conflict => "conflict",
+    };
+    print(&json!({
+        "deposit": name,
+        "id": a.id,
+        "domain": account.domain,
+        "payer": account.payer,
+        "token": account.token,
+        "balance": balance.balance.to_string(),
+        "reserved": balance.reserved.to_string(),
+        "available": balance.available().to_string(),
+    }));
+    Ok(verdict_exit(outcome != aep2_sp::DepositOutcome::Conflict))
+}
+
+fn sp_accounts(a: &SpAccountsArgs) -> Outcome {
+    let payer = aep2::AccountId::parse(&a.payer).map_err(|e| format!("--payer: {e}"))?;
+    let token = a
+        .token
+        .as_deref()
+        .map(|t| aep2::AccountId::parse(t).map_err(|e| format!("--token: {e}")))
+        .transpose()?;
+    let ledger = open_ledger(&a.database)?;
+    let rows = ledger
+        .accounts(&payer.to_string(), token.map(|t| t.to_string()).as_deref())
+        .map_err(|e| e.to_string())?;
+    let list: Vec<J> = rows
+        .iter()
+        .map(|b| {
+            json!({
+                "domain": b.account.domain,
+                "payer": b.account.payer,
+                "token": b.account.token,
+                "balance": b.balance.to_string(),
+                "reserved": b.reserved.to_string(),
+                "available": b.available().to_string(),
+            })
+        })
+        .collect();
+    print(&json!({ "accounts": list }));
+    Ok(ExitCode::SUCCESS)
 }

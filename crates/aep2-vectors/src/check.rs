@@ -200,7 +200,121 @@ pub fn answer(group: &TestGroup, t: &TestCase) -> Result<Answer, String> {
             }
             Ok(a)
         }
+        Kind::ExtractA2a => {
+            let verifier = Verifier::new(context_domain(&group.context)?);
+            let text = input_str(t, "a2aMessage")?;
+            let now = group.context.now.ok_or("extract_a2a context needs now")?;
+            let (message, report) = if let Some(q) = t.input.get("quote") {
+                let o = t
+                    .input
+                    .get("orderOptions")
+                    .ok_or_else(|| format!("{}: Order Mode needs input.orderOptions", t.id))?;
+                let seconds = |k: &str| {
+                    o.get(k)
+                        .and_then(J::as_u64)
+                        .ok_or_else(|| format!("{}: orderOptions.{k} missing", t.id))
+                };
+                let options = OrderOptions {
+                    clock_skew: seconds("clockSkew")?,
+                    max_horizon: seconds("maxHorizon")?,
+                };
+                let quote =
+                    PaymentRequest::from_json(&to_aep2_json(q)?).map_err(|e| format!("{}: quote: {e}", t.id))?;
+                aep2_a2a::check_order_reply(text, &verifier, &quote, now, options)
+            } else if let Some(p) = t.input.get("payeePolicy") {
+                let ctx = Context {
+                    policy: Some(serde_json::from_value(p.clone()).map_err(|e| format!("{}: payeePolicy: {e}", t.id))?),
+                    ..Context::default()
+                };
+                let policy = context_policy(&ctx)?;
+                if policy.request_hash.is_some() {
+                    return Err(format!(
+                        "{}: the A2A request hash comes from the message, not the policy",
+                        t.id
+                    ));
+                }
+                aep2_a2a::check_intent(text, &verifier, &policy, aep2_a2a::RequestBinding::Required, now)
+            } else {
+                aep2_a2a::check_message(text, &verifier, Some(now))
+            };
+            let mut a = Answer::from_result(&report.verdict);
+            a.intermediates = report_intermediates(&report);
+            if let Some(m) = message {
+                a.intermediates.insert("a2aVersion".into(), m.version.as_str().into());
+                if let Ok(h) = m.request_hash() {
+                    a.intermediates.insert("requestHash".into(), hex_encode_0x(&h));
+                }
+            }
+            Ok(a)
+        }
+        Kind::A2aRequestHash => {
+            let text = input_str(t, "a2aMessage")?;
+            let mut a = Answer::from_result(&aep2_a2a::request_hash(text).map(|_| ()));
+            if let (Ok(d), Ok(h)) = (aep2_a2a::request_descriptor(text), aep2_a2a::request_hash(text)) {
+                a.intermediates.insert("descriptor".into(), d);
+                a.intermediates.insert("requestHash".into(), hex_encode_0x(&h));
+            }
+            Ok(a)
+        }
         // [a2a check arms]
+        Kind::ExtractMcp => {
+            let verifier = Verifier::new(context_domain(&group.context)?);
+            let now = group.context.now.ok_or("extract_mcp context needs now")?;
+            let call = match aep2_mcp::ToolCall::parse(input_str(t, "request")?) {
+                Ok(c) => c,
+                Err(e) => return Ok(Answer::from_result(&Err(e))),
+            };
+            // The quote is the payee's own input: a malformed one is a broken vector, not a verdict.
+            let quote = match t.input.get("quote") {
+                Some(q) => {
+                    Some(PaymentRequest::from_json(&to_aep2_json(q)?).map_err(|e| format!("{}: quote: {e}", t.id))?)
+                }
+                None => None,
+            };
+            let (carrier, mut report) = match &quote {
+                Some(q) => aep2_mcp::check_call_for_quote(&call, &verifier, q, now, OrderOptions::default()),
+                None => aep2_mcp::check_call(&call, &verifier, Some(now)),
+            };
+            let binding = t.input.get("requestBinding").and_then(J::as_bool).unwrap_or(false);
+            if binding && report.verdict.is_ok() {
+                report.verdict = report
+                    .clone()
+                    .into_result()
+                    .and_then(|v| aep2_mcp::check_request_binding(&call, &v));
+            }
+            let mut a = Answer::from_result(&report.verdict);
+            a.intermediates = report_intermediates(&report);
+            if let Some(c) = carrier {
+                a.intermediates.insert("carrier".into(), c.as_str().into());
+            }
+            if let Ok(h) = call.request_hash() {
+                a.intermediates.insert("requestHash".into(), hex_encode_0x(&h));
+            }
+            if let Some(q) = &quote {
+                a.intermediates.insert("quoteHash".into(), hex_encode_0x(&q.hash()));
+            }
+            Ok(a)
+        }
+        Kind::McpRequestHash => {
+            let name = input_str(t, "name")?;
+            let arguments = match t.input.get("arguments") {
+                Some(J::String(text)) => match parse(text, &aep2_mcp::MESSAGE_LIMITS) {
+                    Ok(v) => Some(v),
+                    Err(e) => return Ok(Answer::from_result(&Err(e))),
+                },
+                Some(_) => return Err(format!("{}: input.arguments must be JSON text", t.id)),
+                None => None,
+            };
+            let mut a = Answer::from_result(&aep2_mcp::request_hash(name, arguments.as_ref()).map(|_| ()));
+            if let (Ok(d), Ok(h)) = (
+                aep2_mcp::request_descriptor(name, arguments.as_ref()),
+                aep2_mcp::request_hash(name, arguments.as_ref()),
+            ) {
+                a.intermediates.insert("descriptor".into(), d);
+                a.intermediates.insert("requestHash".into(), hex_encode_0x(&h));
+            }
+            Ok(a)
+        }
         // [mcp check arms]
         Kind::VerifyReceipt => {
             let receipt = match t.input.get("receipt").map(to_aep2_json).transpose()? {

@@ -75,7 +75,18 @@ pub enum Kind {
     ExtractX402,
     /// Compute the canonical HTTP request descriptor and its request hash.
     HttpRequestHash,
+    /// Extract the mandate from an A2A message (v1.0 or v0.3) and verify it: core verification,
+    /// or Intent Mode under a payee policy bound to the message, or Order Mode against a quote.
+    ExtractA2a,
+    /// Compute the canonical A2A request descriptor and its request hash.
+    A2aRequestHash,
     // [a2a kinds]
+    /// Read an MCP `tools/call` message, extract the mandate from `params._meta` (MCP binding)
+    /// and verify it under the group's profile, domain and time; optionally with request binding
+    /// to the call or against an Order Mode quote.
+    ExtractMcp,
+    /// Compute the canonical MCP tool-call descriptor and its request hash.
+    McpRequestHash,
     // [mcp kinds]
 }
 
@@ -91,7 +102,11 @@ impl Kind {
             Kind::VerifyOrder => "verify_order",
             Kind::ExtractX402 => "extract_x402",
             Kind::HttpRequestHash => "http_request_hash",
+            Kind::ExtractA2a => "extract_a2a",
+            Kind::A2aRequestHash => "a2a_request_hash",
             // [a2a kind names]
+            Kind::ExtractMcp => "extract_mcp",
+            Kind::McpRequestHash => "mcp_request_hash",
             // [mcp kind names]
         }
     }

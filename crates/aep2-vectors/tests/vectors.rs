@@ -266,7 +266,67 @@ fn wire_schemas(file: &VectorFile) -> Result<(), Failed> {
                     }
                 }
             }
+            Kind::ExtractA2a | Kind::A2aRequestHash => {
+                let Some(text) = case.input.get("a2aMessage").and_then(|m| m.as_str()) else {
+                    continue;
+                };
+                let message: serde_json::Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
+                if let Some(meta) = message.get("metadata") {
+                    instances.push((meta.clone(), "a2a-metadata.schema.json"));
+                    if let Some(env) = meta.get("aep2.dev/mandate") {
+                        let schema = match (env.get("aep2").is_some(), group.context.profile.as_deref()) {
+                            (true, _) => Some("native-envelope.schema.json"),
+                            (false, Some("eip712")) => Some("mvp-envelope-eip712.schema.json"),
+                            (false, Some("solana-mvp")) => Some("mvp-envelope-solana.schema.json"),
+                            _ => None,
+                        };
+                        if let Some(schema) = schema {
+                            instances.push((env.clone(), schema));
+                        }
+                    }
+                }
+                if let Some(quote) = case.input.get("quote") {
+                    instances.push((quote.clone(), "payment-request.schema.json"));
+                }
+                instances.push((message, "a2a-message.schema.json"));
+            }
             // [a2a schema arms]
+            Kind::ExtractMcp => {
+                // The message as sent, its payment carrier, the envelope inside and (Order Mode)
+                // the quote.
+                let Some(message) = case.input.get("request").and_then(|m| m.as_str()) else {
+                    continue;
+                };
+                let json: serde_json::Value = serde_json::from_str(message).map_err(|e| e.to_string())?;
+                let meta = json.pointer("/params/_meta").cloned().unwrap_or_default();
+                instances.push((json, "mcp-tools-call-request.schema.json"));
+                if let Some(quote) = case.input.get("quote") {
+                    instances.push((quote.clone(), "payment-request.schema.json"));
+                }
+                let envelope = if let Some(p) = meta.get("x402/payment") {
+                    instances.push((p.clone(), "x402-payment-payload-v2.schema.json"));
+                    p.get("payload").cloned()
+                } else {
+                    match meta.get("dev.aep2/mandate") {
+                        Some(serde_json::Value::String(h)) => aep2::envelope::decode_header(h)
+                            .ok()
+                            .and_then(|v| serde_json::from_str(&aep2::json::to_compact(&v)).ok()),
+                        other => other.cloned(),
+                    }
+                };
+                if let Some(env) = envelope {
+                    let schema = match (env.get("aep2").is_some(), group.context.profile.as_deref()) {
+                        (true, _) => Some("native-envelope.schema.json"),
+                        (false, Some("eip712")) => Some("mvp-envelope-eip712.schema.json"),
+                        (false, Some("solana-mvp")) => Some("mvp-envelope-solana.schema.json"),
+                        _ => None,
+                    };
+                    if let Some(schema) = schema {
+                        instances.push((env, schema));
+                    }
+                }
+            }
+            Kind::McpRequestHash => continue,
             // [mcp schema arms]
             Kind::Ed25519Raw | Kind::HttpRequestHash => continue,
         }
@@ -290,7 +350,13 @@ fn wire_schemas(file: &VectorFile) -> Result<(), Failed> {
         c.expected.result == "valid"
             && matches!(
                 g.kind,
-                Kind::VerifyMandate | Kind::VerifyReceipt | Kind::VerifyPolicy | Kind::VerifyOrder | Kind::ExtractX402
+                Kind::VerifyMandate
+                    | Kind::VerifyReceipt
+                    | Kind::VerifyPolicy
+                    | Kind::VerifyOrder
+                    | Kind::ExtractX402
+                    | Kind::ExtractMcp
+                    | Kind::ExtractA2a
             )
     });
     if eligible && checked == 0 {

@@ -176,9 +176,9 @@ registry! {
     ReplayStoreUnavailable => ("replay_store_unavailable", Policy, "replay"),
     /// The payee's payment request (Order Mode quote) expired before the mandate arrived.
     QuoteExpired => ("quote_expired", Policy, "order-mode"),
-    /// An HTTP request that must pay carries no payment header.
+    /// A request that must pay carries no payment (x402 header, A2A or MCP mandate key).
     PaymentMissing => ("payment_missing", Decode, "x402-carriers"),
-    /// An HTTP request carries more than one payment header (or one header twice).
+    /// A request carries more than one payment (two carriers, or one header twice).
     PaymentAmbiguous => ("payment_ambiguous", Decode, "x402-carriers"),
     /// An x402 payload's `x402Version` is not the version of the header it travels in.
     X402VersionUnsupported => ("x402_version_unsupported", Schema, "x402-payload"),
@@ -186,10 +186,27 @@ registry! {
     X402SchemeUnsupported => ("x402_scheme_unsupported", Schema, "x402-payload"),
     /// An x402 payload names a network other than the verifier's.
     X402NetworkMismatch => ("x402_network_mismatch", Schema, "x402-payload"),
-    /// An HTTP method or URL cannot be put in the canonical request descriptor.
+    /// A request (HTTP, A2A message, MCP tool call) cannot be put in its canonical request descriptor.
     RequestDescriptorInvalid => ("request_descriptor_invalid", Schema, "x402-request-hash"),
+    /// An A2A message is not a well-formed v1.0 or v0.3 `Message` (members, types, role and part
+    /// spellings, AEP2 metadata keys).
+    A2aMessageInvalid => ("a2a_message_invalid", Schema, "a2a-messages"),
     // [a2a reasons]
+    /// An MCP message is not a JSON-RPC 2.0 `tools/call` request (`jsonrpc`, `id`, `method`, `params`).
+    McpRequestInvalid => ("mcp_request_invalid", Schema, "mcp-tool-call"),
+    /// The params of an MCP `tools/call` request are malformed (`name`, `arguments`, `_meta`).
+    McpParamsInvalid => ("mcp_params_invalid", Schema, "mcp-tool-call"),
     // [mcp reasons]
+    /// The payer's available funds (deposited balance minus reservations) do not cover the amount.
+    InsufficientFunds => ("insufficient_funds", Policy, "sp-funds"),
+    /// An HTTP request body is not declared as `application/json`.
+    ContentTypeUnsupported => ("content_type_unsupported", Decode, "sp-enqueue"),
+    /// The client did not deliver its HTTP request within the server's time limit.
+    RequestTimeout => ("request_timeout", Decode, "sp-enqueue"),
+    /// The HTTP method and path name no operation of the service.
+    RouteUnknown => ("route_unknown", Decode, "sp-enqueue"),
+    /// The settlement processor holds no mandate with this id.
+    MandateUnknown => ("mandate_unknown", Policy, "sp-enqueue"),
 }
 
 impl fmt::Display for Reason {

@@ -6,6 +6,7 @@
 //! from the spec's rules; the reference implementation only fills in intermediate values.
 //! A disagreement between the two is caught by the vector tests, never papered over.
 
+mod a2a;
 mod ed25519;
 mod edkit;
 mod eip712;
@@ -17,6 +18,7 @@ mod receipts;
 mod signing;
 mod x402;
 // [a2a module]
+mod mcp;
 // [mcp module]
 
 use crate::model::{Context, Expected, Generator, Kind, Note, Source, TestCase, TestGroup, VECTOR_SCHEMA, VectorFile};
@@ -290,7 +292,9 @@ pub fn generate_all(repo_root: &Path) -> Result<Vec<VectorFile>, String> {
         policy::generate(),
         order::generate(),
         x402::generate(),
+        a2a::generate(),
         // [a2a generate]
+        mcp::generate(),
         // [mcp generate]
     ])
 }

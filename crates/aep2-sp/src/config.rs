@@ -1,0 +1,382 @@
+//! The service configuration: a JSON file (see the crate docs for its members).
+//!
+//! Secrets (the SP keys) are read from the file or from files it names, never printed: the
+//! [`Config`] `Debug` output redacts them.
+
+use crate::ledger::{AccountKey, Deposit};
+use crate::{account_display, domain_key};
+use aep2::codec::hex_decode_0x;
+use aep2::crypto::secp256k1::SecretKey;
+use aep2::json::{self, Limits, Object, Value};
+use aep2::uint::{MAX_JSON_INTEGER, U256, parse_json_integer};
+use aep2::{AccountId, Domain, Profile, SpKey};
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Largest configuration or deposits file read, in bytes.
+pub const MAX_CONFIG_BYTES: u64 = 16 << 20;
+
+/// Parser limits for configuration files: deeper and wider than envelopes, still bounded.
+const CONFIG_LIMITS: Limits = Limits {
+    max_depth: 8,
+    max_string_bytes: 4096,
+    max_members: 100_000,
+    max_number_len: 24,
+};
+
+/// Limits that keep one client from holding the service.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HttpLimits {
+    /// Largest request body (bytes); larger is `413 header_too_large`. Default 8192, the
+    /// envelope limit of spec §5.5: the `/enqueue` body *is* the envelope.
+    pub max_body_bytes: usize,
+    /// Time allowed from a connection's (or keep-alive request's) first byte to the end of its
+    /// headers; a slower client is disconnected. Default 5 s.
+    pub header_timeout: Duration,
+    /// Time allowed to deliver the body after the headers; slower is `408 request_timeout`.
+    /// Default 5 s.
+    pub body_timeout: Duration,
+    /// Connections served at once; further connections wait in the kernel's accept queue.
+    /// Default 1024.
+    pub max_connections: usize,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        HttpLimits {
+            max_body_bytes: aep2::envelope::MAX_HEADER_BYTES,
+            header_timeout: Duration::from_secs(5),
+            body_timeout: Duration::from_secs(5),
+            max_connections: 1024,
+        }
+    }
+}
+
+/// Everything the service needs to run.
+#[derive(Clone)]
+pub struct Config {
+    /// Address to listen on (port 0 picks a free port; the bound address is reported).
+    pub listen: SocketAddr,
+    /// The ledger database file.
+    pub database: PathBuf,
+    /// The secp256k1 SP key: signs `mvp-evm` and native `eip712` receipts.
+    pub secp256k1_key: Option<SpKey>,
+    /// The Ed25519 SP key: signs `mvp-solana` and native `ed25519` receipts.
+    pub ed25519_key: Option<SpKey>,
+    /// The deployments served, in order; the first `eip712` domain serves MVP EVM envelopes.
+    pub domains: Vec<Domain>,
+    /// `w`: seconds after acceptance by which the SP promises settlement (`enqueueDeadline =
+    /// now + w`). Default 300.
+    pub settlement_window: u64,
+    /// `s`: tolerated clock skew in the expiry check, seconds. Default 5.
+    pub clock_skew: u64,
+    /// Deposits applied (once per id) at start-up.
+    pub deposits: Vec<Deposit>,
+    /// HTTP limits.
+    pub http: HttpLimits,
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let id = |k: &Option<SpKey>| k.as_ref().map(|k| k.id().to_string());
+        f.debug_struct("Config")
+            .field("listen", &self.listen)
+            .field("database", &self.database)
+            .field("secp256k1_sp", &id(&self.secp256k1_key))
+            .field("ed25519_sp", &id(&self.ed25519_key))
+            .field("domains", &self.domains)
+            .field("settlement_window", &self.settlement_window)
+            .field("clock_skew", &self.clock_skew)
+            .field("deposits", &self.deposits.len())
+            .field("http", &self.http)
+            .finish()
+    }
+}
+
+impl Config {
+    /// A configuration with defaults, serving `domains` and storing in `database`.
+    pub fn new(database: impl Into<PathBuf>, domains: Vec<Domain>) -> Config {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            database: database.into(),
+            secp256k1_key: None,
+            ed25519_key: None,
+            domains,
+            settlement_window: 300,
+            clock_skew: 5,
+            deposits: Vec::new(),
+            http: HttpLimits::default(),
+        }
+    }
+
+    /// Reads a configuration file; relative paths in it are relative to its directory.
+    pub fn load(path: &Path) -> Result<Config, String> {
+        let text = read_bounded(path)?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        Config::parse(&text, base).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    /// Parses configuration JSON; relative paths resolve against `base`.
+    pub fn parse(text: &str, base: &Path) -> Result<Config, String> {
+        let v = json::parse(text, &CONFIG_LIMITS).map_err(|e| e.to_string())?;
+        let obj = object(&v, "config")?;
+        const KNOWN: &[&str] = &[
+            "listen",
+            "database",
+            "keys",
+            "domains",
+            "settlementWindow",
+            "clockSkew",
+            "deposits",
+            "depositsFile",
+            "http",
+        ];
+        closed(obj, "config", KNOWN)?;
+        let database = base.join(string(obj, "database")?.ok_or("config: missing \"database\"")?);
+        let domains = match obj.get("domains") {
+            Some(Value::Array(items)) => items.iter().map(parse_domain).collect::<Result<Vec<_>, _>>()?,
+            _ => return Err("config: \"domains\" must be a non-empty array".into()),
+        };
+        let mut c = Config::new(database, domains);
+        if let Some(l) = string(obj, "listen")? {
+            c.listen = l.parse().map_err(|e| format!("listen {l:?}: {e}"))?;
+        }
+        if let Some(keys) = obj.get("keys") {
+            let keys = object(keys, "keys")?;
+            closed(keys, "keys", &["secp256k1", "ed25519"])?;
+            if let Some(k) = keys.get("secp256k1") {
+                let bytes = secret(k, base, "keys.secp256k1")?;
+                let sk = SecretKey::from_bytes(&bytes).ok_or("keys.secp256k1 is not a valid secp256k1 secret")?;
+                c.secp256k1_key = Some(SpKey::Secp256k1(sk));
+            }
+            if let Some(k) = keys.get("ed25519") {
+                c.ed25519_key = Some(SpKey::Ed25519(secret(k, base, "keys.ed25519")?));
+            }
+        }
+        if let Some(w) = uint(obj, "settlementWindow")? {
+            c.settlement_window = w;
+        }
+        if let Some(s) = uint(obj, "clockSkew")? {
+            c.clock_skew = s;
+        }
+        if let Some(h) = obj.get("http") {
+            let h = object(h, "http")?;
+            closed(
+                h,
+                "http",
+                &["maxBodyBytes", "headerTimeoutMs", "bodyTimeoutMs", "maxConnections"],
+            )?;
+            let as_usize = |n: u64| usize::try_from(n).map_err(|_| "http limit out of range".to_owned());
+            if let Some(n) = uint(h, "maxBodyBytes")? {
+                c.http.max_body_bytes = as_usize(n)?;
+            }
+            if let Some(n) = uint(h, "headerTimeoutMs")? {
+                c.http.header_timeout = Duration::from_millis(n);
+            }
+            if let Some(n) = uint(h, "bodyTimeoutMs")? {
+                c.http.body_timeout = Duration::from_millis(n);
+            }
+            if let Some(n) = uint(h, "maxConnections")? {
+                c.http.max_connections = as_usize(n)?.max(1);
+            }
+        }
+        if let Some(d) = obj.get("deposits") {
+            c.deposits = parse_deposits(d, &c.domains)?;
+        }
+        if let Some(f) = string(obj, "depositsFile")? {
+            let path = base.join(f);
+            c.deposits.extend(load_deposits(&path, &c.domains)?);
+        }
+        c.check()?;
+        Ok(c)
+    }
+
+    /// Checks that every domain has a key that can sign its receipts and that the numbers are sane.
+    pub fn check(&self) -> Result<(), String> {
+        if self.domains.is_empty() {
+            return Err("no domains configured".into());
+        }
+        for (i, d) in self.domains.iter().enumerate() {
+            if self.domains[..i].contains(d) {
+                return Err(format!("domain {} listed twice", domain_key(d)));
+            }
+            let has_key = match d.profile() {
+                Profile::Eip712 => self.secp256k1_key.is_some(),
+                Profile::Ed25519 | Profile::SolanaMvp => self.ed25519_key.is_some(),
+            };
+            if !has_key {
+                return Err(format!(
+                    "domain {} needs a {} SP key",
+                    domain_key(d),
+                    key_type(d.profile())
+                ));
+            }
+        }
+        if self.settlement_window == 0 || self.settlement_window > MAX_JSON_INTEGER {
+            return Err("settlementWindow must be in 1..=2^53-1 seconds".into());
+        }
+        if self.http.max_body_bytes == 0 {
+            return Err("http.maxBodyBytes must be positive".into());
+        }
+        Ok(())
+    }
+}
+
+fn key_type(p: Profile) -> &'static str {
+    match p {
+        Profile::Eip712 => "secp256k1",
+        _ => "ed25519",
+    }
+}
+
+/// Reads a deposits file: `{"deposits": [<deposit>, …]}`.
+pub fn load_deposits(path: &Path, domains: &[Domain]) -> Result<Vec<Deposit>, String> {
+    let text = read_bounded(path)?;
+    let v = json::parse(&text, &CONFIG_LIMITS).map_err(|e| format!("{}: {e}", path.display()))?;
+    let obj = object(&v, "deposits file")?;
+    closed(obj, "deposits file", &["deposits"])?;
+    let d = obj.get("deposits").ok_or("deposits file: missing \"deposits\"")?;
+    parse_deposits(d, domains).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Parses an array of deposits: `{"id", "payer", "token", "amount", "domain"?}`, where
+/// `domain` is `{"profile", "domain"?}` as in `domains` and may be left out when exactly one
+/// configured domain fits the payer's kind (EVM address or base58 key).
+pub fn parse_deposits(v: &Value, domains: &[Domain]) -> Result<Vec<Deposit>, String> {
+    let Value::Array(items) = v else {
+        return Err("\"deposits\" must be an array".into());
+    };
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| parse_deposit(item, domains).map_err(|e| format!("deposits[{i}]: {e}")))
+        .collect()
+}
+
+fn parse_deposit(v: &Value, domains: &[Domain]) -> Result<Deposit, String> {
+    let obj = object(v, "deposit")?;
+    closed(obj, "deposit", &["id", "payer", "token", "amount", "domain"])?;
+    let id = string(obj, "id")?.ok_or("missing \"id\"")?;
+    if id.is_empty() || id.len() > 256 {
+        return Err("\"id\" must be 1 to 256 bytes".into());
+    }
+    let payer =
+        AccountId::parse(string(obj, "payer")?.ok_or("missing \"payer\"")?).map_err(|e| format!("payer: {e}"))?;
+    let token =
+        AccountId::parse(string(obj, "token")?.ok_or("missing \"token\"")?).map_err(|e| format!("token: {e}"))?;
+    let amount =
+        U256::parse_decimal(string(obj, "amount")?.ok_or("missing \"amount\"")?).map_err(|e| format!("amount: {e}"))?;
+    let domain = match obj.get("domain") {
+        Some(d) => parse_domain(d)?,
+        None => only_domain_for(&payer, domains)?,
+    };
+    let account = account_key(&domain, &payer, &token)?;
+    Ok(Deposit {
+        id: id.to_owned(),
+        account,
+        amount,
+    })
+}
+
+/// The ledger account of `payer`'s `token` in `domain`, checking that the identifiers are of the
+/// domain's kind (EVM addresses for `eip712`, base58 keys otherwise).
+pub fn account_key(domain: &Domain, payer: &AccountId, token: &AccountId) -> Result<AccountKey, String> {
+    let evm = domain.profile() == Profile::Eip712;
+    for (what, id) in [("payer", payer), ("token", token)] {
+        if matches!(id, AccountId::Evm(_)) != evm {
+            return Err(format!(
+                "{what} {id} is not an identifier of a {} domain",
+                domain.profile()
+            ));
+        }
+    }
+    Ok(AccountKey {
+        domain: domain_key(domain),
+        payer: account_display(payer),
+        token: account_display(token),
+    })
+}
+
+fn only_domain_for(payer: &AccountId, domains: &[Domain]) -> Result<Domain, String> {
+    let evm = matches!(payer, AccountId::Evm(_));
+    let fits: Vec<&Domain> = domains
+        .iter()
+        .filter(|d| (d.profile() == Profile::Eip712) == evm)
+        .collect();
+    match fits.as_slice() {
+        [one] => Ok((*one).clone()),
+        [] => Err(format!("no configured domain takes payer {payer}")),
+        _ => Err("several configured domains fit this payer: name its \"domain\"".into()),
+    }
+}
+
+/// Parses `{"profile": "eip712" | "ed25519", "domain": {…}}` or `{"profile": "solana-mvp"}`.
+pub fn parse_domain(v: &Value) -> Result<Domain, String> {
+    let obj = object(v, "domain entry")?;
+    closed(obj, "domain entry", &["profile", "domain"])?;
+    let profile = Profile::parse(string(obj, "profile")?.ok_or("domain entry: missing \"profile\"")?)
+        .map_err(|e| e.to_string())?;
+    match (profile, obj.get("domain")) {
+        (Profile::SolanaMvp, None) => Ok(Domain::SolanaMvp),
+        (Profile::SolanaMvp, Some(_)) => Err("solana-mvp has no domain object".into()),
+        (p, Some(d)) => Domain::from_json(p, d).map_err(|e| e.to_string()),
+        (p, None) => Err(format!("profile {p} needs a \"domain\" object")),
+    }
+}
+
+fn secret(v: &Value, base: &Path, what: &str) -> Result<[u8; 32], String> {
+    let text = match v {
+        Value::String(s) => s.clone(),
+        Value::Object(o) => {
+            closed(o, what, &["file"])?;
+            let f = string(o, "file")?.ok_or_else(|| format!("{what}: missing \"file\""))?;
+            let text = read_bounded(&base.join(f))?;
+            text.trim().to_owned()
+        }
+        _ => return Err(format!("{what} must be 0x-hex text or {{\"file\": PATH}}")),
+    };
+    // The message never includes the text: it may be a secret with a typo.
+    hex_decode_0x(&text)
+        .and_then(|b| <[u8; 32]>::try_from(b).ok())
+        .ok_or_else(|| format!("{what} must be 0x followed by 64 hex digits"))
+}
+
+fn read_bounded(path: &Path) -> Result<String, String> {
+    let meta = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    if meta.len() > MAX_CONFIG_BYTES {
+        return Err(format!("{}: larger than {MAX_CONFIG_BYTES} bytes", path.display()));
+    }
+    std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn object<'a>(v: &'a Value, what: &str) -> Result<&'a Object, String> {
+    match v {
+        Value::Object(o) => Ok(o),
+        other => Err(format!("{what} must be an object, found {}", other.type_name())),
+    }
+}
+
+fn closed(obj: &Object, what: &str, known: &[&str]) -> Result<(), String> {
+    match obj.iter().find(|(k, _)| !known.contains(k)) {
+        Some((k, _)) => Err(format!("{what}: unknown member {k:?}")),
+        None => Ok(()),
+    }
+}
+
+fn string<'a>(obj: &'a Object, name: &str) -> Result<Option<&'a str>, String> {
+    match obj.get(name) {
+        None => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(other) => Err(format!("{name:?} must be a string, found {}", other.type_name())),
+    }
+}
+
+fn uint(obj: &Object, name: &str) -> Result<Option<u64>, String> {
+    match obj.get(name) {
+        None => Ok(None),
+        Some(Value::Number(n)) => parse_json_integer(n).map(Some).map_err(|e| format!("{name:?}: {e}")),
+        Some(other) => Err(format!("{name:?} must be an integer, found {}", other.type_name())),
+    }
+}

@@ -1,0 +1,821 @@
+//! The durable ledger (spec `aep2.md#sp-funds`): deposits, per-account balances and
+//! reservations, and every accepted mandate with its receipt and status, in one SQLite file.
+//!
+//! **Atomicity.** [`Ledger::enqueue`] runs one `BEGIN IMMEDIATE` transaction that takes the
+//! database's single write lock first and then, in order: returns the stored row if the mandate
+//! id is present (idempotent re-submission), refuses a different mandate with the same nonce key
+//! (`nonce_reused`), refuses an amount above `balance − reserved` (`insufficient_funds`), inserts
+//! the mandate and raises the reservation. Any number of connections, threads or processes are
+//! serialised by that lock, so concurrent submissions can neither accept a mandate twice nor
+//! reserve more than a balance. Taking the write lock up front matters under WAL: a transaction
+//! that starts as a reader and later writes fails with `SQLITE_BUSY_SNAPSHOT` without waiting.
+//!
+//! **Durability.** WAL with `synchronous=FULL`: a commit is fsynced before `enqueue` returns, and
+//! the service shows a receipt only after that, so every receipt it ever sent survives a crash.
+//!
+//! **Amounts** are `U256`, stored as 32-byte big-endian BLOBs (SQLite integers have 64 bits),
+//! and added and compared in Rust inside the transaction: no precision is ever lost.
+
+use aep2::uint::U256;
+use aep2::{Error, Reason};
+use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionBehavior, params};
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+const SCHEMA: &str = "
+CREATE TABLE accounts (
+    domain TEXT NOT NULL,
+    payer TEXT NOT NULL,
+    token TEXT NOT NULL,
+    balance BLOB NOT NULL CHECK (length(balance) = 32),
+    reserved BLOB NOT NULL CHECK (length(reserved) = 32),
+    PRIMARY KEY (domain, payer, token)
+) STRICT, WITHOUT ROWID;
+CREATE TABLE deposits (
+    id TEXT NOT NULL PRIMARY KEY,
+    domain TEXT NOT NULL,
+    payer TEXT NOT NULL,
+    token TEXT NOT NULL,
+    amount BLOB NOT NULL CHECK (length(amount) = 32),
+    created_at INTEGER NOT NULL
+) STRICT;
+CREATE TABLE mandates (
+    mandate_id BLOB NOT NULL PRIMARY KEY CHECK (length(mandate_id) = 32),
+    nonce_key BLOB NOT NULL UNIQUE CHECK (length(nonce_key) = 32),
+    profile TEXT NOT NULL,
+    domain TEXT NOT NULL,
+    payer TEXT NOT NULL,
+    token TEXT NOT NULL,
+    payee TEXT NOT NULL,
+    amount BLOB NOT NULL CHECK (length(amount) = 32),
+    nonce TEXT NOT NULL,
+    deadline INTEGER NOT NULL,
+    ref TEXT NOT NULL,
+    envelope TEXT NOT NULL,
+    receipt TEXT NOT NULL,
+    enqueue_deadline INTEGER NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('accepted', 'settled', 'failed')),
+    accepted_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+) STRICT;
+CREATE INDEX mandates_status ON mandates (status, accepted_at);
+CREATE INDEX mandates_account ON mandates (domain, payer, token);
+";
+
+const MANDATE_COLUMNS: &str = "mandate_id, profile, domain, payer, token, payee, amount, nonce, deadline, ref, \
+     envelope, receipt, enqueue_deadline, status, accepted_at";
+
+/// Settings of a [`Ledger`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LedgerOptions {
+    /// How long a call waits for another connection (thread or process) to release the write
+    /// lock before failing with `replay_store_unavailable`. Default 5 s.
+    pub busy_timeout: Duration,
+}
+
+impl Default for LedgerOptions {
+    fn default() -> Self {
+        LedgerOptions {
+            busy_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// A funded account: a payer's balance of one token in one debit-wallet deployment.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct AccountKey {
+    /// The deployment ([`crate::domain_key`]): `eip712:<chainId>:<contract>`,
+    /// `ed25519:<network>:<wallet>` or `solana-mvp`.
+    pub domain: String,
+    /// The payer in display form (EIP-55 address or base58 key).
+    pub payer: String,
+    /// The token in display form.
+    pub token: String,
+}
+
+/// A credit to an account, applied once per `id`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Deposit {
+    /// The caller's id for this deposit; applying the same id again changes nothing.
+    pub id: String,
+    /// The account credited.
+    pub account: AccountKey,
+    /// The amount credited (token base units).
+    pub amount: U256,
+}
+
+/// What [`Ledger::deposit`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DepositOutcome {
+    /// The deposit was new and is now part of the balance.
+    Applied,
+    /// The same deposit (id, account and amount) was applied before; nothing changed.
+    AlreadyApplied,
+    /// The id was used before for a different account or amount; nothing changed.
+    Conflict,
+}
+
+/// An account's funds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Balance {
+    /// The account.
+    pub account: AccountKey,
+    /// The sum of its deposits.
+    pub balance: U256,
+    /// The sum of the amounts of its accepted mandates.
+    pub reserved: U256,
+}
+
+impl Balance {
+    /// `balance − reserved` (never negative: the ledger keeps `reserved ≤ balance`).
+    pub fn available(&self) -> U256 {
+        sub(&self.balance, &self.reserved).unwrap_or(U256::ZERO)
+    }
+}
+
+/// A stored mandate's settlement status.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Status {
+    /// Verified, funded, reserved and receipted; waiting for settlement.
+    Accepted,
+    /// Settled on chain (reserved for a settlement worker).
+    Settled,
+    /// Settlement failed (reserved for a settlement worker).
+    Failed,
+}
+
+impl Status {
+    /// Stable name: `accepted`, `settled`, `failed`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Accepted => "accepted",
+            Status::Settled => "settled",
+            Status::Failed => "failed",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Status> {
+        [Status::Accepted, Status::Settled, Status::Failed]
+            .into_iter()
+            .find(|st| st.as_str() == s)
+    }
+}
+
+/// A mandate to record, with the receipt to store for it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewMandate {
+    /// The mandate id (spec `aep2.md#profiles`): the idempotency key.
+    pub mandate_id: [u8; 32],
+    /// The nonce key (spec `aep2.md#replay`): one mandate per payer, token, nonce and deployment.
+    pub nonce_key: [u8; 32],
+    /// The profile name.
+    pub profile: String,
+    /// The account debited.
+    pub account: AccountKey,
+    /// The payee in display form.
+    pub payee: String,
+    /// The amount reserved.
+    pub amount: U256,
+    /// The nonce in decimal.
+    pub nonce: String,
+    /// The mandate's deadline (unix seconds).
+    pub deadline: u64,
+    /// The mandate's `ref` as on the wire.
+    pub reference: String,
+    /// The envelope, compact JSON.
+    pub envelope: String,
+    /// The signed receipt, compact JSON: returned byte for byte on every re-submission.
+    pub receipt: String,
+    /// The receipt's `enqueueDeadline`.
+    pub enqueue_deadline: u64,
+    /// Acceptance time (unix seconds).
+    pub now: u64,
+}
+
+/// A mandate as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredMandate {
+    /// The mandate id.
+    pub mandate_id: [u8; 32],
+    /// The profile name.
+    pub profile: String,
+    /// The account debited.
+    pub account: AccountKey,
+    /// The payee.
+    pub payee: String,
+    /// The amount.
+    pub amount: U256,
+    /// The nonce in decimal.
+    pub nonce: String,
+    /// The mandate's deadline.
+    pub deadline: u64,
+    /// The mandate's `ref`.
+    pub reference: String,
+    /// The envelope, compact JSON.
+    pub envelope: String,
+    /// The receipt, compact JSON, exactly as first issued.
+    pub receipt: String,
+    /// The receipt's `enqueueDeadline`.
+    pub enqueue_deadline: u64,
+    /// The settlement status.
+    pub status: Status,
+    /// When it was accepted (unix seconds).
+    pub accepted_at: u64,
+}
+
+/// The result of [`Ledger::enqueue`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Enqueued {
+    /// The stored mandate (for a re-submission: as first stored, with its first receipt).
+    pub mandate: StoredMandate,
+    /// `true` if this call stored it, `false` if it was stored before.
+    pub fresh: bool,
+}
+
+/// Counts of stored mandates by status.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// Status `accepted` (the settlement queue).
+    pub accepted: u64,
+    /// Status `settled`.
+    pub settled: u64,
+    /// Status `failed`.
+    pub failed: u64,
+}
+
+/// The SP's durable ledger in a SQLite database file, safe to share across threads and processes
+/// on one host (see the module docs for atomicity and durability).
+#[derive(Debug)]
+pub struct Ledger {
+    conn: Mutex<Connection>,
+}
+
+impl Ledger {
+    /// The `PRAGMA application_id` that marks an SP ledger: "AEPs" in ASCII.
+    pub const APPLICATION_ID: i32 = 0x4145_5073;
+    /// The `PRAGMA user_version` of the schema this build creates and reads.
+    pub const SCHEMA_VERSION: i32 = 1;
+
+    /// Opens (creating if needed) the ledger at `path`.
+    ///
+    /// Fails with `replay_store_unavailable` if the file cannot be opened or created, is not a
+    /// ledger of this schema version, or cannot use WAL.
+    pub fn open(path: impl AsRef<Path>, options: &LedgerOptions) -> Result<Ledger, Error> {
+        let path = path.as_ref();
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let mut conn = Connection::open_with_flags(path, flags).map_err(|e| unavailable("open", &e))?;
+        set_busy_timeout(&mut conn, options.busy_timeout)?;
+        // Switching to WAL needs an exclusive lock and reports SQLITE_BUSY without calling the
+        // busy handler when another process does the same; retry until the busy timeout.
+        let mode: String = retry_busy(options.busy_timeout, || {
+            conn.pragma_update_and_check(None, "journal_mode", "wal", |row| row.get(0))
+        })
+        .map_err(|e| unavailable("set journal_mode=WAL", &e))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(Error::new(
+                Reason::ReplayStoreUnavailable,
+                format!("{}: journal_mode is {mode}, WAL is required", path.display()),
+            ));
+        }
+        Ledger::init(conn)
+    }
+
+    /// A private in-memory ledger (tests: not durable, not shared).
+    pub fn open_in_memory() -> Result<Ledger, Error> {
+        let mut conn = Connection::open_in_memory().map_err(|e| unavailable("open in memory", &e))?;
+        set_busy_timeout(&mut conn, LedgerOptions::default().busy_timeout)?;
+        Ledger::init(conn)
+    }
+
+    fn init(mut conn: Connection) -> Result<Ledger, Error> {
+        conn.pragma_update(None, "synchronous", "FULL")
+            .and_then(|()| conn.pragma_update(None, "fullfsync", true))
+            .map_err(|e| unavailable("set synchronous=FULL", &e))?;
+        // Under the write lock, so that processes opening a new file together create it once.
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| unavailable("open: begin", &e))?;
+        let read = |sql: &str| tx.query_row(sql, [], |row| row.get::<_, i64>(0));
+        let app = read("PRAGMA application_id").map_err(|e| unavailable("read application_id", &e))?;
+        let version = read("PRAGMA user_version").map_err(|e| unavailable("read user_version", &e))?;
+        let objects = read("SELECT count(*) FROM sqlite_schema").map_err(|e| unavailable("read schema", &e))?;
+        if app == i64::from(Self::APPLICATION_ID) {
+            if version != i64::from(Self::SCHEMA_VERSION) {
+                return Err(Error::new(
+                    Reason::ReplayStoreUnavailable,
+                    format!(
+                        "ledger schema version {version}; this build reads {}",
+                        Self::SCHEMA_VERSION
+                    ),
+                ));
+            }
+        } else if app == 0 && objects == 0 {
+            tx.execute_batch(SCHEMA)
+                .and_then(|()| tx.pragma_update(None, "application_id", Self::APPLICATION_ID))
+                .and_then(|()| tx.pragma_update(None, "user_version", Self::SCHEMA_VERSION))
+                .map_err(|e| unavailable("create schema", &e))?;
+        } else {
+            return Err(Error::new(
+                Reason::ReplayStoreUnavailable,
+                format!("not an AEP2 SP ledger (application_id {app:#x}, {objects} schema objects)"),
+            ));
+        }
+        tx.commit().map_err(|e| unavailable("open: commit", &e))?;
+        Ok(Ledger { conn: Mutex::new(conn) })
+    }
+
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        // A panic while the lock was held unwound through the transaction's drop (a rollback).
+        let conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
+        if !conn.is_autocommit() {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        conn
+    }
+
+    /// Credits `deposit.amount` to its account, once per id.
+    ///
+    /// Errors: `uint_out_of_range` if the balance would exceed 2^256 − 1;
+    /// `replay_store_unavailable` on a storage failure.
+    pub fn deposit(&self, deposit: &Deposit, now: u64) -> Result<DepositOutcome, Error> {
+        let mut conn = self.conn();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| unavailable("deposit: begin", &e))?;
+        let existing = tx
+            .prepare_cached("SELECT domain, payer, token, amount FROM deposits WHERE id = ?1")
+            .and_then(|mut s| {
+                s.query_row([&deposit.id], |r| {
+                    Ok((
+                        AccountKey {
+                            domain: r.get(0)?,
+                            payer: r.get(1)?,
+                            token: r.get(2)?,
+                        },
+                        r.get::<_, Vec<u8>>(3)?,
+                    ))
+                })
+                .optional()
+            })
+            .map_err(|e| unavailable("deposit: look up id", &e))?;
+        if let Some((account, amount)) = existing {
+            let same = account == deposit.account && amount.as_slice() == deposit.amount.0.as_slice();
+            return Ok(if same {
+                DepositOutcome::AlreadyApplied
+            } else {
+                DepositOutcome::Conflict
+            });
+        }
+        let (balance, reserved) = read_account(&tx, &deposit.account)?;
+        let balance = add(&balance, &deposit.amount)
+            .ok_or_else(|| Error::new(Reason::UintOutOfRange, "balance would exceed 2^256 - 1"))?;
+        write_account(&tx, &deposit.account, &balance, &reserved)?;
+        tx.prepare_cached(
+            "INSERT INTO deposits (id, domain, payer, token, amount, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )
+        .and_then(|mut s| {
+            s.execute(params![
+                deposit.id,
+                deposit.account.domain,
+                deposit.account.payer,
+                deposit.account.token,
+                deposit.amount.0.as_slice(),
+                to_sql_int(now)
+            ])
+        })
+        .map_err(|e| unavailable("deposit: insert", &e))?;
+        tx.commit().map_err(|e| unavailable("deposit: commit", &e))?;
+        Ok(DepositOutcome::Applied)
+    }
+
+    /// Records a mandate and reserves its amount, or returns the mandate stored before under
+    /// the same id (see the module docs for the order of checks).
+    ///
+    /// Errors: `nonce_reused`, `insufficient_funds`, `replay_store_unavailable`.
+    pub fn enqueue(&self, m: &NewMandate) -> Result<Enqueued, Error> {
+        let mut conn = self.conn();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| unavailable("enqueue: begin", &e))?;
+        if let Some(stored) = select_mandate(&tx, &m.mandate_id)? {
+            return Ok(Enqueued {
+                mandate: stored,
+                fresh: false,
+            });
+        }
+        let nonce_used = tx
+            .prepare_cached("SELECT 1 FROM mandates WHERE nonce_key = ?1")
+            .and_then(|mut s| s.query_row([&m.nonce_key], |_| Ok(())).optional())
+            .map_err(|e| unavailable("enqueue: look up the nonce key", &e))?;
+        if nonce_used.is_some() {
+            return Err(Error::new(
+                Reason::NonceReused,
+                format!(
+                    "another mandate with nonce {} of this payer and token is stored",
+                    m.nonce
+                ),
+            ));
+        }
+        let (balance, reserved) = read_account(&tx, &m.account)?;
+        let available = sub(&balance, &reserved).unwrap_or(U256::ZERO);
+        if m.amount > available {
+            return Err(Error::new(
+                Reason::InsufficientFunds,
+                format!("amount {} exceeds the available {available}", m.amount),
+            ));
+        }
+        // Cannot overflow: reserved + amount <= balance.
+        let reserved = add(&reserved, &m.amount).unwrap_or(balance);
+        write_account(&tx, &m.account, &balance, &reserved)?;
+        tx.prepare_cached(
+            "INSERT INTO mandates (mandate_id, nonce_key, profile, domain, payer, token, payee, amount, nonce, \
+             deadline, ref, envelope, receipt, enqueue_deadline, status, accepted_at, updated_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, 'accepted', ?15, ?15)",
+        )
+        .and_then(|mut s| {
+            s.execute(params![
+                m.mandate_id,
+                m.nonce_key,
+                m.profile,
+                m.account.domain,
+                m.account.payer,
+                m.account.token,
+                m.payee,
+                m.amount.0.as_slice(),
+                m.nonce,
+                to_sql_int(m.deadline),
+                m.reference,
+                m.envelope,
+                m.receipt,
+                to_sql_int(m.enqueue_deadline),
+                to_sql_int(m.now),
+            ])
+        })
+        .map_err(|e| unavailable("enqueue: insert", &e))?;
+        tx.commit().map_err(|e| unavailable("enqueue: commit", &e))?;
+        Ok(Enqueued {
+            mandate: StoredMandate {
+                mandate_id: m.mandate_id,
+                profile: m.profile.clone(),
+                account: m.account.clone(),
+                payee: m.payee.clone(),
+                amount: m.amount,
+                nonce: m.nonce.clone(),
+                deadline: m.deadline,
+                reference: m.reference.clone(),
+                envelope: m.envelope.clone(),
+                receipt: m.receipt.clone(),
+                enqueue_deadline: m.enqueue_deadline,
+                status: Status::Accepted,
+                accepted_at: m.now,
+            },
+            fresh: true,
+        })
+    }
+
+    /// The stored mandate with this id, if any.
+    pub fn mandate(&self, mandate_id: &[u8; 32]) -> Result<Option<StoredMandate>, Error> {
+        let conn = self.conn();
+        select_mandate(&conn, mandate_id)
+    }
+
+    /// Every stored mandate, oldest first (for audits and tests; the ledger is not paginated).
+    pub fn mandates(&self) -> Result<Vec<StoredMandate>, Error> {
+        let conn = self.conn();
+        let mut s = conn
+            .prepare(&format!(
+                "SELECT {MANDATE_COLUMNS} FROM mandates ORDER BY accepted_at, mandate_id"
+            ))
+            .map_err(|e| unavailable("list mandates", &e))?;
+        let rows = s
+            .query_map([], row_to_mandate)
+            .map_err(|e| unavailable("list mandates", &e))?;
+        rows.map(|r| r.map_err(|e| unavailable("list mandates", &e))?).collect()
+    }
+
+    /// The accounts of `payer` (optionally only of `token`), in key order.
+    pub fn accounts(&self, payer: &str, token: Option<&str>) -> Result<Vec<Balance>, Error> {
+        let conn = self.conn();
+        let mut s = conn
+            .prepare_cached(
+                "SELECT domain, payer, token, balance, reserved FROM accounts \
+                 WHERE payer = ?1 AND (?2 IS NULL OR token = ?2) ORDER BY domain, token",
+            )
+            .map_err(|e| unavailable("read accounts", &e))?;
+        let rows = s
+            .query_map(params![payer, token], |r| {
+                Ok((
+                    AccountKey {
+                        domain: r.get(0)?,
+                        payer: r.get(1)?,
+                        token: r.get(2)?,
+                    },
+                    r.get::<_, Vec<u8>>(3)?,
+                    r.get::<_, Vec<u8>>(4)?,
+                ))
+            })
+            .map_err(|e| unavailable("read accounts", &e))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (account, balance, reserved) = row.map_err(|e| unavailable("read accounts", &e))?;
+            out.push(Balance {
+                account,
+                balance: blob_u256(&balance)?,
+                reserved: blob_u256(&reserved)?,
+            });
+        }
+        Ok(out)
+    }
+
+    /// One account's funds (zero if it has never been funded).
+    pub fn balance(&self, account: &AccountKey) -> Result<Balance, Error> {
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(|e| unavailable("read account", &e))?;
+        let (balance, reserved) = read_account(&tx, account)?;
+        Ok(Balance {
+            account: account.clone(),
+            balance,
+            reserved,
+        })
+    }
+
+    /// Counts of stored mandates by status.
+    pub fn counts(&self) -> Result<Counts, Error> {
+        let conn = self.conn();
+        let mut s = conn
+            .prepare_cached("SELECT status, count(*) FROM mandates GROUP BY status")
+            .map_err(|e| unavailable("count", &e))?;
+        let rows = s
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
+            .map_err(|e| unavailable("count", &e))?;
+        let mut c = Counts::default();
+        for row in rows {
+            let (status, n) = row.map_err(|e| unavailable("count", &e))?;
+            let n = u64::try_from(n).unwrap_or(0);
+            match Status::parse(&status) {
+                Some(Status::Accepted) => c.accepted = n,
+                Some(Status::Settled) => c.settled = n,
+                Some(Status::Failed) => c.failed = n,
+                None => {}
+            }
+        }
+        Ok(c)
+    }
+
+    /// Checks the ledger's invariants in one read transaction: for every account,
+    /// `reserved == Σ amount of its accepted mandates` and `reserved ≤ balance`, and
+    /// `balance == Σ its deposits`. Returns a description of each violation (empty if sound).
+    pub fn audit(&self) -> Result<Vec<String>, Error> {
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(|e| unavailable("audit: begin", &e))?;
+        let mut problems = Vec::new();
+        let sums = |sql: &str| -> Result<std::collections::BTreeMap<AccountKey, U256>, Error> {
+            let mut s = tx.prepare(sql).map_err(|e| unavailable("audit", &e))?;
+            let rows = s
+                .query_map([], |r| {
+                    Ok((
+                        AccountKey {
+                            domain: r.get(0)?,
+                            payer: r.get(1)?,
+                            token: r.get(2)?,
+                        },
+                        r.get::<_, Vec<u8>>(3)?,
+                    ))
+                })
+                .map_err(|e| unavailable("audit", &e))?;
+            let mut out = std::collections::BTreeMap::new();
+            for row in rows {
+                let (k, amount) = row.map_err(|e| unavailable("audit", &e))?;
+                let entry: &mut U256 = out.entry(k).or_insert(U256::ZERO);
+                *entry = add(entry, &blob_u256(&amount)?)
+                    .ok_or_else(|| Error::new(Reason::UintOutOfRange, "audit: sum exceeds 2^256 - 1"))?;
+            }
+            Ok(out)
+        };
+        let reserved_sums = sums("SELECT domain, payer, token, amount FROM mandates WHERE status = 'accepted'")?;
+        let deposit_sums = sums("SELECT domain, payer, token, amount FROM deposits")?;
+        let accounts = sums("SELECT domain, payer, token, reserved FROM accounts")?;
+        let balances = sums("SELECT domain, payer, token, balance FROM accounts")?;
+        for (k, reserved) in &accounts {
+            let want = reserved_sums.get(k).copied().unwrap_or(U256::ZERO);
+            if *reserved != want {
+                problems.push(format!("{k:?}: reserved {reserved}, accepted mandates sum to {want}"));
+            }
+            let balance = balances.get(k).copied().unwrap_or(U256::ZERO);
+            if *reserved > balance {
+                problems.push(format!("{k:?}: reserved {reserved} exceeds balance {balance}"));
+            }
+            let deposited = deposit_sums.get(k).copied().unwrap_or(U256::ZERO);
+            if balance != deposited {
+                problems.push(format!("{k:?}: balance {balance}, deposits sum to {deposited}"));
+            }
+        }
+        for k in reserved_sums.keys() {
+            if !accounts.contains_key(k) {
+                problems.push(format!(
+                    "{k:?}: mandates reserved against an account that does not exist"
+                ));
+            }
+        }
+        Ok(problems)
+    }
+}
+
+fn select_mandate(conn: &Connection, mandate_id: &[u8; 32]) -> Result<Option<StoredMandate>, Error> {
+    conn.prepare_cached(&format!("SELECT {MANDATE_COLUMNS} FROM mandates WHERE mandate_id = ?1"))
+        .and_then(|mut s| s.query_row([mandate_id], row_to_mandate).optional())
+        .map_err(|e| unavailable("look up the mandate id", &e))?
+        .transpose()
+}
+
+type RowResult = Result<StoredMandate, Error>;
+
+/// Reads a row of [`MANDATE_COLUMNS`]; the inner result carries a malformed stored value
+/// (which only a foreign writer could produce) as `replay_store_unavailable`.
+fn row_to_mandate(r: &rusqlite::Row<'_>) -> rusqlite::Result<RowResult> {
+    let id: Vec<u8> = r.get(0)?;
+    let amount: Vec<u8> = r.get(6)?;
+    let status: String = r.get(13)?;
+    let get_u64 = |i: usize| -> rusqlite::Result<u64> { Ok(u64::try_from(r.get::<_, i64>(i)?).unwrap_or(0)) };
+    let account = AccountKey {
+        domain: r.get(2)?,
+        payer: r.get(3)?,
+        token: r.get(4)?,
+    };
+    let (profile, payee, nonce, deadline, reference): (String, String, String, u64, String) =
+        (r.get(1)?, r.get(5)?, r.get(7)?, get_u64(8)?, r.get(9)?);
+    let (envelope, receipt, enqueue_deadline, accepted_at): (String, String, u64, u64) =
+        (r.get(10)?, r.get(11)?, get_u64(12)?, get_u64(14)?);
+    Ok((|| {
+        Ok(StoredMandate {
+            mandate_id: id
+                .as_slice()
+                .try_into()
+                .map_err(|_| Error::new(Reason::ReplayStoreUnavailable, "stored mandate id is not 32 bytes"))?,
+            profile,
+            account,
+            payee,
+            amount: blob_u256(&amount)?,
+            nonce,
+            deadline,
+            reference,
+            envelope,
+            receipt,
+            enqueue_deadline,
+            status: Status::parse(&status)
+                .ok_or_else(|| Error::new(Reason::ReplayStoreUnavailable, format!("unknown status {status:?}")))?,
+            accepted_at,
+        })
+    })())
+}
+
+fn read_account(conn: &Connection, k: &AccountKey) -> Result<(U256, U256), Error> {
+    let row = conn
+        .prepare_cached("SELECT balance, reserved FROM accounts WHERE domain = ?1 AND payer = ?2 AND token = ?3")
+        .and_then(|mut s| {
+            s.query_row(params![k.domain, k.payer, k.token], |r| {
+                Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, Vec<u8>>(1)?))
+            })
+            .optional()
+        })
+        .map_err(|e| unavailable("read the account", &e))?;
+    match row {
+        Some((b, r)) => Ok((blob_u256(&b)?, blob_u256(&r)?)),
+        None => Ok((U256::ZERO, U256::ZERO)),
+    }
+}
+
+fn write_account(conn: &Connection, k: &AccountKey, balance: &U256, reserved: &U256) -> Result<(), Error> {
+    conn.prepare_cached(
+        "INSERT INTO accounts (domain, payer, token, balance, reserved) VALUES (?1, ?2, ?3, ?4, ?5) \
+         ON CONFLICT (domain, payer, token) DO UPDATE SET balance = excluded.balance, reserved = excluded.reserved",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            k.domain,
+            k.payer,
+            k.token,
+            balance.0.as_slice(),
+            reserved.0.as_slice()
+        ])
+    })
+    .map(|_| ())
+    .map_err(|e| unavailable("write the account", &e))
+}
+
+fn blob_u256(b: &[u8]) -> Result<U256, Error> {
+    b.try_into()
+        .map(U256)
+        .map_err(|_| Error::new(Reason::ReplayStoreUnavailable, "stored amount is not 32 bytes"))
+}
+
+/// `a + b`, or `None` on overflow past 2^256 − 1.
+pub fn add(a: &U256, b: &U256) -> Option<U256> {
+    let mut out = [0u8; 32];
+    let mut carry = 0u16;
+    for i in (0..32).rev() {
+        let v = u16::from(a.0[i]) + u16::from(b.0[i]) + carry;
+        out[i] = (v & 0xff) as u8;
+        carry = v >> 8;
+    }
+    (carry == 0).then_some(U256(out))
+}
+
+/// `a − b`, or `None` if `b > a`.
+pub fn sub(a: &U256, b: &U256) -> Option<U256> {
+    if b > a {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    let mut borrow = 0i16;
+    for i in (0..32).rev() {
+        let mut v = i16::from(a.0[i]) - i16::from(b.0[i]) - borrow;
+        borrow = 0;
+        if v < 0 {
+            v += 256;
+            borrow = 1;
+        }
+        out[i] = v as u8;
+    }
+    Some(U256(out))
+}
+
+fn to_sql_int(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+/// Installs a busy handler that polls for the write lock every 50 µs, backing off to 1.6 ms,
+/// until `timeout`: SQLite's own handler sleeps up to 100 ms at a time and is starved by a busy
+/// peer whose lock is free only for microseconds between transactions.
+fn set_busy_timeout(conn: &mut Connection, timeout: Duration) -> Result<(), Error> {
+    let mut first_refusal = Instant::now();
+    conn.busy_handler(Some(move |count: i32| {
+        if count <= 0 {
+            first_refusal = Instant::now();
+        }
+        let waited = first_refusal.elapsed();
+        if waited >= timeout {
+            return false;
+        }
+        let shift = count.clamp(0, 5).unsigned_abs();
+        std::thread::sleep(Duration::from_micros(50 << shift).min(timeout - waited));
+        true
+    }))
+    .map_err(|e| unavailable("set the busy handler", &e))
+}
+
+fn retry_busy<T>(timeout: Duration, mut op: impl FnMut() -> rusqlite::Result<T>) -> rusqlite::Result<T> {
+    let start = Instant::now();
+    let mut pause = Duration::from_micros(100);
+    loop {
+        match op() {
+            Err(e) if is_busy(&e) && start.elapsed() < timeout => {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(10));
+            }
+            result => return result,
+        }
+    }
+}
+
+fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
+    )
+}
+
+/// Maps a SQLite failure to `replay_store_unavailable`: the ledger is the SP's replay store, and a
+/// mandate it cannot record must not be accepted.
+fn unavailable(step: &str, e: &rusqlite::Error) -> Error {
+    let cause = match e.sqlite_error_code() {
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => "database locked past the busy timeout: ",
+        Some(ErrorCode::NotADatabase) => "not a SQLite database: ",
+        Some(ErrorCode::DiskFull) => "disk full: ",
+        Some(ErrorCode::ReadOnly) => "read-only: ",
+        Some(ErrorCode::CannotOpen) => "cannot open the file: ",
+        _ => "",
+    };
+    Error::new(Reason::ReplayStoreUnavailable, format!("ledger: {step}: {cause}{e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn u256_add_sub_carry_and_borrow() {
+        let max = U256([0xff; 32]);
+        assert_eq!(add(&max, &U256::from_u64(1)), None);
+        assert_eq!(add(&U256::from_u64(255), &U256::from_u64(1)), Some(U256::from_u64(256)));
+        assert_eq!(sub(&U256::from_u64(256), &U256::from_u64(1)), Some(U256::from_u64(255)));
+        assert_eq!(sub(&U256::from_u64(1), &U256::from_u64(2)), None);
+        let big = U256::parse_decimal("340282366920938463463374607431768211456").unwrap_or_default();
+        assert_eq!(
+            sub(&big, &U256::from_u64(1)).map(|v| v.to_string()).as_deref(),
+            Some("340282366920938463463374607431768211455")
+        );
+        assert_eq!(sub(&max, &max), Some(U256::ZERO));
+    }
+}

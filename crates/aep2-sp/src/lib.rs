@@ -1,0 +1,255 @@
+//! # aep2-sp
+//!
+//! An AEP2 settlement processor (spec `aep2.md#sp-enqueue`, `aep2.md#sp-funds`): the
+//! MVP-compatible `POST /enqueue` and `GET /health` service, full mandate verification, signed
+//! receipts in the `mvp-evm`, `mvp-solana` and native forms, and a durable SQLite [`Ledger`] of
+//! deposits, reservations and accepted mandates, plus [`SpClient`], the async client a payee
+//! uses to enqueue the mandates it accepts. Settlement on chain is not part of this crate: the
+//! accepted mandates wait in the ledger with status `accepted`.
+//!
+//! [`Processor::enqueue`] is the whole acceptance rule without HTTP: decode, verify, then one
+//! ledger transaction. The service in [`service`] wraps it with the HTTP limits.
+//!
+//! ```
+//! use aep2::{Domain, SpKey};
+//! use aep2_sp::{Config, Ledger, Processor};
+//!
+//! let mut config = Config::new(":memory:", vec![Domain::SolanaMvp]);
+//! config.ed25519_key = Some(SpKey::Ed25519([7; 32]));
+//! let sp = Processor::new(&config, Ledger::open_in_memory()?).map_err(|e| aep2::Error::new(aep2::Reason::DomainInvalid, e))?;
+//! let err = sp.enqueue(b"{\"mandate\": 1}", 1_700_000_000).unwrap_err();
+//! assert_eq!(err.code(), "missing_field");
+//! # Ok::<(), aep2::Error>(())
+//! ```
+
+pub mod client;
+pub mod config;
+pub mod ledger;
+pub mod service;
+
+pub use client::{EnqueueResponse, SpClient, SpClientError};
+pub use config::{Config, HttpLimits};
+pub use ledger::{
+    AccountKey, Balance, Deposit, DepositOutcome, Enqueued, Ledger, LedgerOptions, Status, StoredMandate,
+};
+
+use aep2::envelope::decode_json_bytes;
+use aep2::json::{Value, to_compact};
+use aep2::uint::U256;
+use aep2::{
+    AccountId, Domain, EnvelopeForm, Error, Mandate, Profile, Reason, ReceiptKind, ReplayKey, SpId, SpKey, Verified,
+    Verifier,
+};
+use ledger::NewMandate;
+
+/// The ledger's name for a deployment: `eip712:<chainId>:<EIP-55 contract>`,
+/// `ed25519:<network>:<base58 wallet>`, or `solana-mvp`.
+pub fn domain_key(d: &Domain) -> String {
+    match d {
+        Domain::Eip712(e) => format!("eip712:{}:{}", e.chain_id, e.verifying_contract.to_checksum()),
+        Domain::Ed25519(e) => format!("ed25519:{}:{}", e.network, e.wallet),
+        Domain::SolanaMvp => "solana-mvp".to_owned(),
+    }
+}
+
+/// The ledger's form of an account or token id: EIP-55 or base58.
+pub fn account_display(id: &AccountId) -> String {
+    id.to_string()
+}
+
+/// The acceptance rule: verifiers for the configured domains, the SP keys, the settlement
+/// window and skew, and the ledger. Shared by all request handlers (it is `Sync`).
+#[derive(Debug)]
+pub struct Processor {
+    verifiers: Vec<Verifier>,
+    secp256k1: Option<SpKey>,
+    ed25519: Option<SpKey>,
+    window: u64,
+    skew: u64,
+    ledger: Ledger,
+}
+
+impl Processor {
+    /// A processor for `config`'s domains, keys and times, storing in `ledger` (the
+    /// configuration's `database` is not opened here). Fails if the configuration is inconsistent.
+    pub fn new(config: &Config, ledger: Ledger) -> Result<Processor, String> {
+        config.check()?;
+        Ok(Processor {
+            verifiers: config.domains.iter().cloned().map(Verifier::new).collect(),
+            secp256k1: config.secp256k1_key.clone(),
+            ed25519: config.ed25519_key.clone(),
+            window: config.settlement_window,
+            skew: config.clock_skew,
+            ledger,
+        })
+    }
+
+    /// The ledger.
+    pub fn ledger(&self) -> &Ledger {
+        &self.ledger
+    }
+
+    /// The SP identities, secp256k1 first.
+    pub fn sp_ids(&self) -> Vec<SpId> {
+        [&self.secp256k1, &self.ed25519]
+            .into_iter()
+            .flatten()
+            .map(SpKey::id)
+            .collect()
+    }
+
+    /// The settlement window `w` in seconds.
+    pub fn settlement_window(&self) -> u64 {
+        self.window
+    }
+
+    /// Accepts an `/enqueue` body (an MVP or native envelope, as JSON bytes) at time `now`: the
+    /// stored receipt if this mandate was accepted before, else verification, the deadline
+    /// checks, signing, and the ledger transaction (spec `aep2.md#sp-enqueue`).
+    ///
+    /// The returned receipt is durably stored before this returns.
+    pub fn enqueue(&self, body: &[u8], now: u64) -> Result<Enqueued, Error> {
+        let v = decode_json_bytes(body)?;
+        let verifier = self.verifier_for(&v)?;
+        let verified = verifier.check_value(&v, None).into_result()?;
+        // A retry after a lost response gets the first receipt even if the mandate has expired
+        // since: returning a stored promise is not signing a new one.
+        if let Some(stored) = self.ledger.mandate(&verified.digest.id)? {
+            return Ok(Enqueued {
+                mandate: stored,
+                fresh: false,
+            });
+        }
+        let deadline = verified.mandate().deadline();
+        if now > deadline.saturating_add(self.skew) {
+            return Err(Error::new(
+                Reason::Expired,
+                format!("deadline {deadline} is before now ({now}) minus the skew {}", self.skew),
+            ));
+        }
+        let enqueue_deadline = now.saturating_add(self.window);
+        if enqueue_deadline > deadline {
+            return Err(Error::new(
+                Reason::DeadlineTooSoon,
+                format!(
+                    "deadline {deadline} is less than the settlement window of {} s after now ({now})",
+                    self.window
+                ),
+            ));
+        }
+        let receipt = self.sign(&verified, enqueue_deadline)?;
+        let text = std::str::from_utf8(body).map_err(|e| Error::new(Reason::Utf8Invalid, e.to_string()))?;
+        let record = new_mandate(&verified, text, receipt, enqueue_deadline, now)?;
+        self.ledger.enqueue(&record)
+    }
+
+    /// Picks the verifier for an envelope by its shape, so that the verifier's own schema checks
+    /// report what is wrong with it. Only a well-formed envelope of a profile this SP does not
+    /// serve is refused here, with `profile_mismatch`.
+    fn verifier_for(&self, v: &Value) -> Result<&Verifier, Error> {
+        let first = self
+            .verifiers
+            .first()
+            .ok_or_else(|| Error::new(Reason::ProfileMismatch, "no domain configured"))?;
+        let Value::Object(obj) = v else {
+            return Ok(first);
+        };
+        let of_profile = |p: Profile| self.verifiers.iter().find(|x| x.expected().profile() == p);
+        let wanted = if obj.get("aep2").is_some() {
+            let Some(Value::String(name)) = obj.get("profile") else {
+                return Ok(first);
+            };
+            let Ok(profile) = Profile::parse(name) else {
+                return Ok(first);
+            };
+            if profile == Profile::SolanaMvp {
+                return Ok(first);
+            }
+            // The verifier of the claimed domain if served; otherwise any of the profile, which
+            // checks the signature and then reports `domain_mismatch`.
+            if let Some(Ok(claimed)) = obj.get("domain").map(|d| Domain::from_json(profile, d))
+                && let Some(x) = self.verifiers.iter().find(|x| *x.expected() == claimed)
+            {
+                return Ok(x);
+            }
+            profile
+        } else {
+            match obj.get("mandate") {
+                Some(Value::Object(m)) if m.get("owner").is_some() => Profile::Eip712,
+                Some(Value::Object(m)) if m.get("payer").is_some() => Profile::SolanaMvp,
+                _ => {
+                    return Ok(of_profile(Profile::Eip712)
+                        .or_else(|| of_profile(Profile::SolanaMvp))
+                        .unwrap_or(first));
+                }
+            }
+        };
+        of_profile(wanted).ok_or_else(|| {
+            Error::new(
+                Reason::ProfileMismatch,
+                format!("this settlement processor does not serve {wanted} mandates"),
+            )
+        })
+    }
+
+    fn sign(&self, v: &Verified, enqueue_deadline: u64) -> Result<String, Error> {
+        let (kind, key) = match (v.signed.form, v.mandate().profile()) {
+            (EnvelopeForm::Mvp, Profile::Eip712) => (ReceiptKind::MvpEvm, &self.secp256k1),
+            (EnvelopeForm::Mvp, Profile::SolanaMvp) => (ReceiptKind::MvpSolana, &self.ed25519),
+            (_, Profile::Eip712) => (ReceiptKind::Native, &self.secp256k1),
+            (_, _) => (ReceiptKind::Native, &self.ed25519),
+        };
+        let key = key
+            .as_ref()
+            .ok_or_else(|| Error::new(Reason::ProfileMismatch, "no SP key for this profile"))?;
+        let receipt = key.sign_receipt(kind, &v.digest, enqueue_deadline, Some(&v.domain))?;
+        Ok(to_compact(&receipt.to_json()))
+    }
+}
+
+fn new_mandate(
+    v: &Verified,
+    envelope: &str,
+    receipt: String,
+    enqueue_deadline: u64,
+    now: u64,
+) -> Result<NewMandate, Error> {
+    let m = v.mandate();
+    let fields = m.to_json();
+    let text = |name: &str| match fields.get(name) {
+        Some(Value::String(s)) => s.clone(),
+        _ => String::new(),
+    };
+    let amount = match m {
+        Mandate::Eip712(e) => e.amount,
+        Mandate::Ed25519(e) => U256::from_u64(e.amount),
+        Mandate::SolanaMvp(e) => U256::from_u64(e.amount),
+    };
+    Ok(NewMandate {
+        mandate_id: v.digest.id,
+        nonce_key: ReplayKey::of(v).nonce_key,
+        profile: m.profile().as_str().to_owned(),
+        account: AccountKey {
+            domain: domain_key(&v.domain),
+            payer: m.signer(),
+            token: text("token"),
+        },
+        payee: m.payee(),
+        amount,
+        nonce: text("nonce"),
+        deadline: m.deadline(),
+        reference: text("ref"),
+        envelope: envelope.to_owned(),
+        receipt,
+        enqueue_deadline,
+        now,
+    })
+}
+
+/// Unix seconds from the system clock.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}

@@ -1,0 +1,189 @@
+//! Ledger-level races: many threads, several connections to one database file, the same and
+//! conflicting mandates for a payer whose balance covers only some of them.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
+
+mod common;
+
+use aep2::EnvelopeForm;
+use aep2_sp::{DepositOutcome, Ledger, LedgerOptions, Processor};
+use common::*;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Barrier, Mutex};
+
+/// Mandate id -> (receipts returned for it, how many calls stored it fresh).
+type Seen = BTreeMap<String, (BTreeSet<String>, usize)>;
+
+#[test]
+fn concurrent_submissions_accept_each_mandate_once_and_never_overdraw() {
+    const BALANCE: u64 = 10_000;
+    let db = temp_db("race");
+    let cfg = config(db.clone());
+    // Four processors, each with its own connection: the lock that serialises them is SQLite's,
+    // exactly as between processes.
+    let sps: Vec<Arc<Processor>> = (0..4)
+        .map(|_| Arc::new(Processor::new(&cfg, Ledger::open(&db, &LedgerOptions::default()).unwrap()).unwrap()))
+        .collect();
+    assert_eq!(
+        sps[0]
+            .ledger()
+            .deposit(&evm_deposit("d1", "race-payer", BALANCE), NOW)
+            .unwrap(),
+        DepositOutcome::Applied
+    );
+    // 40 mandates of 700 (28,000 demanded against 10,000), and 10 more that reuse nonces 0..10
+    // with another amount: a different mandate with a used nonce.
+    let deadline = NOW + 3600;
+    let mut envelopes: Vec<(String, String, u64, u64)> = (0..40)
+        .map(|n| {
+            let (e, id) = evm_envelope("race-payer", n, 700, deadline, EnvelopeForm::Mvp);
+            (e, id, n, 700)
+        })
+        .collect();
+    envelopes.extend((0..10).map(|n| {
+        let (e, id) = evm_envelope("race-payer", n, 300, deadline, EnvelopeForm::Mvp);
+        (e, id, n, 300)
+    }));
+    let envelopes = Arc::new(envelopes);
+    let threads = 8;
+    let barrier = Arc::new(Barrier::new(threads));
+    // (mandate id) -> receipts seen, and how many calls stored it fresh.
+    let seen: Arc<Mutex<Seen>> = Arc::default();
+    let rejections: Arc<Mutex<BTreeMap<&'static str, usize>>> = Arc::default();
+    let handles: Vec<_> = (0..threads)
+        .map(|t| {
+            let (sp, envs, barrier, seen, rejections) = (
+                sps[t % sps.len()].clone(),
+                envelopes.clone(),
+                barrier.clone(),
+                seen.clone(),
+                rejections.clone(),
+            );
+            std::thread::spawn(move || {
+                barrier.wait();
+                // Every thread submits every mandate, each in its own order.
+                let n = envs.len();
+                for i in 0..n {
+                    let (env, id, _, _) = &envs[(i * (2 * t + 1) + 7 * t) % n];
+                    match sp.enqueue(env.as_bytes(), NOW) {
+                        Ok(done) => {
+                            assert_eq!(aep2::codec::hex_encode_0x(&done.mandate.mandate_id), *id);
+                            let mut s = seen.lock().unwrap();
+                            let e = s.entry(id.clone()).or_default();
+                            e.0.insert(done.mandate.receipt.clone());
+                            e.1 += usize::from(done.fresh);
+                        }
+                        Err(e) => {
+                            let code = e.code();
+                            assert!(
+                                code == "insufficient_funds" || code == "nonce_reused",
+                                "unexpected rejection {e}"
+                            );
+                            *rejections.lock().unwrap().entry(code).or_default() += 1;
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    let seen = seen.lock().unwrap();
+    let ledger = Ledger::open(&db, &LedgerOptions::default()).unwrap();
+    let stored = ledger.mandates().unwrap();
+    let mut total = 0u64;
+    let mut nonces = BTreeSet::new();
+    for m in &stored {
+        let id = aep2::codec::hex_encode_0x(&m.mandate_id);
+        let (receipts, fresh) = seen.get(&id).expect("every stored mandate was answered with a receipt");
+        assert_eq!(*fresh, 1, "{id} stored by exactly one call");
+        assert_eq!(receipts.len(), 1, "{id}: every call got the same receipt bytes");
+        assert!(receipts.contains(&m.receipt));
+        assert!(nonces.insert(m.nonce.clone()), "nonce {} stored twice", m.nonce);
+        total += m.amount.to_u64().unwrap();
+    }
+    assert_eq!(seen.len(), stored.len(), "no receipt for a mandate that is not stored");
+    assert!(total <= BALANCE, "accepted {total} > balance {BALANCE}");
+    // The balance is used up: what is left cannot pay for any mandate still unaccepted.
+    let left = BALANCE - total;
+    let unaccepted_min = envelopes
+        .iter()
+        .filter(|(_, id, n, _)| !seen.contains_key(id) && !nonces.contains(&n.to_string()))
+        .map(|(_, _, _, a)| *a)
+        .min();
+    if let Some(min) = unaccepted_min {
+        assert!(
+            left < min,
+            "{left} left, yet a mandate of {min} with a free nonce was refused"
+        );
+    }
+    let balance = ledger.balance(&evm_deposit("d1", "race-payer", 0).account).unwrap();
+    assert_eq!(
+        balance.reserved.to_u64(),
+        Some(total),
+        "reservations equal accepted amounts"
+    );
+    assert_eq!(ledger.audit().unwrap(), Vec::<String>::new());
+    let r = rejections.lock().unwrap();
+    assert!(r.get("insufficient_funds").copied().unwrap_or(0) > 0);
+    assert!(r.get("nonce_reused").copied().unwrap_or(0) > 0 || stored.iter().all(|m| m.amount.to_u64() == Some(700)));
+}
+
+#[test]
+fn deposits_apply_once_per_id_and_conflicts_change_nothing() {
+    let ledger = Ledger::open_in_memory().unwrap();
+    let d = evm_deposit("a", "dep-payer", 500);
+    assert_eq!(ledger.deposit(&d, NOW).unwrap(), DepositOutcome::Applied);
+    assert_eq!(ledger.deposit(&d, NOW).unwrap(), DepositOutcome::AlreadyApplied);
+    assert_eq!(
+        ledger.deposit(&evm_deposit("a", "dep-payer", 501), NOW).unwrap(),
+        DepositOutcome::Conflict
+    );
+    assert_eq!(
+        ledger.deposit(&evm_deposit("b", "dep-payer", 250), NOW).unwrap(),
+        DepositOutcome::Applied
+    );
+    let b = ledger.balance(&d.account).unwrap();
+    assert_eq!(b.balance.to_u64(), Some(750));
+    assert_eq!(b.available().to_u64(), Some(750));
+    assert_eq!(ledger.audit().unwrap(), Vec::<String>::new());
+}
+
+#[test]
+fn u256_balances_beyond_64_bits_keep_every_unit() {
+    let ledger = Ledger::open_in_memory().unwrap();
+    let mut d = evm_deposit("big", "big-payer", 0);
+    d.amount = aep2::U256::parse_decimal("100000000000000000000000000000").unwrap();
+    ledger.deposit(&d, NOW).unwrap();
+    let mut d2 = evm_deposit("big2", "big-payer", 1);
+    d2.amount = aep2::U256::from_u64(1);
+    ledger.deposit(&d2, NOW).unwrap();
+    let b = ledger.balance(&d.account).unwrap();
+    assert_eq!(b.balance.to_string(), "100000000000000000000000000001");
+}
+
+#[test]
+fn a_re_submission_returns_the_stored_receipt_even_after_expiry() {
+    let sp = Processor::new(&config(temp_db("x")), Ledger::open_in_memory().unwrap()).unwrap();
+    sp.ledger().deposit(&evm_deposit("d", "late-payer", 1000), NOW).unwrap();
+    let (env, _) = evm_envelope("late-payer", 1, 100, NOW + 400, EnvelopeForm::Mvp);
+    let first = sp.enqueue(env.as_bytes(), NOW).unwrap();
+    assert!(first.fresh);
+    assert_eq!(first.mandate.enqueue_deadline, NOW + 300);
+    let again = sp.enqueue(env.as_bytes(), NOW + 10_000).unwrap();
+    assert!(!again.fresh);
+    assert_eq!(again.mandate.receipt, first.mandate.receipt);
+    // A new mandate at that time is expired; one too close to its deadline is too soon.
+    let (late, _) = evm_envelope("late-payer", 2, 100, NOW + 400, EnvelopeForm::Mvp);
+    assert_eq!(sp.enqueue(late.as_bytes(), NOW + 406).unwrap_err().code(), "expired");
+    assert_eq!(
+        sp.enqueue(late.as_bytes(), NOW + 101).unwrap_err().code(),
+        "deadline_too_soon"
+    );
+    // Exactly w before the deadline is accepted: enqueueDeadline == deadline.
+    assert_eq!(
+        sp.enqueue(late.as_bytes(), NOW + 100).unwrap().mandate.enqueue_deadline,
+        NOW + 400
+    );
+}
