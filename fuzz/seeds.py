@@ -27,7 +27,17 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CORPUS = os.path.join(ROOT, "fuzz", "corpus")
 FIXTURES = os.path.join(ROOT, "vectors", "peer-signed", "peer-signed.json")
-TARGETS = ["header_decode", "mandate_json", "verify_eip712", "verify_ed25519", "receipt_json"]
+TARGETS = [
+    "header_decode",
+    "mandate_json",
+    "verify_eip712",
+    "verify_ed25519",
+    "receipt_json",
+    "x402_request",
+    "a2a_message",
+    "mcp_tool_call",
+]
+VECTORS = os.path.join(ROOT, "vectors")
 
 # Must match crates/aep2/src/fuzzing.rs.
 FUZZ_CHAIN_ID = 84532
@@ -667,7 +677,35 @@ def build():
         s, m = bytes.fromhex(sk), bytes.fromhex(msg)
         add("verify_ed25519", ed_sign(s, m) + ed_public(s) + m)
 
+    binding_seeds(add)
     return seeds
+
+
+def binding_seeds(add):
+    """Seeds for the binding targets: every input of the binding vectors, in the target's layout."""
+
+    def cases(topic):
+        with open(os.path.join(VECTORS, topic + ".json"), encoding="utf-8") as f:
+            doc = json.load(f)
+        for group in doc["testGroups"]:
+            for test in group["tests"]:
+                yield group["kind"], test["input"]
+
+    for kind, inp in cases("x402"):
+        if kind == "extract_x402":
+            lines = [f"{name}: {value}" for name, value in inp["headers"].items()]
+            add("x402_request", ("\n".join(lines) + "\n@ POST https://api.example.com/v1/data\n\n{}").encode())
+        elif kind == "http_request_hash":
+            add("x402_request", f"@ {inp['method']} {inp['url']}\n\n".encode() + bytes.fromhex(inp["body"]))
+    for _, inp in cases("a2a"):
+        add("a2a_message", inp["a2aMessage"].encode())
+    for kind, inp in cases("mcp"):
+        if kind == "extract_mcp":
+            add("mcp_tool_call", inp["request"].encode())
+        else:
+            args = inp.get("arguments")
+            text = '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":' + json.dumps(inp["name"])
+            add("mcp_tool_call", (text + (',"arguments":' + args if args is not None else "") + "}}").encode())
 
 
 def main():

@@ -28,6 +28,8 @@
 //! ```
 
 mod card;
+#[doc(hidden)]
+pub mod fuzzing;
 mod message;
 
 pub use card::{Accept, Aep2Extension, MAX_ACCEPTS, Mode};

@@ -730,6 +730,9 @@ pub fn paid_text_result(text: impl Into<String>, carrier: Carrier, response: &Pa
     Value::Object(o)
 }
 
+#[doc(hidden)]
+pub mod fuzzing;
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]

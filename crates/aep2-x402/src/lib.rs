@@ -861,6 +861,9 @@ fn canonical_url(url: &str) -> Option<String> {
     Some(out)
 }
 
+#[doc(hidden)]
+pub mod fuzzing;
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]

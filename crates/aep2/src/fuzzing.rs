@@ -560,3 +560,56 @@ pub fn receipt_json(data: &[u8]) {
         "a receipt with a flipped signature byte still verifies"
     );
 }
+
+/// The committed seed corpus of `target` (`fuzz/corpus/<target>/`), sorted by file name.
+///
+/// For the stable-Rust replay tests of every crate with fuzz entry points. Panics when the
+/// directory is missing or empty, so a replay can never pass vacuously.
+pub fn corpus_seeds(target: &str) -> Vec<(String, Vec<u8>)> {
+    let dir = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../fuzz/corpus")).join(target);
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(entries) => entries,
+        Err(e) => panic!(
+            "corpus directory {} is missing ({e}); run `python3 fuzz/seeds.py`",
+            dir.display()
+        ),
+    };
+    let mut out = Vec::new();
+    for entry in entries {
+        let path = match entry {
+            Ok(e) => e.path(),
+            Err(e) => panic!("reading {}: {e}", dir.display()),
+        };
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        match std::fs::read(&path) {
+            Ok(data) => out.push((name, data)),
+            Err(e) => panic!("reading {}: {e}", path.display()),
+        }
+    }
+    out.sort();
+    assert!(
+        !out.is_empty(),
+        "corpus directory {} is empty; run `python3 fuzz/seeds.py`",
+        dir.display()
+    );
+    out
+}
+
+/// Runs every seed of `target` through `run`, then fails naming every seed that panicked.
+pub fn replay_corpus(target: &str, run: fn(&[u8])) {
+    let seeds = corpus_seeds(target);
+    let failed: Vec<&str> = seeds
+        .iter()
+        .filter(|(_, data)| std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(data))).is_err())
+        .map(|(name, _)| name.as_str())
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "{target}: {} of {} seeds failed (see the panic messages above): {failed:?}",
+        failed.len(),
+        seeds.len()
+    );
+}

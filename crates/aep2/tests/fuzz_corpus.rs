@@ -15,54 +15,13 @@ use aep2::fuzzing;
 use aep2::json::{self, Limits};
 use aep2::{EvmAddress, Profile, Receipt, ReceiptExpectations, ReceiptKind, Verifier};
 use std::collections::BTreeSet;
-use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::path::PathBuf;
 
-fn corpus_dir(target: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../fuzz/corpus")
-        .join(target)
-}
-
-/// Every seed of `target`, sorted by file name; panics if the directory is missing or empty.
 fn seeds(target: &str) -> Vec<(String, Vec<u8>)> {
-    let dir = corpus_dir(target);
-    let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| {
-        panic!(
-            "corpus directory {} is missing ({e}); run `python3 fuzz/seeds.py`",
-            dir.display()
-        )
-    });
-    let mut out: Vec<(String, Vec<u8>)> = entries
-        .map(|e| {
-            let path = e.unwrap().path();
-            let name = path.file_name().unwrap().to_string_lossy().into_owned();
-            (name, std::fs::read(&path).unwrap())
-        })
-        .collect();
-    out.sort();
-    assert!(
-        !out.is_empty(),
-        "corpus directory {} is empty; run `python3 fuzz/seeds.py`",
-        dir.display()
-    );
-    out
+    fuzzing::corpus_seeds(target)
 }
 
 fn replay(target: &str, run: fn(&[u8])) {
-    let seeds = seeds(target);
-    let mut failed = Vec::new();
-    for (name, data) in &seeds {
-        if catch_unwind(AssertUnwindSafe(|| run(data))).is_err() {
-            failed.push(name.clone());
-        }
-    }
-    assert!(
-        failed.is_empty(),
-        "{target}: {} of {} seeds failed (see the panic messages above): {failed:?}",
-        failed.len(),
-        seeds.len()
-    );
+    fuzzing::replay_corpus(target, run);
 }
 
 #[test]
