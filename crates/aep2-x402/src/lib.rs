@@ -38,6 +38,11 @@ pub const PAYMENT_RESPONSE: &str = "PAYMENT-RESPONSE";
 /// The network string of the domain-less `solana-mvp` profile (not a real chain: a
 /// `solana-mvp` signature is valid on every cluster and program).
 pub const SOLANA_MVP_NETWORK: &str = "aep2:solana-mvp";
+/// Longest method token a request descriptor takes, in bytes.
+pub const MAX_METHOD_BYTES: usize = 32;
+/// Longest URL a request descriptor takes, in bytes: the request-line length RFC 9112 §3
+/// recommends every HTTP recipient supports.
+pub const MAX_URL_BYTES: usize = 8000;
 /// Domain-separation tag of the HTTP request hash: `AEP2/http-request/v1` and one zero byte.
 pub const HTTP_REQUEST_TAG: &[u8] = b"AEP2/http-request/v1\0";
 
@@ -778,7 +783,8 @@ fn decimal_shift(digits: &str, decimals: u32) -> String {
 /// The canonical HTTP request descriptor `{"bodySha256", "method", "url"}` as JCS text
 /// (`aep2.md#x402-request-hash`).
 ///
-/// - `method`: an RFC 9110 token, uppercased (ASCII).
+/// - `method`: an RFC 9110 token of at most [`MAX_METHOD_BYTES`], uppercased (ASCII).
+/// - `url`: at most [`MAX_URL_BYTES`] as sent.
 /// - `url`: absolute `http` or `https` URL of printable ASCII (no spaces, no non-ASCII; send
 ///   IDNs as punycode and other bytes percent-encoded); scheme and host lowercased; no
 ///   userinfo; the default port (80, 443) and an empty port removed, another port written
@@ -791,8 +797,11 @@ fn decimal_shift(digits: &str, decimals: u32) -> String {
 pub fn request_descriptor(method: &str, url: &str, body: &[u8]) -> Result<String> {
     let bad = |what: &str| Error::new(Reason::RequestDescriptorInvalid, what.to_owned());
     let tchar = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
-    if method.is_empty() || !method.bytes().all(tchar) {
-        return Err(bad("method is not an HTTP token"));
+    if method.is_empty() || method.len() > MAX_METHOD_BYTES || !method.bytes().all(tchar) {
+        return Err(bad("method is not an HTTP token of at most 32 bytes"));
+    }
+    if url.len() > MAX_URL_BYTES {
+        return Err(bad("url is longer than 8000 bytes"));
     }
     let url = canonical_url(url).ok_or_else(|| bad("url is not an absolute http(s) URL of printable ASCII"))?;
     let body_hash = hex_encode_0x(&aep2::hash::sha256(body));

@@ -496,6 +496,21 @@ pub(crate) fn generate() -> VectorFile {
             Exp::Invalid(Reason::RequestDescriptorInvalid),
         ),
         (
+            "a URL of exactly 8000 bytes is the longest accepted",
+            req("GET", &format!("https://example.com/{}", "a".repeat(8000 - 20)), b""),
+            Exp::Valid,
+        ),
+        (
+            "a URL of 8001 bytes is too long",
+            req("GET", &format!("https://example.com/{}", "a".repeat(8001 - 20)), b""),
+            Exp::Invalid(Reason::RequestDescriptorInvalid),
+        ),
+        (
+            "a method token of 33 bytes is too long",
+            req(&"GET".repeat(11), "https://example.com/", b""),
+            Exp::Invalid(Reason::RequestDescriptorInvalid),
+        ),
+        (
             "a raw space in the path",
             req("GET", "https://example.com/a b", b""),
             Exp::Invalid(Reason::RequestDescriptorInvalid),
