@@ -19,6 +19,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::LazyLock;
 
+mod demo;
+mod payee;
+
 static AFTER_HELP: LazyLock<String> = LazyLock::new(|| {
     let mut s = String::from(
         "Exit status:\n  0  valid (or the command succeeded)\n  1  invalid: the mandate, receipt or vector check failed\n  2  usage error: bad flags, unreadable input, missing domain\n\nReason codes (spec/aep2.md#reason-codes), by stage:\n",
@@ -59,12 +62,18 @@ enum Cmd {
     /// Verify the peer-signed interop fixtures (ethers v6, tweetnacl) and print each verdict.
     #[command(after_help = AFTER_HELP.as_str())]
     Interop(InteropArgs),
-    /// Run a service: `serve sp` is the settlement processor (POST /enqueue, GET /health).
+    /// Run a service: `serve sp` is the settlement processor (POST /enqueue, GET /health), `serve
+    /// payee` the demo payee behind the aep2-axum middleware.
     #[command(subcommand, after_help = AFTER_HELP.as_str())]
     Serve(ServeCmd),
     /// Operate a settlement processor's ledger directly: fund payers, show accounts.
     #[command(subcommand, after_help = AFTER_HELP.as_str())]
     Sp(SpCmd),
+    /// Run the whole protocol on loopback: an SP and a payee in-process, a funded agent paying
+    /// over x402 (Intent and Order Mode), MCP and A2A, three rejections, and the receipt trail.
+    /// Exit 0 if every step behaved as the spec says, 1 if one did not, 2 if it could not start.
+    #[command(after_help = AFTER_HELP.as_str())]
+    Demo,
 }
 
 #[derive(Subcommand)]
@@ -73,6 +82,14 @@ enum ServeCmd {
     /// SIGTERM or Ctrl-C. Exit 0 on a clean shutdown, 2 on a configuration, database or bind error.
     #[command(after_help = AFTER_HELP.as_str())]
     Sp(ServeSpArgs),
+    /// The demo payee: paid routes /paid/intent (request-bound), /paid/mvp (MVP clients),
+    /// /paid/order (Order Mode), /free, POST /mcp (tool get_weather), POST /a2a (SendMessage,
+    /// message/send), GET /health; every paid request forwarded to the SP and answered with its
+    /// receipt. Prints one JSON line {listening, payee, sp} once bound, serves until SIGTERM or
+    /// Ctrl-C. Exit 0 on a clean shutdown, 2 on a configuration, replay-store or bind error.
+    /// Rejections are answered with 402/400/413/408/503 and {"error", "message", "reason": <code>}.
+    #[command(after_help = AFTER_HELP.as_str())]
+    Payee(Box<payee::ServePayeeArgs>),
 }
 
 #[derive(Args)]
@@ -381,6 +398,8 @@ fn main() -> ExitCode {
         Cmd::Serve(ServeCmd::Sp(a)) => serve_sp(&a),
         Cmd::Sp(SpCmd::Deposit(a)) => sp_deposit(&a),
         Cmd::Sp(SpCmd::Accounts(a)) => sp_accounts(&a),
+        Cmd::Serve(ServeCmd::Payee(a)) => payee::serve_payee(&a),
+        Cmd::Demo => demo::run(),
     };
     match result {
         Ok(code) => code,

@@ -207,6 +207,9 @@ registry! {
     RouteUnknown => ("route_unknown", Decode, "sp-enqueue"),
     /// The settlement processor holds no mandate with this id.
     MandateUnknown => ("mandate_unknown", Policy, "sp-enqueue"),
+    /// The payee accepted the mandate but could not get the settlement processor's receipt for it
+    /// (unreachable, timed out, or an answer that is not a valid receipt); the payee may retry.
+    SettlementUnavailable => ("settlement_unavailable", Policy, "x402-payee-processing"),
 }
 
 impl fmt::Display for Reason {

@@ -1,0 +1,131 @@
+//! The reference adapter: the project's own implementation behind the adapter protocol (spec
+//! `conformance.md`). It answers each case with `aep2_vectors::check::answer`, the function
+//! the repository's vector tests use, from the kind and inputs the runner sends; the
+//! expectation never reaches it.
+//!
+//! Built as the `aep2-reference-adapter` binary and reachable as `aep2-conformance
+//! reference-adapter` (what `--adapter reference` runs).
+
+use crate::protocol::{
+    CASE_KINDS, Capabilities, CaseInput, CaseResult, Errored, Implementation, Line, PROFILES, PROTOCOL_VERSION,
+    Request, RunResponse, StartResponse, read_line,
+};
+use aep2_vectors::check::answer;
+use aep2_vectors::model::{Context, Expected, Kind, TestCase, TestGroup};
+use serde_json::Value as J;
+use std::collections::BTreeMap;
+use std::io::{BufRead, Write};
+use std::process::ExitCode;
+
+fn hello() -> StartResponse {
+    StartResponse {
+        version: PROTOCOL_VERSION,
+        implementation: Implementation {
+            name: "aep2-rs".into(),
+            language: "rust".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            homepage: None,
+            source: Some(env!("CARGO_PKG_REPOSITORY").into()),
+            issues: None,
+        },
+        capabilities: Capabilities {
+            kinds: CASE_KINDS.iter().map(|k| (*k).to_owned()).collect(),
+            profiles: PROFILES.iter().map(|p| (*p).to_owned()).collect(),
+            reason_codes: true,
+        },
+        error_map: BTreeMap::new(),
+    }
+}
+
+/// Rebuilds a one-case vector group from the inputs, so the shared checker can answer it. The
+/// expectation fields are placeholders: `answer` reads only the kind, context and input.
+fn as_vector(seq: u64, case: &CaseInput) -> Result<(TestGroup, TestCase), String> {
+    let kind: Kind = serde_json::from_value(J::String(case.kind.clone())).map_err(|e| format!("kind: {e}"))?;
+    let context: Context = serde_json::from_value(case.context.clone()).map_err(|e| format!("context: {e}"))?;
+    let test = TestCase {
+        tc_id: 0,
+        id: format!("seq {seq}"),
+        comment: String::new(),
+        flags: Vec::new(),
+        spec_refs: Vec::new(),
+        source: None,
+        input: case.input.clone(),
+        expected: Expected {
+            result: String::new(),
+            reason: None,
+            stage: None,
+            signature: None,
+            header: None,
+        },
+        compat_result: None,
+        intermediates: None,
+    };
+    let group = TestGroup {
+        group: String::new(),
+        kind,
+        context,
+        tests: Vec::new(),
+    };
+    Ok((group, test))
+}
+
+fn respond(seq: u64, case: &CaseInput) -> RunResponse {
+    let mut response = RunResponse {
+        seq: J::from(seq),
+        result: None,
+        skipped: None,
+        errored: None,
+    };
+    match as_vector(seq, case).and_then(|(g, t)| answer(&g, &t)) {
+        Ok(a) => {
+            let mut outputs = a.intermediates;
+            outputs.extend(a.signature.map(|s| ("signature".to_owned(), s)));
+            outputs.extend(a.header.map(|h| ("header".to_owned(), h)));
+            response.result = Some(CaseResult {
+                verdict: a.result,
+                code: a.reason,
+                outputs,
+            });
+        }
+        Err(message) => {
+            response.errored = Some(Errored { message, context: None });
+        }
+    }
+    response
+}
+
+/// Speaks the protocol on `input` / `output` until `stop` or end of input.
+pub fn serve(mut input: impl BufRead, mut out: impl Write) -> ExitCode {
+    let mut send = |line: String| -> bool {
+        out.write_all(line.as_bytes())
+            .and_then(|()| out.write_all(b"\n"))
+            .and_then(|()| out.flush())
+            .is_ok()
+    };
+    loop {
+        let line = match read_line(&mut input) {
+            Ok(Line::Text(l)) => l,
+            Ok(Line::Eof) => return ExitCode::SUCCESS,
+            Ok(other) => {
+                eprintln!("aep2-reference-adapter: unreadable request line: {other:?}");
+                return ExitCode::FAILURE;
+            }
+            Err(e) => {
+                eprintln!("aep2-reference-adapter: stdin: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let sent = match serde_json::from_str::<Request>(&line) {
+            Ok(Request::Start { .. }) => send(serde_json::to_string(&hello()).unwrap_or_default()),
+            Ok(Request::Run { seq, case }) => send(serde_json::to_string(&respond(seq, &case)).unwrap_or_default()),
+            Ok(Request::Stop) => return ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("aep2-reference-adapter: bad request: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        if !sent {
+            return ExitCode::FAILURE;
+        }
+    }
+}

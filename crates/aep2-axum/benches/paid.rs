@@ -1,0 +1,264 @@
+//! Loopback benchmark (`cargo bench -p aep2-axum --bench paid`; not a test):
+//!
+//! 1. requests/s and p50/p99 latency of the paid Intent Mode route (`GET /paid/intent`: verify,
+//!    SQLite replay store, `POST /enqueue` to the real SP with its durable SQLite ledger, receipt
+//!    check) against the same content unpaid (`GET /free`), in one run, with `AEP2_BENCH_CONNS`
+//!    concurrent connections (default 8) sending `AEP2_BENCH_REQUESTS` requests each way
+//!    (default 2000). Every paid request carries its own mandate, signed before the clock starts.
+//! 2. SP enqueues/s through `Processor::enqueue` (verify, sign the receipt, one ledger
+//!    transaction) on the durable SQLite file (WAL, `synchronous=FULL`) against the same path on an
+//!    in-memory SQLite ledger and against verification alone.
+//!
+//! Prints a table with the ratios.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark: a panic is the failure report
+
+use aep2::crypto::secp256k1::SecretKey;
+use aep2::json::to_compact;
+use aep2::{AccountId, Domain, Eip712Domain, EvmAddress, PayeePolicy, SpKey, U256, Verifier};
+use aep2_axum::agent::{HttpClient, Payer};
+use aep2_axum::payee::{PayeeConfig, ReplayConfig};
+use aep2_x402::{PAYMENT_SIGNATURE, PaymentRequirements};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const PRICE: u64 = 1000;
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+struct Run {
+    label: &'static str,
+    count: usize,
+    elapsed: Duration,
+    latencies: Vec<Duration>,
+}
+
+impl Run {
+    fn per_sec(&self) -> f64 {
+        self.count as f64 / self.elapsed.as_secs_f64()
+    }
+
+    fn pct(&self, p: f64) -> Duration {
+        if self.latencies.is_empty() {
+            return Duration::ZERO;
+        }
+        let i = ((self.latencies.len() as f64 - 1.0) * p).round() as usize;
+        self.latencies[i]
+    }
+}
+
+fn domain() -> Domain {
+    Domain::Eip712(Eip712Domain {
+        chain_id: 84532,
+        verifying_contract: EvmAddress::parse("0x91d861cD4d2F5d8Ffb31CB7308388CA5e6999912").unwrap(),
+    })
+}
+
+fn key(label: &str) -> SecretKey {
+    SecretKey::from_bytes(&aep2::hash::keccak256(label.as_bytes())).unwrap()
+}
+
+/// `count` requests over `conns` connections; `headers[i]` is request i's payment header, if any.
+async fn load(label: &'static str, url: &str, conns: usize, headers: Vec<Option<String>>) -> Run {
+    let count = headers.len();
+    let per = count.div_ceil(conns);
+    let chunks: Vec<Vec<Option<String>>> = headers.chunks(per).map(<[_]>::to_vec).collect();
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for chunk in chunks {
+        let url = url.to_owned();
+        tasks.push(tokio::spawn(async move {
+            let client = HttpClient::new();
+            let mut lat = Vec::with_capacity(chunk.len());
+            for h in chunk {
+                let t = Instant::now();
+                let pairs: Vec<(&str, &str)> = h.as_deref().map(|v| (PAYMENT_SIGNATURE, v)).into_iter().collect();
+                let reply = client.send("GET", &url, &pairs, b"").await.unwrap();
+                assert_eq!(reply.status, 200, "{}", String::from_utf8_lossy(&reply.body));
+                lat.push(t.elapsed());
+            }
+            lat
+        }));
+    }
+    let mut latencies = Vec::with_capacity(count);
+    for t in tasks {
+        latencies.extend(t.await.unwrap());
+    }
+    let elapsed = started.elapsed();
+    latencies.sort();
+    Run {
+        label,
+        count,
+        elapsed,
+        latencies,
+    }
+}
+
+fn main() {
+    // `cargo bench` passes --bench; `cargo test --all-targets` runs this binary without it, and a
+    // timed run has no place in a test.
+    if !std::env::args().any(|a| a == "--bench") {
+        println!("paid: a benchmark; run it with `cargo bench -p aep2-axum --bench paid`");
+        return;
+    }
+    let requests = env_usize("AEP2_BENCH_REQUESTS", 2000);
+    let conns = env_usize("AEP2_BENCH_CONNS", 8).max(1);
+    let enqueues = env_usize("AEP2_BENCH_ENQUEUES", 1000);
+    let dir = std::env::temp_dir().join(format!("aep2-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let usdc = EvmAddress::parse("0x036CbD53842c5426634e7929541eC2318f3dCF7e").unwrap();
+    let payee = EvmAddress::parse("0xaAD167617dF02Dd30208722c88d9027a2fDD8812").unwrap();
+    let sp_key = SpKey::Secp256k1(key("bench-sp"));
+    let payer_key = key("bench-payer");
+
+    let (http_runs, sp_runs) = rt.block_on(async {
+        let mut sp_config = aep2_sp::Config::new(dir.join("ledger.db"), vec![domain()]);
+        sp_config.secp256k1_key = Some(sp_key.clone());
+        let sp = aep2_sp::service::bind(&sp_config).await.unwrap();
+        let sp_addr = sp.local_addr().unwrap();
+        let account =
+            aep2_sp::config::account_key(&domain(), &AccountId::Evm(payer_key.address()), &AccountId::Evm(usdc))
+                .unwrap();
+        let deposit = aep2_sp::Deposit {
+            id: "bench".into(),
+            account,
+            amount: U256::from_u64(PRICE * (requests as u64 + 10)),
+        };
+        sp.state()
+            .processor
+            .ledger()
+            .deposit(&deposit, aep2_sp::unix_now())
+            .unwrap();
+        tokio::spawn(sp.serve(std::future::pending()));
+        let mut config = PayeeConfig::new(
+            domain(),
+            payee.into(),
+            usdc.into(),
+            U256::from_u64(PRICE),
+            &format!("http://{sp_addr}"),
+            sp_key.id(),
+        );
+        config.replay = ReplayConfig::Sqlite(dir.join("replay.db"));
+        config.http.max_connections = conns * 2;
+        let bound = aep2_axum::payee::bind(&config).await.unwrap();
+        let base = format!("http://{}", bound.local_addr().unwrap());
+        tokio::spawn(bound.serve(std::future::pending()));
+
+        // Signed before the clock starts: one mandate per paid request.
+        let payer = Payer::new(payer_key.clone(), domain(), 1);
+        let policy = PayeePolicy::new(payee.into(), usdc.into(), U256::from_u64(PRICE)).with_settlement_window(300);
+        let terms = PaymentRequirements::for_policy(&policy, &domain(), 60);
+        let url = format!("{base}/paid/intent");
+        let bound_hash = aep2_x402::request_hash("GET", &url, b"").unwrap();
+        let deadline = aep2_sp::unix_now() + 1800;
+        let headers: Vec<Option<String>> = (0..requests)
+            .map(|_| {
+                let signed = payer.sign_for(&terms, bound_hash, deadline).unwrap();
+                Some(aep2_x402::payment_signature(&terms, &signed.to_json()))
+            })
+            .collect();
+        // Warm both paths (connections, caches, SQLite pages) outside the measurement.
+        let _ = load("warm-up", &format!("{base}/free"), conns, vec![None; conns * 4]).await;
+        let free = load("unpaid GET /free", &format!("{base}/free"), conns, vec![None; requests]).await;
+        let paid = load("paid GET /paid/intent", &url, conns, headers).await;
+
+        // SP enqueues, without HTTP: the same processor on a file ledger, on a memory ledger, and
+        // verification alone.
+        let sp_payer = Payer::new(key("bench-sp-payer"), domain(), 1);
+        let envelopes: Vec<String> = (0..enqueues)
+            .map(|_| {
+                let s = sp_payer
+                    .sign(payee, usdc, U256::from_u64(1), deadline, [9; 32])
+                    .unwrap();
+                to_compact(&s.to_json())
+            })
+            .collect();
+        let fund = |ledger: &aep2_sp::Ledger| {
+            let account =
+                aep2_sp::config::account_key(&domain(), &AccountId::Evm(sp_payer.address()), &AccountId::Evm(usdc))
+                    .unwrap();
+            let d = aep2_sp::Deposit {
+                id: "bench-sp".into(),
+                account,
+                amount: U256::from_u64(enqueues as u64 + 1),
+            };
+            ledger.deposit(&d, aep2_sp::unix_now()).unwrap();
+        };
+        let timed = |label: &'static str, f: &dyn Fn(&str)| {
+            let mut latencies = Vec::with_capacity(enqueues);
+            let started = Instant::now();
+            for e in &envelopes {
+                let t = Instant::now();
+                f(e);
+                latencies.push(t.elapsed());
+            }
+            let elapsed = started.elapsed();
+            latencies.sort();
+            Run {
+                label,
+                count: enqueues,
+                elapsed,
+                latencies,
+            }
+        };
+        let file_ledger =
+            aep2_sp::Ledger::open(dir.join("bench-ledger.db"), &aep2_sp::LedgerOptions::default()).unwrap();
+        fund(&file_ledger);
+        let on_file = aep2_sp::Processor::new(&sp_config, file_ledger).unwrap();
+        let mem_ledger = aep2_sp::Ledger::open_in_memory().unwrap();
+        fund(&mem_ledger);
+        let in_memory = aep2_sp::Processor::new(&sp_config, mem_ledger).unwrap();
+        let verifier = Arc::new(Verifier::new(domain()));
+        let now = aep2_sp::unix_now();
+        let durable = timed("SP enqueue, SQLite file (durable)", &|e| {
+            on_file.enqueue(e.as_bytes(), now).unwrap();
+        });
+        let memory = timed("SP enqueue, SQLite in memory", &|e| {
+            in_memory.enqueue(e.as_bytes(), now).unwrap();
+        });
+        let verify = timed("verification alone", &|e| {
+            let v = aep2::envelope::decode_json_bytes(e.as_bytes()).unwrap();
+            verifier.check_value(&v, Some(now)).into_result().unwrap();
+        });
+        (vec![free, paid], vec![durable, memory, verify])
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+
+    println!("\nLoopback, {conns} connections, {requests} requests each way (mandates pre-signed):\n");
+    println!("{:<38} {:>10} {:>10} {:>10}", "", "req/s", "p50 ms", "p99 ms");
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    for r in http_runs.iter().chain(sp_runs.iter()) {
+        println!(
+            "{:<38} {:>10.0} {:>10.3} {:>10.3}",
+            r.label,
+            r.per_sec(),
+            ms(r.pct(0.5)),
+            ms(r.pct(0.99))
+        );
+    }
+    let (free, paid) = (&http_runs[0], &http_runs[1]);
+    let (durable, memory, verify) = (&sp_runs[0], &sp_runs[1], &sp_runs[2]);
+    println!("\nratios:");
+    println!(
+        "  paid / unpaid throughput          {:.3}",
+        paid.per_sec() / free.per_sec()
+    );
+    println!(
+        "  paid / unpaid p50 latency         {:.1}x",
+        ms(paid.pct(0.5)) / ms(free.pct(0.5))
+    );
+    println!(
+        "  durable / in-memory SP enqueues   {:.3}",
+        durable.per_sec() / memory.per_sec()
+    );
+    println!(
+        "  durable SP enqueue / verification {:.3}",
+        durable.per_sec() / verify.per_sec()
+    );
+}

@@ -1,0 +1,695 @@
+//! The demo payee service behind `aep2 serve payee`: one price, one settlement processor, one
+//! replay store, and paid endpoints over each host protocol.
+//!
+//! | route | what |
+//! |---|---|
+//! | `GET`/`POST /paid/intent` | Intent Mode over x402, request binding required (`ref` = the HTTP request hash) |
+//! | `GET /paid/mvp` | Intent Mode without request binding, for FluxA MVP clients (`X-Payment-Mandate`) |
+//! | `GET /paid/order` | Order Mode over x402: a `402` with a quote, then the quote-bound mandate |
+//! | `GET /free` | the same content unpaid (the benchmark's baseline) |
+//! | `POST /mcp` | MCP JSON-RPC `tools/call` of the paid tool `get_weather` (mandate in `params._meta`) |
+//! | `POST /a2a` | A2A JSON-RPC `message/send` (v0.3) or `SendMessage` (v1.0): Intent Mode with the mandate on the message, Order Mode through `input-required` |
+//! | `GET /health` | `{"status": "ok", "payee", "sp", "price", …}` |
+//!
+//! Every paid endpoint shares one [`Checkout`] (one replay store, one SP). Connections are
+//! bounded in number, in header size and in the time to send headers and body.
+
+use crate::checkout::Checkout;
+use crate::layer::{
+    Clock, DEFAULT_MAX_HEADER_BYTES, MvpPrice, Paid, PaidLayer, Paywall, QuoteTerms, issue_quote, order_options,
+    quote_key, read_body, system_clock,
+};
+use crate::quotes::{QuoteBook, QuoteEntry};
+use aep2::json::{self, Object, Value};
+use aep2::{AccountId, Domain, Error, PayeePolicy, Reason, SpId, U256, Verifier};
+use aep2_a2a::{Message, Part, RequestBinding, Role, TaskState, TaskStatus};
+use aep2_mcp::ToolCall;
+use aep2_replay::{MemoryStore, ReplayStore, SqliteOptions, SqliteStore};
+use aep2_sp::{HttpLimits, SpClient};
+use aep2_x402::{MvpBody, PaymentRequirements, PaymentResponse};
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Extension, Request, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+
+/// The paid MCP tool.
+pub const TOOL_NAME: &str = "get_weather";
+/// Largest JSON-RPC body read by `/mcp` and `/a2a`: the bindings' message limit plus room for
+/// the JSON-RPC envelope around an A2A message.
+pub const MAX_RPC_BYTES: usize = aep2_mcp::MAX_MESSAGE_BYTES + 4096;
+/// How long a graceful shutdown waits for open connections.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// Where the payee records accepted mandates.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReplayConfig {
+    /// A durable SQLite file (the default for a real payee; shared by all its instances).
+    Sqlite(PathBuf),
+    /// A bounded in-process store of this many mandates (one instance only, lost on restart).
+    Memory(usize),
+}
+
+/// The payee service's configuration.
+#[derive(Clone, Debug)]
+pub struct PayeeConfig {
+    /// Address to listen on (port 0 picks a free port).
+    pub listen: SocketAddr,
+    /// The debit-wallet deployment accepted.
+    pub domain: Domain,
+    /// This payee's account.
+    pub payee: AccountId,
+    /// The asset of the price.
+    pub asset: AccountId,
+    /// The price of every paid endpoint, in the asset's smallest unit (exact).
+    pub price: U256,
+    /// Clock skew tolerated (s). Default 5.
+    pub clock_skew: u64,
+    /// Settlement window (s): at least the SP's. Default 300.
+    pub settlement_window: u64,
+    /// Furthest accepted deadline (s from now). Default 3600.
+    pub max_horizon: u64,
+    /// Seconds an Order Mode quote stays open. Default 120.
+    pub quote_ttl: u64,
+    /// The settlement processor's base URL (`http://host:port`).
+    pub sp_url: String,
+    /// The SP whose receipts are accepted.
+    pub sp: SpId,
+    /// The replay store.
+    pub replay: ReplayConfig,
+    /// The origin clients address (`https://api.example.com`), for request hashes behind a
+    /// proxy; default `http://` + the `Host` header.
+    pub public_origin: Option<String>,
+    /// How the MVP 402 body states the price.
+    pub mvp: MvpPrice,
+    /// Body size, header and body timeouts, connection count.
+    pub http: HttpLimits,
+}
+
+impl PayeeConfig {
+    /// A configuration with the defaults above, listening on `127.0.0.1:0` with an in-memory replay
+    /// store of 100 000 mandates.
+    pub fn new(domain: Domain, payee: AccountId, asset: AccountId, price: U256, sp_url: &str, sp: SpId) -> PayeeConfig {
+        PayeeConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            domain,
+            payee,
+            asset,
+            price,
+            clock_skew: 5,
+            settlement_window: 300,
+            max_horizon: 3600,
+            quote_ttl: 120,
+            sp_url: sp_url.to_owned(),
+            sp,
+            replay: ReplayConfig::Memory(100_000),
+            public_origin: None,
+            mvp: MvpPrice::default(),
+            http: HttpLimits {
+                max_body_bytes: MAX_RPC_BYTES,
+                ..HttpLimits::default()
+            },
+        }
+    }
+
+    /// The payee policy of every paid endpoint (exact price).
+    pub fn policy(&self) -> PayeePolicy {
+        PayeePolicy::new(self.payee, self.asset, self.price)
+            .with_clock_skew(self.clock_skew)
+            .with_settlement_window(self.settlement_window)
+            .with_max_horizon(self.max_horizon)
+    }
+
+    fn terms(&self, description: &str) -> QuoteTerms {
+        QuoteTerms {
+            description: description.to_owned(),
+            ttl: self.quote_ttl,
+            settlement_processor: self.sp,
+        }
+    }
+}
+
+/// What the handlers share.
+struct Shared {
+    verifier: Arc<Verifier>,
+    config: PayeeConfig,
+    checkout: Arc<Checkout>,
+    /// Quotes of the A2A endpoint, found by task.
+    a2a_quotes: Arc<QuoteBook>,
+    clock: Clock,
+}
+
+/// Opens the replay store and builds the [`Checkout`] for `config` (its SP client and SP).
+pub fn checkout_for(config: &PayeeConfig) -> Result<Checkout, String> {
+    let replay: Arc<dyn ReplayStore> = match &config.replay {
+        ReplayConfig::Sqlite(path) => {
+            let options = SqliteOptions {
+                retention: config.clock_skew,
+                ..SqliteOptions::default()
+            };
+            Arc::new(SqliteStore::open_with(path, &options).map_err(|e| format!("{}: {e}", path.display()))?)
+        }
+        ReplayConfig::Memory(n) => Arc::new(MemoryStore::new(*n).with_retention(config.clock_skew)),
+    };
+    let sp = SpClient::new(&config.sp_url)
+        .map_err(|e| e.to_string())?
+        .with_timeout(Duration::from_secs(5));
+    Ok(Checkout::new(replay, Arc::new(sp), config.sp).with_clock_skew(config.clock_skew))
+}
+
+/// The payee's router (see the module docs) with the system clock.
+pub fn router(config: &PayeeConfig, checkout: Arc<Checkout>) -> Router {
+    router_with_clock(config, checkout, system_clock())
+}
+
+/// [`router`] with another clock (tests).
+pub fn router_with_clock(config: &PayeeConfig, checkout: Arc<Checkout>, clock: Clock) -> Router {
+    let verifier = Arc::new(Verifier::new(config.domain.clone()));
+    let policy = config.policy();
+    let limits = |p: Paywall| {
+        let p = p
+            .with_limits(
+                config.http.max_body_bytes,
+                DEFAULT_MAX_HEADER_BYTES,
+                config.http.body_timeout,
+            )
+            .with_mvp_price(config.mvp.clone())
+            .with_clock(clock.clone());
+        match &config.public_origin {
+            Some(o) => p.with_public_origin(o.clone()),
+            None => p,
+        }
+    };
+    let intent = limits(
+        Paywall::intent(verifier.clone(), policy.clone(), checkout.clone())
+            .with_request_binding(true)
+            .with_description("ETH/USD price report (Intent Mode, request-bound)"),
+    );
+    let mvp = limits(
+        Paywall::intent(verifier.clone(), policy.clone(), checkout.clone())
+            .with_description("ETH/USD price report (MVP clients)"),
+    );
+    let book = Arc::new(QuoteBook::new(10_000, 60));
+    let order = limits(
+        Paywall::order(
+            verifier.clone(),
+            policy,
+            config.terms("ETH/USD price report, one copy"),
+            book,
+            checkout.clone(),
+        )
+        .with_description("ETH/USD price report (Order Mode)"),
+    );
+    let shared = Arc::new(Shared {
+        verifier,
+        config: config.clone(),
+        checkout,
+        a2a_quotes: Arc::new(QuoteBook::new(10_000, 60)),
+        clock,
+    });
+    Router::new()
+        .route("/paid/intent", get(report).post(report).layer(PaidLayer::new(intent)))
+        .route("/paid/mvp", get(report).layer(PaidLayer::new(mvp)))
+        .route("/paid/order", get(report).layer(PaidLayer::new(order)))
+        .route("/free", get(free_report))
+        .route("/mcp", any(mcp))
+        .route("/a2a", any(a2a))
+        .route("/health", any(health))
+        .fallback(unknown_route)
+        .with_state(shared)
+}
+
+fn json_response(status: StatusCode, v: &Value) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        json::to_compact(v),
+    )
+        .into_response()
+}
+
+/// A transport-level rejection: the status and the MVP error body with the reason code.
+fn error_response(status: StatusCode, e: &Error) -> Response {
+    json_response(status, &MvpBody::rejection(e).to_json())
+}
+
+fn s(text: impl Into<String>) -> Value {
+    Value::String(text.into())
+}
+
+fn report_body(paid: Option<&Paid>) -> Value {
+    let mut o = Object::new()
+        .with("symbol", s("ETH"))
+        .with("currency", s("USD"))
+        .with("price", s("3141.59"))
+        .with("source", s("aep2 demo payee"));
+    if let Some(p) = paid {
+        o.insert("paidBy", s(p.verified.signer()));
+        o.insert("amount", s(p.verified.mandate().amount()));
+    }
+    Value::Object(o)
+}
+
+async fn report(Extension(paid): Extension<Paid>) -> Response {
+    json_response(StatusCode::OK, &report_body(Some(&paid)))
+}
+
+async fn free_report() -> Response {
+    json_response(StatusCode::OK, &report_body(None))
+}
+
+async fn health(State(st): State<Arc<Shared>>, method: Method) -> Response {
+    if method != Method::GET {
+        return route_unknown(StatusCode::METHOD_NOT_ALLOWED, &method, "/health");
+    }
+    let c = &st.config;
+    let body = Object::new()
+        .with("status", s("ok"))
+        .with("payee", s(c.payee.to_string()))
+        .with("asset", s(c.asset.to_string()))
+        .with("price", s(c.price.to_string()))
+        .with("network", s(aep2_x402::network_of(&c.domain)))
+        .with("sp", s(c.sp.to_string()))
+        .with("settlementWindow", Value::from_u64(c.settlement_window))
+        .with("awaitingSettlement", Value::from_u64(st.checkout.pending_len() as u64));
+    json_response(StatusCode::OK, &Value::Object(body))
+}
+
+async fn unknown_route(method: Method, uri: Uri) -> Response {
+    route_unknown(StatusCode::NOT_FOUND, &method, uri.path())
+}
+
+fn route_unknown(status: StatusCode, method: &Method, path: &str) -> Response {
+    let shown: String = path.chars().take(200).collect();
+    error_response(
+        status,
+        &Error::new(Reason::RouteUnknown, format!("no operation {method} {shown}")),
+    )
+}
+
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|ct| ct.split(';').next())
+        .is_some_and(|e| e.trim().eq_ignore_ascii_case("application/json"))
+}
+
+/// The body of a JSON-RPC `POST` as UTF-8 text, or the transport-level rejection.
+async fn rpc_text(st: &Shared, req: Request, path: &str) -> Result<String, Response> {
+    if req.method() != Method::POST {
+        return Err(route_unknown(StatusCode::METHOD_NOT_ALLOWED, req.method(), path));
+    }
+    if !is_json(req.headers()) {
+        return Err(error_response(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            &Error::new(Reason::ContentTypeUnsupported, "Content-Type must be application/json"),
+        ));
+    }
+    let (parts, body) = req.into_parts();
+    let limit = st.config.http.max_body_bytes.min(MAX_RPC_BYTES);
+    let bytes = read_body(&parts.headers, body, limit, st.config.http.body_timeout)
+        .await
+        .map_err(|(status, e)| error_response(status, &e))?;
+    String::from_utf8(bytes).map_err(|_| {
+        error_response(
+            StatusCode::BAD_REQUEST,
+            &Error::new(Reason::Utf8Invalid, "the body is not UTF-8"),
+        )
+    })
+}
+
+fn rpc_ok(v: Value) -> Response {
+    json_response(StatusCode::OK, &v)
+}
+
+async fn mcp(State(st): State<Arc<Shared>>, req: Request) -> Response {
+    let text = match rpc_text(&st, req, "/mcp").await {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    let call = match ToolCall::parse(&text) {
+        Ok(c) => c,
+        Err(e) => return rpc_ok(aep2_mcp::jsonrpc_error(None, &e)),
+    };
+    if call.name != TOOL_NAME {
+        let e = Error::new(
+            Reason::McpParamsInvalid,
+            format!("unknown tool {:?}; this server has {TOOL_NAME}", call.name),
+        );
+        return rpc_ok(aep2_mcp::jsonrpc_error(Some(&call.id), &e));
+    }
+    let now = (st.clock)();
+    let price = st.config.policy();
+    let terms = vec![PaymentRequirements::for_policy(&price, &st.config.domain, 60)];
+    let bound = match call.request_hash() {
+        Ok(h) => price.clone().with_request_hash(h),
+        Err(e) => return rpc_ok(aep2_mcp::payment_required_result(&call, terms, &e)),
+    };
+    let result = match aep2_mcp::verify_call(&call, &st.verifier, &bound, now) {
+        Err(e) => aep2_mcp::payment_required_result(&call, terms, &e),
+        Ok((carrier, v)) => match st.checkout.accept(&v, now).await {
+            Err(e) => aep2_mcp::payment_required_result(&call, terms, &e),
+            Ok(receipt) => {
+                let location = match call.arguments.as_ref().and_then(|a| a.get("location")) {
+                    Some(Value::String(l)) => l.clone(),
+                    _ => "the requested place".to_owned(),
+                };
+                aep2_mcp::paid_text_result(
+                    format!("Weather in {location}: 12 °C, clear sky"),
+                    carrier,
+                    &PaymentResponse::accepted(&v, Some(&receipt)),
+                )
+            }
+        },
+    };
+    rpc_ok(aep2_mcp::jsonrpc_result(&call.id, result))
+}
+
+/// A JSON-RPC error response with the reason code in `error.data.reason`.
+fn rpc_error(id: Option<&Value>, code: i64, e: &Error) -> Response {
+    let error = Object::new()
+        .with("code", Value::Number(code.to_string()))
+        .with("message", s(e.to_string()))
+        .with("data", Value::Object(Object::new().with("reason", s(e.code()))));
+    let body = Object::new()
+        .with("jsonrpc", s("2.0"))
+        .with("id", id.cloned().unwrap_or(Value::Null))
+        .with("error", Value::Object(error));
+    rpc_ok(Value::Object(body))
+}
+
+/// The A2A generation a JSON-RPC method belongs to: `SendMessage` (v1.0) or `message/send` (v0.3).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum A2aMethod {
+    V1,
+    V03,
+}
+
+async fn a2a(State(st): State<Arc<Shared>>, req: Request) -> Response {
+    let text = match rpc_text(&st, req, "/a2a").await {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    let rpc = match json::parse(&text, &aep2_a2a::MESSAGE_LIMITS) {
+        Ok(Value::Object(o)) => o,
+        Ok(_) => {
+            return rpc_error(
+                None,
+                -32600,
+                &Error::new(Reason::JsonInvalid, "not a JSON-RPC request object"),
+            );
+        }
+        Err(e) => return rpc_error(None, -32700, &e),
+    };
+    let id = rpc.get("id").cloned();
+    let bad = |what: &str| Error::new(Reason::A2aMessageInvalid, what.to_owned());
+    if rpc.get("jsonrpc") != Some(&s("2.0")) || !matches!(id, Some(Value::String(_) | Value::Number(_))) {
+        return rpc_error(id.as_ref(), -32600, &bad("not a JSON-RPC 2.0 request with an id"));
+    }
+    let method = match rpc.get("method") {
+        Some(Value::String(m)) if m == "SendMessage" => A2aMethod::V1,
+        Some(Value::String(m)) if m == "message/send" => A2aMethod::V03,
+        _ => return rpc_error(id.as_ref(), -32601, &bad("methods: SendMessage, message/send")),
+    };
+    let message_text = match rpc.get("params") {
+        Some(Value::Object(p)) => match p.get("message") {
+            Some(m) => json::to_compact(m),
+            None => return rpc_error(id.as_ref(), -32602, &bad("params.message is required")),
+        },
+        _ => return rpc_error(id.as_ref(), -32602, &bad("params must be an object")),
+    };
+    let message = match Message::parse(&message_text) {
+        Ok(m) => m,
+        Err(e) => return rpc_error(id.as_ref(), -32602, &e),
+    };
+    let now = (st.clock)();
+    let task_id = message
+        .task_id
+        .clone()
+        .unwrap_or_else(|| format!("task-{}", crate::layer::fresh_request_id()));
+    let context_id = message.context_id.clone().unwrap_or_else(|| format!("ctx-{task_id}"));
+    let status = a2a_status(&st, &message, &message_text, &task_id, now).await;
+    let task = Object::new()
+        .with("id", s(task_id))
+        .with("contextId", s(context_id))
+        .with("status", status.to_json());
+    let result = match method {
+        A2aMethod::V1 => Object::new().with("task", Value::Object(task)),
+        A2aMethod::V03 => {
+            let mut t = Object::new().with("kind", s("task"));
+            for (k, v) in task.iter() {
+                t.insert(k, v.clone());
+            }
+            t
+        }
+    };
+    let body = Object::new()
+        .with("jsonrpc", s("2.0"))
+        .with("id", id.unwrap_or(Value::Null))
+        .with("result", Value::Object(result));
+    rpc_ok(Value::Object(body))
+}
+
+/// The hash under which the A2A endpoint records a task's quote.
+fn task_key(task_id: &str) -> [u8; 32] {
+    aep2::hash::sha256(format!("a2a-task:{task_id}").as_bytes())
+}
+
+fn agent_message(task_id: &str, text: String) -> Message {
+    Message::new(
+        Role::Agent,
+        format!("msg-{}", crate::layer::fresh_request_id()),
+        vec![Part::text(text)],
+    )
+    .with_task_id(task_id)
+}
+
+async fn a2a_status(st: &Shared, message: &Message, text: &str, task_id: &str, now: u64) -> TaskStatus {
+    let policy = st.config.policy();
+    let reject = |e: &Error| {
+        aep2_a2a::payment_rejected(
+            agent_message(task_id, format!("Payment rejected: {}", e.code())),
+            e,
+            None,
+        )
+    };
+    let quoted = message
+        .task_id
+        .as_deref()
+        .and_then(|t| st.a2a_quotes.latest_for(&task_key(t)));
+    if let Some(entry) = quoted {
+        // Order Mode reply: judged against the quote recorded for this task, never a copy in the reply.
+        let options = order_options(&policy);
+        let (_, v) = match aep2_a2a::verify_order_reply(text, &st.verifier, &entry.quote, now, options) {
+            Ok(ok) => ok,
+            Err(e) => return reject(&e),
+        };
+        let key = quote_key(v.mandate());
+        if key != entry.quote.mandate_ref() || !st.a2a_quotes.claim(&key, v.digest.id) {
+            return reject(&Error::new(
+                Reason::RequestMismatch,
+                "the task's quote is paid, or being paid, by another mandate",
+            ));
+        }
+        return match st.checkout.accept(&v, now).await {
+            Ok(receipt) => {
+                st.a2a_quotes.paid(&key);
+                aep2_a2a::payment_accepted(
+                    agent_message(task_id, served_text(message)),
+                    &v,
+                    Some(&receipt),
+                    TaskState::Completed,
+                )
+            }
+            Err(e) => {
+                let hold = (e.reason() == Reason::SettlementUnavailable).then_some(v.digest.id);
+                st.a2a_quotes.release(&key, hold);
+                reject(&e)
+            }
+        };
+    }
+    match aep2_a2a::extract_mandate(message) {
+        Err(e) if e.reason() == Reason::PaymentMissing => {
+            // Order Mode: quote first, remembered under the task.
+            let terms = st.config.terms("Summary of the requested report");
+            let quote = match issue_quote(&st.verifier, &policy, &terms, now) {
+                Ok(mut q) => {
+                    q.request_id = task_id.chars().take(64).collect();
+                    match q.validated() {
+                        Ok(q) => q,
+                        Err(e) => return reject(&e),
+                    }
+                }
+                Err(e) => return reject(&e),
+            };
+            let requirements = PaymentRequirements::for_quote(&quote, now);
+            st.a2a_quotes.insert(
+                QuoteEntry {
+                    quote,
+                    request: task_key(task_id),
+                },
+                now,
+            );
+            let m = agent_message(
+                task_id,
+                format!(
+                    "Payment required: {} of {} to {}",
+                    requirements.amount, requirements.asset, requirements.pay_to
+                ),
+            );
+            aep2_a2a::payment_required(m, &[requirements])
+        }
+        _ => {
+            let (_, v) = match aep2_a2a::verify_intent(text, &st.verifier, &policy, RequestBinding::Required, now) {
+                Ok(ok) => ok,
+                Err(e) => return reject(&e),
+            };
+            match st.checkout.accept(&v, now).await {
+                Ok(receipt) => aep2_a2a::payment_accepted(
+                    agent_message(task_id, served_text(message)),
+                    &v,
+                    Some(&receipt),
+                    TaskState::Completed,
+                ),
+                Err(e) => reject(&e),
+            }
+        }
+    }
+}
+
+fn served_text(message: &Message) -> String {
+    let asked: Vec<&str> = message
+        .parts
+        .iter()
+        .filter_map(|p| match &p.content {
+            aep2_a2a::PartContent::Text(t) => Some(t.as_str()),
+            _ => None,
+        })
+        .collect();
+    let asked: String = asked.join(" ").chars().take(80).collect();
+    format!("Summary of {asked:?}: solar output in the EU rose 14% in Q3.")
+}
+
+/// A bound, not yet serving, payee.
+pub struct BoundPayee {
+    listener: TcpListener,
+    app: Router,
+    limits: HttpLimits,
+}
+
+impl std::fmt::Debug for BoundPayee {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BoundPayee")
+            .field("listener", &self.listener)
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Opens the replay store, builds the checkout and the router, and binds the listener.
+pub async fn bind(config: &PayeeConfig) -> Result<BoundPayee, String> {
+    let cfg = config.clone();
+    let checkout = tokio::task::spawn_blocking(move || checkout_for(&cfg))
+        .await
+        .map_err(|e| e.to_string())??;
+    bind_with(config, Arc::new(checkout), system_clock()).await
+}
+
+/// [`bind`] with a given checkout and clock.
+pub async fn bind_with(config: &PayeeConfig, checkout: Arc<Checkout>, clock: Clock) -> Result<BoundPayee, String> {
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| format!("bind {}: {e}", config.listen))?;
+    Ok(BoundPayee {
+        listener,
+        app: router_with_clock(config, checkout, clock),
+        limits: config.http,
+    })
+}
+
+impl BoundPayee {
+    /// The bound address.
+    pub fn local_addr(&self) -> Result<SocketAddr, String> {
+        self.listener.local_addr().map_err(|e| e.to_string())
+    }
+
+    /// Serves until `shutdown` completes, then waits up to 5 s for open connections.
+    pub async fn serve(self, shutdown: impl Future<Output = ()>) -> Result<(), String> {
+        serve_router(self.listener, self.app, self.limits, shutdown).await
+    }
+}
+
+/// Serves `app` on `listener` with the connection limits of `limits` (header timeout, at most
+/// `max_connections` at once, 64 KiB of request head) until `shutdown` completes.
+pub async fn serve_router(
+    listener: TcpListener,
+    app: Router,
+    limits: HttpLimits,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), String> {
+    let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        // A slot first: past the limit, connections wait in the kernel's accept queue.
+        let permit = tokio::select! {
+            () = &mut shutdown => break,
+            p = slots.clone().acquire_owned() => p.map_err(|e| e.to_string())?,
+        };
+        let stream = tokio::select! {
+            () = &mut shutdown => break,
+            a = listener.accept() => match a {
+                Ok((s, _)) => s,
+                Err(_) => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let _ = stream.set_nodelay(true);
+        let app = app.clone();
+        let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+            let app = app.clone();
+            async move { tower::ServiceExt::oneshot(app, req.map(Body::new)).await }
+        });
+        let conn = hyper::server::conn::http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(limits.header_timeout)
+            .max_buf_size(64 * 1024)
+            .serve_connection(TokioIo::new(stream), service);
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            let _ = conn.await;
+            drop(permit);
+        });
+    }
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(SHUTDOWN_GRACE) => {}
+    }
+    Ok(())
+}
+
+/// Runs the payee on a new runtime until SIGTERM or Ctrl-C; `on_bound` gets the bound address.
+pub fn run_blocking(config: &PayeeConfig, on_bound: impl FnOnce(SocketAddr)) -> Result<(), String> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("runtime: {e}"))?;
+    rt.block_on(async {
+        let bound = bind(config).await?;
+        on_bound(bound.local_addr()?);
+        bound.serve(aep2_sp::service::shutdown_signal()).await
+    })
+}

@@ -1,0 +1,493 @@
+//! The payee layer and service against the real settlement processor on loopback
+//! (spec `aep2.md#x402-payee-processing`).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
+
+mod common;
+
+use aep2::codec::base64_decode;
+use aep2::json::{Object, Value, to_compact};
+use aep2::{EvmAddress, PaymentRequest, U256};
+use aep2_axum::agent::{Reply, check_receipt};
+use aep2_x402::{
+    PAYMENT_REQUIRED, PAYMENT_RESPONSE, PAYMENT_SIGNATURE, PaymentRequired, PaymentResponse, X_PAYMENT_MANDATE,
+};
+use common::*;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+fn schema(name: &str) -> jsonschema::Validator {
+    let path = format!("{}/../../spec/schemas/{name}", env!("CARGO_MANIFEST_DIR"));
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    jsonschema::draft202012::new(&v).unwrap()
+}
+
+fn header_json(value: &str) -> serde_json::Value {
+    let bytes = base64_decode(value).unwrap();
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+fn assert_rejected(reply: &Reply, status: u16, code: &str) {
+    assert_eq!(
+        (reply.status, reply.reason().as_deref()),
+        (status, Some(code)),
+        "body {}",
+        String::from_utf8_lossy(&reply.body)
+    );
+}
+
+/// The receipt in `PAYMENT-RESPONSE`, verified against the SP and the mandate.
+fn served_receipt(reply: &Reply, signed: &aep2::SignedMandate) -> aep2::Receipt {
+    assert_eq!(reply.status, 200, "body {}", String::from_utf8_lossy(&reply.body));
+    let header = reply.header(PAYMENT_RESPONSE).expect("PAYMENT-RESPONSE");
+    assert!(schema("x402-payment-response.schema.json").is_valid(&header_json(header)));
+    let response = PaymentResponse::decode(header).unwrap();
+    assert_eq!(response.amount, PRICE.to_string());
+    check_receipt(&response.receipt.expect("a receipt"), signed, &domain(), &sp_key().id()).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_402_validates_against_the_schema_in_both_modes() {
+    let env = env("shape").await;
+    let validator = schema("x402-payment-required.schema.json");
+    for path in ["/paid/intent", "/paid/order", "/paid/mvp"] {
+        let reply = env.get(path, &[]).await;
+        assert_rejected(&reply, 402, "payment_missing");
+        let v = header_json(reply.header(PAYMENT_REQUIRED).expect("PAYMENT-REQUIRED"));
+        assert!(validator.is_valid(&v), "{path}: {v}");
+        let required = PaymentRequired::decode(reply.header(PAYMENT_REQUIRED).unwrap()).unwrap();
+        assert_eq!(required.error.as_deref(), Some("payment_missing"));
+        assert_eq!(required.resource.url, env.url(path));
+        let quote = required.accepts[0].extra.as_ref().unwrap().get("quote").is_some();
+        assert_eq!(quote, path == "/paid/order", "{path}");
+        // The MVP 402 body, for MVP clients.
+        let body = reply.json().unwrap();
+        let Value::Object(o) = body else { panic!() };
+        assert_eq!(o.get("error"), Some(&Value::String("PAYMENT_REQUIRED".into())));
+        assert_eq!(o.get("price"), Some(&Value::Number("0.001".into())));
+        assert_eq!(o.get("payee"), Some(&Value::String(payee().to_checksum())));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paid_request_is_served_with_a_verifying_receipt_and_a_replay_is_refused() {
+    let env = env("paid").await;
+    let (header, signed) = env.intent_header("/paid/intent");
+    let reply = env.get("/paid/intent", &[(PAYMENT_SIGNATURE, &header)]).await;
+    let receipt = served_receipt(&reply, &signed);
+    assert!(receipt.enqueue_deadline <= signed.mandate.deadline());
+    let Value::Object(body) = reply.json().unwrap() else {
+        panic!()
+    };
+    assert_eq!(
+        body.get("paidBy"),
+        Some(&Value::String(env.payer.address().to_checksum()))
+    );
+    // x402 clients get no MVP `payment` member.
+    assert!(body.get("payment").is_none());
+
+    let again = env.get("/paid/intent", &[(PAYMENT_SIGNATURE, &header)]).await;
+    assert_rejected(&again, 402, "mandate_replayed");
+    assert!(again.header(PAYMENT_REQUIRED).is_some(), "a 402 states the terms");
+    assert!(again.header(PAYMENT_RESPONSE).is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mandates_that_do_not_pay_are_refused_with_their_codes() {
+    let env = env("refusals").await;
+    let url = env.url("/paid/intent");
+    let bound = aep2_x402::request_hash("GET", &url, b"").unwrap();
+    let now = unix_now();
+    let t = terms();
+    let send = |signed: aep2::SignedMandate| {
+        let header = aep2_x402::payment_signature(&t, &signed.to_json());
+        let env = &env;
+        async move { env.get("/paid/intent", &[(PAYMENT_SIGNATURE, &header)]).await }
+    };
+    let sign = |payee: EvmAddress, amount: u64, deadline: u64, reference: [u8; 32]| {
+        env.payer
+            .sign(payee, usdc(), U256::from_u64(amount), deadline, reference)
+            .unwrap()
+    };
+    let cases = [
+        (
+            "under-payment",
+            sign(payee(), PRICE - 1, now + 600, bound),
+            "amount_insufficient",
+        ),
+        (
+            "over-payment (exact price)",
+            sign(payee(), PRICE + 1, now + 600, bound),
+            "amount_not_exact",
+        ),
+        (
+            "wrong payee",
+            sign(EvmAddress([0x42; 20]), PRICE, now + 600, bound),
+            "payee_mismatch",
+        ),
+        ("expired", sign(payee(), PRICE, now - 60, bound), "expired"),
+        (
+            "deadline inside the settlement window",
+            sign(payee(), PRICE, now + 100, bound),
+            "deadline_too_soon",
+        ),
+        (
+            "deadline beyond the horizon",
+            sign(payee(), PRICE, now + 7200, bound),
+            "deadline_too_far",
+        ),
+        (
+            "bound to another request",
+            sign(payee(), PRICE, now + 600, [7; 32]),
+            "request_mismatch",
+        ),
+    ];
+    for (what, signed, code) in cases {
+        let reply = send(signed).await;
+        assert_eq!(reply.reason().as_deref(), Some(code), "{what}");
+        assert_eq!(reply.status, 402, "{what}");
+    }
+    // A bad signature: the envelope's owner is not the signer.
+    let signed = sign(payee(), PRICE, now + 600, bound);
+    let mut json = signed.to_json();
+    if let Value::Object(o) = &mut json
+        && let Some(Value::Object(m)) = o.get("mandate").cloned()
+    {
+        let m = m.with("owner", Value::String(EvmAddress([0x55; 20]).to_checksum()));
+        o.insert("mandate", Value::Object(m));
+    }
+    let header = aep2_x402::payment_signature(&t, &json);
+    let reply = env.get("/paid/intent", &[(PAYMENT_SIGNATURE, &header)]).await;
+    assert_rejected(&reply, 402, "signature_invalid");
+    // None of these consumed anything: the payer's correct mandate still pays.
+    let (header, signed) = env.intent_header("/paid/intent");
+    served_receipt(&env.get("/paid/intent", &[(PAYMENT_SIGNATURE, &header)]).await, &signed);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_mvp_client_is_answered_in_the_mvp_convention() {
+    let env = env("mvp").await;
+    let reply = env.get("/paid/mvp", &[]).await;
+    assert_rejected(&reply, 402, "payment_missing");
+    let signed = env.payer.sign_for(&terms(), [3; 32], unix_now() + 600).unwrap();
+    let header = signed.encode();
+    let reply = env.get("/paid/mvp", &[(X_PAYMENT_MANDATE, &header)]).await;
+    served_receipt(&reply, &signed);
+    let Value::Object(body) = reply.json().unwrap() else {
+        panic!()
+    };
+    let Some(Value::Object(payment)) = body.get("payment") else {
+        panic!("no payment member: {}", String::from_utf8_lossy(&reply.body))
+    };
+    assert_eq!(payment.get("status"), Some(&Value::String("enqueued".into())));
+    check_receipt(payment.get("spReceipt").unwrap(), &signed, &domain(), &sp_key().id()).unwrap();
+    // MVP error bodies name the MVP code and the reason.
+    let reply = env.get("/paid/mvp", &[(X_PAYMENT_MANDATE, &header)]).await;
+    assert_rejected(&reply, 402, "mandate_replayed");
+    let Value::Object(body) = reply.json().unwrap() else {
+        panic!()
+    };
+    assert_eq!(body.get("error"), Some(&Value::String("DUPLICATE_MANDATE".into())));
+}
+
+fn quote_of(reply: &Reply) -> (aep2_x402::PaymentRequirements, PaymentRequest) {
+    let required = PaymentRequired::decode(reply.header(PAYMENT_REQUIRED).unwrap()).unwrap();
+    let offer = required.accepts[0].clone();
+    let quote = PaymentRequest::from_json(offer.extra.as_ref().unwrap().get("quote").unwrap()).unwrap();
+    (offer, quote)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn order_mode_quotes_then_accepts_one_mandate_per_quote() {
+    let env = env("order").await;
+    let first = env.get("/paid/order", &[]).await;
+    assert_rejected(&first, 402, "payment_missing");
+    let (offer, quote) = quote_of(&first);
+    assert!(
+        schema("payment-request.schema.json")
+            .is_valid(&serde_json::from_str(&to_compact(&Value::Object(quote.to_json()))).unwrap())
+    );
+    assert_eq!(quote.settlement_processor, sp_key().id());
+    let deadline = unix_now() + 600;
+
+    // A mandate for a cheaper quote the client made up: no such quote at this payee.
+    let mut cheaper = quote.clone();
+    cheaper.amount = U256::from_u64(1);
+    let mut cheap_offer = offer.clone();
+    cheap_offer.amount = "1".into();
+    let forged = env.payer.sign_for(&cheap_offer, cheaper.hash(), deadline).unwrap();
+    let reply = env
+        .get(
+            "/paid/order",
+            &[(
+                PAYMENT_SIGNATURE,
+                &aep2_x402::payment_signature(&cheap_offer, &forged.to_json()),
+            )],
+        )
+        .await;
+    assert_rejected(&reply, 402, "request_mismatch");
+
+    let signed = env.payer.sign_for(&offer, quote.hash(), deadline).unwrap();
+    let header = aep2_x402::payment_signature(&offer, &signed.to_json());
+    // The quote is for GET /paid/order, not for the Intent route.
+    let reply = env.get("/paid/intent", &[(PAYMENT_SIGNATURE, &header)]).await;
+    assert_rejected(&reply, 402, "request_mismatch");
+    served_receipt(&env.get("/paid/order", &[(PAYMENT_SIGNATURE, &header)]).await, &signed);
+
+    // One order, one payment: another mandate (new nonce) for the same quote is refused.
+    let second = env.payer.sign_for(&offer, quote.hash(), deadline).unwrap();
+    let header = aep2_x402::payment_signature(&offer, &second.to_json());
+    let reply = env.get("/paid/order", &[(PAYMENT_SIGNATURE, &header)]).await;
+    assert_rejected(&reply, 402, "request_mismatch");
+    // ... and the 402 offers a fresh quote, which pays.
+    let (offer, quote2) = quote_of(&reply);
+    assert_ne!(quote2.hash(), quote.hash());
+    let third = env.payer.sign_for(&offer, quote2.hash(), deadline).unwrap();
+    let header = aep2_x402::payment_signature(&offer, &third.to_json());
+    served_receipt(&env.get("/paid/order", &[(PAYMENT_SIGNATURE, &header)]).await, &third);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_and_oversized_input_gets_a_4xx_with_a_reason_code() {
+    let env = env("malformed").await;
+    let (header, _) = env.intent_header("/paid/intent");
+    let big = "A".repeat(9000);
+    let huge = "b".repeat(20_000);
+    type Case<'a> = (Vec<(&'a str, &'a str)>, u16, &'a str);
+    let cases: Vec<Case> = vec![
+        (vec![(PAYMENT_SIGNATURE, "not base64!")], 400, "base64_invalid"),
+        (vec![(PAYMENT_SIGNATURE, "e30=")], 400, "missing_field"),
+        (
+            vec![(PAYMENT_SIGNATURE, &header), (X_PAYMENT_MANDATE, &header)],
+            400,
+            "payment_ambiguous",
+        ),
+        (vec![(PAYMENT_SIGNATURE, &big)], 400, "header_too_large"),
+        (vec![("x-padding", &huge)], 431, "header_too_large"),
+    ];
+    for (headers, status, code) in cases {
+        let reply = env.get("/paid/intent", &headers).await;
+        assert_rejected(&reply, status, code);
+    }
+    // Bodies: declared too large, and larger than declared limit while streaming.
+    let body = vec![b'x'; 70_000];
+    let reply = env
+        .post("/paid/intent", &[("content-type", "application/json")], &body)
+        .await;
+    assert_rejected(&reply, 413, "header_too_large");
+    // JSON-RPC endpoints: content type, size, syntax.
+    let reply = env.post("/mcp", &[("content-type", "text/plain")], b"{}").await;
+    assert_rejected(&reply, 415, "content_type_unsupported");
+    let reply = env
+        .post("/mcp", &[("content-type", "application/json")], b"{not json")
+        .await;
+    assert_eq!(reply.status, 200);
+    assert!(
+        String::from_utf8_lossy(&reply.body).contains("-32700"),
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    let reply = env
+        .post(
+            "/a2a",
+            &[("content-type", "application/json")],
+            br#"{"jsonrpc":"2.0","id":1,"method":"tasks/get"}"#,
+        )
+        .await;
+    assert!(String::from_utf8_lossy(&reply.body).contains("-32601"));
+    let reply = env.get("/nowhere", &[]).await;
+    assert_rejected(&reply, 404, "route_unknown");
+    // Still alive and paying.
+    let (header, signed) = env.intent_header("/paid/intent");
+    served_receipt(&env.get("/paid/intent", &[(PAYMENT_SIGNATURE, &header)]).await, &signed);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_client_does_not_block_others_and_times_out() {
+    let env = env("slow").await;
+    let addr = env.base.trim_start_matches("http://").to_owned();
+    // A client that declares a body and never sends it.
+    let mut slow = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    slow.write_all(b"POST /paid/intent HTTP/1.1\r\nhost: x\r\ncontent-length: 100\r\n\r\n{")
+        .await
+        .unwrap();
+    // Others are served meanwhile.
+    let started = Instant::now();
+    let (header, signed) = env.intent_header("/paid/intent");
+    served_receipt(&env.get("/paid/intent", &[(PAYMENT_SIGNATURE, &header)]).await, &signed);
+    assert!(
+        started.elapsed() < Duration::from_millis(900),
+        "{:?}",
+        started.elapsed()
+    );
+    // The slow one gets 408 request_timeout once the body timeout (1 s) passes.
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), async {
+        let mut buf = [0u8; 4096];
+        loop {
+            let n = slow.read(&mut buf).await.unwrap_or(0);
+            if n == 0 {
+                break;
+            }
+            answer.extend_from_slice(&buf[..n]);
+            if answer.windows(4).any(|w| w == b"\r\n\r\n") && answer.ends_with(b"}") {
+                break;
+            }
+        }
+    })
+    .await;
+    assert!(read.is_ok(), "no answer to the slow client");
+    let text = String::from_utf8_lossy(&answer);
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    assert!(text.contains("request_timeout"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sp_down_is_503_and_the_same_mandate_pays_once_it_is_back() {
+    let dir = temp_dir("sp-down");
+    // A port with nothing listening on it (yet).
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let config = payee_config(port, &dir);
+    let (base, _stop) = start_payee(&config).await;
+    let payer_key = key("payer-sp-down");
+    let payer = aep2_axum::agent::Payer::new(payer_key.clone(), domain(), 1);
+    let http = aep2_axum::agent::HttpClient::new();
+    let url = format!("{base}/paid/intent");
+    let hash = aep2_x402::request_hash("GET", &url, b"").unwrap();
+    let signed = payer.sign_for(&terms(), hash, unix_now() + 600).unwrap();
+    let header = aep2_x402::payment_signature(&terms(), &signed.to_json());
+    let reply = http
+        .send("GET", &url, &[(PAYMENT_SIGNATURE, &header)], b"")
+        .await
+        .unwrap();
+    assert_rejected(&reply, 503, "settlement_unavailable");
+    assert!(
+        reply.header(PAYMENT_RESPONSE).is_none(),
+        "nothing is served without a receipt"
+    );
+
+    // The SP comes up on that port; the same mandate is forwarded again and served once.
+    let _sp = start_sp(&dir, port, &[(&payer_key, 10_000)]).await;
+    let reply = http
+        .send("GET", &url, &[(PAYMENT_SIGNATURE, &header)], b"")
+        .await
+        .unwrap();
+    served_receipt(&reply, &signed);
+    let reply = http
+        .send("GET", &url, &[(PAYMENT_SIGNATURE, &header)], b"")
+        .await
+        .unwrap();
+    assert_rejected(&reply, 402, "mandate_replayed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_sp_refusal_burns_the_mandate() {
+    let dir = temp_dir("burn");
+    let payer_key = key("payer-burn");
+    // Funded with less than the price.
+    let sp = start_sp(&dir, "127.0.0.1:0".parse().unwrap(), &[(&payer_key, PRICE - 1)]).await;
+    let (base, _stop) = start_payee(&payee_config(sp.addr, &dir)).await;
+    let payer = aep2_axum::agent::Payer::new(payer_key, domain(), 1);
+    let http = aep2_axum::agent::HttpClient::new();
+    let url = format!("{base}/paid/intent");
+    let hash = aep2_x402::request_hash("GET", &url, b"").unwrap();
+    let signed = payer.sign_for(&terms(), hash, unix_now() + 600).unwrap();
+    let header = aep2_x402::payment_signature(&terms(), &signed.to_json());
+    let reply = http
+        .send("GET", &url, &[(PAYMENT_SIGNATURE, &header)], b"")
+        .await
+        .unwrap();
+    assert_rejected(&reply, 402, "insufficient_funds");
+    let reply = http
+        .send("GET", &url, &[(PAYMENT_SIGNATURE, &header)], b"")
+        .await
+        .unwrap();
+    assert_rejected(&reply, 402, "mandate_replayed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mcp_asks_for_payment_as_a_tool_result_and_serves_a_paid_call() {
+    let env = env("mcp").await;
+    let args = Object::new().with("location", Value::String("Oslo".into()));
+    let call = aep2_mcp::ToolCall::new(Value::from_u64(3), aep2_axum::payee::TOOL_NAME, Some(args));
+    let ct = [("content-type", "application/json")];
+    let reply = env.post("/mcp", &ct, call.to_text().as_bytes()).await;
+    let v: serde_json::Value = serde_json::from_slice(&reply.body).unwrap();
+    assert_eq!(v["result"]["isError"], true, "{v}");
+    assert!(
+        schema("mcp-payment-required-result.schema.json").is_valid(&v["result"]),
+        "{v}"
+    );
+    assert_eq!(v["result"]["_meta"]["dev.aep2/reason"], "payment_missing");
+
+    let signed = env
+        .payer
+        .sign_for(&terms(), call.request_hash().unwrap(), unix_now() + 600)
+        .unwrap();
+    let text = call.clone().with_mandate(&signed.to_json()).to_text();
+    let reply = env.post("/mcp", &ct, text.as_bytes()).await;
+    let v: serde_json::Value = serde_json::from_slice(&reply.body).unwrap();
+    assert_eq!(v["result"]["isError"], false, "{v}");
+    assert!(schema("mcp-paid-result.schema.json").is_valid(&v["result"]), "{v}");
+    let receipt = aep2::json::parse(
+        &v["result"]["_meta"]["dev.aep2/payment-response"]["extra"]["receipt"].to_string(),
+        &aep2::json::Limits::AEP2,
+    )
+    .unwrap();
+    check_receipt(&receipt, &signed, &domain(), &sp_key().id()).unwrap();
+    // The same mandate for other arguments does not pay.
+    let other = text.replace("Oslo", "Rome");
+    let v: serde_json::Value = serde_json::from_slice(&env.post("/mcp", &ct, other.as_bytes()).await.body).unwrap();
+    assert_eq!(v["result"]["_meta"]["dev.aep2/reason"], "request_mismatch", "{v}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a2a_order_mode_quotes_in_input_required_and_completes_on_payment() {
+    let env = env("a2a").await;
+    let rpc = |message: &aep2_a2a::Message, method: &str| {
+        let o = Object::new()
+            .with("jsonrpc", Value::String("2.0".into()))
+            .with("id", Value::from_u64(9))
+            .with("method", Value::String(method.into()))
+            .with(
+                "params",
+                Value::Object(Object::new().with("message", message.to_json())),
+            );
+        to_compact(&Value::Object(o))
+    };
+    let ct = [("content-type", "application/json")];
+    let ask = aep2_a2a::Message::new(aep2_a2a::Role::User, "m-1", vec![aep2_a2a::Part::text("Report please")]);
+    let reply = env.post("/a2a", &ct, rpc(&ask, "SendMessage").as_bytes()).await;
+    let v: serde_json::Value = serde_json::from_slice(&reply.body).unwrap();
+    let task = &v["result"]["task"];
+    assert!(schema("a2a-task-status.schema.json").is_valid(&task["status"]), "{v}");
+    let status = aep2_a2a::TaskStatus::from_json(
+        &aep2::json::parse(&task["status"].to_string(), &aep2_a2a::MESSAGE_LIMITS).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(status.state, aep2_a2a::TaskState::InputRequired);
+    let info = aep2_a2a::PaymentInfo::of(&status.message).unwrap().unwrap();
+    let offer = info.requirements[0].clone();
+    let quote = PaymentRequest::from_json(offer.extra.as_ref().unwrap().get("quote").unwrap()).unwrap();
+    let task_id = task["id"].as_str().unwrap().to_owned();
+
+    let signed = env.payer.sign_for(&offer, quote.hash(), unix_now() + 600).unwrap();
+    let reply_msg = aep2_a2a::attach_mandate(
+        aep2_a2a::Message::new(aep2_a2a::Role::User, "m-2", vec![aep2_a2a::Part::text("Paid")]).with_task_id(&task_id),
+        &signed,
+    );
+    let reply = env.post("/a2a", &ct, rpc(&reply_msg, "message/send").as_bytes()).await;
+    let v: serde_json::Value = serde_json::from_slice(&reply.body).unwrap();
+    assert_eq!(v["result"]["kind"], "task", "{v}");
+    let status = aep2_a2a::TaskStatus::from_json(
+        &aep2::json::parse(&v["result"]["status"].to_string(), &aep2_a2a::MESSAGE_LIMITS).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(status.state, aep2_a2a::TaskState::Completed, "{v}");
+    let info = aep2_a2a::PaymentInfo::of(&status.message).unwrap().unwrap();
+    let receipt = info.acceptance.unwrap().receipt.unwrap();
+    check_receipt(&receipt, &signed, &domain(), &sp_key().id()).unwrap();
+}
