@@ -807,7 +807,14 @@ pub(crate) fn generate() -> super::VectorFile {
         ("ref missing", "ref", None, Reason::MissingField, "shape"),
     ];
     for (comment, field, value, reason, flag) in cases {
-        let h = header_of(&with_mandate_field(&env, field, value));
+        // Signed over the value a lenient reader would take from the faulty text (if there is
+        // one), so the encoding is the only defect and a verdict-only verifier that accepts the
+        // encoding is caught, not saved by a signature failure.
+        let signed = match value.as_ref().and_then(|v| lenient_field(&base, field, v)) {
+            Some(m) => signed_for(&m, &alice, &d).to_json(),
+            None => env.clone(),
+        };
+        let h = header_of(&with_mandate_field(&signed, field, value));
         f.case(g, Case::new(comment, header_input(&h), inv(reason)).flags(&[flag]));
     }
     let extra = with_mandate_field(&env, "memo", Some(Value::String("coffee".into())));
@@ -864,6 +871,61 @@ pub(crate) fn generate() -> super::VectorFile {
     );
 
     f.finish()
+}
+
+/// The mandate a lenient reader (ethers-style coercion) would take from `value` in `field`:
+/// numbers from decimal text with signs, spaces or leading zeros, hex, JSON numbers and
+/// integral exponent or fraction forms; addresses and `ref` in any case, with or without
+/// `0x`. `None` when no such reading exists (wrong length, negative, out of range, wrong type).
+fn lenient_field(base: &EvmMandate, field: &str, value: &Value) -> Option<EvmMandate> {
+    let text = match value {
+        Value::String(t) | Value::Number(t) => t.trim(),
+        _ => return None,
+    };
+    let mut m = base.clone();
+    match field {
+        "amount" => m.amount = lenient_uint(text)?,
+        "nonce" => m.nonce = lenient_uint(text)?,
+        "deadline" => m.deadline = lenient_uint(text)?.to_u64()?,
+        "owner" | "token" | "payee" => {
+            let bytes: [u8; 20] = lenient_hex(text)?.try_into().ok()?;
+            let a = EvmAddress(bytes);
+            match field {
+                "owner" => m.owner = a,
+                "token" => m.token = a,
+                _ => m.payee = a,
+            }
+        }
+        "ref" => m.reference = lenient_hex(text)?.try_into().ok()?,
+        _ => return None,
+    }
+    Some(m)
+}
+
+fn lenient_hex(text: &str) -> Option<Vec<u8>> {
+    let digits = text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")).unwrap_or(text);
+    if digits.len() % 2 != 0 || !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    (0..digits.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&digits[i..i + 2], 16).ok())
+        .collect()
+}
+
+fn lenient_uint(text: &str) -> Option<U256> {
+    let text = text.strip_prefix('+').unwrap_or(text);
+    if let Some(hex) = text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
+        let hex = format!("{hex:0>64}");
+        let bytes: [u8; 32] = lenient_hex(&hex)?.try_into().ok()?;
+        return Some(U256(bytes));
+    }
+    if text.contains(['.', 'e', 'E']) {
+        let x: f64 = text.parse().ok()?;
+        return (x >= 0.0 && x.fract() == 0.0 && x < 9_007_199_254_740_992.0).then(|| U256::from_u64(x as u64));
+    }
+    let digits = text.trim_start_matches('0');
+    U256::parse_decimal(if digits.is_empty() { "0" } else { digits }).ok()
 }
 
 fn high_s_twin(sig: &[u8; 65]) -> [u8; 65] {
