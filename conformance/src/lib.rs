@@ -18,6 +18,7 @@
 pub mod adapter;
 pub mod expected;
 pub mod judge;
+pub mod probe;
 pub mod protocol;
 #[path = "../adapters/rust/adapter.rs"]
 pub mod reference;

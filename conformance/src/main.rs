@@ -7,6 +7,8 @@ use aep2_conformance::select::Selection;
 use aep2_conformance::suite::{self, Suite};
 use aep2_conformance::{Error, Mode, RunOptions, exit, run};
 use clap::{Parser, Subcommand};
+
+mod probe_cli;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -47,6 +49,9 @@ enum Cmd {
     /// Serve the adapter protocol on stdin/stdout with the reference implementation (what
     /// `--adapter reference` starts).
     ReferenceAdapter,
+    /// Probe a running payee or settlement processor (spec/conformance.md#probes).
+    #[command(subcommand)]
+    Probe(probe_cli::ProbeCmd),
 }
 
 #[derive(clap::Args)]
@@ -186,6 +191,7 @@ fn main() -> ExitCode {
     let outcome = match cli.command {
         Cmd::Run(a) => run_command(*a),
         Cmd::Report { file, format } => report_command(file, format),
+        Cmd::Probe(p) => probe_cli::run(p),
         Cmd::ReferenceAdapter => {
             return aep2_conformance::reference::serve(std::io::stdin().lock(), std::io::stdout().lock());
         }

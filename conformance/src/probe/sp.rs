@@ -1,0 +1,473 @@
+//! `probe sp`: the checks against a settlement processor's HTTP API (spec
+//! `conformance.md#probe-sp`, `aep2.md#sp-enqueue`).
+
+use super::http::{self, HttpError, Request, Response, Target};
+use super::{
+    Cases, Deployment, Outcome, Signed, Terms, Want, corrupt_signature, finish, fresh_nonce, got_of, increment, served,
+    sign, unix_now, unreachable,
+};
+use crate::report::Report;
+use crate::{Error, exit};
+use aep2::{AccountId, Domain, PayerKey, Reason, Receipt, ReceiptExpectations, SpId, Stage, U256};
+use serde_json::{Value as J, json};
+use std::time::{Duration, Instant};
+
+/// A body well above the 8192-byte envelope limit (`aep2.md#sp-enqueue`).
+const OVERSIZED_BODY_BYTES: usize = 64 * 1024 + 1;
+/// Seconds a probe mandate outlives the SP's settlement window.
+const DEADLINE_MARGIN: u64 = 120;
+/// How far in the past the expired mandate's deadline lies.
+const EXPIRED_BY: u64 = 3600;
+/// The amount `insufficient-funds` asks for when the SP publishes no balance: far above any
+/// test deposit, far below 2^256.
+const UNFUNDED_AMOUNT: &str = "1000000000000000000000000000000000000";
+
+/// A `probe sp` run.
+#[derive(Clone, Debug)]
+pub struct SpProbe {
+    /// The SP's base URL (`http://host:port`).
+    pub url: String,
+    /// The payer's key; its account must hold at least `amount` of `asset` at the SP.
+    pub key: PayerKey,
+    /// The deployment signed for.
+    pub deployment: Deployment,
+    /// The network (`eip155:<chainId>` or a CAIP-2 Solana network).
+    pub network: String,
+    /// The token the payer's account holds.
+    pub asset: AccountId,
+    /// The payee named in the probe's mandates.
+    pub payee: AccountId,
+    /// The amount of the valid mandate (and of each refused one).
+    pub amount: U256,
+    /// Time limit of each exchange.
+    pub timeout: Duration,
+}
+
+struct Probe<'a> {
+    p: &'a SpProbe,
+    base: Target,
+    domain: Domain,
+}
+
+impl Probe<'_> {
+    fn get(&self, path: &str) -> Result<Response, HttpError> {
+        http::send(&self.base.with_path(path), &Request::new("GET"), self.p.timeout)
+    }
+
+    fn post(&self, content_type: &str, body: impl Into<Vec<u8>>) -> Result<Response, HttpError> {
+        let req = Request::new("POST").header("Content-Type", content_type).body(body);
+        http::send(&self.base.with_path("/enqueue"), &req, self.p.timeout)
+    }
+
+    fn enqueue(&self, s: &Signed) -> Result<Response, HttpError> {
+        self.post("application/json", s.text())
+    }
+
+    fn terms(&self, window: u64) -> Terms {
+        Terms {
+            payee: self.p.payee,
+            asset: self.p.asset,
+            amount: self.p.amount,
+            nonce: fresh_nonce(),
+            deadline: unix_now().saturating_add(window).saturating_add(DEADLINE_MARGIN),
+            reference: aep2::hash::sha256(format!("aep2-probe-sp {}", fresh_nonce()).as_bytes()),
+        }
+    }
+
+    fn signed(&self, window: u64, adjust: impl FnOnce(&mut Terms)) -> Result<Signed, String> {
+        let mut t = self.terms(window);
+        adjust(&mut t);
+        sign(&self.p.key, &self.domain, &t)
+    }
+
+    /// Signs adjusted valid terms, enqueues them, and judges the refusal.
+    fn refused(&self, window: u64, want: Want, adjust: impl FnOnce(&mut Terms)) -> Outcome {
+        match self.signed(window, adjust) {
+            Ok(s) => super::judge_refusal(&self.enqueue(&s), want),
+            Err(e) => Outcome::failed(None, e),
+        }
+    }
+}
+
+/// What `/health` said.
+struct Health {
+    sp: SpId,
+    window: u64,
+}
+
+fn read_health(r: &Response, profile: aep2::Profile) -> Result<Health, String> {
+    if r.status != 200 {
+        return Err(format!("expected 200, got {}; body: {}", r.status, r.excerpt()));
+    }
+    let v: J = serde_json::from_slice(&r.body).map_err(|e| format!("body is not JSON: {e}; body: {}", r.excerpt()))?;
+    if v.get("status").and_then(J::as_str) != Some("ok") {
+        return Err(format!("status is not \"ok\": {}", r.excerpt()));
+    }
+    let mut ids: Vec<&str> = Vec::new();
+    if let Some(list) = v.get("sps").and_then(J::as_array) {
+        ids.extend(list.iter().filter_map(J::as_str));
+    }
+    if let Some(one) = v.get("sp").and_then(J::as_str) {
+        ids.push(one);
+    }
+    let wanted = |id: &SpId| match profile {
+        aep2::Profile::Eip712 => matches!(id, SpId::Evm(_)),
+        _ => matches!(id, SpId::Ed25519(_)),
+    };
+    let sp = ids
+        .iter()
+        .filter_map(|t| SpId::parse(t).ok())
+        .find(wanted)
+        .ok_or_else(|| format!("no {profile} SP id in sp/sps: {}", r.excerpt()))?;
+    let window = v
+        .get("settlementWindow")
+        .and_then(J::as_u64)
+        .ok_or_else(|| "settlementWindow is not a non-negative integer".to_owned())?;
+    Ok(Health { sp, window })
+}
+
+/// The receipt of a successful enqueue, checked: `mandateId`, signature by `sp`, digest,
+/// domain and the deadline rule.
+fn check_enqueued(r: &Response, s: &Signed, sp: &SpId) -> Result<J, String> {
+    if r.status != 200 {
+        return Err(format!(
+            "expected 200 with a receipt; got {} with reason {}, body: {}",
+            r.status,
+            super::reason_of(r).as_deref().unwrap_or("none"),
+            r.excerpt()
+        ));
+    }
+    let v: J = serde_json::from_slice(&r.body).map_err(|e| format!("body is not JSON: {e}"))?;
+    if v.get("success").and_then(J::as_bool) != Some(true) {
+        return Err(format!("success is not true: {}", r.excerpt()));
+    }
+    let id = v.get("mandateId").and_then(J::as_str).unwrap_or("");
+    if !id.eq_ignore_ascii_case(&s.mandate_id()) {
+        return Err(format!("mandateId {id:?}, the probe sent {}", s.mandate_id()));
+    }
+    let receipt_json = v.get("receipt").ok_or("no receipt")?.clone();
+    let parsed = aep2::json::parse(&receipt_json.to_string(), &aep2::json::Limits::AEP2)
+        .and_then(|j| Receipt::from_json(&j))
+        .map_err(|e| format!("the receipt does not parse: {e}"))?;
+    parsed
+        .verify(&ReceiptExpectations {
+            sp: Some(sp),
+            mandate: Some((&s.envelope.mandate, &s.digest)),
+            domain: Some(&s.domain),
+        })
+        .map_err(|e| format!("the receipt does not verify: {e}"))?;
+    let deadline = s.envelope.mandate.deadline();
+    if parsed.enqueue_deadline > deadline {
+        return Err(format!(
+            "enqueueDeadline {} is after the mandate's deadline {deadline}",
+            parsed.enqueue_deadline
+        ));
+    }
+    Ok(receipt_json)
+}
+
+/// Runs every SP check against `p.url` and returns the report. Fails only on unusable options
+/// (exit 2) or when `/health` gets no answer at all (exit 3).
+pub fn probe_sp(p: &SpProbe) -> Result<Report, Error> {
+    let usage = |e: String| Error::new(exit::USAGE, e);
+    let base = Target::parse(&p.url).map_err(usage)?;
+    if !matches!(base.path.as_str(), "/" | "") {
+        return Err(usage(format!("{}: give the SP's base URL, without a path", p.url)));
+    }
+    let domain = p.deployment.domain_for(&p.network).map_err(usage)?;
+    let fits = matches!(
+        (&p.key, &domain),
+        (PayerKey::Secp256k1(_), Domain::Eip712(_)) | (PayerKey::Ed25519(_), Domain::Ed25519(_))
+    );
+    if !fits {
+        return Err(usage("the payer key does not fit the profile".into()));
+    }
+    let began = Instant::now();
+    let started = unix_now();
+    let probe = Probe { p, base, domain };
+    let mut cases = Cases::new("probe_sp", "probe/sp");
+    let selection = json!({
+        "probe": "sp",
+        "url": p.url,
+        "payer": p.key.signer(),
+        "profile": p.deployment.profile().as_str(),
+        "network": p.network,
+        "asset": p.asset.to_string(),
+    });
+
+    // health
+    let t = Instant::now();
+    let answer = probe.get("/health");
+    if let Err(e @ HttpError::Unreachable(_)) = &answer {
+        return Err(unreachable(&p.url, e));
+    }
+    let health = match &answer {
+        Ok(r) => match read_health(r, p.deployment.profile()) {
+            Ok(h) => {
+                let msg = format!("SP {} with a {} s settlement window", h.sp, h.window);
+                cases.record(
+                    "health",
+                    &["aep2.md#sp-enqueue"],
+                    served(),
+                    t,
+                    Outcome::passed(Some(got_of(&answer)), msg),
+                );
+                Some(h)
+            }
+            Err(e) => {
+                cases.record(
+                    "health",
+                    &["aep2.md#sp-enqueue"],
+                    served(),
+                    t,
+                    Outcome::failed(Some(got_of(&answer)), e),
+                );
+                None
+            }
+        },
+        Err(e) => {
+            cases.record(
+                "health",
+                &["aep2.md#sp-enqueue"],
+                served(),
+                t,
+                Outcome::no_answer(e, "200 from /health"),
+            );
+            None
+        }
+    };
+    let Some(health) = health else {
+        for name in ENQUEUE_CHECKS {
+            cases.record(
+                name,
+                &[],
+                served(),
+                Instant::now(),
+                Outcome::skipped("health did not pass: no SP id to trust"),
+            );
+        }
+        return Ok(finish(cases, selection, started, began));
+    };
+    let window = health.window;
+
+    // enqueue-valid
+    let t = Instant::now();
+    let mut first: Option<(Signed, J)> = None;
+    let outcome = match probe.signed(window, |_| {}) {
+        Err(e) => Outcome::failed(None, e),
+        Ok(s) => {
+            let answer = probe.enqueue(&s);
+            match &answer {
+                Err(e) => Outcome::no_answer(e, "200 with a receipt"),
+                Ok(r) => match check_enqueued(r, &s, &health.sp) {
+                    Ok(receipt) => {
+                        first = Some((s, receipt));
+                        Outcome::passed(
+                            Some(got_of(&answer)),
+                            "receipt verifies; enqueueDeadline within the deadline",
+                        )
+                    }
+                    Err(e) => Outcome::failed(Some(got_of(&answer)), e),
+                },
+            }
+        }
+    };
+    cases.record(
+        "enqueue-valid",
+        &[
+            "aep2.md#sp-enqueue",
+            "aep2.md#receipts",
+            "aep2.md#receipt-deadline-rule",
+        ],
+        served(),
+        t,
+        outcome,
+    );
+
+    // idempotent
+    let t = Instant::now();
+    let outcome = match &first {
+        None => Outcome::skipped("no mandate was accepted (enqueue-valid did not pass)"),
+        Some((s, receipt)) => {
+            let answer = probe.enqueue(s);
+            match &answer {
+                Err(e) => Outcome::no_answer(e, "200 with the same receipt"),
+                Ok(r) => match check_enqueued(r, s, &health.sp) {
+                    Ok(again) if serde_json::to_string(&again).ok() == serde_json::to_string(receipt).ok() => {
+                        Outcome::passed(Some(got_of(&answer)), "the same receipt, byte for byte")
+                    }
+                    Ok(again) => Outcome::failed(
+                        Some(got_of(&answer)),
+                        format!("a different receipt the second time: {again} after {receipt}"),
+                    ),
+                    Err(e) => Outcome::failed(Some(got_of(&answer)), e),
+                },
+            }
+        }
+    };
+    cases.record("idempotent", &["aep2.md#sp-enqueue"], served(), t, outcome);
+
+    // nonce-reuse: another mandate (another ref) with the accepted mandate's nonce.
+    let t = Instant::now();
+    let want = Want::Code(Reason::NonceReused);
+    let outcome = match &first {
+        None => Outcome::skipped("no mandate was accepted (enqueue-valid did not pass)"),
+        Some((s, _)) => {
+            let nonce = match &s.envelope.mandate {
+                aep2::Mandate::Eip712(m) => m.nonce.to_u64(),
+                aep2::Mandate::Ed25519(m) => Some(m.nonce),
+                aep2::Mandate::SolanaMvp(m) => Some(m.nonce),
+            };
+            match nonce {
+                Some(n) => probe.refused(window, want, |t| t.nonce = n),
+                None => Outcome::failed(None, "the accepted nonce does not fit 64 bits"),
+            }
+        }
+    };
+    cases.record(
+        "nonce-reuse",
+        &["aep2.md#replay", "aep2.md#sp-enqueue"],
+        want.expectation(),
+        t,
+        outcome,
+    );
+
+    // insufficient-funds
+    let t = Instant::now();
+    let want = Want::Code(Reason::InsufficientFunds);
+    let (amount, how) = match available(&probe) {
+        Some(a) => (increment(&a), format!("available {a} + 1")),
+        None => (
+            U256::parse_decimal(UNFUNDED_AMOUNT).ok(),
+            "no balance published".to_owned(),
+        ),
+    };
+    let outcome = match amount {
+        None => Outcome::skipped(format!("no larger amount exists ({how})")),
+        Some(a) => {
+            let mut o = probe.refused(window, want, |t| t.amount = a);
+            o.message = format!("{} (asked {how})", o.message);
+            o
+        }
+    };
+    cases.record(
+        "insufficient-funds",
+        &["aep2.md#sp-funds"],
+        want.expectation(),
+        t,
+        outcome,
+    );
+
+    // malformed-body
+    let t = Instant::now();
+    let want = Want::Code(Reason::JsonInvalid);
+    let outcome = super::judge_refusal(&probe.post("application/json", "{\"mandate\": "), want);
+    cases.record(
+        "malformed-body",
+        &["aep2.md#json-rules", "aep2.md#sp-enqueue"],
+        want.expectation(),
+        t,
+        outcome,
+    );
+
+    // oversized-body: a JSON object padded with spaces, announced with Expect: 100-continue.
+    let t = Instant::now();
+    let want = Want::CodeOrHttp(Reason::HeaderTooLarge);
+    let mut body = vec![b' '; OVERSIZED_BODY_BYTES];
+    body[0] = b'{';
+    body[OVERSIZED_BODY_BYTES - 1] = b'}';
+    let mut req = Request::new("POST")
+        .header("Content-Type", "application/json")
+        .body(body);
+    req.expect_continue = true;
+    let outcome = super::judge_refusal(&http::send(&probe.base.with_path("/enqueue"), &req, p.timeout), want);
+    cases.record(
+        "oversized-body",
+        &["aep2.md#limits", "aep2.md#sp-enqueue"],
+        want.expectation(),
+        t,
+        outcome,
+    );
+
+    // wrong-content-type: a valid, unused envelope as text/plain.
+    let t = Instant::now();
+    let want = Want::Code(Reason::ContentTypeUnsupported);
+    let outcome = match probe.signed(window, |_| {}) {
+        Ok(s) => super::judge_refusal(&probe.post("text/plain", s.text()), want),
+        Err(e) => Outcome::failed(None, e),
+    };
+    cases.record(
+        "wrong-content-type",
+        &["aep2.md#sp-enqueue"],
+        want.expectation(),
+        t,
+        outcome,
+    );
+
+    // bad-signature
+    let t = Instant::now();
+    let want = Want::Stage(Reason::SignatureInvalid, Stage::Signature);
+    let outcome = match probe.signed(window, |_| {}) {
+        Ok(s) => super::judge_refusal(&probe.enqueue(&corrupt_signature(&s)), want),
+        Err(e) => Outcome::failed(None, e),
+    };
+    cases.record(
+        "bad-signature",
+        &["aep2.md#verification-order"],
+        want.expectation(),
+        t,
+        outcome,
+    );
+
+    // expired
+    let t = Instant::now();
+    let want = Want::Code(Reason::Expired);
+    let outcome = probe.refused(window, want, |t| t.deadline = unix_now().saturating_sub(EXPIRED_BY));
+    cases.record("expired", &["aep2.md#mandate-fields"], want.expectation(), t, outcome);
+
+    Ok(finish(cases, selection, started, began))
+}
+
+/// The checks after `health`, in run order.
+const ENQUEUE_CHECKS: [&str; 9] = [
+    "enqueue-valid",
+    "idempotent",
+    "nonce-reuse",
+    "insufficient-funds",
+    "malformed-body",
+    "oversized-body",
+    "wrong-content-type",
+    "bad-signature",
+    "expired",
+];
+
+/// The payer's available balance of the asset on the probed domain, from `GET /v1/accounts`
+/// (`None` when the SP does not publish it).
+fn available(probe: &Probe<'_>) -> Option<U256> {
+    let path = format!("/v1/accounts?payer={}&token={}", probe.p.key.signer(), probe.p.asset);
+    let r = probe.get(&path).ok().filter(|r| r.status == 200)?;
+    let v: J = serde_json::from_slice(&r.body).ok()?;
+    let domain = crate_domain_key(&probe.domain);
+    v.get("accounts")?
+        .as_array()?
+        .iter()
+        .filter(|a| {
+            domain
+                .as_deref()
+                .is_none_or(|d| a.get("domain").and_then(J::as_str) == Some(d))
+        })
+        .find_map(|a| {
+            a.get("available")
+                .and_then(J::as_str)
+                .and_then(|s| U256::parse_decimal(s).ok())
+        })
+}
+
+/// The SP ledger's name of a deployment (`aep2.md#sp-funds`), to pick the probed domain's row.
+fn crate_domain_key(d: &Domain) -> Option<String> {
+    match d {
+        Domain::Eip712(e) => Some(format!("eip712:{}:{}", e.chain_id, e.verifying_contract.to_checksum())),
+        Domain::Ed25519(e) => Some(format!("ed25519:{}:{}", e.network, e.wallet)),
+        Domain::SolanaMvp => None,
+    }
+}

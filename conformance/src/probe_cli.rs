@@ -1,0 +1,172 @@
+//! `aep2-conformance probe payee|sp`: flags, and the report written like a run's.
+
+use aep2::{AccountId, Base58Key, EvmAddress, Profile, SpId, U256};
+use aep2_conformance::probe::{self, Binding, Deployment, PayeeProbe, SpProbe};
+use aep2_conformance::report::{Format, Report};
+use aep2_conformance::{Error, exit};
+use clap::Subcommand;
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub const PROBE_AFTER_HELP: &str = "\
+Exit status:
+  0  every check passed (skipped checks are not required)
+  1  a check failed or timed out
+  2  usage error: bad flags, a key that does not fit the profile, an unwritable report
+  3  the service is unreachable: its first request got no answer at all
+
+Checks and what each requires: spec/conformance.md#probes.";
+
+/// The probe subcommands.
+#[derive(Subcommand)]
+pub enum ProbeCmd {
+    /// Probe a paid HTTP resource: its 402, a valid payment and the receipt, replay, and payments
+    /// that must be refused.
+    #[command(after_help = PROBE_AFTER_HELP)]
+    Payee(Box<PayeeArgs>),
+    /// Probe a settlement processor's HTTP API: /health, /enqueue (receipts, idempotence, nonce
+    /// reuse, funds, malformed and oversized bodies, content type, signature, expiry).
+    #[command(after_help = PROBE_AFTER_HELP)]
+    Sp(Box<SpArgs>),
+}
+
+/// Flags every probe takes.
+#[derive(clap::Args)]
+pub struct Common {
+    /// The payer's key, 64 hex digits (0x optional): secp256k1 for eip712, an Ed25519 seed for
+    /// ed25519. Its account must be funded at the settlement processor.
+    #[arg(long, value_name = "HEX")]
+    payer_key: String,
+    /// Signature profile of the probe's mandates: eip712 or ed25519.
+    #[arg(long, default_value = "eip712")]
+    profile: String,
+    /// eip712: the debit-wallet contract of the domain signed for.
+    #[arg(long, value_name = "ADDRESS", required_if_eq("profile", "eip712"))]
+    verifying_contract: Option<String>,
+    /// ed25519: the wallet program of the domain signed for (base58).
+    #[arg(long, value_name = "BASE58", required_if_eq("profile", "ed25519"))]
+    wallet: Option<String>,
+    /// Time limit of each exchange, milliseconds.
+    #[arg(long, default_value_t = 10_000)]
+    timeout_ms: u64,
+    /// Write the JSON Lines report to FILE.
+    #[arg(long, value_name = "FILE")]
+    report: Option<PathBuf>,
+    /// What to print on stdout.
+    #[arg(long, value_enum, default_value = "terminal")]
+    format: Format,
+}
+
+/// `probe payee`.
+#[derive(clap::Args)]
+pub struct PayeeArgs {
+    /// The paid resource, http://host:port/path (probed with GET).
+    #[arg(long)]
+    url: String,
+    /// The SP whose receipts are trusted (EVM address or base58 key); without it a receipt only
+    /// has to be validly signed by the SP it names.
+    #[arg(long, value_name = "ID")]
+    sp_id: Option<String>,
+    /// The request-binding check: auto (skipped when the payee serves a mis-bound mandate),
+    /// required, or off.
+    #[arg(long, value_enum, default_value = "auto")]
+    binding: Binding,
+    #[command(flatten)]
+    common: Common,
+}
+
+/// `probe sp`.
+#[derive(clap::Args)]
+pub struct SpArgs {
+    /// The settlement processor's base URL, http://host:port.
+    #[arg(long)]
+    url: String,
+    /// The network of the domain: eip155:<chainId>, or a CAIP-2 Solana network for ed25519.
+    #[arg(long)]
+    network: String,
+    /// The token the payer's account holds at the SP.
+    #[arg(long, value_name = "ID")]
+    asset: String,
+    /// The payee the probe's mandates name (default: an address of 0x11 bytes, or a key of 0x11
+    /// bytes for ed25519).
+    #[arg(long, value_name = "ID")]
+    payee: Option<String>,
+    /// The amount of the valid mandate, in the token's smallest unit.
+    #[arg(long, default_value = "1")]
+    amount: String,
+    #[command(flatten)]
+    common: Common,
+}
+
+fn usage(e: impl std::fmt::Display) -> Error {
+    Error::new(exit::USAGE, e.to_string())
+}
+
+fn deployment(c: &Common) -> Result<(aep2::PayerKey, Deployment), Error> {
+    let profile = Profile::parse(&c.profile).map_err(usage)?;
+    let deployment = match profile {
+        Profile::Eip712 => Deployment::Eip712 {
+            verifying_contract: EvmAddress::parse(c.verifying_contract.as_deref().unwrap_or(""))
+                .map_err(|e| usage(format!("--verifying-contract: {e}")))?,
+        },
+        Profile::Ed25519 => Deployment::Ed25519 {
+            wallet: Base58Key::parse(c.wallet.as_deref().unwrap_or("")).map_err(|e| usage(format!("--wallet: {e}")))?,
+        },
+        Profile::SolanaMvp => return Err(usage("probes sign eip712 or ed25519 mandates")),
+    };
+    let key = probe::parse_payer_key(profile, &c.payer_key).map_err(|e| usage(format!("--payer-key: {e}")))?;
+    Ok((key, deployment))
+}
+
+fn account(text: &str, what: &str) -> Result<AccountId, Error> {
+    AccountId::parse(text).map_err(|e| usage(format!("{what}: {e}")))
+}
+
+/// Runs a probe and prints its report; returns the exit code.
+pub fn run(cmd: ProbeCmd) -> Result<i32, Error> {
+    let (report, common) = match cmd {
+        ProbeCmd::Payee(a) => {
+            let (key, deployment) = deployment(&a.common)?;
+            let mut p = PayeeProbe::new(&a.url, key, deployment);
+            p.sp = a
+                .sp_id
+                .as_deref()
+                .map(|t| SpId::parse(t).map_err(|e| usage(format!("--sp-id: {e}"))))
+                .transpose()?;
+            p.binding = a.binding;
+            p.timeout = Duration::from_millis(a.common.timeout_ms);
+            (probe::probe_payee(&p)?, a.common)
+        }
+        ProbeCmd::Sp(a) => {
+            let (key, deployment) = deployment(&a.common)?;
+            let payee = match &a.payee {
+                Some(t) => account(t, "--payee")?,
+                None => match deployment {
+                    Deployment::Eip712 { .. } => AccountId::Evm(EvmAddress([0x11; 20])),
+                    Deployment::Ed25519 { .. } => AccountId::Base58(Base58Key([0x11; 32])),
+                },
+            };
+            let p = SpProbe {
+                url: a.url.clone(),
+                key,
+                deployment,
+                network: a.network.clone(),
+                asset: account(&a.asset, "--asset")?,
+                payee,
+                amount: U256::parse_decimal(&a.amount).map_err(|e| usage(format!("--amount: {e}")))?,
+                timeout: Duration::from_millis(a.common.timeout_ms),
+            };
+            (probe::probe_sp(&p)?, a.common)
+        }
+    };
+    write(&report, &common)
+}
+
+fn write(report: &Report, c: &Common) -> Result<i32, Error> {
+    if let Some(path) = &c.report {
+        std::fs::write(path, report.to_jsonl())
+            .map_err(|e| Error::new(exit::USAGE, format!("report {}: {e}", path.display())))?;
+    }
+    super::print(&report.render(c.format))?;
+    Ok(report.footer.exit_code)
+}
