@@ -411,14 +411,10 @@ pub fn probe_payee(p: &PayeeProbe) -> Result<Report, Error> {
 
     // replay-refused: the very request that was served, again.
     let t = Instant::now();
-    // In Order Mode the paid quote is closed, so a payee may refuse the replay there first.
+    // Also in Order Mode: the mandate that paid a quote, presented again, is a replay (aep2.md#replay),
+    // whatever else the payee knows about the quote.
     const REPLAYED: &[Reason] = &[Reason::MandateReplayed, Reason::NonceReused];
-    const REPLAYED_ORDER: &[Reason] = &[Reason::MandateReplayed, Reason::NonceReused, Reason::RequestMismatch];
-    let want = Want::AnyOf(if offer.quote.is_some() {
-        REPLAYED_ORDER
-    } else {
-        REPLAYED
-    });
+    let want = Want::AnyOf(REPLAYED);
     let outcome = match &payment {
         None => Outcome::skipped("no payment was served (valid-served did not pass)"),
         Some(pay) => super::judge_refusal(&probe.send(&pay.request), want),

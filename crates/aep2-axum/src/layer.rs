@@ -476,6 +476,12 @@ impl Paywall {
         }
         entry.quote.check(&v, now, order_options(policy))?;
         let id = v.digest.id;
+        if book.paid_by(&key) == Some(id) {
+            return Err(Error::new(
+                Reason::MandateReplayed,
+                "this mandate already paid this quote",
+            ));
+        }
         if !book.claim(&key, id) {
             return Err(Error::new(
                 Reason::RequestMismatch,

@@ -23,6 +23,8 @@ enum State {
     Claimed([u8; 32]),
     /// A mandate (this id) was accepted but its settlement is still open: only it may pay.
     Held([u8; 32]),
+    /// Paid by this mandate: kept until it expires so a replay is named as one.
+    Paid([u8; 32]),
 }
 
 #[derive(Debug, Default)]
@@ -132,9 +134,23 @@ impl QuoteBook {
         }
     }
 
-    /// Closes a paid quote: no further mandate is accepted against it.
+    /// Closes a paid quote: no further mandate is accepted against it. The entry stays (until
+    /// it expires or is evicted) so that the paying mandate, presented again, is told
+    /// `mandate_replayed` rather than that the quote is unknown.
     pub fn paid(&self, key: &QuoteRef) {
-        self.lock().map.remove(key);
+        if let Some((_, state)) = self.lock().map.get_mut(key)
+            && let State::Claimed(id) = *state
+        {
+            *state = State::Paid(id);
+        }
+    }
+
+    /// The mandate that paid the quote for `key`, if it is paid and still remembered.
+    pub fn paid_by(&self, key: &QuoteRef) -> Option<[u8; 32]> {
+        match self.lock().map.get(key) {
+            Some((_, State::Paid(id))) => Some(*id),
+            _ => None,
+        }
     }
 
     /// How many quotes are remembered.

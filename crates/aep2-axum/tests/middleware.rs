@@ -233,6 +233,9 @@ async fn order_mode_quotes_then_accepts_one_mandate_per_quote() {
     let reply = env.get("/paid/intent", &[(PAYMENT_SIGNATURE, &header)]).await;
     assert_rejected(&reply, 402, "request_mismatch");
     served_receipt(&env.get("/paid/order", &[(PAYMENT_SIGNATURE, &header)]).await, &signed);
+    // The mandate that paid the quote, presented again: a replay, named as one.
+    let reply = env.get("/paid/order", &[(PAYMENT_SIGNATURE, &header)]).await;
+    assert_rejected(&reply, 402, "mandate_replayed");
 
     // One order, one payment: another mandate (new nonce) for the same quote is refused.
     let second = env.payer.sign_for(&offer, quote.hash(), deadline).unwrap();
