@@ -73,15 +73,3 @@ impl<'a> Fields<'a> {
         )
     }
 }
-
-/// The string member `name` of `obj`, with the standard missing/type errors.
-pub fn string_field<'a>(obj: &'a Object, name: &str) -> Result<&'a str> {
-    match obj.get(name) {
-        Some(Value::String(s)) => Ok(s),
-        Some(other) => Err(Error::new(
-            Reason::FieldType,
-            format!("{name} must be a string, found {}", other.type_name()),
-        )),
-        None => Err(Error::new(Reason::MissingField, format!("missing member {name:?}"))),
-    }
-}

@@ -664,6 +664,38 @@ pub(crate) fn generate() -> VectorFile {
         "payee": pubkey("merchant-a").to_string(), "asset": MINT, "price": "750", "priceMode": "exact",
         "clockSkew": 0, "settlementWindow": 60, "maxHorizon": 3600
     });
+    // Padded so that the envelope's compact text is exactly `total` bytes.
+    let padded = |total: usize| {
+        edit(&env, |o| {
+            for i in 0..7 {
+                o.insert(format!("pad{i}"), json!("p".repeat(1000)));
+            }
+            o.insert("pad7".into(), json!(""));
+            let len = serde_json::to_string(&*o).map_or(0, |t| t.len());
+            o.insert("pad7".into(), json!("p".repeat(total.saturating_sub(len))));
+        })
+    };
+    f.case(
+        g,
+        inv(
+            "the embedded envelope's compact text is exactly 8192 bytes: within the size limit, so its unknown members decide",
+            intent(&with_meta(&pay, "aep2.dev/mandate", padded(8192))),
+            Reason::UnknownField,
+            &["decoding"],
+            &[EXTRACTION, "aep2.md#limits"],
+        ),
+    );
+    f.case(
+        g,
+        inv(
+            "the embedded envelope's compact text is 8193 bytes: one over the size limit",
+            intent(&with_meta(&pay, "aep2.dev/mandate", padded(8193))),
+            Reason::HeaderTooLarge,
+            &["decoding"],
+            &[EXTRACTION, "aep2.md#limits"],
+        ),
+    );
+
     let g = f.group("ed25519-intent", Kind::ExtractA2a, ed_context(Some(NOW)));
     f.case(
         g,

@@ -424,6 +424,21 @@ pub(crate) fn generate() -> VectorFile {
         );
     }
 
+    // uint256 amounts: an eip712 quote may ask for more than a u64 holds.
+    let big = changed(&q, |q| {
+        q.amount = U256::parse_decimal("18446744073709551616000").unwrap_or(U256::ZERO);
+    });
+    f.case(
+        g,
+        Case::new(
+            "a quote for 2^64 × 1000 units (eip712 amounts are uint256), paid exactly",
+            base_input(&big),
+            Exp::Valid,
+        )
+        .flags(&["valid"])
+        .refs(&[ACCEPT, "aep2.md#payment-request-fields"]),
+    );
+
     // --- quote expiry, without and with clock skew
     let g = f.group("eip712-expiry", Kind::VerifyOrder, order_context(context(Some(NOW)), 0));
     let at = |expiry: u64| changed(&q, |x| x.expiry = expiry);

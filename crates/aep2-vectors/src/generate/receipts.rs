@@ -304,6 +304,19 @@ pub(crate) fn generate() -> VectorFile {
         .flags(&["shape"]),
     );
 
+    let short = format!("0x{}", "ab".repeat(31));
+    let no_prefix = other_digest.display()[2..].to_owned();
+    for (comment, text) in [
+        ("mandateDigest of 31 bytes", short.as_str()),
+        ("mandateDigest without 0x", no_prefix.as_str()),
+    ] {
+        let t = with_field(&r, "mandateDigest", Some(Value::String(text.to_owned())));
+        f.case(
+            g,
+            Case::new(comment, input(&t, Some(&header)), inv(Reason::FieldType)).flags(&["shape"]),
+        );
+    }
+
     // --- native, eip712
     let g = f.group("native-eip712", Kind::VerifyReceipt, with_sp_ctx(context(None), &sp));
     let nr = sign(&sp, ReceiptKind::Native, &digest, deadline, &dd).to_json();
@@ -365,6 +378,23 @@ pub(crate) fn generate() -> VectorFile {
             "native receipt with kind \"mandate\"",
             input(
                 &with_field(&nr, "kind", Some(Value::String("mandate".into()))),
+                Some(&header),
+            ),
+            inv(Reason::FieldType),
+        )
+        .flags(&["shape"]),
+    );
+
+    f.case(
+        g,
+        Case::new(
+            "native receipt whose mandateDigest is 33 bytes",
+            input(
+                &with_field(
+                    &nr,
+                    "mandateDigest",
+                    Some(Value::String(format!("0x{}", "cd".repeat(33)))),
+                ),
                 Some(&header),
             ),
             inv(Reason::FieldType),
