@@ -142,13 +142,15 @@ pub fn answer(group: &TestGroup, t: &TestCase) -> Result<Answer, String> {
         Kind::VerifyOrder => {
             let verifier = Verifier::new(context_domain(&group.context)?);
             let now = group.context.now.ok_or("verify_order context needs now")?;
-            let options = OrderOptions {
-                clock_skew: group.context.clock_skew.ok_or("verify_order context needs clockSkew")?,
-                max_horizon: group
-                    .context
-                    .max_horizon
-                    .ok_or("verify_order context needs maxHorizon")?,
-            };
+            // Built the way a merchant builds them, so the vectors also judge the builders.
+            let options = OrderOptions::default()
+                .with_clock_skew(group.context.clock_skew.ok_or("verify_order context needs clockSkew")?)
+                .with_max_horizon(
+                    group
+                        .context
+                        .max_horizon
+                        .ok_or("verify_order context needs maxHorizon")?,
+                );
             let quote = t
                 .input
                 .get("quote")
@@ -214,10 +216,9 @@ pub fn answer(group: &TestGroup, t: &TestCase) -> Result<Answer, String> {
                         .and_then(J::as_u64)
                         .ok_or_else(|| format!("{}: orderOptions.{k} missing", t.id))
                 };
-                let options = OrderOptions {
-                    clock_skew: seconds("clockSkew")?,
-                    max_horizon: seconds("maxHorizon")?,
-                };
+                let options = OrderOptions::default()
+                    .with_clock_skew(seconds("clockSkew")?)
+                    .with_max_horizon(seconds("maxHorizon")?);
                 let quote =
                     PaymentRequest::from_json(&to_aep2_json(q)?).map_err(|e| format!("{}: quote: {e}", t.id))?;
                 aep2_a2a::check_order_reply(text, &verifier, &quote, now, options)
