@@ -99,6 +99,7 @@ pub fn report_intermediates(report: &Report) -> BTreeMap<String, String> {
         m.insert("mandateId".into(), hex_encode_0x(&d.id));
         m.insert("signingBytes".into(), hex_encode_0x(&d.signed_bytes()));
         if let SigningInput::Eip712(p) = &d.input {
+            m.insert("typeHash".into(), hex_encode_0x(&aep2::eip712::mandate_typehash()));
             m.insert("domainSeparator".into(), hex_encode_0x(&p.domain_separator));
             m.insert("structHash".into(), hex_encode_0x(&p.struct_hash));
         }
@@ -112,6 +113,10 @@ pub fn report_intermediates(report: &Report) -> BTreeMap<String, String> {
             domain: domain.clone(),
         };
         m.insert("nonceKey".into(), hex_encode_0x(&aep2::ReplayKey::of(&v).nonce_key));
+        m.insert("signer".into(), v.signer());
+    }
+    if let Some(signed) = &report.signed {
+        m.insert("form".into(), signed.form.as_str().into());
     }
     if let Some(r) = &report.recovered {
         m.insert("recovered".into(), r.to_checksum());
@@ -353,7 +358,10 @@ pub fn answer(group: &TestGroup, t: &TestCase) -> Result<Answer, String> {
                 mandate: mandate.as_ref().map(|v| (v.mandate(), &v.digest)),
                 domain: domain.as_ref(),
             };
-            Ok(Answer::from_result(&receipt.verify(&expect)))
+            let mut a = Answer::from_result(&receipt.verify(&expect));
+            a.intermediates
+                .insert("receiptKind".into(), receipt.kind.as_str().into());
+            Ok(a)
         }
         Kind::SignMandate => {
             let domain = context_domain(&group.context)?;
