@@ -195,6 +195,7 @@ impl FileBuilder {
                 if matches!(
                     g.kind,
                     Kind::VerifyMandate
+                        | Kind::VerifyReceipt
                         | Kind::VerifyPolicy
                         | Kind::VerifyOrder
                         | Kind::ExtractX402
