@@ -262,7 +262,6 @@ pub fn answer(group: &TestGroup, t: &TestCase) -> Result<Answer, String> {
             }
             Ok(a)
         }
-        // [a2a check arms]
         Kind::ExtractMcp => {
             let verifier = Verifier::new(context_domain(&group.context)?);
             let now = group.context.now.ok_or("extract_mcp context needs now")?;
@@ -321,7 +320,6 @@ pub fn answer(group: &TestGroup, t: &TestCase) -> Result<Answer, String> {
             }
             Ok(a)
         }
-        // [mcp check arms]
         Kind::VerifyReceipt => {
             let receipt = match t.input.get("receipt").map(to_aep2_json).transpose()? {
                 Some(v) => Receipt::from_json(&v),

@@ -80,14 +80,12 @@ pub enum Kind {
     ExtractA2a,
     /// Compute the canonical A2A request descriptor and its request hash.
     A2aRequestHash,
-    // [a2a kinds]
     /// Read an MCP `tools/call` message, extract the mandate from `params._meta` (MCP binding)
     /// and verify it under the group's profile, domain and time; optionally with request binding
     /// to the call or against an Order Mode quote.
     ExtractMcp,
     /// Compute the canonical MCP tool-call descriptor and its request hash.
     McpRequestHash,
-    // [mcp kinds]
 }
 
 impl Kind {
@@ -104,10 +102,8 @@ impl Kind {
             Kind::HttpRequestHash => "http_request_hash",
             Kind::ExtractA2a => "extract_a2a",
             Kind::A2aRequestHash => "a2a_request_hash",
-            // [a2a kind names]
             Kind::ExtractMcp => "extract_mcp",
             Kind::McpRequestHash => "mcp_request_hash",
-            // [mcp kind names]
         }
     }
 }

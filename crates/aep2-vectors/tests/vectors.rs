@@ -290,7 +290,6 @@ fn wire_schemas(file: &VectorFile) -> Result<(), Failed> {
                 }
                 instances.push((message, "a2a-message.schema.json"));
             }
-            // [a2a schema arms]
             Kind::ExtractMcp => {
                 // The message as sent, its payment carrier, the envelope inside and (Order Mode)
                 // the quote.
@@ -327,7 +326,6 @@ fn wire_schemas(file: &VectorFile) -> Result<(), Failed> {
                 }
             }
             Kind::McpRequestHash => continue,
-            // [mcp schema arms]
             Kind::Ed25519Raw | Kind::HttpRequestHash => continue,
         }
         for (instance, schema) in instances {

@@ -191,12 +191,10 @@ registry! {
     /// An A2A message is not a well-formed v1.0 or v0.3 `Message` (members, types, role and part
     /// spellings, AEP2 metadata keys).
     A2aMessageInvalid => ("a2a_message_invalid", Schema, "a2a-messages"),
-    // [a2a reasons]
     /// An MCP message is not a JSON-RPC 2.0 `tools/call` request (`jsonrpc`, `id`, `method`, `params`).
     McpRequestInvalid => ("mcp_request_invalid", Schema, "mcp-tool-call"),
     /// The params of an MCP `tools/call` request are malformed (`name`, `arguments`, `_meta`).
     McpParamsInvalid => ("mcp_params_invalid", Schema, "mcp-tool-call"),
-    // [mcp reasons]
     /// The payer's available funds (deposited balance minus reservations) do not cover the amount.
     InsufficientFunds => ("insufficient_funds", Policy, "sp-funds"),
     /// An HTTP request body is not declared as `application/json`.

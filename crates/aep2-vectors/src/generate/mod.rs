@@ -12,14 +12,12 @@ mod edkit;
 mod eip712;
 mod envelope;
 mod interop;
+mod mcp;
 mod order;
 mod policy;
 mod receipts;
 mod signing;
 mod x402;
-// [a2a module]
-mod mcp;
-// [mcp module]
 
 use crate::model::{Context, Expected, Generator, Kind, Note, Source, TestCase, TestGroup, VECTOR_SCHEMA, VectorFile};
 use aep2::crypto::secp256k1::SecretKey;
@@ -294,9 +292,7 @@ pub fn generate_all(repo_root: &Path) -> Result<Vec<VectorFile>, String> {
         order::generate(),
         x402::generate(),
         a2a::generate(),
-        // [a2a generate]
         mcp::generate(),
-        // [mcp generate]
     ])
 }
 
