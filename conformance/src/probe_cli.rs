@@ -40,11 +40,13 @@ pub struct Common {
     /// Signature profile of the probe's mandates: eip712 or ed25519.
     #[arg(long, default_value = "eip712")]
     profile: String,
-    /// eip712: the debit-wallet contract of the domain signed for.
-    #[arg(long, value_name = "ADDRESS", required_if_eq("profile", "eip712"))]
+    /// eip712: the debit-wallet contract of the domain signed for (`probe payee`: default, the
+    /// deployment the 402 announces in `extra.domain`).
+    #[arg(long, value_name = "ADDRESS")]
     verifying_contract: Option<String>,
-    /// ed25519: the wallet program of the domain signed for (base58).
-    #[arg(long, value_name = "BASE58", required_if_eq("profile", "ed25519"))]
+    /// ed25519: the wallet program of the domain signed for, base58 (`probe payee`: default, the
+    /// deployment the 402 announces).
+    #[arg(long, value_name = "BASE58")]
     wallet: Option<String>,
     /// Time limit of each exchange, milliseconds.
     #[arg(long, default_value_t = 10_000)]
@@ -102,19 +104,31 @@ fn usage(e: impl std::fmt::Display) -> Error {
     Error::new(exit::USAGE, e.to_string())
 }
 
-fn deployment(c: &Common) -> Result<(aep2::PayerKey, Deployment), Error> {
+fn deployment(c: &Common, announced: bool) -> Result<(aep2::PayerKey, Deployment), Error> {
     let profile = Profile::parse(&c.profile).map_err(usage)?;
+    let key = probe::parse_payer_key(profile, &c.payer_key).map_err(|e| usage(format!("--payer-key: {e}")))?;
+    if announced && c.verifying_contract.is_none() && c.wallet.is_none() && profile != Profile::SolanaMvp {
+        return Ok((key, Deployment::Announced(profile)));
+    }
     let deployment = match profile {
         Profile::Eip712 => Deployment::Eip712 {
-            verifying_contract: EvmAddress::parse(c.verifying_contract.as_deref().unwrap_or(""))
-                .map_err(|e| usage(format!("--verifying-contract: {e}")))?,
+            verifying_contract: EvmAddress::parse(
+                c.verifying_contract
+                    .as_deref()
+                    .ok_or_else(|| usage("--verifying-contract is required for eip712"))?,
+            )
+            .map_err(|e| usage(format!("--verifying-contract: {e}")))?,
         },
         Profile::Ed25519 => Deployment::Ed25519 {
-            wallet: Base58Key::parse(c.wallet.as_deref().unwrap_or("")).map_err(|e| usage(format!("--wallet: {e}")))?,
+            wallet: Base58Key::parse(
+                c.wallet
+                    .as_deref()
+                    .ok_or_else(|| usage("--wallet is required for ed25519"))?,
+            )
+            .map_err(|e| usage(format!("--wallet: {e}")))?,
         },
         Profile::SolanaMvp => return Err(usage("probes sign eip712 or ed25519 mandates")),
     };
-    let key = probe::parse_payer_key(profile, &c.payer_key).map_err(|e| usage(format!("--payer-key: {e}")))?;
     Ok((key, deployment))
 }
 
@@ -126,7 +140,7 @@ fn account(text: &str, what: &str) -> Result<AccountId, Error> {
 pub fn run(cmd: ProbeCmd) -> Result<i32, Error> {
     let (report, common) = match cmd {
         ProbeCmd::Payee(a) => {
-            let (key, deployment) = deployment(&a.common)?;
+            let (key, deployment) = deployment(&a.common, true)?;
             let mut p = PayeeProbe::new(&a.url, key, deployment);
             p.sp = a
                 .sp_id
@@ -138,12 +152,12 @@ pub fn run(cmd: ProbeCmd) -> Result<i32, Error> {
             (probe::probe_payee(&p)?, a.common)
         }
         ProbeCmd::Sp(a) => {
-            let (key, deployment) = deployment(&a.common)?;
+            let (key, deployment) = deployment(&a.common, false)?;
             let payee = match &a.payee {
                 Some(t) => account(t, "--payee")?,
-                None => match deployment {
-                    Deployment::Eip712 { .. } => AccountId::Evm(EvmAddress([0x11; 20])),
-                    Deployment::Ed25519 { .. } => AccountId::Base58(Base58Key([0x11; 32])),
+                None => match deployment.profile() {
+                    Profile::Eip712 => AccountId::Evm(EvmAddress([0x11; 20])),
+                    _ => AccountId::Base58(Base58Key([0x11; 32])),
                 },
             };
             let p = SpProbe {

@@ -238,12 +238,28 @@ async fn payee_probe_passes_against_the_project_payee() {
     assert_eq!(intent.footer.exit_code, 0);
     check_report_format(&intent);
 
-    // Order Mode: each payment pays a fresh quote; the quote binds the request.
+    // Order Mode: each payment pays a fresh quote; the quote binds the request. This probe is
+    // given no deployment: it signs for the one the 402 announces in extra.domain.
     let mut order = probe.clone();
     order.url = format!("http://{payee_addr}/paid/order");
     order.binding = Binding::Auto;
+    order.deployment = Deployment::Announced(aep2::Profile::Eip712);
     let order = blocking(move || probe_payee(&order)).await.unwrap();
     assert_eq!(order.footer.counts.passed, 14, "{}", not_passed(&order));
+
+    // A probe configured for another deployment than the one announced finds no usable entry.
+    let mut elsewhere = probe.clone();
+    elsewhere.deployment = Deployment::Eip712 {
+        verifying_contract: EvmAddress([0x22; 20]),
+    };
+    let elsewhere = blocking(move || probe_payee(&elsewhere)).await.unwrap();
+    assert_eq!(
+        ids_with(&elsewhere, Status::Failed),
+        payee_ids(&["no-payment-402"]),
+        "{}",
+        not_passed(&elsewhere)
+    );
+    assert_eq!(elsewhere.footer.exit_code, 1);
 
     // The MVP route does not bind: auto mode skips that one check, with the reason.
     probe.url = format!("http://{payee_addr}/paid/mvp");

@@ -60,6 +60,9 @@ pub enum Deployment {
         /// The wallet program.
         wallet: Base58Key,
     },
+    /// The deployment the payee announces in its 402 (`extra.domain`, `aep2.md#x402-payment-required`),
+    /// signed for with this profile. Payee probes only: a settlement processor announces none.
+    Announced(Profile),
 }
 
 impl Deployment {
@@ -68,6 +71,7 @@ impl Deployment {
         match self {
             Deployment::Eip712 { .. } => Profile::Eip712,
             Deployment::Ed25519 { .. } => Profile::Ed25519,
+            Deployment::Announced(profile) => *profile,
         }
     }
 
@@ -92,6 +96,7 @@ impl Deployment {
                     wallet: *wallet,
                 }))
             }
+            Deployment::Announced(_) => Err("the deployment is announced by the payee, not configured".into()),
         }
     }
 }

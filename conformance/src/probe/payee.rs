@@ -8,7 +8,9 @@ use super::{
 use crate::report::Report;
 use crate::{Error, exit};
 use aep2::json::Value;
-use aep2::{AccountId, Domain, PayerKey, PaymentRequest, Reason, Receipt, ReceiptExpectations, SpId, Stage, U256};
+use aep2::{
+    AccountId, Domain, PayerKey, PaymentRequest, Profile, Reason, Receipt, ReceiptExpectations, SpId, Stage, U256,
+};
 use aep2_x402::{
     PAYMENT_REQUIRED, PAYMENT_RESPONSE, PAYMENT_SIGNATURE, PaymentRequired, PaymentRequirements, PaymentResponse,
 };
@@ -136,7 +138,27 @@ fn read_offer(resp: &Response, p: &PayeeProbe, fallback_url: &str) -> Result<Off
 }
 
 fn offer_of(a: &PaymentRequirements, p: &PayeeProbe) -> Result<Offer, String> {
-    let domain = p.deployment.domain_for(&a.network)?;
+    let profile = p.deployment.profile();
+    let announced = a
+        .domain(profile)
+        .transpose()
+        .map_err(|e| format!("extra.domain: {e}"))?;
+    let domain = match (&p.deployment, announced) {
+        (Deployment::Announced(_), Some(d)) => d,
+        (Deployment::Announced(_), None) => {
+            return Err("no extra.domain names the deployment; give --verifying-contract or --wallet".into());
+        }
+        (configured, announced) => {
+            let domain = configured.domain_for(&a.network)?;
+            if announced.is_some_and(|d| d != domain) {
+                return Err("extra.domain names another deployment than the one probed".into());
+            }
+            domain
+        }
+    };
+    if aep2_x402::network_of(&domain) != a.network {
+        return Err(format!("extra.domain is not on the entry's network {}", a.network));
+    }
     let id = |text: &str, what: &str| AccountId::parse(text).map_err(|e| format!("{what} {text:?}: {e}"));
     let payee = id(&a.pay_to, "payTo")?;
     let asset = id(&a.asset, "asset")?;
@@ -237,8 +259,8 @@ struct ServedPayment {
 pub fn probe_payee(p: &PayeeProbe) -> Result<Report, Error> {
     let target = Target::parse(&p.url).map_err(|e| Error::new(exit::USAGE, e))?;
     let fits = matches!(
-        (&p.key, &p.deployment),
-        (PayerKey::Secp256k1(_), Deployment::Eip712 { .. }) | (PayerKey::Ed25519(_), Deployment::Ed25519 { .. })
+        (&p.key, p.deployment.profile()),
+        (PayerKey::Secp256k1(_), Profile::Eip712) | (PayerKey::Ed25519(_), Profile::Ed25519)
     );
     if !fits {
         return Err(Error::new(exit::USAGE, "the payer key does not fit the profile"));

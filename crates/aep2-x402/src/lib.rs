@@ -19,8 +19,8 @@ use aep2::envelope::decode_header;
 use aep2::json::{self, Object, Value};
 use aep2::uint::parse_json_integer;
 use aep2::{
-    Domain, Error, OrderOptions, PayeePolicy, PaymentRequest, Reason, Receipt, Report, Result, Stage, U256, Verified,
-    Verifier,
+    Domain, Error, OrderOptions, PayeePolicy, PaymentRequest, Profile, Reason, Receipt, Report, Result, Stage, U256,
+    Verified, Verifier,
 };
 
 /// The x402 scheme id of AEP2.
@@ -394,7 +394,7 @@ impl PaymentRequirements {
             pay_to: quote.payee.to_string(),
             max_timeout_seconds: quote.expiry.saturating_sub(now),
             extra: Some(
-                Object::new()
+                with_domain(Object::new(), &quote.domain)
                     .with("quote", Value::Object(quote.to_json()))
                     .with("settlementWindow", Value::from_u64(quote.settlement_window)),
             ),
@@ -410,7 +410,9 @@ impl PaymentRequirements {
             asset: policy.asset.to_string(),
             pay_to: policy.payee.to_string(),
             max_timeout_seconds,
-            extra: Some(Object::new().with("settlementWindow", Value::from_u64(policy.settlement_window))),
+            extra: Some(
+                with_domain(Object::new(), domain).with("settlementWindow", Value::from_u64(policy.settlement_window)),
+            ),
         }
     }
 
@@ -465,6 +467,24 @@ impl PaymentRequirements {
             .as_ref()
             .and_then(|e| e.get("quote"))
             .map(PaymentRequest::from_json)
+    }
+
+    /// The domain an `aep2` entry names in `extra.domain`, read for `profile` (`None` when
+    /// absent, as for `solana-mvp`): the deployment whose mandates the payee accepts.
+    pub fn domain(&self, profile: Profile) -> Option<Result<Domain>> {
+        self.extra
+            .as_ref()
+            .and_then(|e| e.get("domain"))
+            .map(|d| Domain::from_json(profile, d))
+    }
+}
+
+/// `extra` with the domain object of a native envelope under `domain` (none for `solana-mvp`),
+/// so a payer learns the deployment from the 402 itself.
+fn with_domain(extra: Object, domain: &Domain) -> Object {
+    match domain.to_json() {
+        Some(d) => extra.with("domain", Value::Object(d)),
+        None => extra,
     }
 }
 
