@@ -385,11 +385,17 @@ fn dechunk(mut data: &[u8]) -> Result<Option<Vec<u8>>, HttpError> {
         if size == 0 {
             return Ok(Some(out));
         }
-        if data.len() < size + 2 {
+        // A hostile size must neither overflow nor claim more than an answer may hold.
+        let Some(end) = size.checked_add(2).filter(|_| size <= MAX_RESPONSE_BYTES) else {
+            return Err(HttpError::Broken(format!(
+                "chunk size {size_text:?} is beyond the answer limit"
+            )));
+        };
+        if data.len() < end {
             return Ok(None);
         }
         out.extend_from_slice(&data[..size]);
-        data = &data[size + 2..];
+        data = &data[end..];
     }
 }
 
@@ -419,5 +425,8 @@ mod tests {
         assert_eq!(dechunk(b"3\r\nabc\r\n0\r\n\r\n"), Ok(Some(b"abc".to_vec())));
         assert_eq!(dechunk(b"3\r\nab"), Ok(None));
         assert!(dechunk(b"zz\r\n").is_err());
+        // Sizes that would overflow or exceed the answer limit are a broken answer, not a panic.
+        assert!(dechunk(b"ffffffffffffffff\r\nabc").is_err());
+        assert!(dechunk(b"fffffff\r\nabc").is_err());
     }
 }

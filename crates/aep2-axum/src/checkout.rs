@@ -3,7 +3,7 @@
 //! settlement is still open because the SP could not be reached.
 
 use aep2::json::to_compact;
-use aep2::{Error, Reason, Receipt, ReceiptExpectations, ReplayKey, SpId, Verified};
+use aep2::{Error, Reason, Receipt, ReceiptExpectations, ReplayKey, SpId, Stage, Verified};
 use aep2_replay::ReplayStore;
 use aep2_sp::{SpClient, SpClientError};
 use std::collections::HashMap;
@@ -130,9 +130,15 @@ impl Checkout {
         let outcome = self.settlement.enqueue(&envelope).await;
         let receipt = match outcome {
             Ok(receipt) => receipt,
-            // The SP could not store it: as unreachable, it may succeed when presented again.
-            Err(SpClientError::Rejected { error, .. }) if error.reason() == Reason::ReplayStoreUnavailable => {
-                return Err(self.unavailable(v, now, format!("the settlement processor could not store it: {error}")));
+            // The SP could not store it, or refused the request rather than the mandate (this payee
+            // decoded the envelope itself, so a decode-stage answer — timeout, size, content type,
+            // route — is about the exchange): as unreachable, it may succeed when presented again.
+            Err(SpClientError::Rejected { status, error })
+                if status >= 500
+                    || error.reason() == Reason::ReplayStoreUnavailable
+                    || error.reason().stage() == Stage::Decode =>
+            {
+                return Err(self.unavailable(v, now, format!("the settlement processor could not take it: {error}")));
             }
             Err(SpClientError::Rejected { error, .. }) => return Err(error),
             Err(e) => return Err(self.unavailable(v, now, e.to_string())),
@@ -174,5 +180,72 @@ impl Checkout {
             "too many mandates await settlement; this one is not remembered"
         };
         Error::new(Reason::SettlementUnavailable, format!("{detail}; {retry}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use crate::agent::Payer;
+    use aep2::crypto::secp256k1::SecretKey;
+    use aep2::{Domain, Eip712Domain, EvmAddress, U256, Verifier};
+    use aep2_replay::MemoryStore;
+
+    /// An SP that answers each enqueue with the next scripted refusal.
+    struct Scripted(Mutex<Vec<SpClientError>>);
+
+    impl Settlement for Scripted {
+        fn enqueue<'a>(&'a self, _envelope_json: &'a str) -> SettlementFuture<'a> {
+            let next = self.0.lock().unwrap().remove(0);
+            Box::pin(async move { Err(next) })
+        }
+    }
+
+    fn rejected(status: u16, reason: Reason) -> SpClientError {
+        SpClientError::Rejected {
+            status,
+            error: Error::new(reason, "scripted"),
+        }
+    }
+
+    #[tokio::test]
+    async fn refusals_of_the_exchange_keep_the_mandate_refusals_of_the_mandate_burn_it() {
+        let domain = Domain::Eip712(Eip712Domain {
+            chain_id: 84532,
+            verifying_contract: EvmAddress([0x91; 20]),
+        });
+        let payer = Payer::new(SecretKey::from_bytes(&[7; 32]).unwrap(), domain.clone(), 1);
+        let signed = payer
+            .sign(
+                EvmAddress([1; 20]),
+                EvmAddress([2; 20]),
+                U256::from_u64(5),
+                2_000_000_000,
+                [0; 32],
+            )
+            .unwrap();
+        let v = Verifier::new(domain).verify_header(&signed.encode(), None).unwrap();
+        let script = vec![
+            rejected(408, Reason::RequestTimeout),
+            rejected(503, Reason::ReplayStoreUnavailable),
+            rejected(502, Reason::JsonInvalid),
+            rejected(402, Reason::InsufficientFunds),
+        ];
+        let checkout = Checkout::new(
+            Arc::new(MemoryStore::new(100)),
+            Arc::new(Scripted(Mutex::new(script))),
+            SpId::Evm(EvmAddress([3; 20])),
+        );
+        // Each exchange fault: 503, and the same mandate may be presented again.
+        for _ in 0..3 {
+            let e = checkout.accept(&v, 1_000).await.unwrap_err();
+            assert_eq!(e.reason(), Reason::SettlementUnavailable, "{e}");
+        }
+        // A refusal of the mandate itself is passed on, and the mandate is burned.
+        let e = checkout.accept(&v, 1_000).await.unwrap_err();
+        assert_eq!(e.reason(), Reason::InsufficientFunds);
+        let e = checkout.accept(&v, 1_000).await.unwrap_err();
+        assert_eq!(e.reason(), Reason::MandateReplayed);
     }
 }

@@ -552,6 +552,27 @@ pub(crate) async fn read_body(
 
 /// The FluxA MVP payee convention: a served JSON object gets `"payment": {"status": "enqueued",
 /// "spReceipt": <receipt>}` unless it already has a `payment` member or is not a JSON object.
+/// A body that yields `prefix` (already read) and then the rest of the original body.
+struct Prefixed {
+    prefix: Option<axum::body::Bytes>,
+    rest: Body,
+}
+
+impl hyper::body::Body for Prefixed {
+    type Data = axum::body::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        if let Some(prefix) = self.prefix.take() {
+            return Poll::Ready(Some(Ok(hyper::body::Frame::data(prefix))));
+        }
+        Pin::new(&mut self.rest).poll_frame(cx)
+    }
+}
+
 async fn mvp_payment_body(resp: Response<Body>, receipt: Value) -> Response<Body> {
     let is_json = resp
         .headers()
@@ -565,16 +586,41 @@ async fn mvp_payment_body(resp: Response<Body>, receipt: Value) -> Response<Body
     if !is_json {
         return resp;
     }
-    let (mut parts, body) = resp.into_parts();
-    let bytes = match Limited::new(body, MAX_MVP_REWRITE_BYTES).collect().await {
-        Ok(c) => c.to_bytes(),
-        Err(_) => {
-            // Too large or broken: the body is gone, so say so rather than send half of it.
-            parts.status = StatusCode::INTERNAL_SERVER_ERROR;
-            parts.headers.remove(header::CONTENT_LENGTH);
-            return Response::from_parts(parts, Body::empty());
+    let (mut parts, mut body) = resp.into_parts();
+    // The payment is taken by now: a body too large to rewrite is served as it is (the receipt
+    // is in PAYMENT-RESPONSE), never dropped.
+    let declared = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_MVP_REWRITE_BYTES as u64) {
+        return Response::from_parts(parts, body);
+    }
+    let mut buf = Vec::new();
+    while let Some(frame) = body.frame().await {
+        match frame {
+            Ok(frame) => {
+                if let Ok(data) = frame.into_data() {
+                    buf.extend_from_slice(&data);
+                    if buf.len() > MAX_MVP_REWRITE_BYTES {
+                        let prefixed = Prefixed {
+                            prefix: Some(buf.into()),
+                            rest: body,
+                        };
+                        return Response::from_parts(parts, Body::new(prefixed));
+                    }
+                }
+            }
+            Err(_) => {
+                // The route's body broke half-way: nothing whole can be sent.
+                parts.status = StatusCode::INTERNAL_SERVER_ERROR;
+                parts.headers.remove(header::CONTENT_LENGTH);
+                return Response::from_parts(parts, Body::empty());
+            }
         }
-    };
+    }
+    let bytes = axum::body::Bytes::from(buf);
     let rewritten = std::str::from_utf8(&bytes)
         .ok()
         .and_then(|t| json::parse(t, &RESPONSE_LIMITS).ok())
@@ -651,5 +697,56 @@ where
         let inner = self.inner.clone();
         let paywall = self.paywall.clone();
         Box::pin(async move { Ok(paywall.handle(req, inner).await) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use std::collections::VecDeque;
+
+    fn json_response(body: Body) -> Response<Body> {
+        let mut r = Response::new(body);
+        r.headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        r
+    }
+
+    /// A streamed body of several chunks and no declared length.
+    struct Chunks(VecDeque<axum::body::Bytes>);
+
+    impl hyper::body::Body for Chunks {
+        type Data = axum::body::Bytes;
+        type Error = std::io::Error;
+
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            _cx: &mut Context<'_>,
+        ) -> Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+            Poll::Ready(self.0.pop_front().map(|b| Ok(hyper::body::Frame::data(b))))
+        }
+    }
+
+    #[tokio::test]
+    async fn mvp_bodies_get_the_payment_member_and_large_ones_pass_unchanged() {
+        let small = mvp_payment_body(json_response(Body::from(r#"{"a":1}"#)), Value::String("r".into())).await;
+        let bytes = small.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(
+            &bytes[..],
+            br#"{"a":1,"payment":{"status":"enqueued","spReceipt":"r"}}"#
+        );
+
+        // Over the rewrite limit and streamed: served whole and unchanged, not dropped.
+        let big = format!(r#"{{"a":"{}"}}"#, "x".repeat(MAX_MVP_REWRITE_BYTES + 10));
+        let chunks = big
+            .as_bytes()
+            .chunks(64 * 1024)
+            .map(axum::body::Bytes::copy_from_slice)
+            .collect();
+        let served = mvp_payment_body(json_response(Body::new(Chunks(chunks))), Value::Null).await;
+        assert_eq!(served.status(), StatusCode::OK);
+        let bytes = served.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(&bytes[..], big.as_bytes());
     }
 }

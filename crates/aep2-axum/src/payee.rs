@@ -429,17 +429,30 @@ async fn a2a(State(st): State<Arc<Shared>>, req: Request) -> Response {
         },
         _ => return rpc_error(id.as_ref(), -32602, &bad("params must be an object")),
     };
-    let message = match Message::parse(&message_text) {
-        Ok(m) => m,
+    let (task_id, context_id, status) = match Message::parse(&message_text) {
+        Ok(message) => {
+            let now = (st.clock)();
+            let task_id = message
+                .task_id
+                .clone()
+                .unwrap_or_else(|| format!("task-{}", crate::layer::fresh_request_id()));
+            let context_id = message.context_id.clone().unwrap_or_else(|| format!("ctx-{task_id}"));
+            let status = a2a_status(&st, &message, &message_text, &task_id, now).await;
+            (task_id, context_id, status)
+        }
+        // JSON that is not an A2A message (spec aep2.md#a2a-results): a rejected payment, so the
+        // client agent reads the reason where it reads every other payment outcome.
+        Err(e) if e.reason() == Reason::A2aMessageInvalid => {
+            let task_id = format!("task-{}", crate::layer::fresh_request_id());
+            let status = aep2_a2a::payment_rejected(
+                agent_message(&task_id, format!("Payment rejected: {}", e.code())),
+                &e,
+                None,
+            );
+            (task_id.clone(), format!("ctx-{task_id}"), status)
+        }
         Err(e) => return rpc_error(id.as_ref(), -32602, &e),
     };
-    let now = (st.clock)();
-    let task_id = message
-        .task_id
-        .clone()
-        .unwrap_or_else(|| format!("task-{}", crate::layer::fresh_request_id()));
-    let context_id = message.context_id.clone().unwrap_or_else(|| format!("ctx-{task_id}"));
-    let status = a2a_status(&st, &message, &message_text, &task_id, now).await;
     let task = Object::new()
         .with("id", s(task_id))
         .with("contextId", s(context_id))

@@ -54,6 +54,15 @@ pub struct QuoteBook {
     grace: u64,
 }
 
+/// Forgets `key` (and its request's pointer to it); its slot in the insertion order goes stale.
+fn forget(g: &mut Inner, key: &QuoteRef) {
+    if let Some((e, _)) = g.map.remove(key)
+        && g.latest.get(&e.request) == Some(key)
+    {
+        g.latest.remove(&e.request);
+    }
+}
+
 impl QuoteBook {
     /// A book of at most `capacity` quotes, each kept until `grace` seconds after its expiry.
     pub fn new(capacity: usize, grace: u64) -> QuoteBook {
@@ -68,35 +77,48 @@ impl QuoteBook {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Records an issued quote (dropping expired ones, then the oldest past the capacity).
+    /// Records an issued quote: drops expired quotes, then, at capacity, the oldest *open* one.
+    ///
+    /// Quotes being paid, held for an open settlement or paid are never evicted for room (an
+    /// unauthenticated flood of quote requests must not strand a payer whose settlement is
+    /// open, nor turn a replay into `request_mismatch`); they leave when they expire. Only
+    /// accepted mandates create them, so their number is bounded by what payers paid, and as a
+    /// last resort by twice the capacity.
     pub fn insert(&self, entry: QuoteEntry, now: u64) {
         let key = entry.quote.mandate_ref();
         let mut g = self.lock();
         let grace = self.grace;
+        let expired = |e: &QuoteEntry| e.quote.expiry.saturating_add(grace) < now;
+        // Quotes are issued in expiry order for one lifetime, so expired ones gather at the
+        // front; keys already forgotten are skipped there too.
         while let Some(front) = g.order.front().cloned() {
-            let stale = match g.map.get(&front) {
-                None => true,
-                Some((e, _)) => e.quote.expiry.saturating_add(grace) < now || g.map.len() >= self.capacity,
-            };
-            if !stale {
-                break;
+            match g.map.get(&front) {
+                Some((e, _)) if !expired(e) => break,
+                _ => {
+                    g.order.pop_front();
+                    forget(&mut g, &front);
+                }
             }
-            g.order.pop_front();
-            if let Some((e, _)) = g.map.remove(&front)
-                && g.latest.get(&e.request) == Some(&front)
-            {
-                g.latest.remove(&e.request);
+        }
+        if g.map.len() >= self.capacity {
+            let victim = g
+                .order
+                .iter()
+                .find(|k| matches!(g.map.get(*k), Some((_, State::Open))))
+                .or_else(|| (g.map.len() >= 2 * self.capacity).then(|| g.order.front()).flatten())
+                .cloned();
+            if let Some(k) = victim {
+                forget(&mut g, &k);
             }
         }
         g.latest.insert(entry.request, key.clone());
         if g.map.insert(key.clone(), (entry, State::Open)).is_none() {
             g.order.push_back(key);
         }
-        // Claimed and paid keys leave stale slots behind; compact before the queue outgrows the map.
-        if g.order.len() > 2 * self.capacity {
-            let Inner { map, order, latest } = &mut *g;
+        // Forgotten keys leave stale slots in the queue; compact before it outgrows the map.
+        if g.order.len() > 4 * self.capacity {
+            let Inner { map, order, .. } = &mut *g;
             order.retain(|k| map.contains_key(k));
-            latest.retain(|_, k| map.contains_key(k));
         }
     }
 
@@ -161,5 +183,53 @@ impl QuoteBook {
     /// Whether no quote is remembered.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aep2::{AccountId, Base58Key, Domain, SpId, U256};
+
+    fn entry(id: u32, expiry: u64) -> QuoteEntry {
+        QuoteEntry {
+            quote: PaymentRequest {
+                domain: Domain::SolanaMvp,
+                request_id: format!("q-{id}"),
+                payee: AccountId::Base58(Base58Key([1; 32])),
+                asset: AccountId::Base58(Base58Key([2; 32])),
+                amount: U256::from_u64(10),
+                expiry,
+                description: String::new(),
+                settlement_processor: SpId::Ed25519(Base58Key([3; 32])),
+                settlement_window: 60,
+            },
+            request: [id as u8; 32],
+        }
+    }
+
+    #[test]
+    fn a_flood_of_open_quotes_never_evicts_one_being_settled_or_paid() {
+        let book = QuoteBook::new(4, 0);
+        let now = 1000;
+        let (held, paid) = (entry(1, now + 100), entry(2, now + 100));
+        for e in [&held, &paid] {
+            book.insert(e.clone(), now);
+        }
+        let (h, p) = (held.quote.mandate_ref(), paid.quote.mandate_ref());
+        assert!(book.claim(&h, [7; 32]));
+        book.release(&h, Some([7; 32])); // its settlement is open
+        assert!(book.claim(&p, [8; 32]));
+        book.paid(&p);
+        for i in 10..1000 {
+            book.insert(entry(i, now + 100), now);
+        }
+        assert!(book.len() <= 4, "open quotes make room for each other: {}", book.len());
+        assert!(book.claim(&h, [7; 32]), "the held quote is still there for its mandate");
+        assert_eq!(book.paid_by(&p), Some([8; 32]), "the paid quote still names its payer");
+        // They leave when they expire.
+        book.insert(entry(5000, now + 500), now + 101);
+        assert_eq!(book.get(&h), None);
+        assert_eq!(book.paid_by(&p), None);
     }
 }

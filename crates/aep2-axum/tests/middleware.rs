@@ -493,4 +493,26 @@ async fn a2a_order_mode_quotes_in_input_required_and_completes_on_payment() {
     let info = aep2_a2a::PaymentInfo::of(&status.message).unwrap().unwrap();
     let receipt = info.acceptance.unwrap().receipt.unwrap();
     check_receipt(&receipt, &signed, &domain(), &sp_key().id()).unwrap();
+
+    // JSON that is not an A2A message (an unknown aep2.dev/ key) is a rejected payment with
+    // a2a_message_invalid, not a JSON-RPC error; JSON-RPC faults stay JSON-RPC errors.
+    let odd = r#"{"jsonrpc":"2.0","id":3,"method":"SendMessage","params":{"message":{"messageId":"m-3","role":"ROLE_USER","parts":[{"text":"hi"}],"metadata":{"aep2.dev/bogus":"x"}}}}"#;
+    let reply = env.post("/a2a", &ct, odd.as_bytes()).await;
+    let v: serde_json::Value = serde_json::from_slice(&reply.body).unwrap();
+    assert!(v.get("error").is_none(), "{v}");
+    let status = &v["result"]["task"]["status"];
+    assert!(schema("a2a-task-status.schema.json").is_valid(status), "{v}");
+    assert_eq!(
+        status["message"]["metadata"]["aep2.dev/error"]["code"], "a2a_message_invalid",
+        "{v}"
+    );
+    let reply = env
+        .post(
+            "/a2a",
+            &ct,
+            br#"{"jsonrpc":"1.0","id":4,"method":"SendMessage","params":{}}"#,
+        )
+        .await;
+    let v: serde_json::Value = serde_json::from_slice(&reply.body).unwrap();
+    assert_eq!(v["error"]["code"], -32600, "{v}");
 }

@@ -37,8 +37,8 @@ use aep2::envelope::decode_json_bytes;
 use aep2::json::{Value, to_compact};
 use aep2::uint::U256;
 use aep2::{
-    AccountId, Domain, EnvelopeForm, Error, Mandate, Profile, Reason, ReceiptKind, ReplayKey, SpId, SpKey, Verified,
-    Verifier,
+    AccountId, Domain, EnvelopeForm, Error, Mandate, Profile, Reason, Receipt, ReceiptKind, ReplayKey, SpId, SpKey,
+    Verified, Verifier,
 };
 use ledger::NewMandate;
 
@@ -114,7 +114,18 @@ impl Processor {
         let verified = verifier.check_value(&v, None).into_result()?;
         // A retry after a lost response gets the first receipt even if the mandate has expired
         // since: returning a stored promise is not signing a new one.
-        if let Some(stored) = self.ledger.mandate(&verified.digest.id)? {
+        if let Some(mut stored) = self.ledger.mandate(&verified.digest.id)? {
+            // An eip712 mandate has one id in either envelope form. Whoever submits it first must
+            // not choose the receipt form for the other (an MVP payee cannot read a native
+            // receipt): the other form gets its receipt for the same promise, signed now, which is
+            // byte-stable because both signature schemes are deterministic.
+            let (kind, _) = self.receipt_key(&verified)?;
+            let stored_kind = aep2::json::parse(&stored.receipt, &aep2::json::Limits::AEP2)
+                .and_then(|r| Receipt::from_json(&r))
+                .map(|r| r.kind);
+            if stored_kind.is_ok_and(|k| k != kind) {
+                stored.receipt = self.sign(&verified, stored.enqueue_deadline)?;
+            }
             return Ok(Enqueued {
                 mandate: stored,
                 fresh: false,
@@ -192,7 +203,8 @@ impl Processor {
         })
     }
 
-    fn sign(&self, v: &Verified, enqueue_deadline: u64) -> Result<String, Error> {
+    /// The receipt form a submission gets (by its envelope form and profile) and the key for it.
+    fn receipt_key(&self, v: &Verified) -> Result<(ReceiptKind, &SpKey), Error> {
         let (kind, key) = match (v.signed.form, v.mandate().profile()) {
             (EnvelopeForm::Mvp, Profile::Eip712) => (ReceiptKind::MvpEvm, &self.secp256k1),
             (EnvelopeForm::Mvp, Profile::SolanaMvp) => (ReceiptKind::MvpSolana, &self.ed25519),
@@ -202,6 +214,11 @@ impl Processor {
         let key = key
             .as_ref()
             .ok_or_else(|| Error::new(Reason::ProfileMismatch, "no SP key for this profile"))?;
+        Ok((kind, key))
+    }
+
+    fn sign(&self, v: &Verified, enqueue_deadline: u64) -> Result<String, Error> {
+        let (kind, key) = self.receipt_key(v)?;
         let receipt = key.sign_receipt(kind, &v.digest, enqueue_deadline, Some(&v.domain))?;
         Ok(to_compact(&receipt.to_json()))
     }

@@ -9,6 +9,7 @@ use aep2::codec::{hex_decode_0x, hex_encode_0x};
 use aep2::{AccountId, Error, Reason};
 use axum::Router;
 use axum::body::Body;
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, RawQuery, Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -190,10 +191,12 @@ async fn health(State(st): State<Arc<AppState>>, method: Method) -> Response {
     json_response(StatusCode::OK, body.to_string())
 }
 
-async fn mandate(State(st): State<Arc<AppState>>, method: Method, Path(id): Path<String>) -> Response {
+async fn mandate(State(st): State<Arc<AppState>>, method: Method, id: Result<Path<String>, PathRejection>) -> Response {
     if let Some(r) = only(&method, Method::GET, "/v1/mandates/{id}") {
         return r;
     }
+    // An id that does not even decode as a path segment (`%FF`) gets the JSON error body too.
+    let id = id.map(|Path(id)| id).unwrap_or_default();
     let Some(key) = hex_decode_0x(&id).and_then(|b| <[u8; 32]>::try_from(b).ok()) else {
         return error_response(&Error::new(
             Reason::FieldType,

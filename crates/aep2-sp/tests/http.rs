@@ -102,6 +102,7 @@ async fn bad_requests_get_4xx_with_reason_codes() {
         (get("/enqueue"), 405, "route_unknown"),
         (get("/nope"), 404, "route_unknown"),
         (get("/v1/mandates/0x12"), 400, "field_type"),
+        (get("/v1/mandates/%FF"), 400, "field_type"),
         (
             get(&format!("/v1/mandates/0x{}", "ab".repeat(32))),
             404,
@@ -224,6 +225,21 @@ async fn enqueue_is_idempotent_and_enforces_funds_and_nonces() {
     let (fits, _) = evm_envelope("http-payer", 3, 400, now + 3600, EnvelopeForm::Native);
     let native = client.enqueue(&fits).await.unwrap();
     assert_eq!(native.kind, ReceiptKind::Native);
+    // The same mandate in the MVP form (same id): whoever enqueued it first does not choose the
+    // MVP payee's receipt form. Same promise, its own form, byte-stable, nothing reserved twice.
+    let (fits_mvp, _) = evm_envelope("http-payer", 3, 400, now + 3600, EnvelopeForm::Mvp);
+    let mvp = client.enqueue_full(&fits_mvp).await.unwrap();
+    assert_eq!(mvp.receipt.kind, ReceiptKind::MvpEvm);
+    assert_eq!(mvp.receipt.enqueue_deadline, native.enqueue_deadline);
+    assert_eq!(
+        client.enqueue_full(&fits_mvp).await.unwrap().receipt_json,
+        mvp.receipt_json
+    );
+    assert_eq!(
+        client.enqueue(&fits).await.unwrap(),
+        native,
+        "the stored native receipt is unchanged"
+    );
     // An unfunded payer and a deadline inside the window.
     let (nobody, _) = evm_envelope("nobody", 1, 1, now + 3600, EnvelopeForm::Mvp);
     let err = client.enqueue(&nobody).await.unwrap_err();
