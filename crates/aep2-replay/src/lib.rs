@@ -67,6 +67,7 @@
 
 mod memory;
 mod sqlite;
+pub mod sqlite_file;
 
 pub use memory::MemoryStore;
 pub use sqlite::{SqliteOptions, SqliteStore};

@@ -1,11 +1,12 @@
 //! The durable SQLite store.
 
+use crate::sqlite_file::{self, FileKind, to_sql_int};
 use crate::{ReplayKey, ReplayStore, check_not_expired, check_not_forgotten, cutoff};
 use aep2::{Error, Reason};
-use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The schema. Keys are the raw 32-byte values; `deadline` is unix seconds, clamped to
 /// `i64::MAX` (SQLite integers are signed; a clamped entry is only ever kept longer).
@@ -22,6 +23,14 @@ CREATE TABLE meta (
 ) STRICT;
 INSERT INTO meta (name, value) VALUES ('purged_below', 0);
 ";
+
+/// What a replay database file is.
+const KIND: FileKind = FileKind {
+    name: "replay database",
+    application_id: SqliteStore::APPLICATION_ID,
+    schema_version: SqliteStore::SCHEMA_VERSION,
+    schema: SCHEMA,
+};
 
 const INSERT: &str = "INSERT INTO replay (mandate_id, nonce_key, deadline) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING";
 const HAS_ID: &str = "SELECT 1 FROM replay WHERE mandate_id = ?1";
@@ -105,24 +114,8 @@ impl SqliteStore {
     /// Fails with `replay_store_unavailable` if the file cannot be opened or created, is not a
     /// SQLite database, is a SQLite database of something else, or cannot use WAL.
     pub fn open_with(path: impl AsRef<Path>, options: &SqliteOptions) -> Result<SqliteStore, Error> {
-        let path = path.as_ref();
-        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let mut conn = Connection::open_with_flags(path, flags).map_err(|e| unavailable("open", &e))?;
-        set_busy_timeout(&mut conn, options.busy_timeout)?;
-        // Switching a new database to WAL needs an exclusive lock, and when another process is
-        // doing the same SQLite reports SQLITE_BUSY at once instead of calling the busy handler
-        // (it would deadlock): retry until the busy timeout. An existing WAL database stays WAL.
-        let mode: String = retry_busy(options.busy_timeout, || {
-            conn.pragma_update_and_check(None, "journal_mode", "wal", |row| row.get(0))
-        })
-        .map_err(|e| unavailable("set journal_mode=WAL", &e))?;
-        if !mode.eq_ignore_ascii_case("wal") {
-            return Err(Error::new(
-                Reason::ReplayStoreUnavailable,
-                format!("{}: journal_mode is {mode}, WAL is required", path.display()),
-            ));
-        }
-        SqliteStore::init(conn, options)
+        let conn = sqlite_file::open(path.as_ref(), options.busy_timeout, &KIND)?;
+        Ok(SqliteStore::with(conn, options))
     }
 
     /// A private in-memory database with default options (for tests: not durable, not shared
@@ -134,51 +127,15 @@ impl SqliteStore {
     /// A private in-memory database (for tests: not durable, not shared with any other
     /// connection).
     pub fn open_in_memory_with(options: &SqliteOptions) -> Result<SqliteStore, Error> {
-        let mut conn = Connection::open_in_memory().map_err(|e| unavailable("open in memory", &e))?;
-        set_busy_timeout(&mut conn, options.busy_timeout)?;
-        SqliteStore::init(conn, options)
+        let conn = sqlite_file::open_in_memory(options.busy_timeout, &KIND)?;
+        Ok(SqliteStore::with(conn, options))
     }
 
-    fn init(mut conn: Connection, options: &SqliteOptions) -> Result<SqliteStore, Error> {
-        // fullfsync matters on macOS only, where fsync alone does not flush the drive's cache.
-        conn.pragma_update(None, "synchronous", "FULL")
-            .and_then(|()| conn.pragma_update(None, "fullfsync", true))
-            .map_err(|e| unavailable("set synchronous=FULL", &e))?;
-        // Create the schema or check it, under the write lock so that processes opening a new
-        // file at the same time create it once.
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(|e| unavailable("open: begin", &e))?;
-        let read = |sql: &str| tx.query_row(sql, [], |row| row.get::<_, i64>(0));
-        let app = read("PRAGMA application_id").map_err(|e| unavailable("read application_id", &e))?;
-        let version = read("PRAGMA user_version").map_err(|e| unavailable("read user_version", &e))?;
-        let objects = read("SELECT count(*) FROM sqlite_schema").map_err(|e| unavailable("read schema", &e))?;
-        if app == i64::from(Self::APPLICATION_ID) {
-            if version != i64::from(Self::SCHEMA_VERSION) {
-                return Err(Error::new(
-                    Reason::ReplayStoreUnavailable,
-                    format!(
-                        "replay database schema version {version}; this build reads {}",
-                        Self::SCHEMA_VERSION
-                    ),
-                ));
-            }
-        } else if app == 0 && objects == 0 {
-            tx.execute_batch(SCHEMA)
-                .and_then(|()| tx.pragma_update(None, "application_id", Self::APPLICATION_ID))
-                .and_then(|()| tx.pragma_update(None, "user_version", Self::SCHEMA_VERSION))
-                .map_err(|e| unavailable("create schema", &e))?;
-        } else {
-            return Err(Error::new(
-                Reason::ReplayStoreUnavailable,
-                format!("not an AEP2 replay database (application_id {app:#x}, {objects} schema objects)"),
-            ));
-        }
-        tx.commit().map_err(|e| unavailable("open: commit", &e))?;
-        Ok(SqliteStore {
+    fn with(conn: Connection, options: &SqliteOptions) -> SqliteStore {
+        SqliteStore {
             conn: Mutex::new(conn),
             retention: options.retention,
-        })
+        }
     }
 
     /// The retention in seconds.
@@ -277,75 +234,7 @@ impl ReplayStore for SqliteStore {
     }
 }
 
-/// SQLite integers are `i64`; larger values clamp, which only ever keeps an entry longer
-/// (both deadlines and purge cutoffs clamp, so `deadline < cutoff` never turns true early).
-fn to_sql_int(v: u64) -> i64 {
-    i64::try_from(v).unwrap_or(i64::MAX)
-}
-
-/// Installs the busy handler: how a connection waits for the write lock that another
-/// connection (in this process or another) holds.
-///
-/// SQLite's own `busy_timeout` handler sleeps 1, 2, 5, 10, … up to 100 ms between attempts. The
-/// write lock is free only in the gap between two transactions of its holder, a few
-/// microseconds when that holder is busy, so a connection that sleeps 100 ms at a time is
-/// starved by a busy peer and fails after the timeout although the database is healthy. This
-/// handler polls every 50 µs at first, backing off to 1.6 ms, until `timeout` has passed since
-/// the first refusal of this lock request.
-fn set_busy_timeout(conn: &mut Connection, timeout: Duration) -> Result<(), Error> {
-    let mut first_refusal = Instant::now();
-    conn.busy_handler(Some(move |count: i32| {
-        if count <= 0 {
-            first_refusal = Instant::now();
-        }
-        let waited = first_refusal.elapsed();
-        if waited >= timeout {
-            return false;
-        }
-        let shift = count.clamp(0, 5).unsigned_abs();
-        std::thread::sleep(Duration::from_micros(50 << shift).min(timeout - waited));
-        true
-    }))
-    .map_err(|e| unavailable("set the busy handler", &e))
-}
-
-/// Runs `op` until it succeeds, fails other than with `SQLITE_BUSY`, or `timeout` has passed;
-/// for the statements that report `SQLITE_BUSY` without calling the busy handler.
-fn retry_busy<T>(timeout: Duration, mut op: impl FnMut() -> rusqlite::Result<T>) -> rusqlite::Result<T> {
-    let start = Instant::now();
-    let mut pause = Duration::from_micros(100);
-    loop {
-        match op() {
-            Err(e) if is_busy(&e) && start.elapsed() < timeout => {
-                std::thread::sleep(pause);
-                pause = (pause * 2).min(Duration::from_millis(10));
-            }
-            result => return result,
-        }
-    }
-}
-
-fn is_busy(e: &rusqlite::Error) -> bool {
-    matches!(
-        e.sqlite_error_code(),
-        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
-    )
-}
-
 /// Maps a SQLite failure to `replay_store_unavailable`, naming the step and the cause.
 fn unavailable(step: &str, e: &rusqlite::Error) -> Error {
-    let cause = match e.sqlite_error_code() {
-        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => {
-            "database locked by another connection past the busy timeout: "
-        }
-        Some(ErrorCode::NotADatabase) => "not a SQLite database: ",
-        Some(ErrorCode::DiskFull) => "disk full: ",
-        Some(ErrorCode::ReadOnly) => "read-only: ",
-        Some(ErrorCode::CannotOpen) => "cannot open the file: ",
-        _ => "",
-    };
-    Error::new(
-        Reason::ReplayStoreUnavailable,
-        format!("replay store: {step}: {cause}{e}"),
-    )
+    sqlite_file::unavailable(KIND.name, step, e)
 }

@@ -18,10 +18,11 @@
 
 use aep2::uint::U256;
 use aep2::{Error, Reason};
-use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionBehavior, params};
+use aep2_replay::sqlite_file::{self, FileKind, to_sql_int};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const SCHEMA: &str = "
 CREATE TABLE accounts (
@@ -62,6 +63,14 @@ CREATE TABLE mandates (
 CREATE INDEX mandates_status ON mandates (status, accepted_at);
 CREATE INDEX mandates_account ON mandates (domain, payer, token);
 ";
+
+/// What a ledger file is.
+const KIND: FileKind = FileKind {
+    name: "SP ledger",
+    application_id: Ledger::APPLICATION_ID,
+    schema_version: Ledger::SCHEMA_VERSION,
+    schema: SCHEMA,
+};
 
 const MANDATE_COLUMNS: &str = "mandate_id, profile, domain, payer, token, payee, amount, nonce, deadline, ref, \
      envelope, receipt, enqueue_deadline, status, accepted_at";
@@ -262,66 +271,13 @@ impl Ledger {
     /// Fails with `replay_store_unavailable` if the file cannot be opened or created, is not a
     /// ledger of this schema version, or cannot use WAL.
     pub fn open(path: impl AsRef<Path>, options: &LedgerOptions) -> Result<Ledger, Error> {
-        let path = path.as_ref();
-        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let mut conn = Connection::open_with_flags(path, flags).map_err(|e| unavailable("open", &e))?;
-        set_busy_timeout(&mut conn, options.busy_timeout)?;
-        // Switching to WAL needs an exclusive lock and reports SQLITE_BUSY without calling the
-        // busy handler when another process does the same; retry until the busy timeout.
-        let mode: String = retry_busy(options.busy_timeout, || {
-            conn.pragma_update_and_check(None, "journal_mode", "wal", |row| row.get(0))
-        })
-        .map_err(|e| unavailable("set journal_mode=WAL", &e))?;
-        if !mode.eq_ignore_ascii_case("wal") {
-            return Err(Error::new(
-                Reason::ReplayStoreUnavailable,
-                format!("{}: journal_mode is {mode}, WAL is required", path.display()),
-            ));
-        }
-        Ledger::init(conn)
+        let conn = sqlite_file::open(path.as_ref(), options.busy_timeout, &KIND)?;
+        Ok(Ledger { conn: Mutex::new(conn) })
     }
 
     /// A private in-memory ledger (tests: not durable, not shared).
     pub fn open_in_memory() -> Result<Ledger, Error> {
-        let mut conn = Connection::open_in_memory().map_err(|e| unavailable("open in memory", &e))?;
-        set_busy_timeout(&mut conn, LedgerOptions::default().busy_timeout)?;
-        Ledger::init(conn)
-    }
-
-    fn init(mut conn: Connection) -> Result<Ledger, Error> {
-        conn.pragma_update(None, "synchronous", "FULL")
-            .and_then(|()| conn.pragma_update(None, "fullfsync", true))
-            .map_err(|e| unavailable("set synchronous=FULL", &e))?;
-        // Under the write lock, so that processes opening a new file together create it once.
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(|e| unavailable("open: begin", &e))?;
-        let read = |sql: &str| tx.query_row(sql, [], |row| row.get::<_, i64>(0));
-        let app = read("PRAGMA application_id").map_err(|e| unavailable("read application_id", &e))?;
-        let version = read("PRAGMA user_version").map_err(|e| unavailable("read user_version", &e))?;
-        let objects = read("SELECT count(*) FROM sqlite_schema").map_err(|e| unavailable("read schema", &e))?;
-        if app == i64::from(Self::APPLICATION_ID) {
-            if version != i64::from(Self::SCHEMA_VERSION) {
-                return Err(Error::new(
-                    Reason::ReplayStoreUnavailable,
-                    format!(
-                        "ledger schema version {version}; this build reads {}",
-                        Self::SCHEMA_VERSION
-                    ),
-                ));
-            }
-        } else if app == 0 && objects == 0 {
-            tx.execute_batch(SCHEMA)
-                .and_then(|()| tx.pragma_update(None, "application_id", Self::APPLICATION_ID))
-                .and_then(|()| tx.pragma_update(None, "user_version", Self::SCHEMA_VERSION))
-                .map_err(|e| unavailable("create schema", &e))?;
-        } else {
-            return Err(Error::new(
-                Reason::ReplayStoreUnavailable,
-                format!("not an AEP2 SP ledger (application_id {app:#x}, {objects} schema objects)"),
-            ));
-        }
-        tx.commit().map_err(|e| unavailable("open: commit", &e))?;
+        let conn = sqlite_file::open_in_memory(LedgerOptions::default().busy_timeout, &KIND)?;
         Ok(Ledger { conn: Mutex::new(conn) })
     }
 
@@ -741,63 +697,10 @@ pub fn sub(a: &U256, b: &U256) -> Option<U256> {
     Some(U256(out))
 }
 
-fn to_sql_int(v: u64) -> i64 {
-    i64::try_from(v).unwrap_or(i64::MAX)
-}
-
-/// Installs a busy handler that polls for the write lock every 50 µs, backing off to 1.6 ms,
-/// until `timeout`: SQLite's own handler sleeps up to 100 ms at a time and is starved by a busy
-/// peer whose lock is free only for microseconds between transactions.
-fn set_busy_timeout(conn: &mut Connection, timeout: Duration) -> Result<(), Error> {
-    let mut first_refusal = Instant::now();
-    conn.busy_handler(Some(move |count: i32| {
-        if count <= 0 {
-            first_refusal = Instant::now();
-        }
-        let waited = first_refusal.elapsed();
-        if waited >= timeout {
-            return false;
-        }
-        let shift = count.clamp(0, 5).unsigned_abs();
-        std::thread::sleep(Duration::from_micros(50 << shift).min(timeout - waited));
-        true
-    }))
-    .map_err(|e| unavailable("set the busy handler", &e))
-}
-
-fn retry_busy<T>(timeout: Duration, mut op: impl FnMut() -> rusqlite::Result<T>) -> rusqlite::Result<T> {
-    let start = Instant::now();
-    let mut pause = Duration::from_micros(100);
-    loop {
-        match op() {
-            Err(e) if is_busy(&e) && start.elapsed() < timeout => {
-                std::thread::sleep(pause);
-                pause = (pause * 2).min(Duration::from_millis(10));
-            }
-            result => return result,
-        }
-    }
-}
-
-fn is_busy(e: &rusqlite::Error) -> bool {
-    matches!(
-        e.sqlite_error_code(),
-        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
-    )
-}
-
 /// Maps a SQLite failure to `replay_store_unavailable`: the ledger is the SP's replay store, and a
 /// mandate it cannot record must not be accepted.
 fn unavailable(step: &str, e: &rusqlite::Error) -> Error {
-    let cause = match e.sqlite_error_code() {
-        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => "database locked past the busy timeout: ",
-        Some(ErrorCode::NotADatabase) => "not a SQLite database: ",
-        Some(ErrorCode::DiskFull) => "disk full: ",
-        Some(ErrorCode::ReadOnly) => "read-only: ",
-        Some(ErrorCode::CannotOpen) => "cannot open the file: ",
-        _ => "",
-    };
-    Error::new(Reason::ReplayStoreUnavailable, format!("ledger: {step}: {cause}{e}"))
+    sqlite_file::unavailable(KIND.name, step, e)
 }
 
 #[cfg(test)]
