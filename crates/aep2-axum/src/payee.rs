@@ -28,20 +28,16 @@ use aep2_replay::{MemoryStore, ReplayStore, SqliteOptions, SqliteStore};
 use aep2_sp::{HttpLimits, SpClient};
 use aep2_x402::{MvpBody, PaymentRequirements, PaymentResponse};
 use axum::Router;
-use axum::body::Body;
 use axum::extract::{Extension, Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
-use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
 
 /// The paid MCP tool.
 pub const TOOL_NAME: &str = "get_weather";
@@ -644,54 +640,15 @@ impl BoundPayee {
 }
 
 /// Serves `app` on `listener` with the connection limits of `limits` (header timeout, at most
-/// `max_connections` at once, 64 KiB of request head) until `shutdown` completes.
+/// `max_connections` at once, 64 KiB of request head) until `shutdown` completes, then waits up
+/// to 5 s for open connections: the settlement processor's hardened serve loop.
 pub async fn serve_router(
     listener: TcpListener,
     app: Router,
     limits: HttpLimits,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), String> {
-    let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
-    let graceful = GracefulShutdown::new();
-    tokio::pin!(shutdown);
-    loop {
-        // A slot first: past the limit, connections wait in the kernel's accept queue.
-        let permit = tokio::select! {
-            () = &mut shutdown => break,
-            p = slots.clone().acquire_owned() => p.map_err(|e| e.to_string())?,
-        };
-        let stream = tokio::select! {
-            () = &mut shutdown => break,
-            a = listener.accept() => match a {
-                Ok((s, _)) => s,
-                Err(_) => {
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-        };
-        let _ = stream.set_nodelay(true);
-        let app = app.clone();
-        let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-            let app = app.clone();
-            async move { tower::ServiceExt::oneshot(app, req.map(Body::new)).await }
-        });
-        let conn = hyper::server::conn::http1::Builder::new()
-            .timer(TokioTimer::new())
-            .header_read_timeout(limits.header_timeout)
-            .max_buf_size(64 * 1024)
-            .serve_connection(TokioIo::new(stream), service);
-        let conn = graceful.watch(conn);
-        tokio::spawn(async move {
-            let _ = conn.await;
-            drop(permit);
-        });
-    }
-    tokio::select! {
-        () = graceful.shutdown() => {}
-        () = tokio::time::sleep(SHUTDOWN_GRACE) => {}
-    }
-    Ok(())
+    aep2_sp::service::serve_router(listener, app, limits, SHUTDOWN_GRACE, shutdown).await
 }
 
 /// Runs the payee on a new runtime until SIGTERM or Ctrl-C; `on_bound` gets the bound address.

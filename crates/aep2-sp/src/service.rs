@@ -345,51 +345,63 @@ impl Bound {
     /// connections to finish.
     pub async fn serve(self, shutdown: impl Future<Output = ()>) -> Result<(), String> {
         let app = router(self.state.clone());
-        let limits = self.state.limits;
-        let slots = Arc::new(Semaphore::new(limits.max_connections));
-        let graceful = GracefulShutdown::new();
-        tokio::pin!(shutdown);
-        loop {
-            // A connection slot first: past the limit, new connections wait in the accept queue
-            // instead of each costing a task and buffers.
-            let permit = tokio::select! {
-                () = &mut shutdown => break,
-                p = slots.clone().acquire_owned() => p.map_err(|e| e.to_string())?,
-            };
-            let stream = tokio::select! {
-                () = &mut shutdown => break,
-                a = self.listener.accept() => match a {
-                    Ok((s, _)) => s,
-                    // Out of file descriptors and similar: back off instead of spinning.
-                    Err(_) => {
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                },
-            };
-            let _ = stream.set_nodelay(true);
-            let app = app.clone();
-            let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                let app = app.clone();
-                async move { tower::ServiceExt::oneshot(app, req.map(Body::new)).await }
-            });
-            let conn = hyper::server::conn::http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(limits.header_timeout)
-                .max_buf_size(64 * 1024)
-                .serve_connection(TokioIo::new(stream), service);
-            let conn = graceful.watch(conn);
-            tokio::spawn(async move {
-                let _ = conn.await;
-                drop(permit);
-            });
-        }
-        tokio::select! {
-            () = graceful.shutdown() => {}
-            () = tokio::time::sleep(SHUTDOWN_GRACE) => {}
-        }
-        Ok(())
+        serve_router(self.listener, app, self.state.limits, SHUTDOWN_GRACE, shutdown).await
     }
+}
+
+/// Serves `app` on `listener` until `shutdown` completes, hardened the same way for every AEP2
+/// service: at most `limits.max_connections` connections at once (past that, new ones wait in
+/// the kernel's accept queue instead of each costing a task and buffers), a request head of at
+/// most 64 KiB read within `limits.header_timeout`, and on shutdown no new connections and up to
+/// `grace` for open ones to finish.
+pub async fn serve_router(
+    listener: TcpListener,
+    app: Router,
+    limits: HttpLimits,
+    grace: Duration,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), String> {
+    let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let permit = tokio::select! {
+            () = &mut shutdown => break,
+            p = slots.clone().acquire_owned() => p.map_err(|e| e.to_string())?,
+        };
+        let stream = tokio::select! {
+            () = &mut shutdown => break,
+            a = listener.accept() => match a {
+                Ok((s, _)) => s,
+                // Out of file descriptors and similar: back off instead of spinning.
+                Err(_) => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let _ = stream.set_nodelay(true);
+        let app = app.clone();
+        let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+            let app = app.clone();
+            async move { tower::ServiceExt::oneshot(app, req.map(Body::new)).await }
+        });
+        let conn = hyper::server::conn::http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(limits.header_timeout)
+            .max_buf_size(64 * 1024)
+            .serve_connection(TokioIo::new(stream), service);
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            let _ = conn.await;
+            drop(permit);
+        });
+    }
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(grace) => {}
+    }
+    Ok(())
 }
 
 /// Runs the service on a new multi-threaded runtime until SIGTERM or Ctrl-C. `on_bound` is called
