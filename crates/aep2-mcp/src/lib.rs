@@ -24,7 +24,7 @@ use aep2::uint::parse_json_integer;
 use aep2::{
     Error, Mandate, OrderOptions, PayeePolicy, PaymentRequest, Reason, Report, Result, Stage, Verified, Verifier,
 };
-use aep2_x402::{PaymentRequired, PaymentRequirements, PaymentResponse, ResourceInfo, network_of};
+use aep2_x402::{PaymentRequired, PaymentRequirements, PaymentResponse, ResourceInfo};
 
 /// `params._meta` key of the native carrier: the AEP2 envelope (object, or base64 header text).
 pub const MANDATE_KEY: &str = "dev.aep2/mandate";
@@ -480,23 +480,14 @@ pub fn extract(call: &ToolCall) -> Result<Extracted> {
 
 /// Extraction, the network check and core verification at `now`, as one [`Report`] (with the
 /// carrier once extraction succeeded). An x402 payload naming a network other than
-/// [`network_of`] the verifier's domain is `x402_network_mismatch`.
+/// [`aep2_x402::network_of`] the verifier's domain is `x402_network_mismatch`.
 pub fn check_call(call: &ToolCall, verifier: &Verifier, now: Option<u64>) -> (Option<Carrier>, Report) {
     let extracted = match extract(call) {
         Ok(e) => e,
         Err(e) => return (None, Report::failed(None, e)),
     };
-    if let Some(network) = &extracted.network {
-        let expected = network_of(verifier.expected());
-        if *network != expected {
-            let e = Error::new(
-                Reason::X402NetworkMismatch,
-                format!("payload is for {network}, this payee accepts {expected}"),
-            );
-            return (Some(extracted.carrier), Report::failed(None, e));
-        }
-    }
-    (Some(extracted.carrier), verifier.check_value(&extracted.envelope, now))
+    let report = aep2_x402::check_payload(extracted.network.as_deref(), &extracted.envelope, verifier, now);
+    (Some(extracted.carrier), report)
 }
 
 /// Tool call → verified, policy-checked mandate (Intent Mode): [`check_call`] at

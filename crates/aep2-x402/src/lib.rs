@@ -283,17 +283,27 @@ where
         Ok(e) => e,
         Err(e) => return (None, Report::failed(None, e)),
     };
-    if let Some(network) = &extracted.network {
+    (
+        Some(extracted.carrier),
+        check_payload(extracted.network.as_deref(), &extracted.envelope, verifier, now),
+    )
+}
+
+/// The network check and core verification of an extracted payment (shared by every carrier
+/// of an x402 payload: HTTP headers here, MCP `_meta` in `aep2-mcp`): a payload naming a
+/// network other than [`network_of`] the verifier's domain is `x402_network_mismatch`.
+pub fn check_payload(network: Option<&str>, envelope: &Value, verifier: &Verifier, now: Option<u64>) -> Report {
+    if let Some(network) = network {
         let expected = network_of(verifier.expected());
-        if *network != expected {
+        if network != expected {
             let e = Error::new(
                 Reason::X402NetworkMismatch,
                 format!("payload is for {network}, this payee accepts {expected}"),
             );
-            return (Some(extracted.carrier), Report::failed(None, e));
+            return Report::failed(None, e);
         }
     }
-    (Some(extracted.carrier), verifier.check_value(&extracted.envelope, now))
+    verifier.check_value(envelope, now)
 }
 
 /// Headers → verified, policy-checked mandate (Intent Mode): [`check_headers`] at
