@@ -103,7 +103,8 @@ impl PayeeConfig {
             asset,
             price,
             clock_skew: 5,
-            settlement_window: 300,
+            // The SP's default window (300 s) plus the clock skew (aep2.md#sp-enqueue check 7).
+            settlement_window: 305,
             max_horizon: 3600,
             quote_ttl: 120,
             sp_url: sp_url.to_owned(),

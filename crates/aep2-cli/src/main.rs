@@ -87,7 +87,7 @@ enum ServeCmd {
     /// message/send), GET /health; every paid request forwarded to the SP and answered with its
     /// receipt. Prints one JSON line {listening, payee, sp} once bound, serves until SIGTERM or
     /// Ctrl-C. Exit 0 on a clean shutdown, 2 on a configuration, replay-store or bind error.
-    /// Rejections are answered with 402/400/413/408/503 and {"error", "message", "reason": <code>}.
+    /// Rejections are answered with 402/400/413/431/408/503 and {"error", "message", "reason": <code>}.
     #[command(after_help = AFTER_HELP.as_str())]
     Payee(Box<payee::ServePayeeArgs>),
 }

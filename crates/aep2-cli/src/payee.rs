@@ -34,8 +34,8 @@ pub(crate) struct ServePayeeArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub(crate) listen: String,
-    /// Settlement window in seconds (at least the SP's).
-    #[arg(long, default_value_t = 300)]
+    /// Settlement window in seconds (at least the SP's window plus --clock-skew).
+    #[arg(long, default_value_t = 305)]
     pub(crate) settlement_window: u64,
     /// Tolerated clock skew in seconds.
     #[arg(long, default_value_t = 5)]
