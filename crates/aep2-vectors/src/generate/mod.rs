@@ -296,27 +296,130 @@ pub fn generate_all(repo_root: &Path) -> Result<Vec<VectorFile>, String> {
     ])
 }
 
-/// Writes every vector file into `dir` (`<topic>.json`). Returns the paths written.
+/// Writes every vector file into `dir` (`<topic>.json`) and the id registry ([`ID_REGISTRY`]).
+/// Returns the paths written. Fails, writing nothing, if an issued id would change meaning.
 pub fn write_all(repo_root: &Path, dir: &Path) -> Result<Vec<std::path::PathBuf>, String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let files = generate_all(repo_root)?;
+    let registry_path = dir.join(ID_REGISTRY);
+    let registry = registry_text(&files, &std::fs::read_to_string(&registry_path).unwrap_or_default())?;
     let mut written = Vec::new();
-    for f in generate_all(repo_root)? {
+    for f in &files {
         let path = dir.join(format!("{}.json", f.topic));
         std::fs::write(&path, f.to_text()).map_err(|e| format!("{}: {e}", path.display()))?;
         written.push(path);
     }
+    std::fs::write(&registry_path, registry).map_err(|e| format!("{}: {e}", registry_path.display()))?;
+    written.push(registry_path);
     Ok(written)
 }
 
-/// Compares freshly generated files with the ones in `dir`; returns the names that differ.
+/// Compares freshly generated files (and the id registry) with the ones in `dir`; returns the
+/// names that differ.
 pub fn diff_against(repo_root: &Path, dir: &Path) -> Result<Vec<String>, String> {
+    let files = generate_all(repo_root)?;
     let mut differing = Vec::new();
-    for f in generate_all(repo_root)? {
+    for f in &files {
         let path = dir.join(format!("{}.json", f.topic));
         let on_disk = std::fs::read_to_string(&path).unwrap_or_default();
         if on_disk != f.to_text() {
             differing.push(path.display().to_string());
         }
     }
+    let registry_path = dir.join(ID_REGISTRY);
+    let on_disk = std::fs::read_to_string(&registry_path).unwrap_or_default();
+    if registry_text(&files, &on_disk)? != on_disk {
+        differing.push(registry_path.display().to_string());
+    }
     Ok(differing)
+}
+
+/// The id registry in `vectors/`: every test id ever issued, with the comment it was issued for.
+pub const ID_REGISTRY: &str = "ids.tsv";
+
+const REGISTRY_HEADER: &str = "\
+# Every vector id ever issued, with the comment it was issued for (aep2.md#vectors: ids are never
+# renumbered or reused). `aep2 vectors generate` appends new ids and refuses to change the meaning
+# of an issued one. To retire an id, prefix its comment with `retired: `; to reword a comment
+# without changing what the case tests, edit it here and in the generator together.
+";
+
+/// The registry after this generation: `existing` (kept line for line) plus the new ids, in
+/// file order. Errors name every issued id whose case changed, vanished or came back retired,
+/// which is what inserting a case into the middle of a group would do.
+pub fn registry_text(files: &[VectorFile], existing: &str) -> Result<String, String> {
+    let one_line = |c: &str| c.replace(['\t', '\n', '\r'], " ");
+    let current: Vec<(String, String)> = files
+        .iter()
+        .flat_map(|f| f.cases().map(|(_, t)| (t.id.clone(), one_line(&t.comment))))
+        .collect();
+    let now: BTreeMap<&str, &str> = current.iter().map(|(i, c)| (i.as_str(), c.as_str())).collect();
+    let mut out = String::from(REGISTRY_HEADER);
+    let mut issued = std::collections::BTreeSet::new();
+    let mut problems = Vec::new();
+    for line in existing.lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty()) {
+        let Some((id, comment)) = line.split_once('\t') else {
+            problems.push(format!("malformed registry line {line:?}"));
+            continue;
+        };
+        issued.insert(id.to_owned());
+        match (comment.strip_prefix("retired: "), now.get(id)) {
+            (Some(_), Some(_)) => problems.push(format!("{id} is retired and may not be reused")),
+            (Some(_), None) => {}
+            (None, Some(c)) if c == &comment => {}
+            (None, Some(c)) => problems.push(format!(
+                "{id} was issued for {comment:?} and now names {c:?}: append new cases at the end of their group"
+            )),
+            (None, None) => problems.push(format!(
+                "{id} ({comment:?}) is gone: mark it `retired: ` in vectors/{ID_REGISTRY}"
+            )),
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    if !problems.is_empty() {
+        return Err(problems.join("\n"));
+    }
+    for (id, comment) in &current {
+        if !issued.contains(id) {
+            out.push_str(&format!("{id}\t{comment}\n"));
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod registry_tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn file(comments: &[&str]) -> VectorFile {
+        let mut f = FileBuilder::new("t", &["test"]);
+        let g = f.group("g", Kind::VerifyMandate, Context::default());
+        for comment in comments {
+            f.case(g, Case::new(*comment, serde_json::json!({}), Exp::Valid));
+        }
+        f.file
+    }
+
+    #[test]
+    fn issued_ids_keep_their_meaning() {
+        let first = registry_text(&[file(&["a", "b"])], "").unwrap();
+        assert!(first.ends_with("t/g/0001\ta\nt/g/0002\tb\n"), "{first}");
+        // Appending keeps the issued lines and adds the new id.
+        let grown = registry_text(&[file(&["a", "b", "c"])], &first).unwrap();
+        assert_eq!(grown, format!("{first}t/g/0003\tc\n"));
+        // Inserting in the middle renumbers: refused.
+        let err = registry_text(&[file(&["a", "new", "b"])], &first).unwrap_err();
+        assert!(err.contains("t/g/0002 was issued for \"b\""), "{err}");
+        // Dropping a case needs a retirement, and a retired id stays retired.
+        assert!(registry_text(&[file(&["a"])], &first).unwrap_err().contains("is gone"));
+        let retired = first.replace("0002\tb", "0002\tretired: b");
+        assert!(registry_text(&[file(&["a"])], &retired).is_ok());
+        assert!(
+            registry_text(&[file(&["a", "b"])], &retired)
+                .unwrap_err()
+                .contains("retired")
+        );
+    }
 }
