@@ -344,22 +344,6 @@ fn bounded(v: &Value) -> Result<Value> {
     decode_json_bytes(json::to_compact(v).as_bytes())
 }
 
-fn members<'v>(v: &'v Value, what: &str, required: &[&str], optional: &[&str]) -> Result<&'v Object> {
-    let Value::Object(obj) = v else {
-        return Err(Error::new(
-            Reason::FieldType,
-            format!("{what} must be an object, found {}", v.type_name()),
-        ));
-    };
-    if let Some((name, _)) = obj.iter().find(|(n, _)| !required.contains(n) && !optional.contains(n)) {
-        return Err(Error::new(Reason::UnknownField, format!("{what}.{name}")));
-    }
-    if let Some(name) = required.iter().find(|n| obj.get(n).is_none()) {
-        return Err(Error::new(Reason::MissingField, format!("{what}.{name}")));
-    }
-    Ok(obj)
-}
-
 fn string<'v>(obj: &'v Object, what: &str, name: &str) -> Result<&'v str> {
     match obj.get(name) {
         Some(Value::String(t)) => Ok(t),
@@ -421,54 +405,7 @@ pub fn extract(call: &ToolCall) -> Result<Extracted> {
                     format!("{X402_PAYMENT_KEY} must be an object, found {}", v.type_name()),
                 ));
             }
-            let v = bounded(v)?;
-            let what = "PaymentPayload";
-            let o = members(
-                &v,
-                what,
-                &["x402Version", "accepted", "payload"],
-                &["resource", "extensions"],
-            )?;
-            match o.get("x402Version") {
-                Some(Value::Number(n)) if parse_json_integer(n).ok() == Some(2) => {}
-                Some(Value::Number(_)) => {
-                    return Err(Error::new(
-                        Reason::X402VersionUnsupported,
-                        "x402/payment carries x402Version 2",
-                    ));
-                }
-                Some(other) => {
-                    return Err(Error::new(
-                        Reason::FieldType,
-                        format!("x402Version must be a number, found {}", other.type_name()),
-                    ));
-                }
-                None => return Err(Error::new(Reason::MissingField, "PaymentPayload.x402Version")),
-            }
-            let accepted = members(
-                o.get("accepted").unwrap_or(&Value::Null),
-                "accepted",
-                &["scheme", "network", "amount", "asset", "payTo", "maxTimeoutSeconds"],
-                &["extra"],
-            )?;
-            let scheme = string(accepted, "accepted", "scheme")?;
-            if scheme != aep2_x402::SCHEME {
-                return Err(Error::new(
-                    Reason::X402SchemeUnsupported,
-                    format!("scheme {scheme:?}, expected \"aep2\""),
-                ));
-            }
-            let network = string(accepted, "accepted", "network")?.to_owned();
-            let envelope = match o.get("payload") {
-                Some(p @ Value::Object(_)) => p.clone(),
-                Some(other) => {
-                    return Err(Error::new(
-                        Reason::FieldType,
-                        format!("payload must be an object, found {}", other.type_name()),
-                    ));
-                }
-                None => return Err(Error::new(Reason::MissingField, "PaymentPayload.payload")),
-            };
+            let (network, envelope) = aep2_x402::read_payload_v2(&bounded(v)?)?;
             Ok(Extracted {
                 carrier: Carrier::X402Payment,
                 network: Some(network),

@@ -144,24 +144,11 @@ where
             envelope: decoded,
         }),
         Carrier::PaymentSignature => {
-            let obj = members(
-                &decoded,
-                "PaymentPayload",
-                &["x402Version", "accepted", "payload"],
-                &["resource", "extensions"],
-            )?;
-            version(obj, 2)?;
-            let accepted = members(
-                field(obj, "accepted")?,
-                "accepted",
-                &["scheme", "network", "amount", "asset", "payTo", "maxTimeoutSeconds"],
-                &["extra"],
-            )?;
-            let network = scheme_and_network(accepted)?;
+            let (network, envelope) = read_payload_v2(&decoded)?;
             Ok(Extracted {
                 carrier,
                 network: Some(network),
-                envelope: payload(obj)?,
+                envelope,
             })
         }
         Carrier::XPayment => {
@@ -180,6 +167,29 @@ where
             })
         }
     }
+}
+
+/// Reads an x402 v2 `PaymentPayload` of scheme `aep2` (`aep2.md#x402-payload`), wherever it
+/// travels (the `PAYMENT-SIGNATURE` header here, MCP `_meta["x402/payment"]`): exactly its
+/// members (`unknown_field`, `missing_field`, `field_type`), `x402Version` 2
+/// (`x402_version_unsupported`), `accepted.scheme` `aep2` (`x402_scheme_unsupported`), and
+/// `payload` an object. Returns `accepted.network` and the envelope.
+pub fn read_payload_v2(decoded: &Value) -> Result<(String, Value)> {
+    let obj = members(
+        decoded,
+        "PaymentPayload",
+        &["x402Version", "accepted", "payload"],
+        &["resource", "extensions"],
+    )?;
+    version(obj, 2)?;
+    let accepted = members(
+        field(obj, "accepted")?,
+        "accepted",
+        &["scheme", "network", "amount", "asset", "payTo", "maxTimeoutSeconds"],
+        &["extra"],
+    )?;
+    let network = scheme_and_network(accepted)?;
+    Ok((network, payload(obj)?))
 }
 
 /// [`extract`], returning the carrier and the envelope only.
