@@ -17,6 +17,7 @@
 use aep2::codec::{base64_encode, hex_encode_0x};
 use aep2::envelope::decode_header;
 use aep2::json::{self, Object, Value};
+use aep2::schema::Fields;
 use aep2::uint::parse_json_integer;
 use aep2::{
     Domain, Error, OrderOptions, PayeePolicy, PaymentRequest, Profile, Reason, Receipt, Report, Result, Stage, U256,
@@ -200,20 +201,10 @@ where
     extract(headers).map(|e| (e.carrier, e.envelope))
 }
 
-fn members<'v>(v: &'v Value, what: &str, required: &[&str], optional: &[&str]) -> Result<&'v Object> {
-    let Value::Object(obj) = v else {
-        return Err(Error::new(
-            Reason::FieldType,
-            format!("{what} must be an object, found {}", v.type_name()),
-        ));
-    };
-    if let Some((name, _)) = obj.iter().find(|(n, _)| !required.contains(n) && !optional.contains(n)) {
-        return Err(Error::new(Reason::UnknownField, format!("{what}.{name}")));
-    }
-    if let Some(name) = required.iter().find(|n| obj.get(n).is_none()) {
-        return Err(Error::new(Reason::MissingField, format!("{what}.{name}")));
-    }
-    Ok(obj)
+/// The object `v` with the members `required`, any of `optional` and no others, checked in the
+/// order every AEP2 object is (`aep2::schema`).
+fn members<'v>(v: &'v Value, what: &'static str, required: &[&str], optional: &[&str]) -> Result<&'v Object> {
+    Fields::with_optional(v, what, required, optional).map(|f| f.object())
 }
 
 fn field<'v>(obj: &'v Object, name: &str) -> Result<&'v Value> {

@@ -28,7 +28,23 @@ impl<'a> Fields<'a> {
 
     /// Like [`Fields::new`] for an object already in hand.
     pub fn of(obj: &'a Object, what: &'static str, names: &[&str]) -> Result<Fields<'a>> {
-        if let Some((k, _)) = obj.iter().find(|(k, _)| !names.contains(k)) {
+        Self::checked(obj, what, names, &[])
+    }
+
+    /// Checks that `v` is an object with all the members `required`, any of `optional`, and
+    /// no others (host-protocol objects such as x402's have optional members; AEP2's own do not).
+    pub fn with_optional(v: &'a Value, what: &'static str, required: &[&str], optional: &[&str]) -> Result<Fields<'a>> {
+        let Value::Object(obj) = v else {
+            return Err(Error::new(
+                Reason::FieldType,
+                format!("{what} must be an object, found {}", v.type_name()),
+            ));
+        };
+        Self::checked(obj, what, required, optional)
+    }
+
+    fn checked(obj: &'a Object, what: &'static str, names: &[&str], optional: &[&str]) -> Result<Fields<'a>> {
+        if let Some((k, _)) = obj.iter().find(|(k, _)| !names.contains(k) && !optional.contains(k)) {
             return Err(Error::new(
                 Reason::UnknownField,
                 format!("{what}: unknown member {k:?}"),
@@ -41,6 +57,11 @@ impl<'a> Fields<'a> {
             ));
         }
         Ok(Fields { obj, what })
+    }
+
+    /// The checked object.
+    pub fn object(&self) -> &'a Object {
+        self.obj
     }
 
     /// The raw member (present by construction).
