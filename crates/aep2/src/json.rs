@@ -321,8 +321,10 @@ impl Parser<'_> {
         // The grammar above admits ASCII only, so this slice is valid UTF-8.
         let text = String::from_utf8_lossy(&self.s[start..self.i]).into_owned();
         // I-JSON (RFC 7493 §2.2): a number beyond the IEEE 754 double range has no agreed value,
-        // and RFC 8785 cannot canonicalise it.
-        if !text.parse::<f64>().is_ok_and(f64::is_finite) {
+        // and RFC 8785 cannot canonicalise it. Only an exponent or more than 308 digits can get
+        // there, so plain numbers (every number of a mandate) skip the float parse.
+        let may_overflow = text.len() > 308 || text.bytes().any(|b| b == b'e' || b == b'E');
+        if may_overflow && !text.parse::<f64>().is_ok_and(f64::is_finite) {
             return Err(Error::new(
                 Reason::JsonInvalid,
                 format!("number at byte {start} is outside the IEEE 754 double range"),
@@ -626,6 +628,14 @@ mod tests {
             assert_eq!(p(input).unwrap_err().reason(), Reason::JsonInvalid, "{input}");
         }
         assert!(p("1e308").is_ok());
+        // Without an exponent only a very long integer overflows (under wide limits).
+        let wide = Limits {
+            max_number_len: 400,
+            ..Limits::AEP2
+        };
+        let digits = |n: usize| format!("1{}", "0".repeat(n - 1));
+        assert!(parse(&digits(308), &wide).is_ok(), "1e307 is finite");
+        assert_eq!(parse(&digits(310), &wide).unwrap_err().reason(), Reason::JsonInvalid);
         assert!(p("1e-400").is_ok(), "underflow to zero is a finite value");
     }
 
