@@ -20,8 +20,9 @@ Checks and what each requires: spec/conformance.md#probes.";
 /// The probe subcommands.
 #[derive(Subcommand)]
 pub enum ProbeCmd {
-    /// Probe a paid HTTP resource: its 402, a valid payment and the receipt, replay, and payments
-    /// that must be refused.
+    /// Probe a paid HTTP resource: its 402, a valid payment and the receipt, replay, payments that
+    /// must be refused, a method it does not serve, and (given --unbound-url, --sp-pid) binding
+    /// across routes and the retry after a 503.
     #[command(after_help = PROBE_AFTER_HELP)]
     Payee(Box<PayeeArgs>),
     /// Probe a settlement processor's HTTP API: /health, /enqueue (receipts, idempotence, nonce
@@ -73,6 +74,21 @@ pub struct PayeeArgs {
     /// required, or off.
     #[arg(long, value_enum, default_value = "auto")]
     binding: Binding,
+    /// An unbound paid route of the same payee (http://host:port/paid/mvp), for the
+    /// binding-not-bypassed check: a mandate bound to --url must be refused there, and is then
+    /// served at --url. Without it the check is skipped.
+    #[arg(long, value_name = "URL")]
+    unbound_url: Option<String>,
+    /// The process id of the payee's settlement processor on this machine, for the
+    /// retry-after-503 check: the probe stops it (kill -STOP) during one payment, expects 503
+    /// settlement_unavailable, resumes it (kill -CONT) and presents the same mandate again.
+    /// Without it the check is skipped.
+    #[arg(long, value_name = "PID")]
+    sp_pid: Option<u32>,
+    /// The longest the SP stays stopped, seconds (it is resumed as soon as the payee answers):
+    /// more than the payee's SP timeout (the project's payee: 5 s).
+    #[arg(long, value_name = "SECONDS", default_value_t = 6, value_parser = clap::value_parser!(u64).range(1..=300))]
+    sp_stall_seconds: u64,
     #[command(flatten)]
     common: Common,
 }
@@ -148,6 +164,9 @@ pub fn run(cmd: ProbeCmd) -> Result<i32, Error> {
                 .map(|t| SpId::parse(t).map_err(|e| usage(format!("--sp-id: {e}"))))
                 .transpose()?;
             p.binding = a.binding;
+            p.unbound_url = a.unbound_url.clone();
+            p.sp_pid = a.sp_pid;
+            p.sp_stall = Duration::from_secs(a.sp_stall_seconds);
             p.timeout = Duration::from_millis(a.common.timeout_ms);
             (probe::probe_payee(&p)?, a.common)
         }

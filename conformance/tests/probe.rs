@@ -1,5 +1,8 @@
 //! The probes against the project's own settlement processor and payee (every check passes),
 //! against a deliberately faulty payee (exactly its faults fail, by name), and against nothing.
+//!
+//! `retry-after-503` stops the payee's SP with SIGSTOP, so that SP runs as a process of its own:
+//! this test binary run again with only [`child_sp_process`] selected ([`ChildSp`]).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
 
@@ -14,8 +17,9 @@ use aep2_conformance::report::{Report, Status};
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 const PRICE: u64 = 1000;
 
@@ -36,6 +40,11 @@ fn usdc() -> EvmAddress {
 
 fn payee() -> EvmAddress {
     EvmAddress::parse("0xaAD167617dF02Dd30208722c88d9027a2fDD8812").unwrap()
+}
+
+/// The account of the payee's unbound `/paid/mvp` route (not [`payee`]).
+fn mvp_payee() -> EvmAddress {
+    EvmAddress([0x6e; 20])
 }
 
 fn key(label: &str) -> SecretKey {
@@ -93,10 +102,78 @@ async fn start_payee(name: &str, sp: SocketAddr) -> SocketAddr {
         sp_key().id(),
     );
     c.replay = ReplayConfig::Sqlite(temp_dir(name).join("replay.db"));
+    c.mvp_payee = Some(mvp_payee().into());
     let bound = aep2_axum::payee::bind(&c).await.unwrap();
     let addr = bound.local_addr().unwrap();
     tokio::spawn(bound.serve(std::future::pending::<()>()));
     addr
+}
+
+/// Environment of the SP child process: its directory and the label of the payer it funds.
+const CHILD_SP_DIR: &str = "AEP2_PROBE_CHILD_SP_DIR";
+const CHILD_SP_PAYER: &str = "AEP2_PROBE_CHILD_SP_PAYER";
+
+/// Not a check: the body of the SP child process [`ChildSp`] starts, which runs this test binary
+/// again with only this test selected. Without the child's environment it returns at once.
+#[test]
+fn child_sp_process() {
+    let (Ok(dir), Ok(payer)) = (std::env::var(CHILD_SP_DIR), std::env::var(CHILD_SP_PAYER)) else {
+        return;
+    };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let addr = rt.block_on(start_sp("child-sp", &key(&payer), 1_000_000));
+    let dir = PathBuf::from(dir);
+    std::fs::write(dir.join("addr.tmp"), addr.to_string()).unwrap();
+    std::fs::rename(dir.join("addr.tmp"), dir.join("addr")).unwrap();
+    // The runtime's workers serve; this thread waits for the parent to close stdin (or to die).
+    let _ = std::io::Read::read_to_end(&mut std::io::stdin(), &mut Vec::new());
+    std::process::exit(0);
+}
+
+/// The project's SP, funding `payer`, in a child process (killed on drop).
+struct ChildSp {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl ChildSp {
+    fn start(payer: &str) -> ChildSp {
+        let dir = temp_dir("child-sp");
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .args(["child_sp_process", "--exact", "--nocapture", "--test-threads", "1"])
+            .env(CHILD_SP_DIR, &dir)
+            .env(CHILD_SP_PAYER, payer)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(text) = std::fs::read_to_string(dir.join("addr")) {
+                return ChildSp {
+                    child,
+                    addr: text.parse().unwrap(),
+                };
+            }
+            if let Some(status) = child.try_wait().unwrap() {
+                panic!("the SP child process ended: {status}");
+            }
+            assert!(Instant::now() < deadline, "the SP child process did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for ChildSp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 fn eip712() -> Deployment {
@@ -145,7 +222,7 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
     tokio::task::spawn_blocking(f).await.unwrap()
 }
 
-const PAYEE_CHECKS: [&str; 14] = [
+const PAYEE_CHECKS: [&str; 17] = [
     "no-payment-402",
     "valid-served",
     "receipt-verifies",
@@ -160,6 +237,9 @@ const PAYEE_CHECKS: [&str; 14] = [
     "request-binding",
     "malformed-header",
     "oversized-header",
+    "wrong-method-not-charged",
+    "binding-not-bypassed",
+    "retry-after-503",
 ];
 
 fn payee_ids(names: &[&str]) -> BTreeSet<String> {
@@ -195,9 +275,10 @@ async fn sp_probe_passes_against_the_project_sp() {
             "probe/sp/wrong-content-type",
             "probe/sp/bad-signature",
             "probe/sp/expired",
+            "probe/sp/submission-id",
         ]
     );
-    assert_eq!(report.footer.counts.passed, 10, "{}", not_passed(&report));
+    assert_eq!(report.footer.counts.passed, 11, "{}", not_passed(&report));
     assert_eq!(report.footer.exit_code, 0);
     assert!(report.cases.iter().all(|c| c.kind == "probe_sp"));
     // insufficient-funds asked for the published balance plus one: 5000 - 7 + 1.
@@ -213,11 +294,24 @@ async fn sp_probe_passes_against_the_project_sp() {
     check_report_format(&report);
 }
 
+fn case<'a>(report: &'a Report, name: &str) -> &'a aep2_conformance::report::CaseRecord {
+    report
+        .cases
+        .iter()
+        .find(|c| c.id == format!("probe/payee/{name}"))
+        .unwrap()
+}
+
+fn message<'a>(report: &'a Report, name: &str) -> &'a str {
+    case(report, name).message.as_deref().unwrap_or("")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn payee_probe_passes_against_the_project_payee() {
     let payer = key("probe-payee-payer");
-    let sp = start_sp("payee-sp", &payer, 1_000_000).await;
-    let payee_addr = start_payee("payee", sp).await;
+    // The SP is a process of its own: retry-after-503 stops it during one payment.
+    let sp = blocking(|| ChildSp::start("probe-payee-payer")).await;
+    let payee_addr = start_payee("payee", sp.addr).await;
     let mut probe = PayeeProbe::new(
         &format!("http://{payee_addr}/paid/intent"),
         PayerKey::Secp256k1(payer.clone()),
@@ -225,6 +319,8 @@ async fn payee_probe_passes_against_the_project_payee() {
     );
     probe.sp = Some(sp_key().id());
     probe.binding = Binding::Required;
+    probe.unbound_url = Some(format!("http://{payee_addr}/paid/mvp"));
+    probe.sp_pid = Some(sp.pid());
     let intent = blocking({
         let probe = probe.clone();
         move || probe_payee(&probe)
@@ -234,9 +330,25 @@ async fn payee_probe_passes_against_the_project_payee() {
     let names: Vec<String> = intent.cases.iter().map(|c| c.id.clone()).collect();
     let want: Vec<String> = PAYEE_CHECKS.iter().map(|n| format!("probe/payee/{n}")).collect();
     assert_eq!(names, want);
-    assert_eq!(intent.footer.counts.passed, 14, "{}", not_passed(&intent));
+    assert_eq!(intent.footer.counts.passed, 17, "{}", not_passed(&intent));
     assert_eq!(intent.footer.exit_code, 0);
     check_report_format(&intent);
+    // What the three checks of the payee's payment handling saw.
+    let wrong = message(&intent, "wrong-method-not-charged");
+    assert!(wrong.contains("OPTIONS → 204 (Allow: GET, POST, OPTIONS)"), "{wrong}");
+    assert!(
+        wrong.contains("DELETE with a valid mandate → 405 (route_unknown)"),
+        "{wrong}"
+    );
+    let bypass = message(&intent, "binding-not-bypassed");
+    assert!(bypass.contains("402 payee_mismatch"), "{bypass}");
+    assert!(bypass.contains(&mvp_payee().to_string()), "{bypass}");
+    let retry = message(&intent, "retry-after-503");
+    assert!(retry.contains("503 settlement_unavailable after"), "{retry}");
+    assert!(
+        retry.contains("once more: refused with 402 and reason mandate_replayed"),
+        "{retry}"
+    );
 
     // Order Mode: each payment pays a fresh quote; the quote binds the request. This probe is
     // given no deployment: it signs for the one the 402 announces in extra.domain.
@@ -245,10 +357,11 @@ async fn payee_probe_passes_against_the_project_payee() {
     order.binding = Binding::Auto;
     order.deployment = Deployment::Announced(aep2::Profile::Eip712);
     let order = blocking(move || probe_payee(&order)).await.unwrap();
-    assert_eq!(order.footer.counts.passed, 14, "{}", not_passed(&order));
+    assert_eq!(order.footer.counts.passed, 17, "{}", not_passed(&order));
 
     // A probe configured for another deployment than the one announced finds no usable entry.
     let mut elsewhere = probe.clone();
+    elsewhere.sp_pid = None;
     elsewhere.deployment = Deployment::Eip712 {
         verifying_contract: EvmAddress([0x22; 20]),
     };
@@ -261,30 +374,30 @@ async fn payee_probe_passes_against_the_project_payee() {
     );
     assert_eq!(elsewhere.footer.exit_code, 1);
 
-    // The MVP route does not bind: auto mode skips that one check, with the reason.
+    // The MVP route does not bind: auto mode skips request-binding, and with it
+    // binding-not-bypassed; retry-after-503 is not asked for. It announces its own payee account,
+    // and the probe signs for that one.
     probe.url = format!("http://{payee_addr}/paid/mvp");
     probe.binding = Binding::Auto;
+    probe.sp_pid = None;
     let mvp = blocking(move || probe_payee(&probe)).await.unwrap();
     assert_eq!(
         ids_with(&mvp, Status::Skipped),
-        payee_ids(&["request-binding"]),
+        payee_ids(&["request-binding", "binding-not-bypassed", "retry-after-503"]),
         "{}",
         not_passed(&mvp)
     );
-    assert_eq!(mvp.footer.counts.passed, 13, "{}", not_passed(&mvp));
+    assert_eq!(mvp.footer.counts.passed, 14, "{}", not_passed(&mvp));
     assert_eq!(mvp.footer.exit_code, 0);
-    let skipped = mvp
-        .cases
-        .iter()
-        .find(|c| c.id == "probe/payee/request-binding")
-        .unwrap();
+    assert!(message(&mvp, "request-binding").contains("does not require request binding"));
+    assert!(message(&mvp, "binding-not-bypassed").contains("does not bind requests"));
+    assert!(message(&mvp, "retry-after-503").contains("needs --sp-pid"));
     assert!(
-        skipped
-            .message
-            .as_deref()
-            .unwrap()
-            .contains("does not require request binding")
+        message(&mvp, "no-payment-402").contains(&mvp_payee().to_string()),
+        "{}",
+        message(&mvp, "no-payment-402")
     );
+    drop(sp);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -298,53 +411,51 @@ async fn payee_probe_names_the_faults_of_a_faulty_payee() {
         SpKey::Secp256k1(key("faulty-sp")),
     )
     .await;
+    // The faulty payee has no SP (it signs its own receipts); the SP it should forward to is
+    // stopped all the same, and it serves regardless.
+    let sp = blocking(|| ChildSp::start("probe-faulty-payer")).await;
     let mut probe = PayeeProbe::new(&format!("http://{addr}/paid"), PayerKey::Secp256k1(payer), eip712());
     probe.binding = Binding::Required;
+    probe.unbound_url = Some(format!("http://{addr}/paid/mvp"));
+    probe.sp_pid = Some(sp.pid());
     let report = blocking(move || probe_payee(&probe)).await.unwrap();
+    drop(sp);
     let faults = payee_ids(&[
-        "malformed-header",      // 500 instead of 400 base64_invalid
-        "replay-refused",        // no replay store
-        "wrong-payee",           // compares the mandate's payee with itself
-        "receipt-verifies",      // enqueueDeadline after the mandate's deadline
-        "receipt-deadline-rule", // the same
-        "request-binding",       // serves a mandate bound to another request
+        "malformed-header",         // 500 instead of 400 base64_invalid
+        "replay-refused",           // no replay store
+        "wrong-payee",              // compares the mandate's payee with itself
+        "receipt-verifies",         // enqueueDeadline after the mandate's deadline
+        "receipt-deadline-rule",    // the same
+        "request-binding",          // serves a mandate bound to another request
+        "wrong-method-not-charged", // charges a DELETE that OPTIONS does not allow
+        "binding-not-bypassed",     // its unbound /paid/mvp takes the same account
+        "retry-after-503",          // serves while its SP is stopped (self-signed receipts)
     ]);
     assert_eq!(ids_with(&report, Status::Failed), faults, "{}", not_passed(&report));
     assert_eq!(
         report.footer.counts.passed,
-        14 - faults.len(),
+        17 - faults.len(),
         "{}",
         not_passed(&report)
     );
     assert_eq!(report.footer.exit_code, 1);
-    let case = |n: &str| {
-        report
-            .cases
-            .iter()
-            .find(|c| c.id == format!("probe/payee/{n}"))
-            .unwrap()
+    let has = |n: &str, text: &str| {
+        let m = message(&report, n);
+        assert!(m.contains(text), "{n}: {m}");
     };
-    assert!(
-        case("malformed-header")
-            .message
-            .as_deref()
-            .unwrap()
-            .contains("got 500 (a server error)")
+    has("malformed-header", "got 500 (a server error)");
+    has("wrong-payee", "the request was served");
+    has("receipt-deadline-rule", "is after the mandate's deadline");
+    has(
+        "wrong-method-not-charged",
+        "DELETE, a method the route does not serve (Allow: GET, OPTIONS), was served (200) and charged",
     );
-    assert!(
-        case("wrong-payee")
-            .message
-            .as_deref()
-            .unwrap()
-            .contains("the request was served")
+    has(
+        "binding-not-bypassed",
+        "was served (200) and charged (PAYMENT-RESPONSE) at the unbound URL",
     );
-    assert!(
-        case("receipt-deadline-rule")
-            .message
-            .as_deref()
-            .unwrap()
-            .contains("is after the mandate's deadline")
-    );
+    has("binding-not-bypassed", "takes the bound route's own account");
+    has("retry-after-503", "served (200) while the SP (pid");
     check_report_format(&report);
 }
 
@@ -390,7 +501,7 @@ async fn a_silent_service_costs_a_timeout_not_the_run() {
     probe.timeout = Duration::from_millis(300);
     let report = blocking(move || probe_payee(&probe)).await.unwrap();
     assert_eq!(ids_with(&report, Status::TimedOut), payee_ids(&["no-payment-402"]));
-    assert_eq!(ids_with(&report, Status::Skipped).len(), 13);
+    assert_eq!(ids_with(&report, Status::Skipped).len(), 16);
     assert_eq!(report.footer.exit_code, 1);
 }
 
@@ -426,7 +537,7 @@ async fn the_cli_probes_writes_the_report_and_exits_by_outcome() {
     let out = blocking(move || run_cli(ok)).await;
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
     let report = Report::from_jsonl(&std::fs::read_to_string(&report_path).unwrap()).unwrap();
-    assert_eq!(report.footer.counts.passed, 10);
+    assert_eq!(report.footer.counts.passed, 11);
 
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -440,6 +551,31 @@ async fn the_cli_probes_writes_the_report_and_exits_by_outcome() {
     let bad_key = sp_args(format!("http://{sp}"), "0x1234");
     let out = blocking(move || run_cli(bad_key)).await;
     assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+
+    // probe payee: a bad --unbound-url or --sp-stall-seconds is a usage error, before any exchange.
+    let payee_args = |extra: &[&str]| -> Vec<String> {
+        let mut args: Vec<String> = ["probe", "payee", "--url"].iter().map(|s| (*s).to_owned()).collect();
+        args.extend([
+            format!("http://127.0.0.1:{port}/paid"),
+            "--payer-key".into(),
+            secret.clone(),
+        ]);
+        args.extend(extra.iter().map(|s| (*s).to_owned()));
+        args
+    };
+    for extra in [
+        &["--unbound-url", "https://example.com/paid/mvp"][..],
+        &["--sp-pid", "1", "--sp-stall-seconds", "0"][..],
+    ] {
+        let args = payee_args(extra);
+        let out = blocking(move || run_cli(args)).await;
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{extra:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 }
 
 fn run_cli(args: Vec<String>) -> std::process::Output {
@@ -488,5 +624,5 @@ async fn sp_probe_passes_for_ed25519() {
         timeout: Duration::from_secs(10),
     };
     let report = blocking(move || probe_sp(&probe)).await.unwrap();
-    assert_eq!(report.footer.counts.passed, 10, "{}", not_passed(&report));
+    assert_eq!(report.footer.counts.passed, 11, "{}", not_passed(&report));
 }

@@ -23,7 +23,7 @@ pub mod http;
 mod payee;
 mod sp;
 
-pub use payee::{Binding, PayeeProbe, probe_payee};
+pub use payee::{Binding, DEFAULT_SP_STALL, PayeeProbe, probe_payee};
 pub use sp::{SpProbe, probe_sp};
 
 use crate::report::{CaseRecord, Counts, Expectation, Footer, Header, Report, Status, VectorSet};

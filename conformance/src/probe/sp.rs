@@ -63,6 +63,15 @@ impl Probe<'_> {
         self.post("application/json", s.text())
     }
 
+    /// `POST /enqueue` as the submission `id` (`aep2.md#sp-submission-id`).
+    fn enqueue_as(&self, s: &Signed, id: &str) -> Result<Response, HttpError> {
+        let req = Request::new("POST")
+            .header("Content-Type", "application/json")
+            .header("AEP2-Submission-Id", id)
+            .body(s.text());
+        http::send(&self.base.with_path("/enqueue"), &req, self.p.timeout)
+    }
+
     fn terms(&self, window: u64) -> Terms {
         Terms {
             payee: self.p.payee,
@@ -425,11 +434,84 @@ pub fn probe_sp(p: &SpProbe) -> Result<Report, Error> {
     let outcome = probe.refused(window, want, |t| t.deadline = unix_now().saturating_sub(EXPIRED_BY));
     cases.record("expired", &["aep2.md#mandate-fields"], want.expectation(), t, outcome);
 
+    // submission-id: a new mandate submitted as A, again as A, then as B.
+    let t = Instant::now();
+    let outcome = match probe.signed(window, |_| {}) {
+        Err(e) => Outcome::failed(None, e),
+        Ok(s) => submission_rule(&probe, &s, &health.sp),
+    };
+    cases.record(
+        "submission-id",
+        &["aep2.md#sp-submission-id"],
+        Want::Code(Reason::MandateReplayed).expectation(),
+        t,
+        outcome,
+    );
+
     Ok(finish(cases, selection, started, began))
 }
 
+/// The submission rule (`aep2.md#sp-submission-id`): the first submission stores the mandate
+/// (`fresh`, held for its id); the same id gets the same receipt (not `fresh`); another id is
+/// `mandate_replayed` with `409`.
+fn submission_rule(probe: &Probe<'_>, s: &Signed, sp: &SpId) -> Outcome {
+    let (a, b) = (
+        format!("0x{:032x}", u128::from(fresh_nonce())),
+        format!("0x{:032x}", u128::from(fresh_nonce()) + 1),
+    );
+    let field = |r: &Response, name: &str| -> Option<J> {
+        serde_json::from_slice::<J>(&r.body)
+            .ok()
+            .and_then(|v| v.get(name).cloned())
+    };
+    let first = probe.enqueue_as(s, &a);
+    let receipt = match &first {
+        Err(e) => return Outcome::no_answer(e, "200 with a receipt"),
+        Ok(r) => match check_enqueued(r, s, sp) {
+            Err(e) => return Outcome::failed(Some(got_of(&first)), e),
+            Ok(receipt) => {
+                if field(r, "fresh") != Some(J::Bool(true)) || field(r, "submissionId") != Some(J::String(a.clone())) {
+                    let e = format!(
+                        "first submission: want fresh true and submissionId {a}; body {}",
+                        r.excerpt()
+                    );
+                    return Outcome::failed(Some(got_of(&first)), e);
+                }
+                receipt
+            }
+        },
+    };
+    let again = probe.enqueue_as(s, &a);
+    match &again {
+        Err(e) => return Outcome::no_answer(e, "200 with the same receipt"),
+        Ok(r) => match check_enqueued(r, s, sp) {
+            Ok(same) if same == receipt && field(r, "fresh") == Some(J::Bool(false)) => {}
+            Ok(_) => {
+                let e = format!(
+                    "the same submission again: want the same receipt and fresh false; body {}",
+                    r.excerpt()
+                );
+                return Outcome::failed(Some(got_of(&again)), e);
+            }
+            Err(e) => return Outcome::failed(Some(got_of(&again)), e),
+        },
+    }
+    let other = probe.enqueue_as(s, &b);
+    match &other {
+        Ok(r) if r.status == 409 && super::reason_of(r).as_deref() == Some("mandate_replayed") => Outcome::passed(
+            Some(got_of(&other)),
+            "stored once as the first submission, its receipt again for the same id, 409 mandate_replayed for another",
+        ),
+        Ok(r) => Outcome::failed(
+            Some(got_of(&other)),
+            format!("another submission id: want 409 mandate_replayed; body {}", r.excerpt()),
+        ),
+        Err(e) => Outcome::no_answer(e, "409 mandate_replayed"),
+    }
+}
+
 /// The checks after `health`, in run order.
-const ENQUEUE_CHECKS: [&str; 9] = [
+const ENQUEUE_CHECKS: [&str; 10] = [
     "enqueue-valid",
     "idempotent",
     "nonce-reuse",
@@ -439,6 +521,7 @@ const ENQUEUE_CHECKS: [&str; 9] = [
     "wrong-content-type",
     "bad-signature",
     "expired",
+    "submission-id",
 ];
 
 /// The payer's available balance of the asset on the probed domain, from `GET /v1/accounts`

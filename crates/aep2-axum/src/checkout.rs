@@ -1,19 +1,64 @@
-//! The stateful tail of accepting a payment (spec `aep2.md#x402-payee-processing`, steps 4 and
-//! 5): the replay store, the settlement processor, the receipt check, and the mandates whose
-//! settlement is still open because the SP could not be reached.
+//! The stateful tail of accepting a payment (spec `aep2.md#x402-payee-processing`, steps 4 to 6,
+//! and `aep2.md#payee-payment-state`): the durable payment state, the settlement processor, the
+//! receipt check, and recording the serve.
 
 use aep2::json::to_compact;
 use aep2::{Error, Reason, Receipt, ReceiptExpectations, ReplayKey, SpId, Stage, Verified};
-use aep2_replay::ReplayStore;
+use aep2_replay::{Begun, Claim, PaymentStore, Presentation};
 use aep2_sp::{SpClient, SpClientError};
-use std::collections::HashMap;
+use axum::body::Body;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use tokio::sync::Notify;
 
-/// How many mandates awaiting settlement a [`Checkout`] remembers by default.
-pub const PENDING_CAPACITY: usize = 10_000;
+/// How long a presentation holds a mandate by default before another may take it over (s): the
+/// SP exchange (5 s timeout) plus the time to serve.
+pub const DEFAULT_CLAIM_LEASE: u64 = 15;
+
+/// A served response body that reports the end of its delivery.
+struct Delivery {
+    inner: Body,
+    ended: bool,
+    release: Option<(Arc<Checkout>, Claim)>,
+}
+
+impl hyper::body::Body for Delivery {
+    type Data = axum::body::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        if let std::task::Poll::Ready(None) = polled {
+            self.ended = true;
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl Drop for Delivery {
+    fn drop(&mut self) {
+        // The server drops a body once it has taken all of it (it may not poll past the last
+        // frame of a body of known length): handed over in full, or not.
+        let complete = self.ended || hyper::body::Body::is_end_stream(&self.inner);
+        if complete && let Some((checkout, claim)) = self.release.take() {
+            checkout.on_delivered(claim);
+        }
+    }
+}
 
 /// The future of [`Settlement::enqueue`].
 pub type SettlementFuture<'a> = Pin<Box<dyn Future<Output = Result<Receipt, SpClientError>> + Send + 'a>>;
@@ -24,78 +69,110 @@ pub type SettlementFuture<'a> = Pin<Box<dyn Future<Output = Result<Receipt, SpCl
 /// The receipt returned is checked by [`Checkout`] (signature, SP, mandate digest, deadline rule),
 /// so an implementation only has to carry it.
 pub trait Settlement: Send + Sync {
-    /// Enqueues the envelope (its compact JSON text, MVP or native form) and returns the receipt.
-    /// [`SpClientError::Rejected`] means the SP refused the mandate; [`SpClientError::Unavailable`]
-    /// and [`SpClientError::Protocol`] that no answer about it was obtained.
-    fn enqueue<'a>(&'a self, envelope_json: &'a str) -> SettlementFuture<'a>;
+    /// Enqueues the envelope (its compact JSON text, MVP or native form) as the submission
+    /// `submission_id` and returns the receipt. [`SpClientError::Rejected`] means the SP refused
+    /// the mandate (`mandate_replayed` when it holds it for another submission);
+    /// [`SpClientError::Unavailable`] and [`SpClientError::Protocol`] that no answer about it was
+    /// obtained.
+    fn enqueue<'a>(&'a self, envelope_json: &'a str, submission_id: &'a [u8; 16]) -> SettlementFuture<'a>;
 }
 
 impl Settlement for SpClient {
-    fn enqueue<'a>(&'a self, envelope_json: &'a str) -> SettlementFuture<'a> {
-        Box::pin(SpClient::enqueue(self, envelope_json))
+    fn enqueue<'a>(&'a self, envelope_json: &'a str, submission_id: &'a [u8; 16]) -> SettlementFuture<'a> {
+        Box::pin(async move {
+            self.enqueue_full(envelope_json, Some(submission_id))
+                .await
+                .map(|r| r.receipt)
+        })
     }
 }
 
-/// Replay, settlement and the receipt check, shared by every paid endpoint of a payee (all of them
-/// must share one replay store, spec `aep2.md#replay` rule 5).
+/// A mandate taken for one request, with its verified receipt: serve the request, then
+/// [`Checkout::served`] (or [`Checkout::unserved`] if serving failed).
+#[derive(Clone, Debug)]
+pub struct Taken {
+    /// The SP's receipt, verified against the trusted SP and the mandate.
+    pub receipt: Receipt,
+    /// Whether an earlier presentation had taken the mandate (and left it unserved).
+    pub resumed: bool,
+    claim: Claim,
+    /// The receipt as stored (compact JSON).
+    receipt_text: String,
+}
+
+/// The durable payment state, settlement and the receipt check, shared by every paid endpoint of
+/// a payee (all of them, and every instance of the payee, must share one store: spec
+/// `aep2.md#replay` rule 5).
 ///
-/// [`Checkout::accept`] runs after the stateless checks have passed. Its outcomes:
+/// [`Checkout::take`] runs after the stateless checks. Its outcomes:
 ///
-/// - `Ok(receipt)`: the mandate is recorded, the SP promised settlement, the receipt verifies
-///   against the trusted SP and the mandate. Serve the request.
-/// - `mandate_replayed`, `nonce_reused`, `expired`, `replay_store_unavailable` from the replay
-///   store: nothing was recorded (or the mandate was accepted before).
-/// - the SP's own code (`insufficient_funds`, …): the SP refused; the mandate stays recorded,
-///   i.e. it is **burned** at this payee.
-/// - `settlement_unavailable`: no valid receipt could be obtained. The mandate is remembered as
-///   awaiting settlement (bounded), and presenting the same mandate again forwards it again
-///   instead of failing as a replay; of concurrent presentations only one does.
+/// - `Ok(taken)`: the mandate is recorded, the SP promised settlement and the receipt verifies.
+///   Serve the request, then call [`Checkout::served`]; deliver the response only if it says so.
+/// - `mandate_replayed` (served, or refused by the SP, before), `nonce_reused`, `expired`,
+///   `request_mismatch` (taken for another request), `payment_in_progress` (another presentation
+///   holds it now), `replay_store_unavailable`: nothing changed.
+/// - the SP's own code (`insufficient_funds`, `mandate_replayed` for a mandate another payee
+///   instance submitted, …): the SP refused; the mandate is recorded as failed, i.e. **burned**.
+/// - `settlement_unavailable`: no valid receipt could be obtained. The mandate stays recorded and
+///   unfinished, so presenting the same mandate again — at any instance sharing the store, after
+///   any restart — forwards it again with the same submission id.
 pub struct Checkout {
-    replay: Arc<dyn ReplayStore>,
+    store: Arc<dyn PaymentStore>,
     settlement: Arc<dyn Settlement>,
     sp: SpId,
-    clock_skew: u64,
-    pending: Mutex<HashMap<[u8; 32], u64>>,
-    pending_capacity: usize,
+    lease: u64,
+    /// Delivery marks not yet recorded, and their completion signal (for [`Checkout::drain`]).
+    delivering: AtomicUsize,
+    delivered: Notify,
 }
 
 impl fmt::Debug for Checkout {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Checkout")
             .field("sp", &self.sp.to_string())
-            .field("clock_skew", &self.clock_skew)
-            .field("pending", &self.pending_len())
+            .field("lease", &self.lease)
             .finish_non_exhaustive()
     }
 }
 
+/// Runs a store call off the async worker threads (SQLite commits fsync).
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, Error> + Send + 'static) -> Result<T, Error> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Error::new(Reason::ReplayStoreUnavailable, format!("store worker failed: {e}")))?
+}
+
+fn random<const N: usize>() -> Result<[u8; N], Error> {
+    let mut out = [0u8; N];
+    getrandom::fill(&mut out).map_err(|e| Error::new(Reason::ReplayStoreUnavailable, format!("no randomness: {e}")))?;
+    Ok(out)
+}
+
 impl Checkout {
-    /// A checkout recording in `replay`, forwarding to `settlement`, and accepting only receipts
+    /// A checkout recording in `store`, forwarding to `settlement`, and accepting only receipts
     /// signed by `sp`.
-    pub fn new(replay: Arc<dyn ReplayStore>, settlement: Arc<dyn Settlement>, sp: SpId) -> Checkout {
+    pub fn new(store: Arc<dyn PaymentStore>, settlement: Arc<dyn Settlement>, sp: SpId) -> Checkout {
         Checkout {
-            replay,
+            store,
             settlement,
             sp,
-            clock_skew: 0,
-            pending: Mutex::new(HashMap::new()),
-            pending_capacity: PENDING_CAPACITY,
+            lease: DEFAULT_CLAIM_LEASE,
+            delivering: AtomicUsize::new(0),
+            delivered: Notify::new(),
         }
     }
 
-    /// The clock skew of the payee's policies: entries awaiting settlement are dropped after the
-    /// mandate's deadline plus this many seconds.
+    /// How long (s) a presentation holds a mandate before another may take it over (default
+    /// [`DEFAULT_CLAIM_LEASE`]): after a crash, a retry is served once this has passed.
     #[must_use]
-    pub fn with_clock_skew(mut self, seconds: u64) -> Checkout {
-        self.clock_skew = seconds;
+    pub fn with_claim_lease(mut self, seconds: u64) -> Checkout {
+        self.lease = seconds.max(1);
         self
     }
 
-    /// How many mandates awaiting settlement are remembered (default [`PENDING_CAPACITY`]).
-    #[must_use]
-    pub fn with_pending_capacity(mut self, capacity: usize) -> Checkout {
-        self.pending_capacity = capacity;
-        self
+    /// The claim lease in seconds.
+    pub fn claim_lease(&self) -> u64 {
+        self.lease
     }
 
     /// The settlement processor whose receipts are accepted.
@@ -103,81 +180,202 @@ impl Checkout {
         &self.sp
     }
 
-    /// The replay store.
-    pub fn replay(&self) -> &Arc<dyn ReplayStore> {
-        &self.replay
+    /// The payment store.
+    pub fn store(&self) -> &Arc<dyn PaymentStore> {
+        &self.store
     }
 
-    /// How many mandates are awaiting settlement.
-    pub fn pending_len(&self) -> usize {
-        self.pending.lock().unwrap_or_else(PoisonError::into_inner).len()
+    /// How many taken mandates are not served yet (the payer may be charged for them).
+    pub async fn unfinished(&self) -> Result<usize, Error> {
+        let store = self.store.clone();
+        blocking(move || store.unfinished()).await
     }
 
-    /// Records `v` (unless it is awaiting settlement from an earlier presentation), forwards it
-    /// to the SP and verifies the receipt. See the type's documentation for the outcomes.
-    pub async fn accept(&self, v: &Verified, now: u64) -> Result<Receipt, Error> {
-        let id = v.digest.id;
-        let retry = self
-            .pending
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(&id)
-            .is_some();
-        if !retry {
-            self.record(v, now).await?;
+    /// Takes `v` for the request whose hash is `request`, given the verdict of the stateless
+    /// checks at `now`: on `Ok`, see the type's documentation; on a policy-stage refusal, the
+    /// mandate is still taken if the store holds it unfinished for this same request — it was
+    /// judged when first taken, and time (the deadline, a quote's expiry) or another instance's
+    /// quote book must not deny the payer the serve it may already be charged for. Any other
+    /// refusal is returned unchanged.
+    pub async fn take(
+        &self,
+        v: &Verified,
+        request: [u8; 32],
+        verdict: Result<(), Error>,
+        now: u64,
+    ) -> Result<Taken, Error> {
+        if let Err(e) = verdict {
+            if e.reason().stage() != Stage::Policy {
+                return Err(e);
+            }
+            let store = self.store.clone();
+            let id = v.digest.id;
+            let record = blocking(move || store.lookup(&id)).await.ok().flatten();
+            if !record.is_some_and(|r| r.state.is_unfinished() && r.request == request) {
+                return Err(e);
+            }
+        }
+        self.accept(v, request, now).await
+    }
+
+    async fn accept(&self, v: &Verified, request: [u8; 32], now: u64) -> Result<Taken, Error> {
+        let key = ReplayKey::of(v);
+        let presentation = Presentation {
+            request,
+            submission_id: random()?,
+            token: random()?,
+            lease: self.lease,
+        };
+        let store = self.store.clone();
+        let begun = blocking(move || store.begin(&key, &presentation, now)).await?;
+        let claim = *begun.claim();
+        let (submission_id, stored_receipt, resumed) = match begun {
+            Begun::Fresh(_) => (presentation.submission_id, None, false),
+            Begun::Resumed { record, .. } => (record.submission_id, record.receipt, true),
+        };
+        if let Some(text) = stored_receipt {
+            // Receipted before: the promise is stored; check it again rather than trust the store.
+            let receipt = aep2::json::parse(&text, &aep2::json::Limits::AEP2)
+                .and_then(|r| Receipt::from_json(&r))
+                .and_then(|r| self.check_receipt(&r, v).map(|()| r));
+            return match receipt {
+                Ok(receipt) => Ok(Taken {
+                    receipt,
+                    resumed,
+                    claim,
+                    receipt_text: text,
+                }),
+                Err(e) => Err(self
+                    .release(&claim, now, format!("the stored receipt is invalid: {e}"))
+                    .await),
+            };
         }
         let envelope = to_compact(&v.signed.to_json());
-        let outcome = self.settlement.enqueue(&envelope).await;
-        let receipt = match outcome {
+        let receipt = match self.settlement.enqueue(&envelope, &submission_id).await {
             Ok(receipt) => receipt,
             // The SP could not store it, or refused the request rather than the mandate (this payee
             // decoded the envelope itself, so a decode-stage answer — timeout, size, content type,
-            // route — is about the exchange): as unreachable, it may succeed when presented again.
+            // route — is about the exchange): unknown fate, forwarded again when presented again.
             Err(SpClientError::Rejected { status, error })
                 if status >= 500
                     || error.reason() == Reason::ReplayStoreUnavailable
                     || error.reason().stage() == Stage::Decode =>
             {
-                return Err(self.unavailable(v, now, format!("the settlement processor could not take it: {error}")));
+                let detail = format!("the settlement processor could not take it: {error}");
+                return Err(self.release(&claim, now, detail).await);
             }
-            Err(SpClientError::Rejected { error, .. }) => return Err(error),
-            Err(e) => return Err(self.unavailable(v, now, e.to_string())),
+            Err(SpClientError::Rejected { error, .. }) => {
+                // Refused for good: burned here (a retry must not be forwarded again as new).
+                let store = self.store.clone();
+                let code = error.code().to_owned();
+                let recorded = blocking(move || store.failed(&claim, &code, now)).await;
+                return Err(match recorded {
+                    Ok(_) => error,
+                    Err(e) => e,
+                });
+            }
+            Err(e) => return Err(self.release(&claim, now, e.to_string()).await),
         };
+        if let Err(e) = self.check_receipt(&receipt, v) {
+            let detail = format!("the settlement processor's receipt is invalid: {e}");
+            return Err(self.release(&claim, now, detail).await);
+        }
+        // Not recorded yet: it is stored with the serve (one commit fewer per request), and if the
+        // payee crashes before that, a retry forwards again and gets the same receipt.
+        Ok(Taken {
+            receipt_text: to_compact(&receipt.to_json()),
+            receipt,
+            resumed,
+            claim,
+        })
+    }
+
+    /// Records that the request of `taken` was served. Only `Ok(true)` lets the caller deliver
+    /// the response: `Ok(false)` means another presentation took the mandate over (this one's
+    /// lease ran out), an error that the serve could not be recorded — in both cases delivering
+    /// could serve the charge twice, and the mandate stays with the store's current holder.
+    ///
+    /// The claim is held on (for another lease) until the response has been handed over: wrap the
+    /// response body with [`Checkout::deliver`].
+    pub async fn served(&self, taken: &Taken, now: u64) -> Result<bool, Error> {
+        let store = self.store.clone();
+        let claim = taken.claim;
+        let receipt = taken.receipt_text.clone();
+        let until = now.saturating_add(self.lease);
+        blocking(move || store.served(&claim, &receipt, until, now)).await
+    }
+
+    /// Wraps the body of a served response so that the serve becomes final
+    /// ([`PaymentStore::delivered`]) once the whole body has been handed to the connection. A body
+    /// dropped before its end (the client went away, the process is stopping) keeps the claim:
+    /// after its lease the payer's next presentation is served again.
+    pub fn deliver(self: &Arc<Self>, taken: &Taken, body: Body) -> Body {
+        Body::new(Delivery {
+            inner: body,
+            ended: false,
+            release: Some((self.clone(), taken.claim)),
+        })
+    }
+
+    /// Gives the mandate of `taken` back unserved (the route failed), with its receipt recorded,
+    /// so that the payer's next presentation of the same mandate is served without forwarding
+    /// and without waiting for the lease.
+    pub async fn unserved(&self, taken: &Taken, now: u64) {
+        let store = self.store.clone();
+        let claim = taken.claim;
+        let receipt = taken.receipt_text.clone();
+        let _ = blocking(move || store.receipted(&claim, &receipt, now)).await;
+        let _ = self.release(&taken.claim, now, String::new()).await;
+    }
+
+    fn on_delivered(self: Arc<Self>, claim: Claim) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        self.delivering.fetch_add(1, Ordering::SeqCst);
+        runtime.spawn(async move {
+            // The server drops a body just before writing its last bytes, in the same poll: let
+            // that write go first, so that a crash in between finds the claim still held.
+            tokio::task::yield_now().await;
+            let store = self.store.clone();
+            let now = aep2_sp::unix_now();
+            let _ = blocking(move || store.delivered(&claim, now)).await;
+            if self.delivering.fetch_sub(1, Ordering::SeqCst) == 1 {
+                self.delivered.notify_waiters();
+            }
+        });
+    }
+
+    /// Waits (at most `limit`) until every delivery mark in flight is recorded: call it after the
+    /// server has stopped, so that a clean shutdown leaves no delivered serve re-servable.
+    pub async fn drain(&self, limit: std::time::Duration) {
+        let deadline = tokio::time::Instant::now() + limit;
+        while self.delivering.load(Ordering::SeqCst) > 0 {
+            let notified = self.delivered.notified();
+            if self.delivering.load(Ordering::SeqCst) == 0 || tokio::time::timeout_at(deadline, notified).await.is_err()
+            {
+                return;
+            }
+        }
+    }
+
+    fn check_receipt(&self, receipt: &Receipt, v: &Verified) -> Result<(), Error> {
         let expect = ReceiptExpectations {
             sp: Some(&self.sp),
             mandate: Some((v.mandate(), &v.digest)),
             domain: Some(&v.domain),
         };
-        if let Err(e) = receipt.verify(&expect) {
-            return Err(self.unavailable(v, now, format!("the settlement processor's receipt is invalid: {e}")));
-        }
-        Ok(receipt)
+        receipt.verify(&expect)
     }
 
-    async fn record(&self, v: &Verified, now: u64) -> Result<(), Error> {
-        let key = ReplayKey::of(v);
-        let store = self.replay.clone();
-        // SQLite commits fsync: keep them off the async worker threads.
-        tokio::task::spawn_blocking(move || store.check_and_insert(&key, now))
-            .await
-            .map_err(|e| Error::new(Reason::ReplayStoreUnavailable, format!("replay worker failed: {e}")))?
-    }
-
-    fn unavailable(&self, v: &Verified, now: u64, detail: String) -> Error {
-        let deadline = v.mandate().deadline();
-        let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
-        if pending.len() >= self.pending_capacity {
-            let skew = self.clock_skew;
-            pending.retain(|_, d| d.saturating_add(skew) >= now);
-        }
-        let remembered = pending.len() < self.pending_capacity;
-        if remembered {
-            pending.insert(v.digest.id, deadline);
-        }
-        let retry = if remembered {
-            "present the same mandate again later"
-        } else {
-            "too many mandates await settlement; this one is not remembered"
+    /// Releases the claim and returns `settlement_unavailable` with `detail`.
+    async fn release(&self, claim: &Claim, now: u64, detail: String) -> Error {
+        let store = self.store.clone();
+        let claim = *claim;
+        let released = blocking(move || store.release(&claim, now)).await;
+        let retry = match released {
+            Ok(_) => "present the same mandate again".to_owned(),
+            Err(e) => format!("present the same mandate again in {} s ({e})", DEFAULT_CLAIM_LEASE),
         };
         Error::new(Reason::SettlementUnavailable, format!("{detail}; {retry}"))
     }
@@ -190,13 +388,14 @@ mod tests {
     use crate::agent::Payer;
     use aep2::crypto::secp256k1::SecretKey;
     use aep2::{Domain, Eip712Domain, EvmAddress, U256, Verifier};
-    use aep2_replay::MemoryStore;
+    use aep2_replay::{MemoryStore, PaymentState};
+    use std::sync::Mutex;
 
     /// An SP that answers each enqueue with the next scripted refusal.
     struct Scripted(Mutex<Vec<SpClientError>>);
 
     impl Settlement for Scripted {
-        fn enqueue<'a>(&'a self, _envelope_json: &'a str) -> SettlementFuture<'a> {
+        fn enqueue<'a>(&'a self, _envelope_json: &'a str, _submission_id: &'a [u8; 16]) -> SettlementFuture<'a> {
             let next = self.0.lock().unwrap().remove(0);
             Box::pin(async move { Err(next) })
         }
@@ -232,20 +431,28 @@ mod tests {
             rejected(502, Reason::JsonInvalid),
             rejected(402, Reason::InsufficientFunds),
         ];
+        let store = Arc::new(MemoryStore::new(100));
         let checkout = Checkout::new(
-            Arc::new(MemoryStore::new(100)),
+            store.clone(),
             Arc::new(Scripted(Mutex::new(script))),
             SpId::Evm(EvmAddress([3; 20])),
         );
-        // Each exchange fault: 503, and the same mandate may be presented again.
+        let request = [9; 32];
+        // Each exchange fault: 503, and the same mandate may be presented again at once.
         for _ in 0..3 {
-            let e = checkout.accept(&v, 1_000).await.unwrap_err();
+            let e = checkout.take(&v, request, Ok(()), 1_000).await.unwrap_err();
             assert_eq!(e.reason(), Reason::SettlementUnavailable, "{e}");
+            let r = store.lookup(&v.digest.id).unwrap().unwrap();
+            assert_eq!(r.state, PaymentState::Received);
         }
+        // With another request it is not resumed.
+        let e = checkout.take(&v, [8; 32], Ok(()), 1_000).await.unwrap_err();
+        assert_eq!(e.reason(), Reason::RequestMismatch);
         // A refusal of the mandate itself is passed on, and the mandate is burned.
-        let e = checkout.accept(&v, 1_000).await.unwrap_err();
+        let e = checkout.take(&v, request, Ok(()), 1_000).await.unwrap_err();
         assert_eq!(e.reason(), Reason::InsufficientFunds);
-        let e = checkout.accept(&v, 1_000).await.unwrap_err();
+        assert_eq!(store.lookup(&v.digest.id).unwrap().unwrap().state, PaymentState::Failed);
+        let e = checkout.take(&v, request, Ok(()), 1_000).await.unwrap_err();
         assert_eq!(e.reason(), Reason::MandateReplayed);
     }
 }

@@ -1,6 +1,6 @@
 //! The tower `Layer` and `Service` of a paid route (spec `aep2.md#x402-payee-processing`).
 
-use crate::checkout::Checkout;
+use crate::checkout::{Checkout, Taken};
 use crate::quotes::{QuoteBook, QuoteEntry};
 use aep2::json::{self, Limits, Value};
 use aep2::{
@@ -8,10 +8,10 @@ use aep2::{
 };
 use aep2_x402::{
     Carrier, MvpBody, PAYMENT_REQUIRED, PAYMENT_RESPONSE, PaymentRequired, PaymentRequirements, PaymentResponse,
-    ResourceInfo, check_headers, http_status, request_hash, verify_headers,
+    ResourceInfo, check_headers, http_status, request_hash,
 };
 use axum::body::Body;
-use axum::http::{HeaderMap, HeaderValue, Request, Response, StatusCode, header, request::Parts};
+use axum::http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header, request::Parts};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use std::convert::Infallible;
 use std::fmt;
@@ -46,12 +46,13 @@ pub fn system_clock() -> Clock {
     Arc::new(aep2_sp::unix_now)
 }
 
-/// The HTTP status of a rejection: `503` for `settlement_unavailable`, else x402's mapping
+/// The HTTP status of a rejection: `503` for `settlement_unavailable` and `payment_in_progress`
+/// (present the same mandate again), else x402's mapping
 /// ([`aep2_x402::http_status`]: `402` for a payment that does not pay, `400` for a malformed
 /// one, `503` for `replay_store_unavailable`).
 pub fn status_for(reason: Reason) -> StatusCode {
     let code = match reason {
-        Reason::SettlementUnavailable => 503,
+        Reason::SettlementUnavailable | Reason::PaymentInProgress => 503,
         r => http_status(r),
     };
     StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_REQUEST)
@@ -104,6 +105,10 @@ pub enum Pricing {
 }
 
 /// The payment of a served request, in the request's extensions (`axum::Extension<Paid>`).
+///
+/// A route's side effects should be keyed on `verified.digest.id` (the mandate id): after a crash
+/// between running the route and recording the serve, the payer's retry runs the route again
+/// (spec `aep2.md#payee-payment-state`).
 #[derive(Clone, Debug)]
 pub struct Paid {
     /// The accepted mandate.
@@ -112,13 +117,21 @@ pub struct Paid {
     pub receipt: Receipt,
     /// The header it came in.
     pub carrier: Carrier,
+    /// Whether an earlier presentation took the mandate and left it unserved (a retry).
+    pub resumed: bool,
 }
+
+/// `Cache-Control` of every response of a paid route: a paid response is the payer's alone, and a
+/// `402` carries a fresh quote.
+const NO_STORE: HeaderValue = HeaderValue::from_static("private, no-store");
 
 /// A paid route's configuration: price, verification, binding, limits.
 pub struct Paywall {
     verifier: Arc<Verifier>,
     pricing: Pricing,
     checkout: Arc<Checkout>,
+    methods: Vec<Method>,
+    content_types: Vec<String>,
     bind_request: bool,
     public_origin: Option<String>,
     description: Option<String>,
@@ -201,6 +214,8 @@ impl Paywall {
             verifier,
             pricing,
             checkout,
+            methods: vec![Method::GET],
+            content_types: Vec::new(),
             bind_request: false,
             public_origin: None,
             description: None,
@@ -244,6 +259,24 @@ impl Paywall {
     #[must_use]
     pub fn with_public_origin(mut self, origin: impl Into<String>) -> Paywall {
         self.public_origin = Some(origin.into().trim_end_matches('/').to_owned());
+        self
+    }
+
+    /// The methods the route serves (default `GET`). Any other method is refused with `405` and
+    /// `Allow` before any payment is read, and `OPTIONS` is answered `204` with `Allow`: a request
+    /// the route cannot serve must never be charged.
+    #[must_use]
+    pub fn with_methods(mut self, methods: &[Method]) -> Paywall {
+        self.methods = methods.to_vec();
+        self
+    }
+
+    /// The media types (`type/subtype`, compared case-insensitively, parameters ignored) a request
+    /// body may have; default: any. A request with a body of another type, or with a body and no
+    /// `Content-Type`, is refused with `415 content_type_unsupported` before any payment is read.
+    #[must_use]
+    pub fn with_content_types(mut self, types: &[&str]) -> Paywall {
+        self.content_types = types.iter().map(|t| t.to_ascii_lowercase()).collect();
         self
     }
 
@@ -293,31 +326,50 @@ impl Paywall {
     /// The response for a rejection: the status of [`status_for`] (or `status` when given), the
     /// MVP error body with the reason code, and on `402` `PAYMENT-REQUIRED` with current terms.
     fn reject(&self, e: &Error, status: Option<StatusCode>, now: u64, req: Option<(&str, [u8; 32])>) -> Response<Body> {
+        self.reject_via(e, status, now, req, None)
+    }
+
+    /// [`Paywall::reject`] naming the carrier the payment came in. A `402` gets the payee's current
+    /// terms (in Order Mode a new quote) twice from one [`PaymentRequired`]: in `PAYMENT-REQUIRED`
+    /// for x402 v2 clients and in the body for x402 v1 and MVP clients (spec `aep2.md#x402-mvp`).
+    fn reject_via(
+        &self,
+        e: &Error,
+        status: Option<StatusCode>,
+        now: u64,
+        req: Option<(&str, [u8; 32])>,
+        carrier: Option<Carrier>,
+    ) -> Response<Body> {
         let status = status.unwrap_or_else(|| status_for(e.reason()));
         let policy = self.policy();
-        let body = if e.reason() == Reason::PaymentMissing {
-            let mut b = MvpBody::payment_required(
+        let required = match req {
+            Some((url, hash)) if status == StatusCode::PAYMENT_REQUIRED => self.payment_required(e, url, hash, now),
+            _ => None,
+        };
+        let body = match (&required, e.reason()) {
+            (Some(required), Reason::PaymentMissing) => MvpBody::payment_required_for(
+                required,
                 &policy.price,
                 self.mvp.decimals,
                 &self.mvp.currency,
                 &policy.payee.to_string(),
-            );
-            b.extra.insert("reason", Value::String(e.code().to_owned()));
-            b
-        } else {
-            MvpBody::rejection(e)
+            ),
+            (Some(required), _) => MvpBody::rejection_with_status(e, status.as_u16(), carrier).with_x402_v1(required),
+            (None, _) => MvpBody::rejection_with_status(e, status.as_u16(), carrier),
         };
         let mut resp = json_response(status, body.to_text());
-        if status == StatusCode::PAYMENT_REQUIRED
-            && let Some((url, hash)) = req
-            && let Some(v) = self.payment_required(e, url, hash, now)
-        {
+        resp.headers_mut().insert(header::CACHE_CONTROL, NO_STORE);
+        if e.reason() == Reason::PaymentInProgress {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(self.checkout.claim_lease()));
+        }
+        if let Some(v) = required.and_then(|r| HeaderValue::from_str(&r.encode()).ok()) {
             resp.headers_mut().insert(PAYMENT_REQUIRED, v);
         }
         resp
     }
 
-    fn payment_required(&self, e: &Error, url: &str, request: [u8; 32], now: u64) -> Option<HeaderValue> {
+    fn payment_required(&self, e: &Error, url: &str, request: [u8; 32], now: u64) -> Option<PaymentRequired> {
         let accepts = match &self.pricing {
             Pricing::Intent(policy) => {
                 PaymentRequirements::for_policy(policy, self.verifier.expected(), self.max_timeout_seconds)
@@ -329,7 +381,7 @@ impl Paywall {
                 accepts
             }
         };
-        let required = PaymentRequired {
+        Some(PaymentRequired {
             error: Some(e.code().to_owned()),
             resource: ResourceInfo {
                 url: url.to_owned(),
@@ -337,8 +389,7 @@ impl Paywall {
                 mime_type: None,
             },
             accepts: vec![accepts],
-        };
-        HeaderValue::from_str(&required.encode()).ok()
+        })
     }
 
     /// The URL the client addressed, in absolute form.
@@ -359,6 +410,54 @@ impl Paywall {
         Ok(format!("http://{host}{path}"))
     }
 
+    /// `Allow` for this route: its methods and `OPTIONS`.
+    fn allow(&self) -> HeaderValue {
+        let mut names: Vec<&str> = self.methods.iter().map(Method::as_str).collect();
+        names.push("OPTIONS");
+        HeaderValue::from_str(&names.join(", ")).unwrap_or(HeaderValue::from_static("OPTIONS"))
+    }
+
+    /// What the route cannot serve, refused before any payment is read (spec
+    /// `aep2.md#x402-payee-processing` step 0): `OPTIONS`, another method, a body of another type.
+    fn refuse_unservable(&self, parts: &Parts, now: u64) -> Option<Response<Body>> {
+        if parts.method == Method::OPTIONS {
+            let mut resp = Response::new(Body::empty());
+            *resp.status_mut() = StatusCode::NO_CONTENT;
+            resp.headers_mut().insert(header::ALLOW, self.allow());
+            return Some(resp);
+        }
+        if !self.methods.contains(&parts.method) {
+            let allow = self.allow();
+            let e = Error::new(
+                Reason::RouteUnknown,
+                format!(
+                    "method {} is not served here (Allow: {})",
+                    parts.method,
+                    allow.to_str().unwrap_or("")
+                ),
+            );
+            let mut resp = self.reject(&e, Some(StatusCode::METHOD_NOT_ALLOWED), now, None);
+            resp.headers_mut().insert(header::ALLOW, allow);
+            return Some(resp);
+        }
+        if !self.content_types.is_empty() && has_body(&parts.headers) {
+            let essence = parts
+                .headers
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|ct| ct.split(';').next())
+                .map(|e| e.trim().to_ascii_lowercase());
+            if !essence.is_some_and(|e| self.content_types.contains(&e)) {
+                let e = Error::new(
+                    Reason::ContentTypeUnsupported,
+                    format!("the body must be one of {}", self.content_types.join(", ")),
+                );
+                return Some(self.reject(&e, Some(StatusCode::UNSUPPORTED_MEDIA_TYPE), now, None));
+            }
+        }
+        None
+    }
+
     async fn handle<S>(self: Arc<Self>, req: Request<Body>, inner: S) -> Response<Body>
     where
         S: Service<Request<Body>, Response = Response<Body>, Error = Infallible> + Send + 'static,
@@ -377,6 +476,9 @@ impl Paywall {
             return self.reject(&e, Some(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE), now, None);
         }
         let (parts, body) = req.into_parts();
+        if let Some(refused) = self.refuse_unservable(&parts, now) {
+            return refused;
+        }
         let body = match read_body(&parts.headers, body, self.max_body_bytes, self.body_timeout).await {
             Ok(b) => b,
             Err((status, e)) => return self.reject(&e, Some(status), now, None),
@@ -409,27 +511,59 @@ impl Paywall {
             Pricing::Intent(policy) => self.accept_intent(&pairs, policy, hash, now).await,
             Pricing::Order { policy, book, .. } => self.accept_order(&pairs, policy, book, hash, now).await,
         };
-        drop(pairs);
-        let (carrier, verified, receipt) = match accepted {
-            Ok(ok) => ok,
-            Err(e) => return self.reject(&e, None, now, Some((&url, hash))),
+        // The carrier named in a rejection: the one payment header sent, if exactly one was.
+        let used = match pairs.as_slice() {
+            [(name, _)] => Carrier::ALL
+                .iter()
+                .copied()
+                .find(|c| c.header().eq_ignore_ascii_case(name)),
+            _ => None,
         };
-        let response_header = PaymentResponse::accepted(&verified, Some(&receipt)).encode();
-        let receipt_json = receipt.to_json();
+        drop(pairs);
+        let (carrier, verified, taken) = match accepted {
+            Ok(ok) => ok,
+            Err(e) => return self.reject_via(&e, None, now, Some((&url, hash)), used),
+        };
+        let response_header = PaymentResponse::accepted(&verified, Some(&taken.receipt)).encode();
+        let receipt_json = taken.receipt.to_json();
         let mut req = Request::from_parts(parts, Body::from(body));
         req.extensions_mut().insert(Paid {
             verified,
-            receipt,
+            receipt: taken.receipt.clone(),
             carrier,
+            resumed: taken.resumed,
         });
         let Ok(mut resp) = inner.oneshot(req).await;
-        if let Ok(v) = HeaderValue::from_str(&response_header) {
-            resp.headers_mut().insert(PAYMENT_RESPONSE, v);
+        let done = (self.clock)();
+        if resp.status().is_server_error() {
+            // The route failed: not served. The payer, who is charged, presents the same mandate
+            // again and is served then.
+            self.checkout.unserved(&taken, done).await;
+            resp.headers_mut().insert(header::CACHE_CONTROL, NO_STORE);
+            return resp;
         }
         if carrier == Carrier::XPaymentMandate {
             resp = mvp_payment_body(resp, receipt_json).await;
         }
-        resp
+        // Recorded before delivery, and delivered only if recorded by this presentation: a crash
+        // can then lose a delivery (the documented window), never make a second one.
+        match self.checkout.served(&taken, done).await {
+            Ok(true) => {}
+            Ok(false) => {
+                let e = Error::new(
+                    Reason::MandateReplayed,
+                    "another presentation of this mandate took it over and serves it",
+                );
+                return self.reject(&e, None, done, None);
+            }
+            Err(e) => return self.reject(&e, None, done, None),
+        }
+        if let Ok(v) = HeaderValue::from_str(&response_header) {
+            resp.headers_mut().insert(PAYMENT_RESPONSE, v);
+        }
+        resp.headers_mut().insert(header::CACHE_CONTROL, NO_STORE);
+        let (parts, body) = resp.into_parts();
+        Response::from_parts(parts, self.checkout.deliver(&taken, body))
     }
 
     async fn accept_intent(
@@ -438,7 +572,7 @@ impl Paywall {
         policy: &PayeePolicy,
         hash: [u8; 32],
         now: u64,
-    ) -> Result<(Carrier, Verified, Receipt), Error> {
+    ) -> Result<(Carrier, Verified, Taken), Error> {
         let bound;
         let policy = if self.bind_request {
             bound = policy.clone().with_request_hash(hash);
@@ -446,9 +580,12 @@ impl Paywall {
         } else {
             policy
         };
-        let (carrier, v) = verify_headers(pairs.iter().copied(), &self.verifier, policy, now)?;
-        let receipt = self.checkout.accept(&v, now).await?;
-        Ok((carrier, v, receipt))
+        // Core verification without expiry: the policy's check 2 applies it with the skew.
+        let (carrier, report) = check_headers(pairs.iter().copied(), &self.verifier, None);
+        let v = report.into_result()?;
+        let verdict = policy.check(&v, now);
+        let taken = self.checkout.take(&v, hash, verdict, now).await?;
+        Ok((carrier.unwrap_or(Carrier::PaymentSignature), v, taken))
     }
 
     async fn accept_order(
@@ -458,48 +595,80 @@ impl Paywall {
         book: &QuoteBook,
         hash: [u8; 32],
         now: u64,
-    ) -> Result<(Carrier, Verified, Receipt), Error> {
-        let (carrier, report) = check_headers(pairs.iter().copied(), &self.verifier, Some(policy.core_time(now)));
+    ) -> Result<(Carrier, Verified, Taken), Error> {
+        let (carrier, report) = check_headers(pairs.iter().copied(), &self.verifier, None);
+        let carrier = carrier.unwrap_or(Carrier::PaymentSignature);
         let v = report.into_result()?;
         let key = quote_key(v.mandate());
-        let entry = book.get(&key).ok_or_else(|| {
-            Error::new(
-                Reason::RequestMismatch,
-                "the mandate's ref names no open quote of this payee: request a new quote",
-            )
-        })?;
-        if entry.request != hash {
-            return Err(Error::new(
-                Reason::RequestMismatch,
-                "the quote was issued for another request (method, URL or body)",
-            ));
-        }
-        entry.quote.check(&v, now, order_options(policy))?;
         let id = v.digest.id;
-        if book.paid_by(&key) == Some(id) {
-            return Err(Error::new(
-                Reason::MandateReplayed,
-                "this mandate already paid this quote",
-            ));
-        }
-        if !book.claim(&key, id) {
-            return Err(Error::new(
+        let verdict = judge_against_quote(&v, policy, book, &key, hash, now);
+        let claimed = verdict.is_ok();
+        if claimed && !book.claim(&key, id) {
+            let e = Error::new(
                 Reason::RequestMismatch,
                 "the quote is paid, or being paid, by another mandate",
-            ));
+            );
+            // A retry of the mandate that holds the quote may still be owed its serve.
+            let taken = self.checkout.take(&v, hash, Err(e), now).await?;
+            return Ok((carrier, v, taken));
         }
-        match self.checkout.accept(&v, now).await {
-            Ok(receipt) => {
-                book.paid(&key);
-                Ok((carrier.unwrap_or(Carrier::PaymentSignature), v, receipt))
+        match self.checkout.take(&v, hash, verdict, now).await {
+            Ok(taken) => {
+                if claimed {
+                    book.paid(&key);
+                }
+                Ok((carrier, v, taken))
             }
             Err(e) => {
-                let hold = (e.reason() == Reason::SettlementUnavailable).then_some(id);
-                book.release(&key, hold);
+                if claimed {
+                    let unfinished = matches!(e.reason(), Reason::SettlementUnavailable | Reason::PaymentInProgress);
+                    book.release(&key, unfinished.then_some(id));
+                }
                 Err(e)
             }
         }
     }
+}
+
+/// Order Mode's stateless verdict: the quote this payee issued for the mandate's `ref`, for this
+/// request, accepts the mandate (spec `aep2.md#payment-request-acceptance`).
+fn judge_against_quote(
+    v: &Verified,
+    policy: &PayeePolicy,
+    book: &QuoteBook,
+    key: &QuoteRef,
+    hash: [u8; 32],
+    now: u64,
+) -> Result<(), Error> {
+    let entry = book.get(key).ok_or_else(|| {
+        Error::new(
+            Reason::RequestMismatch,
+            "the mandate's ref names no open quote of this payee: request a new quote",
+        )
+    })?;
+    if entry.request != hash {
+        return Err(Error::new(
+            Reason::RequestMismatch,
+            "the quote was issued for another request (method, URL or body)",
+        ));
+    }
+    entry.quote.check(v, now, order_options(policy))?;
+    if book.paid_by(key) == Some(v.digest.id) {
+        return Err(Error::new(
+            Reason::MandateReplayed,
+            "this mandate already paid this quote",
+        ));
+    }
+    Ok(())
+}
+
+/// Whether a request has a body (a non-zero `Content-Length`, or any `Transfer-Encoding`).
+fn has_body(headers: &HeaderMap) -> bool {
+    headers.contains_key(header::TRANSFER_ENCODING)
+        || headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim() != "0")
 }
 
 fn json_response(status: StatusCode, body: String) -> Response<Body> {

@@ -9,8 +9,8 @@
 //!   a replay store ([`aep2_replay`]), forwards it to the settlement processor ([`Settlement`],
 //!   implemented by [`aep2_sp::SpClient`]), verifies the receipt, calls the route and attaches
 //!   `PAYMENT-RESPONSE`. Every rejection is a status and a JSON body naming the reason code.
-//! - [`Checkout`]: the stateful tail shared by every binding: replay, settlement, receipt check,
-//!   and the mandates awaiting settlement when the SP could not be reached.
+//! - [`Checkout`]: the stateful tail shared by every binding: the durable payment state (replay
+//!   record, submission id, receipt, served), settlement, the receipt check.
 //! - [`payee`]: the demo payee service behind `aep2 serve payee`: paid HTTP routes (Intent and
 //!   Order Mode), a paid MCP endpoint and a paid A2A endpoint.
 //! - [`agent`]: the payer's side (sign a mandate for the terms of a `402`, a tool call or an A2A
@@ -33,7 +33,7 @@
 //! let usdc = EvmAddress::parse("0x036CbD53842c5426634e7929541eC2318f3dCF7e")?;
 //! let policy = PayeePolicy::new(me.into(), usdc.into(), U256::from_u64(1000))
 //!     .with_clock_skew(5)
-//!     .with_settlement_window(300)
+//!     .with_settlement_window(310)
 //!     .with_max_horizon(3600);
 //! let checkout = Arc::new(Checkout::new(
 //!     Arc::new(SqliteStore::open_with("replay.db", &SqliteOptions { retention: 5, ..Default::default() })?),
@@ -49,11 +49,13 @@
 
 pub mod agent;
 mod checkout;
+mod cors;
 mod layer;
 pub mod payee;
 mod quotes;
 
-pub use checkout::{Checkout, PENDING_CAPACITY, Settlement, SettlementFuture};
+pub use checkout::{Checkout, DEFAULT_CLAIM_LEASE, Settlement, SettlementFuture, Taken};
+pub use cors::{ALLOWED_REQUEST_HEADERS, Cors, CorsService, DEFAULT_MAX_AGE, EXPOSED_RESPONSE_HEADERS, InvalidOrigin};
 pub use layer::{
     Clock, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_HEADER_BYTES, MvpPrice, Paid, PaidLayer, PaidService, Paywall, Pricing,
     QuoteTerms, status_for, system_clock,

@@ -4,17 +4,19 @@
 //! | route | what |
 //! |---|---|
 //! | `GET`/`POST /paid/intent` | Intent Mode over x402, request binding required (`ref` = the HTTP request hash) |
-//! | `GET /paid/mvp` | Intent Mode without request binding, for FluxA MVP clients (`X-Payment-Mandate`) |
+//! | `GET /paid/mvp` | Intent Mode without request binding, for FluxA MVP clients (`X-Payment-Mandate`); served only with its own payee account ([`PayeeConfig::mvp_payee`], spec `aep2.md#request-binding`) |
 //! | `GET /paid/order` | Order Mode over x402: a `402` with a quote, then the quote-bound mandate |
 //! | `GET /free` | the same content unpaid (the benchmark's baseline) |
 //! | `POST /mcp` | MCP JSON-RPC `tools/call` of the paid tool `get_weather` (mandate in `params._meta`) |
 //! | `POST /a2a` | A2A JSON-RPC `message/send` (v0.3) or `SendMessage` (v1.0): Intent Mode with the mandate on the message, Order Mode through `input-required` |
 //! | `GET /health` | `{"status": "ok", "payee", "sp", "price", …}` |
 //!
-//! Every paid endpoint shares one [`Checkout`] (one replay store, one SP). Connections are
-//! bounded in number, in header size and in the time to send headers and body.
+//! Every paid endpoint shares one [`Checkout`] (one payment store, one SP). Connections are
+//! bounded in number, in header size and in the time to send headers and body. A paid route
+//! refuses what it cannot serve (another method: `405` with `Allow`; `OPTIONS`: `204`) before
+//! any payment is read, and with [`PayeeConfig::cors_origins`] answers CORS preflights itself.
 
-use crate::checkout::Checkout;
+use crate::checkout::{Checkout, Taken};
 use crate::layer::{
     Clock, DEFAULT_MAX_HEADER_BYTES, MvpPrice, Paid, PaidLayer, Paywall, QuoteTerms, issue_quote, order_options,
     quote_key, read_body, system_clock,
@@ -22,9 +24,9 @@ use crate::layer::{
 use crate::quotes::{QuoteBook, QuoteEntry};
 use aep2::json::{self, Object, Value};
 use aep2::{AccountId, Domain, Error, PayeePolicy, Reason, SpId, U256, Verifier};
-use aep2_a2a::{Message, Part, RequestBinding, Role, TaskState, TaskStatus};
+use aep2_a2a::{Message, Part, Role, TaskState, TaskStatus};
 use aep2_mcp::ToolCall;
-use aep2_replay::{MemoryStore, ReplayStore, SqliteOptions, SqliteStore};
+use aep2_replay::{MemoryStore, PaymentStore, SqliteOptions, SqliteStore};
 use aep2_sp::{HttpLimits, SpClient};
 use aep2_x402::{MvpBody, PaymentRequirements, PaymentResponse};
 use axum::Router;
@@ -44,6 +46,11 @@ pub const TOOL_NAME: &str = "get_weather";
 /// Largest JSON-RPC body read by `/mcp` and `/a2a`: the bindings' message limit plus room for
 /// the JSON-RPC envelope around an A2A message.
 pub const MAX_RPC_BYTES: usize = aep2_mcp::MAX_MESSAGE_BYTES + 4096;
+/// Seconds a payee's settlement window keeps beyond the SP's window plus the clock skew, for the
+/// time between its check and the SP's (spec `aep2.md#sp-enqueue` check 7).
+pub const FORWARDING_MARGIN: u64 = 5;
+/// How often the payee purges its store.
+const PURGE_EVERY: Duration = Duration::from_secs(60);
 /// How long a graceful shutdown waits for open connections.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
@@ -52,7 +59,8 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 pub enum ReplayConfig {
     /// A durable SQLite file (the default for a real payee; shared by all its instances).
     Sqlite(PathBuf),
-    /// A bounded in-process store of this many mandates (one instance only, lost on restart).
+    /// A bounded in-process store of this many mandates (one instance only, lost on restart: a
+    /// restarted payee relies on the SP's submission-id check alone not to serve twice).
     Memory(usize),
 }
 
@@ -65,13 +73,18 @@ pub struct PayeeConfig {
     pub domain: Domain,
     /// This payee's account.
     pub payee: AccountId,
+    /// The account of the unbound `/paid/mvp` route, which must differ from `payee`: a mandate
+    /// made for a request-bound route then pays nothing there (spec `aep2.md#request-binding`).
+    /// `None`: the route is not served.
+    pub mvp_payee: Option<AccountId>,
     /// The asset of the price.
     pub asset: AccountId,
     /// The price of every paid endpoint, in the asset's smallest unit (exact).
     pub price: U256,
     /// Clock skew tolerated (s). Default 5.
     pub clock_skew: u64,
-    /// Settlement window (s): at least the SP's. Default 300.
+    /// Settlement window (s): at least the SP's window plus the clock skew plus the forwarding
+    /// margin ([`FORWARDING_MARGIN`]). Default 310.
     pub settlement_window: u64,
     /// Furthest accepted deadline (s from now). Default 3600.
     pub max_horizon: u64,
@@ -88,6 +101,10 @@ pub struct PayeeConfig {
     pub public_origin: Option<String>,
     /// How the MVP 402 body states the price.
     pub mvp: MvpPrice,
+    /// Seconds a presentation holds a mandate before another may take it over (after a crash).
+    pub claim_lease: u64,
+    /// Origins allowed by CORS (exact `scheme://host[:port]`); empty: no CORS headers.
+    pub cors_origins: Vec<String>,
     /// Body size, header and body timeouts, connection count.
     pub http: HttpLimits,
 }
@@ -100,11 +117,13 @@ impl PayeeConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             domain,
             payee,
+            mvp_payee: None,
             asset,
             price,
             clock_skew: 5,
-            // The SP's default window (300 s) plus the clock skew (aep2.md#sp-enqueue check 7).
-            settlement_window: 305,
+            // The SP's default window (300 s) plus the clock skew plus the forwarding margin
+            // (aep2.md#sp-enqueue check 7).
+            settlement_window: 300 + 5 + FORWARDING_MARGIN,
             max_horizon: 3600,
             quote_ttl: 120,
             sp_url: sp_url.to_owned(),
@@ -112,6 +131,8 @@ impl PayeeConfig {
             replay: ReplayConfig::Memory(100_000),
             public_origin: None,
             mvp: MvpPrice::default(),
+            claim_lease: crate::DEFAULT_CLAIM_LEASE,
+            cors_origins: Vec::new(),
             http: HttpLimits {
                 max_body_bytes: MAX_RPC_BYTES,
                 ..HttpLimits::default()
@@ -146,9 +167,9 @@ struct Shared {
     clock: Clock,
 }
 
-/// Opens the replay store and builds the [`Checkout`] for `config` (its SP client and SP).
+/// Opens the payment store and builds the [`Checkout`] for `config` (its SP client and SP).
 pub fn checkout_for(config: &PayeeConfig) -> Result<Checkout, String> {
-    let replay: Arc<dyn ReplayStore> = match &config.replay {
+    let replay: Arc<dyn PaymentStore> = match &config.replay {
         ReplayConfig::Sqlite(path) => {
             let options = SqliteOptions {
                 retention: config.clock_skew,
@@ -161,16 +182,19 @@ pub fn checkout_for(config: &PayeeConfig) -> Result<Checkout, String> {
     let sp = SpClient::new(&config.sp_url)
         .map_err(|e| e.to_string())?
         .with_timeout(Duration::from_secs(5));
-    Ok(Checkout::new(replay, Arc::new(sp), config.sp).with_clock_skew(config.clock_skew))
+    Ok(Checkout::new(replay, Arc::new(sp), config.sp).with_claim_lease(config.claim_lease))
 }
 
-/// The payee's router (see the module docs) with the system clock.
-pub fn router(config: &PayeeConfig, checkout: Arc<Checkout>) -> Router {
+/// The payee's router (see the module docs) with the system clock. Fails on a malformed CORS
+/// origin.
+pub fn router(config: &PayeeConfig, checkout: Arc<Checkout>) -> Result<Router, String> {
     router_with_clock(config, checkout, system_clock())
 }
 
-/// [`router`] with another clock (tests).
-pub fn router_with_clock(config: &PayeeConfig, checkout: Arc<Checkout>, clock: Clock) -> Router {
+/// [`router`] with another clock (tests). Fails on a malformed CORS origin.
+pub fn router_with_clock(config: &PayeeConfig, checkout: Arc<Checkout>, clock: Clock) -> Result<Router, String> {
+    let cors = crate::Cors::new(&config.cors_origins, &[Method::GET, Method::POST])
+        .map_err(|e| format!("CORS origin: {e}"))?;
     let verifier = Arc::new(Verifier::new(config.domain.clone()));
     let policy = config.policy();
     let limits = |p: Paywall| {
@@ -190,12 +214,19 @@ pub fn router_with_clock(config: &PayeeConfig, checkout: Arc<Checkout>, clock: C
     let intent = limits(
         Paywall::intent(verifier.clone(), policy.clone(), checkout.clone())
             .with_request_binding(true)
+            .with_methods(&[Method::GET, Method::POST])
+            .with_content_types(&["application/json"])
             .with_description("ETH/USD price report (Intent Mode, request-bound)"),
     );
-    let mvp = limits(
-        Paywall::intent(verifier.clone(), policy.clone(), checkout.clone())
-            .with_description("ETH/USD price report (MVP clients)"),
-    );
+    // Unbound, so under an account of its own: no mandate made for a bound route pays it.
+    let mvp = config.mvp_payee.map(|account| {
+        let mut unbound = policy.clone();
+        unbound.payee = account;
+        limits(
+            Paywall::intent(verifier.clone(), unbound, checkout.clone())
+                .with_description("ETH/USD price report (MVP clients, unbound)"),
+        )
+    });
     let book = Arc::new(QuoteBook::new(10_000, 60));
     let order = limits(
         Paywall::order(
@@ -214,16 +245,23 @@ pub fn router_with_clock(config: &PayeeConfig, checkout: Arc<Checkout>, clock: C
         a2a_quotes: Arc::new(QuoteBook::new(10_000, 60)),
         clock,
     });
-    Router::new()
-        .route("/paid/intent", get(report).post(report).layer(PaidLayer::new(intent)))
-        .route("/paid/mvp", get(report).layer(PaidLayer::new(mvp)))
-        .route("/paid/order", get(report).layer(PaidLayer::new(order)))
+    // `any`: the paid layer sees every method and refuses those it does not serve itself, before
+    // any payment is read (a method router's own 405 would come after the layer).
+    let mut app = Router::new()
+        .route("/paid/intent", any(report).layer(PaidLayer::new(intent)))
+        .route("/paid/order", any(report).layer(PaidLayer::new(order)));
+    if let Some(mvp) = mvp {
+        app = app.route("/paid/mvp", any(report).layer(PaidLayer::new(mvp)));
+    }
+    Ok(app
         .route("/free", get(free_report))
         .route("/mcp", any(mcp))
         .route("/a2a", any(a2a))
         .route("/health", any(health))
         .fallback(unknown_route)
         .with_state(shared)
+        // Outermost, so that a preflight is answered before any route (or payment) sees it.
+        .layer(cors))
 }
 
 fn json_response(status: StatusCode, v: &Value) -> Response {
@@ -237,7 +275,10 @@ fn json_response(status: StatusCode, v: &Value) -> Response {
 
 /// A transport-level rejection: the status and the MVP error body with the reason code.
 fn error_response(status: StatusCode, e: &Error) -> Response {
-    json_response(status, &MvpBody::rejection(e).to_json())
+    json_response(
+        status,
+        &MvpBody::rejection_with_status(e, status.as_u16(), None).to_json(),
+    )
 }
 
 fn s(text: impl Into<String>) -> Value {
@@ -270,6 +311,10 @@ async fn health(State(st): State<Arc<Shared>>, method: Method) -> Response {
         return route_unknown(StatusCode::METHOD_NOT_ALLOWED, &method, "/health");
     }
     let c = &st.config;
+    let unserved = match st.checkout.unfinished().await {
+        Ok(n) => n,
+        Err(e) => return error_response(StatusCode::SERVICE_UNAVAILABLE, &e),
+    };
     let body = Object::new()
         .with("status", s("ok"))
         .with("payee", s(c.payee.to_string()))
@@ -278,7 +323,7 @@ async fn health(State(st): State<Arc<Shared>>, method: Method) -> Response {
         .with("network", s(aep2_x402::network_of(&c.domain)))
         .with("sp", s(c.sp.to_string()))
         .with("settlementWindow", Value::from_u64(c.settlement_window))
-        .with("awaitingSettlement", Value::from_u64(st.checkout.pending_len() as u64));
+        .with("unserved", Value::from_u64(unserved as u64));
     json_response(StatusCode::OK, &Value::Object(body))
 }
 
@@ -353,24 +398,64 @@ async fn mcp(State(st): State<Arc<Shared>>, req: Request) -> Response {
         Ok(h) => price.clone().with_request_hash(h),
         Err(e) => return rpc_ok(aep2_mcp::payment_required_result(&call, terms, &e)),
     };
-    let result = match aep2_mcp::verify_call(&call, &st.verifier, &bound, now) {
-        Err(e) => aep2_mcp::payment_required_result(&call, terms, &e),
-        Ok((carrier, v)) => match st.checkout.accept(&v, now).await {
-            Err(e) => aep2_mcp::payment_required_result(&call, terms, &e),
-            Ok(receipt) => {
-                let location = match call.arguments.as_ref().and_then(|a| a.get("location")) {
-                    Some(Value::String(l)) => l.clone(),
-                    _ => "the requested place".to_owned(),
-                };
-                aep2_mcp::paid_text_result(
-                    format!("Weather in {location}: 12 °C, clear sky"),
-                    carrier,
-                    &PaymentResponse::accepted(&v, Some(&receipt)),
-                )
+    let (result, delivery) = match mcp_take(&st, &call, &bound, now).await {
+        Err(e) => (aep2_mcp::payment_required_result(&call, terms, &e), None),
+        Ok((carrier, v, taken)) => {
+            let location = match call.arguments.as_ref().and_then(|a| a.get("location")) {
+                Some(Value::String(l)) => l.clone(),
+                _ => "the requested place".to_owned(),
+            };
+            let result = aep2_mcp::paid_text_result(
+                format!("Weather in {location}: 12 °C, clear sky"),
+                carrier,
+                &PaymentResponse::accepted(&v, Some(&taken.receipt)),
+            );
+            match served(&st, &taken).await {
+                Ok(()) => (result, Some(taken)),
+                Err(e) => (aep2_mcp::payment_required_result(&call, terms, &e), None),
             }
-        },
+        }
     };
-    rpc_ok(aep2_mcp::jsonrpc_result(&call.id, result))
+    delivered(&st, delivery, rpc_ok(aep2_mcp::jsonrpc_result(&call.id, result)))
+}
+
+/// A served answer whose serve becomes final once it is handed over ([`Checkout::deliver`]).
+fn delivered(st: &Shared, taken: Option<Taken>, resp: Response) -> Response {
+    match taken {
+        Some(taken) => {
+            let (parts, body) = resp.into_parts();
+            Response::from_parts(parts, st.checkout.deliver(&taken, body))
+        }
+        None => resp,
+    }
+}
+
+/// Verifies a paid tool call (core verification, then the policy at `now`) and takes its mandate
+/// for the call's request hash.
+async fn mcp_take(
+    st: &Shared,
+    call: &ToolCall,
+    policy: &PayeePolicy,
+    now: u64,
+) -> Result<(aep2_mcp::Carrier, aep2::Verified, Taken), Error> {
+    let (carrier, report) = aep2_mcp::check_call(call, &st.verifier, None);
+    let v = report.into_result()?;
+    let request = call.request_hash()?;
+    let taken = st.checkout.take(&v, request, policy.check(&v, now), now).await?;
+    Ok((carrier.unwrap_or(aep2_mcp::Carrier::Mandate), v, taken))
+}
+
+/// Records the serve of `taken`; the result may be delivered only on `Ok` (see
+/// [`Checkout::served`]).
+async fn served(st: &Shared, taken: &Taken) -> Result<(), Error> {
+    match st.checkout.served(taken, (st.clock)()).await {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(Error::new(
+            Reason::MandateReplayed,
+            "another presentation of this mandate took it over and serves it",
+        )),
+        Err(e) => Err(e),
+    }
 }
 
 /// A JSON-RPC error response with the reason code in `error.data.reason`.
@@ -426,7 +511,7 @@ async fn a2a(State(st): State<Arc<Shared>>, req: Request) -> Response {
         },
         _ => return rpc_error(id.as_ref(), -32602, &bad("params must be an object")),
     };
-    let (task_id, context_id, status) = match Message::parse(&message_text) {
+    let (task_id, context_id, (status, delivery)) = match Message::parse(&message_text) {
         Ok(message) => {
             let now = (st.clock)();
             let task_id = message
@@ -446,7 +531,7 @@ async fn a2a(State(st): State<Arc<Shared>>, req: Request) -> Response {
                 &e,
                 None,
             );
-            (task_id.clone(), format!("ctx-{task_id}"), status)
+            (task_id.clone(), format!("ctx-{task_id}"), (status, None))
         }
         Err(e) => return rpc_error(id.as_ref(), -32602, &e),
     };
@@ -468,7 +553,7 @@ async fn a2a(State(st): State<Arc<Shared>>, req: Request) -> Response {
         .with("jsonrpc", s("2.0"))
         .with("id", id.unwrap_or(Value::Null))
         .with("result", Value::Object(result));
-    rpc_ok(Value::Object(body))
+    delivered(&st, delivery, rpc_ok(Value::Object(body)))
 }
 
 /// The hash under which the A2A endpoint records a task's quote.
@@ -485,13 +570,34 @@ fn agent_message(task_id: &str, text: String) -> Message {
     .with_task_id(task_id)
 }
 
-async fn a2a_status(st: &Shared, message: &Message, text: &str, task_id: &str, now: u64) -> TaskStatus {
+/// The task status answering an A2A message, and the mandate taken if the answer is a serve.
+async fn a2a_status(
+    st: &Shared,
+    message: &Message,
+    text: &str,
+    task_id: &str,
+    now: u64,
+) -> (TaskStatus, Option<Taken>) {
     let policy = st.config.policy();
     let reject = |e: &Error| {
-        aep2_a2a::payment_rejected(
+        let status = aep2_a2a::payment_rejected(
             agent_message(task_id, format!("Payment rejected: {}", e.code())),
             e,
             None,
+        );
+        (status, None)
+    };
+    // The payment record's request: the message's own hash, the same for a retried reply.
+    let request = match message.request_hash() {
+        Ok(h) => h,
+        Err(e) => return reject(&e),
+    };
+    let accepted = |v: &aep2::Verified, taken: &Taken| {
+        aep2_a2a::payment_accepted(
+            agent_message(task_id, served_text(message)),
+            v,
+            Some(&taken.receipt),
+            TaskState::Completed,
         )
     };
     let quoted = message
@@ -501,30 +607,35 @@ async fn a2a_status(st: &Shared, message: &Message, text: &str, task_id: &str, n
     if let Some(entry) = quoted {
         // Order Mode reply: judged against the quote recorded for this task, never a copy in the reply.
         let options = order_options(&policy);
-        let (_, v) = match aep2_a2a::verify_order_reply(text, &st.verifier, &entry.quote, now, options) {
-            Ok(ok) => ok,
+        let (_, report) = aep2_a2a::check_message(text, &st.verifier, None);
+        let v = match report.into_result() {
+            Ok(v) => v,
             Err(e) => return reject(&e),
         };
         let key = quote_key(v.mandate());
-        if key != entry.quote.mandate_ref() || !st.a2a_quotes.claim(&key, v.digest.id) {
-            return reject(&Error::new(
+        let mut verdict = entry.quote.check(&v, now, options);
+        if verdict.is_ok() && (key != entry.quote.mandate_ref() || !st.a2a_quotes.claim(&key, v.digest.id)) {
+            verdict = Err(Error::new(
                 Reason::RequestMismatch,
                 "the task's quote is paid, or being paid, by another mandate",
             ));
         }
-        return match st.checkout.accept(&v, now).await {
-            Ok(receipt) => {
-                st.a2a_quotes.paid(&key);
-                aep2_a2a::payment_accepted(
-                    agent_message(task_id, served_text(message)),
-                    &v,
-                    Some(&receipt),
-                    TaskState::Completed,
-                )
+        let claimed = verdict.is_ok();
+        return match st.checkout.take(&v, request, verdict, now).await {
+            Ok(taken) => {
+                if claimed {
+                    st.a2a_quotes.paid(&key);
+                }
+                match served(st, &taken).await {
+                    Ok(()) => (accepted(&v, &taken), Some(taken)),
+                    Err(e) => reject(&e),
+                }
             }
             Err(e) => {
-                let hold = (e.reason() == Reason::SettlementUnavailable).then_some(v.digest.id);
-                st.a2a_quotes.release(&key, hold);
+                if claimed {
+                    let unfinished = matches!(e.reason(), Reason::SettlementUnavailable | Reason::PaymentInProgress);
+                    st.a2a_quotes.release(&key, unfinished.then_some(v.digest.id));
+                }
                 reject(&e)
             }
         };
@@ -558,20 +669,21 @@ async fn a2a_status(st: &Shared, message: &Message, text: &str, task_id: &str, n
                     requirements.amount, requirements.asset, requirements.pay_to
                 ),
             );
-            aep2_a2a::payment_required(m, &[requirements])
+            (aep2_a2a::payment_required(m, &[requirements]), None)
         }
-        _ => {
-            let (_, v) = match aep2_a2a::verify_intent(text, &st.verifier, &policy, RequestBinding::Required, now) {
-                Ok(ok) => ok,
+        Err(e) => reject(&e),
+        Ok(envelope) => {
+            // Intent Mode, bound to this message: core verification, then the policy at `now`.
+            let v = match st.verifier.check_value(&envelope, None).into_result() {
+                Ok(v) => v,
                 Err(e) => return reject(&e),
             };
-            match st.checkout.accept(&v, now).await {
-                Ok(receipt) => aep2_a2a::payment_accepted(
-                    agent_message(task_id, served_text(message)),
-                    &v,
-                    Some(&receipt),
-                    TaskState::Completed,
-                ),
+            let verdict = policy.clone().with_request_hash(request).check(&v, now);
+            match st.checkout.take(&v, request, verdict, now).await {
+                Ok(taken) => match served(st, &taken).await {
+                    Ok(()) => (accepted(&v, &taken), Some(taken)),
+                    Err(e) => reject(&e),
+                },
                 Err(e) => reject(&e),
             }
         }
@@ -596,6 +708,7 @@ pub struct BoundPayee {
     listener: TcpListener,
     app: Router,
     limits: HttpLimits,
+    checkout: Arc<Checkout>,
 }
 
 impl std::fmt::Debug for BoundPayee {
@@ -623,8 +736,9 @@ pub async fn bind_with(config: &PayeeConfig, checkout: Arc<Checkout>, clock: Clo
         .map_err(|e| format!("bind {}: {e}", config.listen))?;
     Ok(BoundPayee {
         listener,
-        app: router_with_clock(config, checkout, clock),
+        app: router_with_clock(config, checkout.clone(), clock)?,
         limits: config.http,
+        checkout,
     })
 }
 
@@ -634,9 +748,23 @@ impl BoundPayee {
         self.listener.local_addr().map_err(|e| e.to_string())
     }
 
-    /// Serves until `shutdown` completes, then waits up to 5 s for open connections.
+    /// Serves until `shutdown` completes, then waits up to 5 s for open connections and up to
+    /// 1 s for the delivery marks of the last responses.
     pub async fn serve(self, shutdown: impl Future<Output = ()>) -> Result<(), String> {
-        serve_router(self.listener, self.app, self.limits, shutdown).await
+        // Keeps the store bounded: records past their retention go (spec aep2.md#replay rule 3).
+        let store = self.checkout.store().clone();
+        let purger = tokio::spawn(async move {
+            let mut every = tokio::time::interval(PURGE_EVERY);
+            loop {
+                every.tick().await;
+                let store = store.clone();
+                let _ = tokio::task::spawn_blocking(move || store.purge(aep2_sp::unix_now())).await;
+            }
+        });
+        let served = serve_router(self.listener, self.app, self.limits, shutdown).await;
+        purger.abort();
+        self.checkout.drain(Duration::from_secs(1)).await;
+        served
     }
 }
 
@@ -649,7 +777,14 @@ pub async fn serve_router(
     limits: HttpLimits,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), String> {
-    aep2_sp::service::serve_router(listener, app, limits, SHUTDOWN_GRACE, shutdown).await
+    // The server loop's own rejections (a head over 64 KiB, a malformed request) get the MVP
+    // error body, as the payee's other rejections do.
+    let mvp_body: aep2_sp::service::RejectionBody = |status, e| {
+        aep2_x402::MvpBody::rejection_with_status(e, status.as_u16(), None)
+            .to_text()
+            .into_bytes()
+    };
+    aep2_sp::service::serve_router(listener, app, limits, SHUTDOWN_GRACE, mvp_body, shutdown).await
 }
 
 /// Runs the payee on a new runtime until SIGTERM or Ctrl-C; `on_bound` gets the bound address.

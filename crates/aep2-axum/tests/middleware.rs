@@ -65,7 +65,8 @@ async fn the_402_validates_against_the_schema_in_both_modes() {
         let Value::Object(o) = body else { panic!() };
         assert_eq!(o.get("error"), Some(&Value::String("PAYMENT_REQUIRED".into())));
         assert_eq!(o.get("price"), Some(&Value::Number("0.001".into())));
-        assert_eq!(o.get("payee"), Some(&Value::String(payee().to_checksum())));
+        let expected = if path == "/paid/mvp" { mvp_payee() } else { payee() };
+        assert_eq!(o.get("payee"), Some(&Value::String(expected.to_checksum())));
     }
 }
 
@@ -169,7 +170,18 @@ async fn an_mvp_client_is_answered_in_the_mvp_convention() {
     let env = env("mvp").await;
     let reply = env.get("/paid/mvp", &[]).await;
     assert_rejected(&reply, 402, "payment_missing");
-    let signed = env.payer.sign_for(&terms(), [3; 32], unix_now() + 600).unwrap();
+    // A mandate made for a request-bound route pays another account: refused here, unconsumed.
+    let (bound, bound_signed) = env.intent_header("/paid/intent");
+    let plain = bound_signed.encode();
+    let reply = env.get("/paid/mvp", &[(X_PAYMENT_MANDATE, &plain)]).await;
+    assert_rejected(&reply, 402, "payee_mismatch");
+    served_receipt(
+        &env.get("/paid/intent", &[(PAYMENT_SIGNATURE, &bound)]).await,
+        &bound_signed,
+    );
+    let mut mvp_terms = terms();
+    mvp_terms.pay_to = mvp_payee().to_checksum();
+    let signed = env.payer.sign_for(&mvp_terms, [3; 32], unix_now() + 600).unwrap();
     let header = signed.encode();
     let reply = env.get("/paid/mvp", &[(X_PAYMENT_MANDATE, &header)]).await;
     served_receipt(&reply, &signed);
@@ -311,9 +323,11 @@ async fn a_slow_client_does_not_block_others_and_times_out() {
     let addr = env.base.trim_start_matches("http://").to_owned();
     // A client that declares a body and never sends it.
     let mut slow = tokio::net::TcpStream::connect(&addr).await.unwrap();
-    slow.write_all(b"POST /paid/intent HTTP/1.1\r\nhost: x\r\ncontent-length: 100\r\n\r\n{")
-        .await
-        .unwrap();
+    slow.write_all(
+        b"POST /paid/intent HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{",
+    )
+    .await
+    .unwrap();
     // Others are served meanwhile.
     let started = Instant::now();
     let (header, signed) = env.intent_header("/paid/intent");
@@ -515,4 +529,111 @@ async fn a2a_order_mode_quotes_in_input_required_and_completes_on_payment() {
         .await;
     let v: serde_json::Value = serde_json::from_slice(&reply.body).unwrap();
     assert_eq!(v["error"]["code"], -32600, "{v}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_a_route_cannot_serve_is_refused_before_any_payment_is_read() {
+    let env = env("methods").await;
+    let sp = aep2_sp::SpClient::new(&format!("http://{}", env.sp.as_ref().unwrap().addr)).unwrap();
+    // A valid mandate at the routes' price, sent with methods the routes do not serve.
+    let (header, signed) = env.intent_header("/paid/intent");
+    let verified = aep2::Verifier::new(domain())
+        .verify_header(&signed.encode(), None)
+        .unwrap();
+    let id = aep2::codec::hex_encode_0x(&verified.digest.id);
+    for (method, path) in [
+        ("POST", "/paid/order"),
+        ("PUT", "/paid/order"),
+        ("DELETE", "/paid/intent"),
+        ("PATCH", "/paid/intent"),
+        ("FOO", "/paid/intent"),
+    ] {
+        let reply = env
+            .http
+            .send(method, &env.url(path), &[(PAYMENT_SIGNATURE, &header)], b"")
+            .await
+            .unwrap();
+        assert_rejected(&reply, 405, "route_unknown");
+        let allow = reply.header("allow").unwrap_or_default().to_owned();
+        assert!(
+            allow.contains("GET") && !allow.contains(method),
+            "{method} {path}: Allow {allow:?}"
+        );
+        assert!(reply.header(PAYMENT_REQUIRED).is_none() && reply.header(PAYMENT_RESPONSE).is_none());
+    }
+    // OPTIONS (a CORS preflight without an allowed origin) never reaches payment or quotes.
+    for path in ["/paid/intent", "/paid/order"] {
+        let reply = env.http.send("OPTIONS", &env.url(path), &[], b"").await.unwrap();
+        assert_eq!(reply.status, 204, "{path}");
+        assert!(reply.header("allow").is_some_and(|a| a.contains("OPTIONS")));
+        assert!(reply.header(PAYMENT_REQUIRED).is_none());
+    }
+    // A body of a type the route does not take.
+    let reply = env
+        .http
+        .send(
+            "POST",
+            &env.url("/paid/intent"),
+            &[(PAYMENT_SIGNATURE, &header), ("content-type", "text/plain")],
+            b"x",
+        )
+        .await
+        .unwrap();
+    assert_rejected(&reply, 415, "content_type_unsupported");
+    // Nothing was charged, and the same mandate pays for the request it was made for.
+    let unknown = sp.mandate(&id).await.unwrap_err();
+    assert!(unknown.to_string().contains("mandate_unknown"), "{unknown}");
+    let reply = env.get("/paid/intent", &[(PAYMENT_SIGNATURE, &header)]).await;
+    served_receipt(&reply, &signed);
+    assert_eq!(reply.header("cache-control"), Some("private, no-store"));
+    sp.mandate(&id).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cors_preflights_are_answered_with_the_payment_headers_and_never_reach_payment() {
+    let env = env_with("cors", |c| c.cors_origins = vec!["https://app.example".into()]).await;
+    let preflight = [
+        ("origin", "https://app.example"),
+        ("access-control-request-method", "GET"),
+        ("access-control-request-headers", "payment-signature"),
+    ];
+    for path in ["/paid/intent", "/paid/order"] {
+        let reply = env.http.send("OPTIONS", &env.url(path), &preflight, b"").await.unwrap();
+        assert_eq!(reply.status, 204, "{path}");
+        assert_eq!(reply.header("access-control-allow-origin"), Some("https://app.example"));
+        let allowed = reply
+            .header("access-control-allow-headers")
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        for h in ["payment-signature", "x-payment", "x-payment-mandate"] {
+            assert!(allowed.contains(h), "{path}: {allowed}");
+        }
+        assert!(
+            reply.header(PAYMENT_REQUIRED).is_none(),
+            "{path}: a preflight issued terms"
+        );
+    }
+    // A disallowed origin gets no CORS headers.
+    let other = [
+        ("origin", "https://evil.example"),
+        ("access-control-request-method", "GET"),
+    ];
+    let reply = env
+        .http
+        .send("OPTIONS", &env.url("/paid/intent"), &other, b"")
+        .await
+        .unwrap();
+    assert!(reply.header("access-control-allow-origin").is_none());
+    // Actual responses expose the payment headers to the allowed origin.
+    let reply = env.get("/paid/order", &[("origin", "https://app.example")]).await;
+    assert_rejected(&reply, 402, "payment_missing");
+    let exposed = reply
+        .header("access-control-expose-headers")
+        .unwrap_or_default()
+        .to_ascii_uppercase();
+    assert!(
+        exposed.contains("PAYMENT-REQUIRED") && exposed.contains("PAYMENT-RESPONSE"),
+        "{exposed}"
+    );
+    assert_eq!(reply.header("cache-control"), Some("private, no-store"));
 }

@@ -82,12 +82,17 @@ enum ServeCmd {
     /// SIGTERM or Ctrl-C. Exit 0 on a clean shutdown, 2 on a configuration, database or bind error.
     #[command(after_help = AFTER_HELP.as_str())]
     Sp(ServeSpArgs),
-    /// The demo payee: paid routes /paid/intent (request-bound), /paid/mvp (MVP clients),
-    /// /paid/order (Order Mode), /free, POST /mcp (tool get_weather), POST /a2a (SendMessage,
-    /// message/send), GET /health; every paid request forwarded to the SP and answered with its
-    /// receipt. Prints one JSON line {listening, payee, sp} once bound, serves until SIGTERM or
-    /// Ctrl-C. Exit 0 on a clean shutdown, 2 on a configuration, replay-store or bind error.
-    /// Rejections are answered with 402/400/413/431/408/503 and {"error", "message", "reason": <code>}.
+    /// The demo payee: paid routes /paid/intent (request-bound, GET and POST), /paid/mvp (MVP
+    /// clients, unbound; only with --mvp-payee), /paid/order (Order Mode, GET), /free, POST /mcp
+    /// (tool get_weather), POST /a2a (SendMessage, message/send), GET /health; every paid request
+    /// forwarded to the SP and answered with its receipt, and served once per charge: payment
+    /// state is durable (a SQLite file in --data-dir unless told otherwise) and a mandate left
+    /// unserved by an SP stall or a crash is served when presented again, at any instance
+    /// sharing the database. Prints one JSON line {listening, payee, sp} once bound, serves until
+    /// SIGTERM or Ctrl-C. Exit 0 on a clean shutdown, 2 on a configuration, database or bind
+    /// error. Rejections are answered with 400/402/404/405/408/413/415/431/503 and
+    /// {"error", "message", "reason": <code>}; a method a route does not serve is refused (405,
+    /// Allow) before any payment is read.
     #[command(after_help = AFTER_HELP.as_str())]
     Payee(Box<payee::ServePayeeArgs>),
 }

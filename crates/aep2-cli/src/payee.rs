@@ -27,15 +27,36 @@ pub(crate) struct ServePayeeArgs {
     /// The settlement processor's identity (0x address or base58 key): only its receipts are accepted.
     #[arg(long)]
     pub(crate) sp: String,
-    /// The replay database (SQLite, durable; share it between instances of this payee).
-    /// Without it an in-memory store is used (one instance only, lost on restart).
-    #[arg(long)]
+    /// The payment database (SQLite, durable: replay records and each mandate's payment state;
+    /// share it between all instances of this payee). Default: payee.db in --data-dir.
+    #[arg(long, conflicts_with = "memory_store")]
     pub(crate) replay_db: Option<PathBuf>,
+    /// Directory of the default payment database (created if missing).
+    #[arg(long, default_value = "aep2-payee-data")]
+    pub(crate) data_dir: PathBuf,
+    /// Keep payment state in memory instead (not durable: lost on restart, not shared with
+    /// other instances; only the SP's submission-id check then prevents serving a charge twice).
+    #[arg(long)]
+    pub(crate) memory_store: bool,
+    /// The account of the unbound route /paid/mvp (FluxA MVP clients, no request binding). It
+    /// must differ from --payee, so that no mandate made for a request-bound route pays there.
+    /// Without it /paid/mvp is not served.
+    #[arg(long)]
+    pub(crate) mvp_payee: Option<String>,
+    /// Seconds a presentation holds a mandate before another may take it over (after a crash
+    /// of the instance holding it, a retry is served once this has passed).
+    #[arg(long, default_value_t = aep2_axum::DEFAULT_CLAIM_LEASE)]
+    pub(crate) claim_lease: u64,
+    /// An origin allowed by CORS (exact scheme://host[:port]); repeat for more. Preflights are
+    /// answered with the payment headers allowed and PAYMENT-REQUIRED/PAYMENT-RESPONSE exposed.
+    #[arg(long = "cors-origin")]
+    pub(crate) cors_origins: Vec<String>,
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub(crate) listen: String,
-    /// Settlement window in seconds (at least the SP's window plus --clock-skew).
-    #[arg(long, default_value_t = 305)]
+    /// Settlement window in seconds: at least the SP's window plus --clock-skew plus a
+    /// forwarding margin of 5 s (the SP's default 300 s gives 310).
+    #[arg(long, default_value_t = 310)]
     pub(crate) settlement_window: u64,
     /// Tolerated clock skew in seconds.
     #[arg(long, default_value_t = 5)]
@@ -65,9 +86,24 @@ pub(crate) fn serve_payee(a: &ServePayeeArgs) -> Result<ExitCode, String> {
     config.max_horizon = a.max_horizon;
     config.quote_ttl = a.quote_ttl;
     config.public_origin = a.public_origin.clone();
-    if let Some(p) = &a.replay_db {
-        config.replay = ReplayConfig::Sqlite(p.clone());
+    config.claim_lease = a.claim_lease;
+    config.cors_origins = a.cors_origins.clone();
+    if let Some(m) = &a.mvp_payee {
+        let account = AccountId::parse(m).map_err(|e| format!("--mvp-payee: {e}"))?;
+        if account == payee {
+            return Err("--mvp-payee must differ from --payee: the unbound route would accept mandates made for the request-bound ones".into());
+        }
+        config.mvp_payee = Some(account);
     }
+    config.replay = if a.memory_store {
+        eprintln!("warning: --memory-store: payment state is lost on restart and not shared with other instances");
+        ReplayConfig::Memory(100_000)
+    } else if let Some(p) = &a.replay_db {
+        ReplayConfig::Sqlite(p.clone())
+    } else {
+        std::fs::create_dir_all(&a.data_dir).map_err(|e| format!("--data-dir {}: {e}", a.data_dir.display()))?;
+        ReplayConfig::Sqlite(a.data_dir.join("payee.db"))
+    };
     if config.settlement_window > config.max_horizon + config.clock_skew {
         return Err("--settlement-window exceeds --max-horizon plus --clock-skew: no mandate could pass".into());
     }

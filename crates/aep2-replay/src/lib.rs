@@ -66,10 +66,12 @@
 //! recorded and then refused for another reason would be burned.
 
 mod memory;
+pub mod payment;
 mod sqlite;
 pub mod sqlite_file;
 
 pub use memory::MemoryStore;
+pub use payment::{Begun, Claim, PaymentRecord, PaymentState, PaymentStore, Presentation};
 pub use sqlite::{SqliteOptions, SqliteStore};
 
 pub use aep2::ReplayKey;

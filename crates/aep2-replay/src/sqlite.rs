@@ -1,5 +1,6 @@
 //! The durable SQLite store.
 
+use crate::payment::{self, Begun, Claim, PaymentRecord, PaymentState, PaymentStore, Presentation, UNFINISHED_GRACE};
 use crate::sqlite_file::{self, FileKind, to_sql_int};
 use crate::{ReplayKey, ReplayStore, check_not_expired, check_not_forgotten, cutoff};
 use aep2::{Error, Reason};
@@ -14,9 +15,19 @@ const SCHEMA: &str = "
 CREATE TABLE replay (
     mandate_id BLOB NOT NULL PRIMARY KEY CHECK (length(mandate_id) = 32),
     nonce_key BLOB NOT NULL UNIQUE CHECK (length(nonce_key) = 32),
-    deadline INTEGER NOT NULL CHECK (deadline >= 0)
+    deadline INTEGER NOT NULL CHECK (deadline >= 0),
+    state TEXT NOT NULL DEFAULT 'served' CHECK (state IN ('received', 'receipted', 'served', 'failed')),
+    request BLOB CHECK (request IS NULL OR length(request) = 32),
+    submission_id BLOB CHECK (submission_id IS NULL OR length(submission_id) = 16),
+    receipt TEXT,
+    failure TEXT,
+    claim BLOB CHECK (claim IS NULL OR length(claim) = 16),
+    claimed_until INTEGER NOT NULL DEFAULT 0,
+    first_seen INTEGER NOT NULL DEFAULT 0,
+    updated_at INTEGER NOT NULL DEFAULT 0
 ) STRICT, WITHOUT ROWID;
 CREATE INDEX replay_deadline ON replay (deadline);
+CREATE INDEX replay_unfinished ON replay (state) WHERE state IN ('received', 'receipted');
 CREATE TABLE meta (
     name TEXT NOT NULL PRIMARY KEY,
     value INTEGER NOT NULL
@@ -24,20 +35,87 @@ CREATE TABLE meta (
 INSERT INTO meta (name, value) VALUES ('purged_below', 0);
 ";
 
+/// Version 2 (replay keys only) to 3 (payment state): existing records become final (`served`),
+/// which is what they meant: accepted and handed to the route.
+const MIGRATE_2_TO_3: &str = "
+ALTER TABLE replay ADD COLUMN state TEXT NOT NULL DEFAULT 'served' CHECK (state IN ('received', 'receipted', 'served', 'failed'));
+ALTER TABLE replay ADD COLUMN request BLOB CHECK (request IS NULL OR length(request) = 32);
+ALTER TABLE replay ADD COLUMN submission_id BLOB CHECK (submission_id IS NULL OR length(submission_id) = 16);
+ALTER TABLE replay ADD COLUMN receipt TEXT;
+ALTER TABLE replay ADD COLUMN failure TEXT;
+ALTER TABLE replay ADD COLUMN claim BLOB CHECK (claim IS NULL OR length(claim) = 16);
+ALTER TABLE replay ADD COLUMN claimed_until INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE replay ADD COLUMN first_seen INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE replay ADD COLUMN updated_at INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX replay_unfinished ON replay (state) WHERE state IN ('received', 'receipted');
+";
+
+/// The delivery marks ([`PaymentStore::delivered`]), in a file of their own next to the store
+/// (`<file>-delivered`): a mark must follow the delivery within microseconds, so it neither waits
+/// for the store's write lock (held through every fsync of its commits) nor syncs. A mark names
+/// the claim it ends, so a late mark of a presentation that lost its claim ends nothing.
+const MARKS_SCHEMA: &str = "
+CREATE TABLE delivered (
+    mandate_id BLOB NOT NULL CHECK (length(mandate_id) = 32),
+    claim BLOB NOT NULL CHECK (length(claim) = 16),
+    PRIMARY KEY (mandate_id, claim)
+) STRICT, WITHOUT ROWID;
+";
+
+/// What a delivery-marks file is.
+const MARKS_KIND: FileKind = FileKind {
+    name: "delivery marks",
+    application_id: 0x4145_5064,
+    schema_version: 1,
+    schema: MARKS_SCHEMA,
+    migrations: &[],
+};
+
+/// A mark, through the marks file's own connection (the store attached as `store`): only for
+/// the claim that holds a served record.
+const MARK: &str = "INSERT OR IGNORE INTO delivered (mandate_id, claim) SELECT ?1, ?2 WHERE EXISTS \
+     (SELECT 1 FROM store.replay WHERE mandate_id = ?1 AND claim = ?2 AND state = 'served')";
+/// The same through the store's connection (in-memory stores).
+const MARK_HERE: &str = "INSERT OR IGNORE INTO marks.delivered (mandate_id, claim) SELECT ?1, ?2 WHERE EXISTS \
+     (SELECT 1 FROM main.replay WHERE mandate_id = ?1 AND claim = ?2 AND state = 'served')";
+const IS_MARKED: &str = "SELECT 1 FROM marks.delivered WHERE mandate_id = ?1 AND claim = ?2";
+/// A marked record made final, and the marks no record needs any more.
+const SETTLE_MARKED: &str = "UPDATE replay SET claim = NULL, claimed_until = 0 WHERE claim IS NOT NULL \
+     AND EXISTS (SELECT 1 FROM marks.delivered d WHERE d.mandate_id = replay.mandate_id AND d.claim = replay.claim)";
+const DROP_MARKS: &str = "DELETE FROM marks.delivered WHERE NOT EXISTS (SELECT 1 FROM main.replay r \
+     WHERE r.mandate_id = delivered.mandate_id AND r.claim = delivered.claim)";
+
 /// What a replay database file is.
 const KIND: FileKind = FileKind {
     name: "replay database",
     application_id: SqliteStore::APPLICATION_ID,
     schema_version: SqliteStore::SCHEMA_VERSION,
     schema: SCHEMA,
+    migrations: &[(2, MIGRATE_2_TO_3)],
 };
 
 const INSERT: &str = "INSERT INTO replay (mandate_id, nonce_key, deadline) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING";
 const HAS_ID: &str = "SELECT 1 FROM replay WHERE mandate_id = ?1";
 const HAS_NONCE: &str = "SELECT 1 FROM replay WHERE nonce_key = ?1";
-/// Purges in batches so that other processes never wait long for the write lock.
-const PURGE_BATCH: &str =
-    "DELETE FROM replay WHERE mandate_id IN (SELECT mandate_id FROM replay WHERE deadline < ?1 LIMIT ?2)";
+/// Purges in batches so that other processes never wait long for the write lock. Unfinished
+/// records (owed a serve) stay [`UNFINISHED_GRACE`] longer.
+const PURGE_BATCH: &str = "DELETE FROM replay WHERE mandate_id IN (SELECT mandate_id FROM replay \
+     WHERE deadline < ?1 AND ((state NOT IN ('received', 'receipted') AND claim IS NULL) OR deadline < ?3) LIMIT ?2)";
+const INSERT_PAYMENT: &str = "INSERT INTO replay (mandate_id, nonce_key, deadline, state, request, submission_id, \
+     claim, claimed_until, first_seen, updated_at) VALUES (?1, ?2, ?3, 'received', ?4, ?5, ?6, ?7, ?8, ?8) \
+     ON CONFLICT DO NOTHING";
+const SELECT_PAYMENT: &str = "SELECT state, request, submission_id, receipt, failure, first_seen, claimed_until, claim \
+     FROM replay WHERE mandate_id = ?1";
+const TAKE: &str = "UPDATE replay SET claim = ?2, claimed_until = ?3, updated_at = ?4 WHERE mandate_id = ?1";
+const SET_RECEIPTED: &str = "UPDATE replay SET state = 'receipted', receipt = ?3, updated_at = ?4 \
+     WHERE mandate_id = ?1 AND claim = ?2 AND state = 'received'";
+const SET_SERVED: &str = "UPDATE replay SET state = 'served', receipt = ?3, claimed_until = ?4, updated_at = ?5 \
+     WHERE mandate_id = ?1 AND claim = ?2 AND state IN ('received', 'receipted', 'served') \
+     AND NOT EXISTS (SELECT 1 FROM marks.delivered d WHERE d.mandate_id = ?1 AND d.claim = ?2)";
+const SET_FAILED: &str = "UPDATE replay SET state = 'failed', failure = ?3, claim = NULL, claimed_until = 0, \
+     updated_at = ?4 WHERE mandate_id = ?1 AND claim = ?2 AND state = 'received'";
+const RELEASE: &str = "UPDATE replay SET claim = NULL, claimed_until = 0, updated_at = ?3 \
+     WHERE mandate_id = ?1 AND claim = ?2";
 const PURGE_BATCH_SIZE: usize = 10_000;
 /// The purge high-water mark: entries with a deadline below it may have been deleted.
 const PURGED_BELOW: &str = "SELECT value FROM meta WHERE name = 'purged_below'";
@@ -94,6 +172,10 @@ impl Default for SqliteOptions {
 #[derive(Debug)]
 pub struct SqliteStore {
     conn: Mutex<Connection>,
+    /// The delivery marks' own connection, without fsync (see [`MARKS_SCHEMA`]): losing a mark to
+    /// a power cut only lets a replay of that mandate be served again after its lease. `None` for
+    /// in-memory databases, which keep the marks through `conn`.
+    unsynced: Option<Mutex<Connection>>,
     retention: u64,
 }
 
@@ -102,7 +184,7 @@ impl SqliteStore {
     pub const APPLICATION_ID: i32 = 0x4145_5032;
 
     /// The `PRAGMA user_version` of the schema this build creates and reads.
-    pub const SCHEMA_VERSION: i32 = 2;
+    pub const SCHEMA_VERSION: i32 = 3;
 
     /// Opens (creating if needed) the replay database at `path` with default options.
     pub fn open(path: impl AsRef<Path>) -> Result<SqliteStore, Error> {
@@ -114,8 +196,28 @@ impl SqliteStore {
     /// Fails with `replay_store_unavailable` if the file cannot be opened or created, is not a
     /// SQLite database, is a SQLite database of something else, or cannot use WAL.
     pub fn open_with(path: impl AsRef<Path>, options: &SqliteOptions) -> Result<SqliteStore, Error> {
-        let conn = sqlite_file::open(path.as_ref(), options.busy_timeout, &KIND)?;
-        Ok(SqliteStore::with(conn, options))
+        let path = path.as_ref();
+        let conn = sqlite_file::open(path, options.busy_timeout, &KIND)?;
+        let mut marks_path = path.as_os_str().to_owned();
+        marks_path.push("-delivered");
+        let marks_path = std::path::PathBuf::from(marks_path);
+        let marks = sqlite_file::open_unsynced(&marks_path, options.busy_timeout, &MARKS_KIND)?;
+        let text = |p: &Path| {
+            p.to_str().map(str::to_owned).ok_or_else(|| {
+                Error::new(
+                    Reason::ReplayStoreUnavailable,
+                    format!("{}: not a UTF-8 path", p.display()),
+                )
+            })
+        };
+        marks
+            .execute("ATTACH DATABASE ?1 AS store", [text(path)?])
+            .map_err(|e| unavailable("attach the store to the delivery marks", &e))?;
+        conn.execute("ATTACH DATABASE ?1 AS marks", [text(&marks_path)?])
+            .map_err(|e| unavailable("attach the delivery marks", &e))?;
+        let mut store = SqliteStore::with(conn, options);
+        store.unsynced = Some(Mutex::new(marks));
+        Ok(store)
     }
 
     /// A private in-memory database with default options (for tests: not durable, not shared
@@ -128,12 +230,18 @@ impl SqliteStore {
     /// connection).
     pub fn open_in_memory_with(options: &SqliteOptions) -> Result<SqliteStore, Error> {
         let conn = sqlite_file::open_in_memory(options.busy_timeout, &KIND)?;
+        conn.execute_batch(&format!(
+            "ATTACH DATABASE ':memory:' AS marks; {}",
+            MARKS_SCHEMA.replace("CREATE TABLE delivered", "CREATE TABLE marks.delivered")
+        ))
+        .map_err(|e| unavailable("create the delivery marks", &e))?;
         Ok(SqliteStore::with(conn, options))
     }
 
     fn with(conn: Connection, options: &SqliteOptions) -> SqliteStore {
         SqliteStore {
             conn: Mutex::new(conn),
+            unsynced: None,
             retention: options.retention,
         }
     }
@@ -202,8 +310,20 @@ impl ReplayStore for SqliteStore {
     }
 
     fn purge(&self, now: u64) -> Result<usize, Error> {
-        let cutoff = to_sql_int(cutoff(now, self.retention));
+        let cutoff_at = cutoff(now, self.retention);
+        let cutoff = to_sql_int(cutoff_at);
+        let unfinished_cutoff = to_sql_int(cutoff_at.saturating_sub(UNFINISHED_GRACE));
         let batch = i64::try_from(PURGE_BATCH_SIZE).unwrap_or(i64::MAX);
+        {
+            // Marked deliveries become final here, so the marks stay few.
+            let mut conn = self.conn();
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(|e| unavailable("purge: begin", &e))?;
+            tx.execute_batch(&format!("{SETTLE_MARKED}; {DROP_MARKS};"))
+                .map_err(|e| unavailable("purge: settle the delivery marks", &e))?;
+            tx.commit().map_err(|e| unavailable("purge: commit", &e))?;
+        }
         let mut total = 0;
         loop {
             // One transaction per batch: the high-water mark rises with the deletions it covers,
@@ -215,7 +335,10 @@ impl ReplayStore for SqliteStore {
             let removed = tx
                 .prepare_cached(RAISE_PURGED_BELOW)
                 .and_then(|mut s| s.execute([cutoff]))
-                .and_then(|_| tx.prepare_cached(PURGE_BATCH)?.execute(params![cutoff, batch]))
+                .and_then(|_| {
+                    tx.prepare_cached(PURGE_BATCH)?
+                        .execute(params![cutoff, batch, unfinished_cutoff])
+                })
                 .map_err(|e| unavailable("purge", &e))?;
             tx.commit().map_err(|e| unavailable("purge: commit", &e))?;
             total += removed;
@@ -229,6 +352,209 @@ impl ReplayStore for SqliteStore {
         let n: i64 = self
             .conn()
             .query_row("SELECT count(*) FROM replay", [], |row| row.get(0))
+            .map_err(|e| unavailable("count", &e))?;
+        usize::try_from(n).map_err(|_| Error::new(Reason::ReplayStoreUnavailable, "count out of range"))
+    }
+}
+
+impl SqliteStore {
+    /// Runs one claim-guarded update; `Ok(true)` if it changed the record.
+    fn transition(&self, sql: &str, claim: &Claim, extra: Option<&str>, now: u64) -> Result<bool, Error> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare_cached(sql)
+            .map_err(|e| unavailable("prepare a transition", &e))?;
+        let changed = match extra {
+            Some(text) => stmt.execute(params![claim.mandate_id, claim.token, text, to_sql_int(now)]),
+            None => stmt.execute(params![claim.mandate_id, claim.token, to_sql_int(now)]),
+        }
+        .map_err(|e| unavailable("record a payment transition", &e))?;
+        Ok(changed == 1)
+    }
+}
+
+/// A row of `SELECT_PAYMENT`, with the claim token.
+type PaymentRow = (PaymentRecord, Option<[u8; 16]>);
+
+fn read_payment(tx: &rusqlite::Connection, mandate_id: &[u8; 32]) -> Result<Option<PaymentRow>, Error> {
+    let row = tx
+        .prepare_cached(SELECT_PAYMENT)
+        .and_then(|mut s| {
+            s.query_row([mandate_id], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, Option<Vec<u8>>>(1)?,
+                    r.get::<_, Option<Vec<u8>>>(2)?,
+                    r.get::<_, Option<String>>(3)?,
+                    r.get::<_, Option<String>>(4)?,
+                    r.get::<_, i64>(5)?,
+                    r.get::<_, i64>(6)?,
+                    r.get::<_, Option<Vec<u8>>>(7)?,
+                ))
+            })
+            .optional()
+        })
+        .map_err(|e| unavailable("read a payment record", &e))?;
+    let Some((state, request, submission, receipt, failure, first_seen, claimed_until, claim)) = row else {
+        return Ok(None);
+    };
+    let state = PaymentState::parse(&state).ok_or_else(|| {
+        Error::new(
+            Reason::ReplayStoreUnavailable,
+            format!("unknown payment state {state:?}"),
+        )
+    })?;
+    let fixed = |b: Option<Vec<u8>>| b.and_then(|b| <[u8; 16]>::try_from(b).ok());
+    let record = PaymentRecord {
+        state,
+        request: request.and_then(|b| <[u8; 32]>::try_from(b).ok()).unwrap_or([0; 32]),
+        submission_id: fixed(submission).unwrap_or([0; 16]),
+        receipt,
+        failure,
+        first_seen: u64::try_from(first_seen).unwrap_or(0),
+        claimed_until: u64::try_from(claimed_until).unwrap_or(0),
+    };
+    Ok(Some((record, fixed(claim))))
+}
+
+/// The claim of a record, or `None` when the record is free or its delivery is marked (a served
+/// record whose mark ends its claim is final).
+fn unmarked(
+    conn: &Connection,
+    record: &PaymentRecord,
+    mandate_id: &[u8; 32],
+    token: Option<[u8; 16]>,
+) -> Result<Option<[u8; 16]>, Error> {
+    let Some(claim) = token else { return Ok(None) };
+    if record.state != PaymentState::Served {
+        return Ok(Some(claim));
+    }
+    let marked = conn
+        .prepare_cached(IS_MARKED)
+        .and_then(|mut s| s.query_row(params![mandate_id, claim], |_| Ok(())).optional())
+        .map_err(|e| unavailable("read the delivery marks", &e))?;
+    Ok(if marked.is_some() { None } else { Some(claim) })
+}
+
+impl PaymentStore for SqliteStore {
+    fn begin(&self, key: &ReplayKey, p: &Presentation, now: u64) -> Result<Begun, Error> {
+        let claim = Claim {
+            mandate_id: key.mandate_id,
+            token: p.token,
+        };
+        let mut conn = self.conn();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| unavailable("begin", &e))?;
+        if let Some((record, token)) = read_payment(&tx, &key.mandate_id)? {
+            let token = unmarked(&tx, &record, &key.mandate_id, token)?;
+            payment::may_take(&record, token, &p.request, now)?;
+            let until = now.saturating_add(p.lease);
+            tx.prepare_cached(TAKE)
+                .and_then(|mut s| s.execute(params![key.mandate_id, p.token, to_sql_int(until), to_sql_int(now)]))
+                .map_err(|e| unavailable("take over a payment record", &e))?;
+            tx.commit().map_err(|e| unavailable("commit", &e))?;
+            return Ok(Begun::Resumed { claim, record });
+        }
+        check_not_expired(key, now, self.retention)?;
+        let purged_below: i64 = tx
+            .prepare_cached(PURGED_BELOW)
+            .and_then(|mut s| s.query_row([], |row| row.get(0)))
+            .map_err(|e| unavailable("read the purge horizon", &e))?;
+        if to_sql_int(key.deadline) < purged_below {
+            return check_not_forgotten(key, u64::try_from(purged_below).unwrap_or(u64::MAX))
+                .map(|()| Begun::Fresh(claim));
+        }
+        let inserted = tx
+            .prepare_cached(INSERT_PAYMENT)
+            .and_then(|mut s| {
+                s.execute(params![
+                    key.mandate_id,
+                    key.nonce_key,
+                    to_sql_int(key.deadline),
+                    p.request,
+                    p.submission_id,
+                    p.token,
+                    to_sql_int(now.saturating_add(p.lease)),
+                    to_sql_int(now)
+                ])
+            })
+            .map_err(|e| unavailable("insert", &e))?;
+        if inserted == 1 {
+            tx.commit().map_err(|e| unavailable("commit", &e))?;
+            return Ok(Begun::Fresh(claim));
+        }
+        // The mandate id was absent, so the nonce key refused the row.
+        Err(Error::new(
+            Reason::NonceReused,
+            "another mandate with this nonce key is already recorded",
+        ))
+    }
+
+    fn lookup(&self, mandate_id: &[u8; 32]) -> Result<Option<PaymentRecord>, Error> {
+        let conn = self.conn();
+        let Some((mut record, token)) = read_payment(&conn, mandate_id)? else {
+            return Ok(None);
+        };
+        if unmarked(&conn, &record, mandate_id, token)?.is_none() {
+            record.claimed_until = 0;
+        }
+        Ok(Some(record))
+    }
+
+    fn receipted(&self, claim: &Claim, receipt: &str, now: u64) -> Result<bool, Error> {
+        self.transition(SET_RECEIPTED, claim, Some(receipt), now)
+    }
+
+    fn served(&self, claim: &Claim, receipt: &str, until: u64, now: u64) -> Result<bool, Error> {
+        let conn = self.conn();
+        let changed = conn
+            .prepare_cached(SET_SERVED)
+            .and_then(|mut s| {
+                s.execute(params![
+                    claim.mandate_id,
+                    claim.token,
+                    receipt,
+                    to_sql_int(until),
+                    to_sql_int(now)
+                ])
+            })
+            .map_err(|e| unavailable("record the serve", &e))?;
+        Ok(changed == 1)
+    }
+
+    fn delivered(&self, claim: &Claim, _now: u64) -> Result<bool, Error> {
+        let marked = match &self.unsynced {
+            Some(marks) => marks
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .prepare_cached(MARK)
+                .and_then(|mut s| s.execute(params![claim.mandate_id, claim.token])),
+            None => self
+                .conn()
+                .prepare_cached(MARK_HERE)
+                .and_then(|mut s| s.execute(params![claim.mandate_id, claim.token])),
+        }
+        .map_err(|e| unavailable("record the delivery", &e))?;
+        Ok(marked == 1)
+    }
+
+    fn failed(&self, claim: &Claim, reason: &str, now: u64) -> Result<bool, Error> {
+        self.transition(SET_FAILED, claim, Some(reason), now)
+    }
+
+    fn release(&self, claim: &Claim, now: u64) -> Result<bool, Error> {
+        self.transition(RELEASE, claim, None, now)
+    }
+
+    fn unfinished(&self) -> Result<usize, Error> {
+        let n: i64 = self
+            .conn()
+            .query_row(
+                "SELECT count(*) FROM replay WHERE state IN ('received', 'receipted')",
+                [],
+                |row| row.get(0),
+            )
             .map_err(|e| unavailable("count", &e))?;
         usize::try_from(n).map_err(|_| Error::new(Reason::ReplayStoreUnavailable, "count out of range"))
     }

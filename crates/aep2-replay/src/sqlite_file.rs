@@ -23,6 +23,9 @@ pub struct FileKind {
     pub schema_version: i32,
     /// The schema, run once on a new file.
     pub schema: &'static str,
+    /// Upgrades of older files, in order: `(version, sql)` turns a file of `version` into one of
+    /// `version + 1`. A file older than the first listed version is refused.
+    pub migrations: &'static [(i32, &'static str)],
 }
 
 /// Opens (creating if needed) the database file at `path` for `kind`.
@@ -49,6 +52,16 @@ pub fn open(path: &Path, busy_timeout: Duration, kind: &FileKind) -> Result<Conn
     init(conn, kind)
 }
 
+/// [`open`], with `synchronous=OFF`: its commits survive a crash of the process (they are in the
+/// operating system's cache, and later `FULL` commits of other connections sync the log they
+/// share) but not a power cut. Only for records whose loss is safe and whose delay is not.
+pub fn open_unsynced(path: &Path, busy_timeout: Duration, kind: &FileKind) -> Result<Connection, Error> {
+    let conn = open(path, busy_timeout, kind)?;
+    conn.pragma_update(None, "synchronous", "OFF")
+        .map_err(|e| unavailable(kind.name, "set synchronous=OFF", &e))?;
+    Ok(conn)
+}
+
 /// A private in-memory database of `kind` (for tests: not durable, not shared).
 pub fn open_in_memory(busy_timeout: Duration, kind: &FileKind) -> Result<Connection, Error> {
     let mut conn = Connection::open_in_memory().map_err(|e| unavailable(kind.name, "open in memory", &e))?;
@@ -72,7 +85,16 @@ fn init(mut conn: Connection, kind: &FileKind) -> Result<Connection, Error> {
     let version = read("PRAGMA user_version").map_err(|e| unavailable(name, "read user_version", &e))?;
     let objects = read("SELECT count(*) FROM sqlite_schema").map_err(|e| unavailable(name, "read schema", &e))?;
     if app == i64::from(kind.application_id) {
-        if version != i64::from(kind.schema_version) {
+        let mut at = version;
+        // Upgrades run in the same write transaction as the check: all of them or none.
+        for (from, sql) in kind.migrations {
+            if at == i64::from(*from) {
+                tx.execute_batch(sql)
+                    .map_err(|e| unavailable(name, &format!("migrate from version {from}"), &e))?;
+                at += 1;
+            }
+        }
+        if at != i64::from(kind.schema_version) {
             return Err(Error::new(
                 Reason::ReplayStoreUnavailable,
                 format!(
@@ -80,6 +102,10 @@ fn init(mut conn: Connection, kind: &FileKind) -> Result<Connection, Error> {
                     kind.schema_version
                 ),
             ));
+        }
+        if at != version {
+            tx.pragma_update(None, "user_version", kind.schema_version)
+                .map_err(|e| unavailable(name, "migrate: set user_version", &e))?;
         }
     } else if app == 0 && objects == 0 {
         tx.execute_batch(kind.schema)

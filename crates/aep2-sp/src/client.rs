@@ -59,6 +59,11 @@ pub struct EnqueueResponse {
     pub mandate_id: String,
     /// The mandate's status at the SP (`accepted` on first acceptance).
     pub status: String,
+    /// Whether this submission stored the mandate (`false`: it was stored before, and the answer
+    /// is the stored receipt).
+    pub fresh: bool,
+    /// The submission id the SP holds the mandate for, if any.
+    pub submission_id: Option<String>,
 }
 
 /// An async client for one settlement processor. Cheap to clone; connections are pooled.
@@ -100,13 +105,25 @@ impl SpClient {
     /// Enqueues an envelope (its JSON text: `{mandate, payerSig}` or a native envelope) and
     /// returns the receipt.
     pub async fn enqueue(&self, envelope_json: &str) -> Result<Receipt, SpClientError> {
-        self.enqueue_full(envelope_json).await.map(|r| r.receipt)
+        self.enqueue_full(envelope_json, None).await.map(|r| r.receipt)
     }
 
-    /// Like [`SpClient::enqueue`], with the receipt's JSON text, the mandate id and its status.
-    pub async fn enqueue_full(&self, envelope_json: &str) -> Result<EnqueueResponse, SpClientError> {
+    /// Like [`SpClient::enqueue`], as the submission `submission_id` (sent in
+    /// [`crate::SUBMISSION_ID_HEADER`]), with the receipt's JSON text, the mandate id, its status
+    /// and whether this submission stored it.
+    pub async fn enqueue_full(
+        &self,
+        envelope_json: &str,
+        submission_id: Option<&[u8; 16]>,
+    ) -> Result<EnqueueResponse, SpClientError> {
+        let header = submission_id.map(crate::format_submission_id);
         let v = self
-            .call(Method::POST, "/enqueue", Some(envelope_json.to_owned()))
+            .call_with(
+                Method::POST,
+                "/enqueue",
+                Some(envelope_json.to_owned()),
+                header.as_deref(),
+            )
             .await?;
         let receipt_value = v
             .get("receipt")
@@ -121,6 +138,8 @@ impl SpClient {
             receipt_json,
             mandate_id: text("mandateId"),
             status: text("status"),
+            fresh: v.get("fresh").and_then(J::as_bool).unwrap_or(false),
+            submission_id: v.get("submissionId").and_then(J::as_str).map(str::to_owned),
         })
     }
 
@@ -155,9 +174,22 @@ impl SpClient {
     }
 
     async fn call(&self, method: Method, path: &str, body: Option<String>) -> Result<J, SpClientError> {
+        self.call_with(method, path, body, None).await
+    }
+
+    async fn call_with(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<String>,
+        submission_id: Option<&str>,
+    ) -> Result<J, SpClientError> {
         let mut req = Request::builder().method(method).uri(format!("{}{path}", self.base));
         if body.is_some() {
             req = req.header(hyper::header::CONTENT_TYPE, "application/json");
+        }
+        if let Some(id) = submission_id {
+            req = req.header(crate::SUBMISSION_ID_HEADER, id);
         }
         let req = req
             .body(Full::new(Bytes::from(body.unwrap_or_default())))

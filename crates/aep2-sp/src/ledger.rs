@@ -58,11 +58,16 @@ CREATE TABLE mandates (
     enqueue_deadline INTEGER NOT NULL,
     status TEXT NOT NULL CHECK (status IN ('accepted', 'settled', 'failed')),
     accepted_at INTEGER NOT NULL,
-    updated_at INTEGER NOT NULL
+    updated_at INTEGER NOT NULL,
+    submission_id BLOB CHECK (submission_id IS NULL OR length(submission_id) = 16)
 ) STRICT;
 CREATE INDEX mandates_status ON mandates (status, accepted_at);
 CREATE INDEX mandates_account ON mandates (domain, payer, token);
 ";
+
+/// Version 1 to 2: the payee's submission id (spec `aep2.md#sp-enqueue`, *Submission id*).
+const MIGRATE_1_TO_2: &str =
+    "ALTER TABLE mandates ADD COLUMN submission_id BLOB CHECK (submission_id IS NULL OR length(submission_id) = 16);";
 
 /// What a ledger file is.
 const KIND: FileKind = FileKind {
@@ -70,10 +75,11 @@ const KIND: FileKind = FileKind {
     application_id: Ledger::APPLICATION_ID,
     schema_version: Ledger::SCHEMA_VERSION,
     schema: SCHEMA,
+    migrations: &[(1, MIGRATE_1_TO_2)],
 };
 
 const MANDATE_COLUMNS: &str = "mandate_id, profile, domain, payer, token, payee, amount, nonce, deadline, ref, \
-     envelope, receipt, enqueue_deadline, status, accepted_at";
+     envelope, receipt, enqueue_deadline, status, accepted_at, submission_id";
 
 /// Settings of a [`Ledger`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -200,6 +206,8 @@ pub struct NewMandate {
     pub enqueue_deadline: u64,
     /// Acceptance time (unix seconds).
     pub now: u64,
+    /// The submitting payee's submission id, if it sent one.
+    pub submission_id: Option<[u8; 16]>,
 }
 
 /// A mandate as stored.
@@ -231,6 +239,8 @@ pub struct StoredMandate {
     pub status: Status,
     /// When it was accepted (unix seconds).
     pub accepted_at: u64,
+    /// The submission id it is held for: the first one any submission brought.
+    pub submission_id: Option<[u8; 16]>,
 }
 
 /// The result of [`Ledger::enqueue`].
@@ -264,7 +274,7 @@ impl Ledger {
     /// The `PRAGMA application_id` that marks an SP ledger: "AEPs" in ASCII.
     pub const APPLICATION_ID: i32 = 0x4145_5073;
     /// The `PRAGMA user_version` of the schema this build creates and reads.
-    pub const SCHEMA_VERSION: i32 = 1;
+    pub const SCHEMA_VERSION: i32 = 2;
 
     /// Opens (creating if needed) the ledger at `path`.
     ///
@@ -355,6 +365,8 @@ impl Ledger {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|e| unavailable("enqueue: begin", &e))?;
         if let Some(stored) = select_mandate(&tx, &m.mandate_id)? {
+            let stored = match_submission(&tx, stored, m.submission_id, m.now)?;
+            tx.commit().map_err(|e| unavailable("enqueue: commit", &e))?;
             return Ok(Enqueued {
                 mandate: stored,
                 fresh: false,
@@ -386,8 +398,8 @@ impl Ledger {
         write_account(&tx, &m.account, &balance, &reserved)?;
         tx.prepare_cached(
             "INSERT INTO mandates (mandate_id, nonce_key, profile, domain, payer, token, payee, amount, nonce, \
-             deadline, ref, envelope, receipt, enqueue_deadline, status, accepted_at, updated_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, 'accepted', ?15, ?15)",
+             deadline, ref, envelope, receipt, enqueue_deadline, status, accepted_at, updated_at, submission_id) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, 'accepted', ?15, ?15, ?16)",
         )
         .and_then(|mut s| {
             s.execute(params![
@@ -406,6 +418,7 @@ impl Ledger {
                 m.receipt,
                 to_sql_int(m.enqueue_deadline),
                 to_sql_int(m.now),
+                m.submission_id,
             ])
         })
         .map_err(|e| unavailable("enqueue: insert", &e))?;
@@ -425,6 +438,7 @@ impl Ledger {
                 enqueue_deadline: m.enqueue_deadline,
                 status: Status::Accepted,
                 accepted_at: m.now,
+                submission_id: m.submission_id,
             },
             fresh: true,
         })
@@ -434,6 +448,32 @@ impl Ledger {
     pub fn mandate(&self, mandate_id: &[u8; 32]) -> Result<Option<StoredMandate>, Error> {
         let conn = self.conn();
         select_mandate(&conn, mandate_id)
+    }
+
+    /// A re-submission of a stored mandate: the stored mandate if the submission id matches (see
+    /// [`Ledger::enqueue`]), `None` if the mandate is not stored.
+    ///
+    /// Errors: `mandate_replayed` when the mandate is held for another submission id;
+    /// `replay_store_unavailable`.
+    pub fn resubmission(
+        &self,
+        mandate_id: &[u8; 32],
+        submission_id: Option<[u8; 16]>,
+        now: u64,
+    ) -> Result<Option<StoredMandate>, Error> {
+        let mut conn = self.conn();
+        if submission_id.is_none() {
+            return select_mandate(&conn, mandate_id);
+        }
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| unavailable("resubmission: begin", &e))?;
+        let Some(stored) = select_mandate(&tx, mandate_id)? else {
+            return Ok(None);
+        };
+        let stored = match_submission(&tx, stored, submission_id, now)?;
+        tx.commit().map_err(|e| unavailable("resubmission: commit", &e))?;
+        Ok(Some(stored))
     }
 
     /// Every stored mandate, oldest first (for audits and tests; the ledger is not paginated).
@@ -578,6 +618,32 @@ impl Ledger {
     }
 }
 
+/// The submission rule (spec `aep2.md#sp-enqueue`, *Submission id*): a stored mandate is held for
+/// the first submission id any submission brought; a re-submission with that id, or with none,
+/// gets it; one with another id is `mandate_replayed`, because another payee instance (with a
+/// store of its own) has it and may serve it.
+fn match_submission(
+    tx: &Connection,
+    mut stored: StoredMandate,
+    submission_id: Option<[u8; 16]>,
+    now: u64,
+) -> Result<StoredMandate, Error> {
+    match (stored.submission_id, submission_id) {
+        (Some(held), Some(asked)) if held != asked => Err(Error::new(
+            Reason::MandateReplayed,
+            "this mandate was submitted with another submission id: another payee instance holds it",
+        )),
+        (None, Some(asked)) => {
+            tx.prepare_cached("UPDATE mandates SET submission_id = ?2, updated_at = ?3 WHERE mandate_id = ?1")
+                .and_then(|mut s| s.execute(params![stored.mandate_id, asked, to_sql_int(now)]))
+                .map_err(|e| unavailable("record the submission id", &e))?;
+            stored.submission_id = Some(asked);
+            Ok(stored)
+        }
+        _ => Ok(stored),
+    }
+}
+
 fn select_mandate(conn: &Connection, mandate_id: &[u8; 32]) -> Result<Option<StoredMandate>, Error> {
     conn.prepare_cached(&format!("SELECT {MANDATE_COLUMNS} FROM mandates WHERE mandate_id = ?1"))
         .and_then(|mut s| s.query_row([mandate_id], row_to_mandate).optional())
@@ -603,6 +669,7 @@ fn row_to_mandate(r: &rusqlite::Row<'_>) -> rusqlite::Result<RowResult> {
         (r.get(1)?, r.get(5)?, r.get(7)?, get_u64(8)?, r.get(9)?);
     let (envelope, receipt, enqueue_deadline, accepted_at): (String, String, u64, u64) =
         (r.get(10)?, r.get(11)?, get_u64(12)?, get_u64(14)?);
+    let submission_id: Option<Vec<u8>> = r.get(15)?;
     Ok((|| {
         Ok(StoredMandate {
             mandate_id: id
@@ -622,6 +689,7 @@ fn row_to_mandate(r: &rusqlite::Row<'_>) -> rusqlite::Result<RowResult> {
             status: Status::parse(&status)
                 .ok_or_else(|| Error::new(Reason::ReplayStoreUnavailable, format!("unknown status {status:?}")))?,
             accepted_at,
+            submission_id: submission_id.and_then(|b| <[u8; 16]>::try_from(b).ok()),
         })
     })())
 }

@@ -42,6 +42,33 @@ use aep2::{
 };
 use ledger::NewMandate;
 
+/// The request header in which a payee names its submission of a mandate to `POST /enqueue`
+/// (spec `aep2.md#sp-enqueue`, *Submission id*): `0x` and 32 lowercase hex digits.
+pub const SUBMISSION_ID_HEADER: &str = "aep2-submission-id";
+
+/// The header form of a submission id.
+pub fn format_submission_id(id: &[u8; 16]) -> String {
+    aep2::codec::hex_encode_0x(id)
+}
+
+/// Parses a submission id header value: `0x` and exactly 32 hex digits (`field_type` otherwise).
+pub fn parse_submission_id(text: &str) -> Result<[u8; 16], Error> {
+    let well_formed = text.len() == 34
+        && text.starts_with("0x")
+        && text[2..]
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    well_formed
+        .then(|| aep2::codec::hex_decode_0x(text).and_then(|b| <[u8; 16]>::try_from(b).ok()))
+        .flatten()
+        .ok_or_else(|| {
+            Error::new(
+                Reason::FieldType,
+                format!("{SUBMISSION_ID_HEADER} must be 0x followed by 32 lowercase hex digits"),
+            )
+        })
+}
+
 /// The ledger's name for a deployment: `eip712:<chainId>:<EIP-55 contract>`,
 /// `ed25519:<network>:<base58 wallet>`, or `solana-mvp`.
 pub fn domain_key(d: &Domain) -> String {
@@ -109,12 +136,19 @@ impl Processor {
     ///
     /// The returned receipt is durably stored before this returns.
     pub fn enqueue(&self, body: &[u8], now: u64) -> Result<Enqueued, Error> {
+        self.enqueue_as(body, None, now)
+    }
+
+    /// [`Processor::enqueue`] for a submission with the payee's submission id (spec
+    /// `aep2.md#sp-enqueue`, *Submission id*): a stored mandate held for another id is
+    /// `mandate_replayed`.
+    pub fn enqueue_as(&self, body: &[u8], submission_id: Option<[u8; 16]>, now: u64) -> Result<Enqueued, Error> {
         let v = decode_json_bytes(body)?;
         let verifier = self.verifier_for(&v)?;
         let verified = verifier.check_value(&v, None).into_result()?;
         // A retry after a lost response gets the first receipt even if the mandate has expired
         // since: returning a stored promise is not signing a new one.
-        if let Some(mut stored) = self.ledger.mandate(&verified.digest.id)? {
+        if let Some(mut stored) = self.ledger.resubmission(&verified.digest.id, submission_id, now)? {
             // An eip712 mandate has one id in either envelope form. Whoever submits it first must
             // not choose the receipt form for the other (an MVP payee cannot read a native
             // receipt): the other form gets its receipt for the same promise, signed now, which is
@@ -150,7 +184,8 @@ impl Processor {
         }
         let receipt = self.sign(&verified, enqueue_deadline)?;
         let text = std::str::from_utf8(body).map_err(|e| Error::new(Reason::Utf8Invalid, e.to_string()))?;
-        let record = new_mandate(&verified, text, receipt, enqueue_deadline, now)?;
+        let mut record = new_mandate(&verified, text, receipt, enqueue_deadline, now)?;
+        record.submission_id = submission_id;
         self.ledger.enqueue(&record)
     }
 
@@ -260,6 +295,7 @@ fn new_mandate(
         receipt,
         enqueue_deadline,
         now,
+        submission_id: None,
     })
 }
 

@@ -18,6 +18,7 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use serde_json::{Value as J, json};
+use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -57,13 +58,23 @@ pub fn error_response(e: &Error) -> Response {
 }
 
 fn error_with_status(status: StatusCode, e: &Error) -> Response {
-    let body = json!({
+    json_response(status, error_json(e))
+}
+
+fn error_json(e: &Error) -> String {
+    json!({
         "success": false,
         "error": e.code(),
         "stage": e.stage().as_str(),
         "message": if e.detail().is_empty() { e.code() } else { e.detail() },
-    });
-    json_response(status, body.to_string())
+    })
+    .to_string()
+}
+
+/// The SP's [`RejectionBody`]: the error body of [`error_response`], for the rejections the
+/// server loop makes itself ([`serve_router`]).
+pub fn rejection_body(_status: StatusCode, e: &Error) -> Vec<u8> {
+    error_json(e).into_bytes()
 }
 
 fn json_response(status: StatusCode, body: String) -> Response {
@@ -128,6 +139,10 @@ async fn enqueue(State(st): State<Arc<AppState>>, req: Request) -> Response {
             format!("body of {} bytes, limit {limit}", declared.unwrap_or(0)),
         ));
     }
+    let submission = match submission_of(req.headers()) {
+        Ok(id) => id,
+        Err(e) => return error_response(&e),
+    };
     let read = Limited::new(req.into_body(), limit).collect();
     let body = match tokio::time::timeout(st.limits.body_timeout, read).await {
         Err(_) => {
@@ -147,17 +162,10 @@ async fn enqueue(State(st): State<Arc<AppState>>, req: Request) -> Response {
     let now = unix_now();
     let worker = st.clone();
     // SQLite commits fsync: run them off the async worker threads.
-    let outcome = tokio::task::spawn_blocking(move || worker.processor.enqueue(&body, now)).await;
+    let outcome = tokio::task::spawn_blocking(move || worker.processor.enqueue_as(&body, submission, now)).await;
     match outcome {
         Ok(Ok(done)) => {
-            let m = &done.mandate;
-            // The stored receipt text goes out verbatim: a re-submission gets the same bytes.
-            let body = format!(
-                "{{\"success\":true,\"receipt\":{},\"mandateId\":\"{}\",\"status\":\"{}\"}}",
-                m.receipt,
-                hex_encode_0x(&m.mandate_id),
-                m.status.as_str()
-            );
+            let body = enqueue_answer(&done);
             json_response(StatusCode::OK, body)
         }
         Ok(Err(e)) => error_response(&e),
@@ -166,6 +174,39 @@ async fn enqueue(State(st): State<Arc<AppState>>, req: Request) -> Response {
             format!("enqueue worker failed: {join}"),
         )),
     }
+}
+
+/// The `200` body of `POST /enqueue` (`sp-enqueue-response.schema.json`): the stored receipt
+/// text verbatim (a re-submission gets the same bytes), the mandate id, its status, whether this
+/// request stored it, and the submission id it is held for.
+pub fn enqueue_answer(done: &crate::Enqueued) -> String {
+    let m = &done.mandate;
+    let submission = m.submission_id.map_or_else(
+        || "null".to_owned(),
+        |id| format!("\"{}\"", crate::format_submission_id(&id)),
+    );
+    format!(
+        "{{\"success\":true,\"receipt\":{},\"mandateId\":\"{}\",\"status\":\"{}\",\"fresh\":{},\"submissionId\":{submission}}}",
+        m.receipt,
+        hex_encode_0x(&m.mandate_id),
+        m.status.as_str(),
+        done.fresh,
+    )
+}
+
+/// The payee's submission id, if it sent one (at most once, well formed: else `field_type`).
+fn submission_of(headers: &HeaderMap) -> Result<Option<[u8; 16]>, Error> {
+    let mut values = headers.get_all(crate::SUBMISSION_ID_HEADER).iter();
+    let Some(first) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(Error::new(
+            Reason::FieldType,
+            format!("{} given more than once", crate::SUBMISSION_ID_HEADER),
+        ));
+    }
+    crate::parse_submission_id(first.to_str().unwrap_or("")).map(Some)
 }
 
 async fn health(State(st): State<Arc<AppState>>, method: Method) -> Response {
@@ -345,20 +386,65 @@ impl Bound {
     /// connections to finish.
     pub async fn serve(self, shutdown: impl Future<Output = ()>) -> Result<(), String> {
         let app = router(self.state.clone());
-        serve_router(self.listener, app, self.state.limits, SHUTDOWN_GRACE, shutdown).await
+        serve_router(
+            self.listener,
+            app,
+            self.state.limits,
+            SHUTDOWN_GRACE,
+            rejection_body,
+            shutdown,
+        )
+        .await
     }
 }
 
+/// The largest request head the server loop reads ([`serve_router`]): the request line, the
+/// header fields and the empty line that ends them, 64 KiB. A longer head is answered
+/// `431 header_too_large`.
+pub const MAX_HEAD_BYTES: usize = 64 * 1024;
+
+/// The most header fields a request may have ([`serve_router`]); more is answered
+/// `431 header_too_large`. This is hyper's default, which the loop keeps rather than sets:
+/// setting it moves hyper's per-request header array from the stack to the heap. The HTTP tests
+/// pin it, so a hyper release that changes it fails them.
+pub const MAX_HEADER_FIELDS: usize = 100;
+
+/// Writes the body of a rejection the server loop makes itself, before the request reaches the
+/// app ([`serve_router`]), for the answer's status and reason code; it is sent as
+/// `content-type: application/json`. The SP's is [`rejection_body`]; the payee's is its MVP
+/// error body.
+pub type RejectionBody = fn(StatusCode, &Error) -> Vec<u8>;
+
 /// Serves `app` on `listener` until `shutdown` completes, hardened the same way for every AEP2
-/// service: at most `limits.max_connections` connections at once (past that, new ones wait in
-/// the kernel's accept queue instead of each costing a task and buffers), a request head of at
-/// most 64 KiB read within `limits.header_timeout`, and on shutdown no new connections and up to
-/// `grace` for open ones to finish.
+/// service:
+///
+/// - at most `limits.max_connections` connections at once (past that, new ones wait in the
+///   kernel's accept queue instead of each costing a task and buffers);
+/// - a request head (request line, header fields, the empty line) of at most
+///   [`MAX_HEAD_BYTES`] (65 536 bytes) and [`MAX_HEADER_FIELDS`] (100) header fields, else
+///   `431 header_too_large`;
+/// - a request that is not well-formed HTTP/1.1, `400 http_request_invalid`: an invalid byte
+///   (NUL, another control byte) in the request line or a header field, a malformed header line,
+///   a missing or unsupported HTTP version (HTTP/0.9's `GET /`, `HTTP/1.2`, `HTTP/2.0`), a
+///   `Content-Length` that is not one decimal number below 2^64 (or two different ones), a
+///   `Transfer-Encoding` that does not end in `chunked` (or any, in HTTP/1.0);
+/// - the head read within `limits.header_timeout`: a client that has not sent it by then is
+///   disconnected without an answer, as is a connection that opens with the HTTP/2 preface
+///   (an HTTP/2 client could not read an HTTP/1.1 answer);
+/// - on shutdown, no new connections and up to `grace` for open ones to finish.
+///
+/// hyper refuses those requests itself, before `app` sees them, with a response head and no body.
+/// The loop gives each such answer hyper's status, `content-type: application/json`,
+/// `connection: close` and the body `rejection` writes for the reason code. It recognises them
+/// by the exchanges on the connection, not by their bytes alone, so the responses of `app` pass
+/// unchanged, byte for byte (the connection adapter's documentation in the source says how,
+/// and why it does not parse request heads itself).
 pub async fn serve_router(
     listener: TcpListener,
     app: Router,
     limits: HttpLimits,
     grace: Duration,
+    rejection: RejectionBody,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), String> {
     let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
@@ -382,15 +468,29 @@ pub async fn serve_router(
         };
         let _ = stream.set_nodelay(true);
         let app = app.clone();
+        let exchanges = Arc::new(own_answers::Exchanges::default());
+        let counted = exchanges.clone();
         let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
             let app = app.clone();
-            async move { tower::ServiceExt::oneshot(app, req.map(Body::new)).await }
+            // Counted when hyper hands the request over, before any byte of its response exists.
+            counted.dispatch();
+            let counted = counted.clone();
+            async move {
+                let response = tower::ServiceExt::oneshot(app, req.map(Body::new)).await?;
+                Ok::<_, Infallible>(response.map(|body| own_answers::Tracked::new(body, counted)))
+            }
         });
+        let io = own_answers::Rewriter::new(stream, exchanges, rejection);
         let conn = hyper::server::conn::http1::Builder::new()
             .timer(TokioTimer::new())
             .header_read_timeout(limits.header_timeout)
-            .max_buf_size(64 * 1024)
-            .serve_connection(TokioIo::new(stream), service);
+            // `max_buf_size` alone bounds only a head still incomplete when the buffer fills;
+            // `max_header_size` bounds every head, however it arrives.
+            .max_buf_size(MAX_HEAD_BYTES)
+            .max_header_size(MAX_HEAD_BYTES)
+            // One flat buffer per write, so a head reaches the adapter in one `poll_write`.
+            .writev(false)
+            .serve_connection(TokioIo::new(io), service);
         let conn = graceful.watch(conn);
         tokio::spawn(async move {
             let _ = conn.await;
@@ -438,5 +538,409 @@ pub async fn shutdown_signal() {
     tokio::select! {
         () = ctrl_c => {}
         () = term => {}
+    }
+}
+
+/// Gives hyper's own rejections a JSON body: the connection adapter of [`serve_router`].
+///
+/// hyper answers a request head it cannot parse by writing a response head of its own, `400`,
+/// `414` or `431` with `content-length: 0`, and closing the connection; nothing reports the
+/// error before the head is written (the connection's error comes after the flush). [`Rewriter`]
+/// sits between hyper and the socket and replaces that head with one of the same status,
+/// `content-type: application/json`, the right `content-length`, `connection: close`, and the
+/// body of the loop's [`RejectionBody`].
+///
+/// **Which writes are hyper's own.** Not judged by the bytes alone, since a response body may
+/// contain anything, including text that looks like a response head at the start of a write. The
+/// service wrapper counts the requests dispatched to the app ([`Exchanges::dispatch`]) and the
+/// response bodies hyper is done with ([`Tracked`], counted when hyper drops it, which it does
+/// once it has encoded the whole response, before it flushes). hyper flushes the IO only when its
+/// write buffer is empty. So if at a flush every dispatched response is finished, and no request
+/// is dispatched between that flush and the next write, that write starts a message hyper makes
+/// without the app: an automatic error head (hyper's `on_error`), nothing else. Only such a write
+/// is looked at, and it is replaced only if it is one complete head, ending the write, with a
+/// status line `HTTP/1.x 400|413|414|431|501|505`, `content-length: 0` and no
+/// `transfer-encoding` or `content-type`. A response of the app is never inspected, whatever its
+/// status; the cost on the hot path is one comparison per write and two counter updates per
+/// request.
+///
+/// **One write.** hyper is built with `writev(false)` and [`Rewriter`] reports no vectored
+/// writes, so hyper writes each buffered message (its head, and a small body with it) with
+/// `poll_write` from one flat buffer: the head reaches the adapter whole, in the write that
+/// starts it. The replaced write is reported consumed in full; the replacement is then written
+/// before anything else, in `poll_write`, `poll_flush` and `poll_shutdown`, however little the
+/// socket takes at a time.
+///
+/// **Why not parse request heads before hyper does.** That is a second HTTP/1.1 parser that must
+/// agree with hyper's on every byte: where a head ends, which bytes are invalid, how each body
+/// is framed so that the next head on a keep-alive connection is found, what counts toward the
+/// size limit. Each disagreement either lets hyper's bare answer through or refuses a request
+/// hyper would serve, and the bytes would be parsed twice on the hot path. Rewriting hyper's own
+/// answer keeps one parser and one decision (hyper's status), and depends only on how hyper
+/// writes: that an automatic answer is a bodiless head written when no response is unfinished.
+/// The HTTP tests check each case end to end, so a hyper release that writes otherwise fails
+/// them rather than silently sending bare answers.
+mod own_answers {
+    use super::{Body, Error, Reason, RejectionBody, StatusCode};
+    use axum::body::Bytes;
+    use hyper::body::{Body as HttpBody, Frame, SizeHint};
+    use std::io;
+    use std::pin::Pin;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::task::{Context, Poll, ready};
+    use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+    /// The exchanges on one connection: requests handed to the app, and responses finished.
+    #[derive(Debug, Default)]
+    pub(super) struct Exchanges {
+        dispatched: AtomicU64,
+        finished: AtomicU64,
+    }
+
+    impl Exchanges {
+        /// A request was handed to the app.
+        pub(super) fn dispatch(&self) {
+            self.dispatched.fetch_add(1, Ordering::Relaxed);
+        }
+
+        fn dispatched(&self) -> u64 {
+            self.dispatched.load(Ordering::Relaxed)
+        }
+
+        /// `Some(n)` if all `n` requests dispatched so far have finished responses.
+        fn idle(&self) -> Option<u64> {
+            let n = self.dispatched();
+            (self.finished.load(Ordering::Relaxed) == n).then_some(n)
+        }
+    }
+
+    /// A response body of the app that counts itself finished when hyper drops it.
+    pub(super) struct Tracked {
+        body: Body,
+        exchanges: Arc<Exchanges>,
+    }
+
+    impl Tracked {
+        pub(super) fn new(body: Body, exchanges: Arc<Exchanges>) -> Tracked {
+            Tracked { body, exchanges }
+        }
+    }
+
+    impl Drop for Tracked {
+        fn drop(&mut self) {
+            self.exchanges.finished.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    impl HttpBody for Tracked {
+        type Data = Bytes;
+        type Error = axum::Error;
+
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+            Pin::new(&mut self.body).poll_frame(cx)
+        }
+
+        fn is_end_stream(&self) -> bool {
+            self.body.is_end_stream()
+        }
+
+        fn size_hint(&self) -> SizeHint {
+            self.body.size_hint()
+        }
+    }
+
+    /// The IO between hyper and the socket `io` (see the module documentation).
+    pub(super) struct Rewriter<S> {
+        io: S,
+        exchanges: Arc<Exchanges>,
+        /// `Some(n)`: at the last flush hyper's buffer was empty and the `n` requests dispatched
+        /// so far had finished responses. The next write is hyper's own if no request was
+        /// dispatched since. A fresh connection starts so, at `Some(0)`.
+        idle_at: Option<u64>,
+        /// The replacement answer and how many of its bytes are written.
+        pending: Option<(Vec<u8>, usize)>,
+        rejection: RejectionBody,
+    }
+
+    impl<S> Rewriter<S> {
+        pub(super) fn new(io: S, exchanges: Arc<Exchanges>, rejection: RejectionBody) -> Rewriter<S> {
+            Rewriter {
+                io,
+                exchanges,
+                idle_at: Some(0),
+                pending: None,
+                rejection,
+            }
+        }
+    }
+
+    impl<S: AsyncWrite + Unpin> Rewriter<S> {
+        /// Writes what is left of the replacement answer.
+        fn poll_pending(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            while let Some((bytes, done)) = &mut self.pending {
+                let n = ready!(Pin::new(&mut self.io).poll_write(cx, &bytes[*done..]))?;
+                if n == 0 {
+                    return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+                }
+                *done += n;
+                if *done == bytes.len() {
+                    self.pending = None;
+                }
+            }
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    impl<S: AsyncRead + Unpin> AsyncRead for Rewriter<S> {
+        fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+            Pin::new(&mut self.get_mut().io).poll_read(cx, buf)
+        }
+    }
+
+    impl<S: AsyncWrite + Unpin> AsyncWrite for Rewriter<S> {
+        fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+            let this = self.get_mut();
+            ready!(this.poll_pending(cx))?;
+            if let Some(n) = this.idle_at.take()
+                && n == this.exchanges.dispatched()
+                && let Some(answer) = replacement(buf, this.rejection)
+            {
+                this.pending = Some((answer, 0));
+                // Started now if the socket takes it; hyper's flush, which follows, finishes it.
+                if let Poll::Ready(Err(e)) = this.poll_pending(cx) {
+                    return Poll::Ready(Err(e));
+                }
+                return Poll::Ready(Ok(buf.len()));
+            }
+            Pin::new(&mut this.io).poll_write(cx, buf)
+        }
+
+        fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            let this = self.get_mut();
+            ready!(this.poll_pending(cx))?;
+            // hyper flushes the IO only with its own buffer empty: everything it encoded so far
+            // is written, so the next write starts a new message or continues an unfinished
+            // response, which the counts tell apart.
+            this.idle_at = this.exchanges.idle();
+            Pin::new(&mut this.io).poll_flush(cx)
+        }
+
+        fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            let this = self.get_mut();
+            ready!(this.poll_pending(cx))?;
+            Pin::new(&mut this.io).poll_shutdown(cx)
+        }
+
+        fn is_write_vectored(&self) -> bool {
+            false
+        }
+    }
+
+    /// The reason code and message for a status hyper answers with itself.
+    fn rejection_for(status: StatusCode) -> Option<Error> {
+        let (reason, detail) = match status.as_u16() {
+            431 => (
+                Reason::HeaderTooLarge,
+                format!(
+                    "the request head is longer than {} bytes or has more than {} header fields",
+                    super::MAX_HEAD_BYTES,
+                    super::MAX_HEADER_FIELDS
+                ),
+            ),
+            414 => (Reason::HeaderTooLarge, "the request target is too long".to_owned()),
+            413 => (Reason::HeaderTooLarge, "the request is too large".to_owned()),
+            400 => (
+                Reason::HttpRequestInvalid,
+                "not a well-formed HTTP/1.1 request (request line, header syntax, or framing: \
+                 Content-Length, Transfer-Encoding)"
+                    .to_owned(),
+            ),
+            501 => (
+                Reason::HttpRequestInvalid,
+                "the request needs a feature the server does not implement".to_owned(),
+            ),
+            505 => (
+                Reason::HttpRequestInvalid,
+                "the HTTP version is not supported (HTTP/1.1 and HTTP/1.0 are)".to_owned(),
+            ),
+            _ => return None,
+        };
+        Some(Error::new(reason, detail))
+    }
+
+    /// The answer replacing `buf`, if `buf` is exactly one bodiless error head as hyper writes
+    /// it: `HTTP/1.x <status> <phrase>`, header lines with `content-length: 0`, the empty line.
+    pub(super) fn replacement(buf: &[u8], rejection: RejectionBody) -> Option<Vec<u8>> {
+        let rest = buf
+            .strip_prefix(b"HTTP/1.1 ")
+            .or_else(|| buf.strip_prefix(b"HTTP/1.0 "))?;
+        let status = StatusCode::from_bytes(rest.get(..3)?).ok()?;
+        if !matches!(rest.get(3), Some(b' ' | b'\r')) {
+            return None;
+        }
+        let error = rejection_for(status)?;
+        // Without the final CRLF, every line (the status line first) ends in CRLF; an empty line
+        // before the end would mean a body follows the head in this write.
+        let head = buf.strip_suffix(b"\r\n\r\n")?;
+        let mut lines = buf[..head.len() + 2].split_inclusive(|&b| b == b'\n');
+        let status_line = lines.next()?;
+        let mut kept = Vec::new();
+        let mut bodiless = false;
+        for line in lines {
+            let line = line.strip_suffix(b"\r\n")?;
+            let colon = line.iter().position(|&b| b == b':')?;
+            let (name, value) = (&line[..colon], line[colon + 1..].trim_ascii());
+            if name.eq_ignore_ascii_case(b"content-length") {
+                if value != b"0" {
+                    return None;
+                }
+                bodiless = true;
+            } else if name.eq_ignore_ascii_case(b"transfer-encoding") || name.eq_ignore_ascii_case(b"content-type") {
+                return None;
+            } else if !name.eq_ignore_ascii_case(b"connection") {
+                kept.push(line);
+            }
+        }
+        if !bodiless {
+            return None;
+        }
+        let body = rejection(status, &error);
+        let length = body.len().to_string();
+        let mut out = Vec::with_capacity(buf.len() + body.len() + 64);
+        out.extend_from_slice(status_line);
+        out.extend_from_slice(b"content-type: application/json\r\ncontent-length: ");
+        out.extend_from_slice(length.as_bytes());
+        out.extend_from_slice(b"\r\nconnection: close\r\n");
+        for line in kept {
+            out.extend_from_slice(line);
+            out.extend_from_slice(b"\r\n");
+        }
+        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(&body);
+        Some(out)
+    }
+
+    #[cfg(test)]
+    mod tests {
+        #![allow(clippy::unwrap_used)] // test code: a panic is the failure report
+
+        use super::*;
+        use tokio::io::AsyncWriteExt;
+
+        const HYPER_431: &[u8] = b"HTTP/1.1 431 Request Header Fields Too Large\r\nconnection: close\r\ncontent-length: 0\r\ndate: Tue, 01 Dec 2026 20:06:24 GMT\r\n\r\n";
+
+        fn body(status: StatusCode, e: &Error) -> Vec<u8> {
+            format!("{{\"status\":{},\"code\":\"{}\"}}", status.as_u16(), e.code()).into_bytes()
+        }
+
+        fn expected_431() -> Vec<u8> {
+            let json = b"{\"status\":431,\"code\":\"header_too_large\"}";
+            let mut out = format!(
+                "HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\ndate: Tue, 01 Dec 2026 20:06:24 GMT\r\n\r\n",
+                json.len()
+            )
+            .into_bytes();
+            out.extend_from_slice(json);
+            out
+        }
+
+        #[test]
+        fn replaces_exactly_hyper_s_bodiless_error_heads() {
+            assert_eq!(replacement(HYPER_431, body).unwrap(), expected_431());
+            let bad = b"HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\ndate: x\r\n\r\n";
+            let out = String::from_utf8(replacement(bad, body).unwrap()).unwrap();
+            assert!(out.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{out}");
+            assert!(
+                out.ends_with("\r\n\r\n{\"status\":400,\"code\":\"http_request_invalid\"}"),
+                "{out}"
+            );
+            for other in [
+                &b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n"[..],
+                b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n",
+                b"HTTP/1.1 400 Bad Request\r\ncontent-length: 2\r\n\r\n",
+                b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n{}",
+                b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\nHTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n",
+                b"HTTP/1.1 400 Bad Request\r\ntransfer-encoding: chunked\r\n\r\n",
+                b"HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain\r\ncontent-length: 0\r\n\r\n",
+                b"HTTP/1.1 400 Bad Request\r\ndate: x\r\n\r\n",
+                b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n",
+                b"HTTP/1.1 4000 Bad Request\r\ncontent-length: 0\r\n\r\n",
+                b"HTTP/2 400\r\ncontent-length: 0\r\n\r\n",
+                b"",
+            ] {
+                assert_eq!(replacement(other, body), None, "{}", String::from_utf8_lossy(other));
+            }
+        }
+
+        /// A socket that takes at most 5 bytes a write and is not ready every other call.
+        #[derive(Default)]
+        struct Slow {
+            out: Vec<u8>,
+            ready: bool,
+        }
+
+        impl AsyncWrite for Slow {
+            fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+                self.ready = !self.ready;
+                if !self.ready {
+                    cx.waker().wake_by_ref();
+                    return Poll::Pending;
+                }
+                let n = buf.len().min(5);
+                self.out.extend_from_slice(&buf[..n]);
+                Poll::Ready(Ok(n))
+            }
+            fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+                Poll::Ready(Ok(()))
+            }
+            fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+                Poll::Ready(Ok(()))
+            }
+        }
+
+        #[tokio::test]
+        async fn writes_the_replacement_whole_through_short_writes() {
+            let exchanges = Arc::new(Exchanges::default());
+            let mut io = Rewriter::new(Slow::default(), exchanges, body);
+            io.write_all(HYPER_431).await.unwrap();
+            io.flush().await.unwrap();
+            io.shutdown().await.unwrap();
+            assert_eq!(io.io.out, expected_431());
+        }
+
+        #[tokio::test]
+        async fn leaves_writes_alone_while_a_response_is_unfinished_or_after_a_dispatch() {
+            // A response body of the app that happens to look like hyper's head.
+            let exchanges = Arc::new(Exchanges::default());
+            let mut io = Rewriter::new(Slow::default(), exchanges.clone(), body);
+            exchanges.dispatch();
+            io.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 124\r\n\r\n")
+                .await
+                .unwrap();
+            io.flush().await.unwrap();
+            io.write_all(HYPER_431).await.unwrap();
+            io.flush().await.unwrap();
+            // Finished, flushed, then the next request dispatched: its response is the app's.
+            let tracked = Tracked::new(Body::empty(), exchanges.clone());
+            drop(tracked);
+            io.flush().await.unwrap();
+            exchanges.dispatch();
+            io.write_all(HYPER_431).await.unwrap();
+            let mut want = b"HTTP/1.1 200 OK\r\ncontent-length: 124\r\n\r\n".to_vec();
+            want.extend_from_slice(HYPER_431);
+            want.extend_from_slice(HYPER_431);
+            assert_eq!(io.io.out, want);
+            // Finished and flushed with nothing dispatched since: hyper's own answer.
+            drop(Tracked::new(Body::empty(), exchanges.clone()));
+            io.flush().await.unwrap();
+            io.write_all(HYPER_431).await.unwrap();
+            io.flush().await.unwrap();
+            want.extend_from_slice(&expected_431());
+            assert_eq!(io.io.out, want);
+        }
     }
 }

@@ -184,8 +184,8 @@ async fn enqueue_is_idempotent_and_enforces_funds_and_nonces() {
     let client = SpClient::new(&format!("http://{addr}")).unwrap();
     let now = unix_now();
     let (env, id) = evm_envelope("http-payer", 1, 600, now + 3600, EnvelopeForm::Mvp);
-    let first = client.enqueue_full(&env).await.unwrap();
-    let second = client.enqueue_full(&env).await.unwrap();
+    let first = client.enqueue_full(&env, None).await.unwrap();
+    let second = client.enqueue_full(&env, None).await.unwrap();
     assert_eq!(first.receipt_json, second.receipt_json, "byte-identical receipts");
     assert_eq!(first.mandate_id, id);
     assert_eq!(first.status, "accepted");
@@ -228,11 +228,11 @@ async fn enqueue_is_idempotent_and_enforces_funds_and_nonces() {
     // The same mandate in the MVP form (same id): whoever enqueued it first does not choose the
     // MVP payee's receipt form. Same promise, its own form, byte-stable, nothing reserved twice.
     let (fits_mvp, _) = evm_envelope("http-payer", 3, 400, now + 3600, EnvelopeForm::Mvp);
-    let mvp = client.enqueue_full(&fits_mvp).await.unwrap();
+    let mvp = client.enqueue_full(&fits_mvp, None).await.unwrap();
     assert_eq!(mvp.receipt.kind, ReceiptKind::MvpEvm);
     assert_eq!(mvp.receipt.enqueue_deadline, native.enqueue_deadline);
     assert_eq!(
-        client.enqueue_full(&fits_mvp).await.unwrap().receipt_json,
+        client.enqueue_full(&fits_mvp, None).await.unwrap().receipt_json,
         mvp.receipt_json
     );
     assert_eq!(

@@ -187,3 +187,72 @@ fn a_re_submission_returns_the_stored_receipt_even_after_expiry() {
         NOW + 400
     );
 }
+
+#[test]
+fn a_mandate_is_held_for_the_first_submission_id_it_was_brought_with() {
+    let db = temp_db("submission");
+    let sp = Processor::new(
+        &config(db.clone()),
+        Ledger::open(&db, &LedgerOptions::default()).unwrap(),
+    )
+    .unwrap();
+    sp.ledger()
+        .deposit(&evm_deposit("d", "sub-payer", 10_000), NOW)
+        .unwrap();
+    let (a, _) = evm_envelope("sub-payer", 1, 100, NOW + 3600, EnvelopeForm::Mvp);
+    let first = sp.enqueue_as(a.as_bytes(), Some([1; 16]), NOW).unwrap();
+    assert!(first.fresh);
+    assert_eq!(first.mandate.submission_id, Some([1; 16]));
+    // The same submission (a retry of this payee), and a submitter without an id: the receipt.
+    for again in [Some([1; 16]), None] {
+        let r = sp.enqueue_as(a.as_bytes(), again, NOW + 1).unwrap();
+        assert!(!r.fresh);
+        assert_eq!(r.mandate.receipt, first.mandate.receipt);
+    }
+    // Another payee instance with a store of its own: it must not serve this charge.
+    let other = sp.enqueue_as(a.as_bytes(), Some([2; 16]), NOW + 1).unwrap_err();
+    assert_eq!(other.code(), "mandate_replayed");
+    // A mandate first stored without an id (an MVP payee, a third party) is held for the first id brought.
+    let (b, _) = evm_envelope("sub-payer", 2, 100, NOW + 3600, EnvelopeForm::Mvp);
+    assert_eq!(sp.enqueue(b.as_bytes(), NOW).unwrap().mandate.submission_id, None);
+    assert_eq!(
+        sp.enqueue_as(b.as_bytes(), Some([3; 16]), NOW)
+            .unwrap()
+            .mandate
+            .submission_id,
+        Some([3; 16])
+    );
+    assert_eq!(
+        sp.enqueue_as(b.as_bytes(), Some([4; 16]), NOW).unwrap_err().code(),
+        "mandate_replayed"
+    );
+    // One reservation per mandate, whatever was asked.
+    assert_eq!(sp.ledger().audit().unwrap(), Vec::<String>::new());
+}
+
+#[test]
+fn a_version_1_ledger_is_upgraded_in_place() {
+    let db = temp_db("upgrade");
+    {
+        let ledger = Ledger::open(&db, &LedgerOptions::default()).unwrap();
+        drop(ledger);
+        // Make it look like a version-1 file: no submission_id column, user_version 1.
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.execute_batch("ALTER TABLE mandates DROP COLUMN submission_id; PRAGMA user_version = 1;")
+            .unwrap();
+    }
+    let sp = Processor::new(
+        &config(db.clone()),
+        Ledger::open(&db, &LedgerOptions::default()).unwrap(),
+    )
+    .unwrap();
+    sp.ledger().deposit(&evm_deposit("d", "up-payer", 1_000), NOW).unwrap();
+    let (a, _) = evm_envelope("up-payer", 1, 100, NOW + 3600, EnvelopeForm::Mvp);
+    assert_eq!(
+        sp.enqueue_as(a.as_bytes(), Some([9; 16]), NOW)
+            .unwrap()
+            .mandate
+            .submission_id,
+        Some([9; 16])
+    );
+}

@@ -10,7 +10,10 @@
 //! - [`verify_headers`] / [`verify_headers_for_quote`]: headers → [`Verified`] under a
 //!   [`PayeePolicy`] or an Order Mode [`PaymentRequest`].
 //! - [`PaymentRequired`] (`PAYMENT-REQUIRED`), [`PaymentRequirements`] (scheme `aep2`),
-//!   [`PaymentResponse`] (`PAYMENT-RESPONSE`), [`MvpBody`] (the MVP's 402 and error bodies).
+//!   [`PaymentResponse`] (`PAYMENT-RESPONSE`).
+//! - [`MvpBody`]: the 402 body that FluxA MVP and x402 v1 clients both read
+//!   ([`MvpBody::payment_required_for`], with [`PaymentRequirementsV1`] entries), and the error
+//!   bodies ([`MvpBody::rejection_with_status`], the MVP codes of [`mvp_error_code_for`]).
 //! - [`request_hash`]: the canonical HTTP request descriptor and its hash for request binding.
 //! - [`http_status`]: the HTTP status a resource server answers a rejection with.
 
@@ -20,9 +23,15 @@ use aep2::json::{self, Object, Value};
 use aep2::schema::Fields;
 use aep2::uint::parse_json_integer;
 use aep2::{
-    Domain, Error, OrderOptions, PayeePolicy, PaymentRequest, Profile, Reason, Receipt, Report, Result, Stage, U256,
+    Domain, Error, OrderOptions, PayeePolicy, PaymentRequest, Profile, Reason, Receipt, Report, Result, Stage,
     Verified, Verifier,
 };
+
+mod mvp;
+mod v1;
+
+pub use mvp::{MvpBody, mvp_error_code, mvp_error_code_for};
+pub use v1::{PaymentRequiredV1, PaymentRequirementsV1};
 
 /// The x402 scheme id of AEP2.
 pub const SCHEME: &str = "aep2";
@@ -617,9 +626,26 @@ pub fn x_payment(network: &str, envelope: &Value) -> String {
     base64_encode(json::to_compact(&Value::Object(o)).as_bytes())
 }
 
-/// The `PAYMENT-RESPONSE` of an accepted mandate: `{success: true, transaction: "", network,
-/// payer, amount, extra: {mandateId, status: "accepted", receipt?}}`. `transaction` stays
-/// empty: nothing has moved on chain when the payee serves.
+/// `PAYMENT-RESPONSE` `extra.status` of a payment accepted without an SP receipt attached.
+pub const STATUS_ACCEPTED: &str = "accepted";
+/// `PAYMENT-RESPONSE` `extra.status` of a payment whose SP receipt is attached: the SP signed a
+/// promise to settle by the receipt's `enqueueDeadline`.
+pub const STATUS_RECEIPTED: &str = "receipted";
+
+/// The `PAYMENT-RESPONSE` of a served request (`aep2.md#x402-payment-response`), stating what
+/// is true when the payee serves, as x402's `batch-settlement` scheme does (commit now, serve,
+/// settle later): `{success: true, transaction: "", network, payer, amount, extra: {mandateId,
+/// status, receipt?}}`.
+///
+/// - `success: true`: the payment was accepted for this request.
+/// - `transaction: ""`: nothing is on chain yet.
+/// - `extra.mandateId`: the commitment identifier (the mandate id).
+/// - `extra.status`: [`STATUS_RECEIPTED`] when `extra.receipt` (the SP's signed promise to
+///   settle by its `enqueueDeadline`) is attached, else [`STATUS_ACCEPTED`]
+///   ([`PaymentResponse::status`]).
+///
+/// The payee never sends a later response: a payer learns settlement from the SP
+/// (`GET /v1/mandates/{id}`) or the chain.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PaymentResponse {
     /// The network ([`network_of`]).
@@ -628,14 +654,15 @@ pub struct PaymentResponse {
     pub payer: String,
     /// The mandate's amount.
     pub amount: String,
-    /// The mandate id, `0x` + 64 hex digits.
+    /// The mandate id, `0x` + 64 hex digits: the commitment identifier.
     pub mandate_id: String,
     /// The SP's receipt JSON, when the payee already has it.
     pub receipt: Option<Value>,
 }
 
 impl PaymentResponse {
-    /// The response for a verified mandate, optionally with the SP's receipt.
+    /// The response for a verified mandate, optionally with the SP's receipt (status
+    /// `receipted` with one, `accepted` without).
     pub fn accepted(v: &Verified, receipt: Option<&Receipt>) -> PaymentResponse {
         PaymentResponse {
             network: network_of(&v.domain),
@@ -646,11 +673,21 @@ impl PaymentResponse {
         }
     }
 
+    /// `extra.status`: [`STATUS_RECEIPTED`] when a receipt is attached, else
+    /// [`STATUS_ACCEPTED`].
+    pub fn status(&self) -> &'static str {
+        if self.receipt.is_some() {
+            STATUS_RECEIPTED
+        } else {
+            STATUS_ACCEPTED
+        }
+    }
+
     /// The JSON object.
     pub fn to_json(&self) -> Value {
         let mut extra = Object::new()
             .with("mandateId", s(&self.mandate_id))
-            .with("status", s("accepted"));
+            .with("status", s(self.status()));
         if let Some(r) = &self.receipt {
             extra.insert("receipt", r.clone());
         }
@@ -670,12 +707,20 @@ impl PaymentResponse {
         base64_encode(json::to_compact(&self.to_json()).as_bytes())
     }
 
-    /// Parses a `PAYMENT-RESPONSE` header value of an accepted AEP2 payment (the receipt is
-    /// returned as JSON; verify it with `Receipt::from_json` and `Receipt::verify`).
+    /// Parses a `PAYMENT-RESPONSE` header value of an accepted AEP2 payment
+    /// ([`PaymentResponse::from_json`] of the decoded object).
     pub fn decode(header: &str) -> Result<PaymentResponse> {
-        let v = Value::Object(decode_object(header, "PAYMENT-RESPONSE")?);
+        PaymentResponse::from_json(&Value::Object(decode_object(header, "PAYMENT-RESPONSE")?))
+    }
+
+    /// Reads the JSON object of an accepted AEP2 payment, wherever it travels (the
+    /// `PAYMENT-RESPONSE` header, MCP result `_meta`): exactly its members, `success` true,
+    /// `transaction` empty, `extra.status` `receipted` with `extra.receipt` an object, or
+    /// `accepted` without a receipt (`field_type` otherwise). The receipt is returned as JSON;
+    /// verify it with `Receipt::from_json` and `Receipt::verify`.
+    pub fn from_json(v: &Value) -> Result<PaymentResponse> {
         let o = members(
-            &v,
+            v,
             "PAYMENT-RESPONSE",
             &["success", "transaction", "network", "payer", "amount", "extra"],
             &[],
@@ -687,127 +732,38 @@ impl PaymentResponse {
             return Err(Error::new(Reason::FieldType, "transaction must be empty"));
         }
         let e = members(field(o, "extra")?, "extra", &["mandateId", "status"], &["receipt"])?;
-        if string(e, "status")? != "accepted" {
-            return Err(Error::new(Reason::FieldType, "extra.status must be \"accepted\""));
+        let receipt = match e.get("receipt") {
+            None => None,
+            Some(r @ Value::Object(_)) => Some(r.clone()),
+            Some(other) => {
+                return Err(Error::new(
+                    Reason::FieldType,
+                    format!("extra.receipt must be an object, found {}", other.type_name()),
+                ));
+            }
+        };
+        let expected = if receipt.is_some() {
+            STATUS_RECEIPTED
+        } else {
+            STATUS_ACCEPTED
+        };
+        let status = string(e, "status")?;
+        if status != expected {
+            return Err(Error::new(
+                Reason::FieldType,
+                format!(
+                    "extra.status is {status:?}; a response with{} a receipt says {expected:?}",
+                    if receipt.is_some() { "" } else { "out" }
+                ),
+            ));
         }
         Ok(PaymentResponse {
             network: string(o, "network")?.to_owned(),
             payer: string(o, "payer")?.to_owned(),
             amount: string(o, "amount")?.to_owned(),
             mandate_id: string(e, "mandateId")?.to_owned(),
-            receipt: e.get("receipt").cloned(),
+            receipt,
         })
-    }
-}
-
-/// A FluxA MVP payee body: the 402 `{error: "PAYMENT_REQUIRED", message, price, currency,
-/// payee}` and the error bodies `{error, message, …}`.
-///
-/// **Float limitation.** The MVP's `price` is a JSON number in whole currency units (`0.001`
-/// USD), which MVP clients read as a binary float; it names no exact token amount. This crate
-/// writes it exactly (the integer price shifted by `decimals`) and reads it as its number
-/// text, never converting it to an amount: the mandate is judged against the payee's integer
-/// price only.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct MvpBody {
-    /// The MVP error code (`PAYMENT_REQUIRED`, `INVALID_PAYMENT`, …).
-    pub error: String,
-    /// Human-readable message.
-    pub message: String,
-    /// Other members (`price` as number text, `currency`, `payee`, `expected`, …), in order.
-    pub extra: Object,
-}
-
-impl MvpBody {
-    /// The MVP 402 body for a price of `amount` smallest units of a token with `decimals`
-    /// decimals, named `currency`, paid to `payee`.
-    pub fn payment_required(amount: &U256, decimals: u32, currency: &str, payee: &str) -> MvpBody {
-        let price = decimal_shift(&amount.to_string(), decimals);
-        MvpBody {
-            error: "PAYMENT_REQUIRED".into(),
-            message: format!("Missing X-Payment-Mandate header. Price: {price} {currency} required."),
-            extra: Object::new()
-                .with("price", Value::Number(price))
-                .with("currency", s(currency))
-                .with("payee", s(payee)),
-        }
-    }
-
-    /// The MVP error body for a rejection.
-    pub fn rejection(e: &Error) -> MvpBody {
-        MvpBody {
-            error: mvp_error_code(e.reason()).into(),
-            message: format!("{}: {}", e.code(), e.detail()),
-            extra: Object::new().with("reason", s(e.code())),
-        }
-    }
-
-    /// The JSON object.
-    pub fn to_json(&self) -> Value {
-        let mut o = Object::new()
-            .with("error", s(&self.error))
-            .with("message", s(&self.message));
-        for (k, v) in self.extra.iter() {
-            o.insert(k, v.clone());
-        }
-        Value::Object(o)
-    }
-
-    /// The body text (compact JSON).
-    pub fn to_text(&self) -> String {
-        json::to_compact(&self.to_json())
-    }
-
-    /// Parses a body (strict JSON within the AEP2 limits): `error` and `message` strings
-    /// (a missing `message` reads as empty), everything else kept.
-    pub fn parse(body: &[u8]) -> Result<MvpBody> {
-        let Value::Object(mut o) = aep2::envelope::decode_json_bytes(body)? else {
-            return Err(Error::new(Reason::FieldType, "MVP body must be an object"));
-        };
-        let error = string(&o, "error")?.to_owned();
-        let message = match o.get("message") {
-            Some(_) => string(&o, "message")?.to_owned(),
-            None => String::new(),
-        };
-        o.remove("error");
-        o.remove("message");
-        Ok(MvpBody {
-            error,
-            message,
-            extra: o,
-        })
-    }
-}
-
-/// The MVP error code for a reason (`aep2.md#x402-mvp`).
-pub fn mvp_error_code(reason: Reason) -> &'static str {
-    match reason {
-        Reason::PaymentMissing => "PAYMENT_REQUIRED",
-        Reason::PayeeMismatch => "INVALID_PAYEE",
-        Reason::AssetMismatch => "INVALID_TOKEN",
-        Reason::AmountInsufficient => "INSUFFICIENT_PAYMENT",
-        Reason::Expired => "EXPIRED_MANDATE",
-        Reason::MandateReplayed => "DUPLICATE_MANDATE",
-        Reason::NonceReused => "NONCE_USED",
-        Reason::ReplayStoreUnavailable => "INTERNAL_ERROR",
-        r if r.stage() == Stage::Signature => "INVALID_SIGNATURE",
-        _ => "INVALID_PAYMENT",
-    }
-}
-
-/// `digits` (a canonical decimal) divided by 10^`decimals`, as exact decimal text.
-fn decimal_shift(digits: &str, decimals: u32) -> String {
-    let d = decimals as usize;
-    if d == 0 {
-        return digits.to_owned();
-    }
-    let padded = format!("{digits:0>width$}", width = d + 1);
-    let (int, frac) = padded.split_at(padded.len() - d);
-    let frac = frac.trim_end_matches('0');
-    if frac.is_empty() {
-        int.to_owned()
-    } else {
-        format!("{int}.{frac}")
     }
 }
 
@@ -931,14 +887,6 @@ mod tests {
         ] {
             assert_eq!(c(bad), None, "{bad}");
         }
-    }
-
-    #[test]
-    fn decimal_shift_is_exact() {
-        assert_eq!(decimal_shift("1000", 6), "0.001");
-        assert_eq!(decimal_shift("1500000", 6), "1.5");
-        assert_eq!(decimal_shift("7", 0), "7");
-        assert_eq!(decimal_shift("2000000", 6), "2");
     }
 
     #[test]

@@ -208,6 +208,12 @@ registry! {
     /// The payee accepted the mandate but could not get the settlement processor's receipt for it
     /// (unreachable, timed out, or an answer that is not a valid receipt); the payee may retry.
     SettlementUnavailable => ("settlement_unavailable", Policy, "x402-payee-processing"),
+    /// Another presentation of this mandate is being processed (at this or another instance of
+    /// the payee); present the same mandate again after the time the payee names.
+    PaymentInProgress => ("payment_in_progress", Policy, "payee-payment-state"),
+    /// The HTTP request is not a well-formed HTTP/1.1 request (request line, header syntax,
+    /// framing).
+    HttpRequestInvalid => ("http_request_invalid", Decode, "sp-enqueue"),
 }
 
 impl fmt::Display for Reason {

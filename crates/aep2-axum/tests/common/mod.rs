@@ -30,6 +30,11 @@ pub fn payee() -> EvmAddress {
     EvmAddress::parse("0xaAD167617dF02Dd30208722c88d9027a2fDD8812").unwrap()
 }
 
+/// The account of the unbound `/paid/mvp` route (distinct from [`payee`]).
+pub fn mvp_payee() -> EvmAddress {
+    EvmAddress::parse("0x2222222222222222222222222222222222222222").unwrap()
+}
+
 pub fn key(label: &str) -> SecretKey {
     SecretKey::from_bytes(&aep2::hash::sha256(label.as_bytes())).unwrap()
 }
@@ -120,6 +125,7 @@ pub fn payee_config(sp_addr: SocketAddr, dir: &std::path::Path) -> PayeeConfig {
         sp_key().id(),
     );
     c.replay = ReplayConfig::Sqlite(dir.join("replay.db"));
+    c.mvp_payee = Some(mvp_payee().into());
     c
 }
 
