@@ -4,7 +4,7 @@
 
 use aep2::json::to_compact;
 use aep2::{Error, Reason, Receipt, ReceiptExpectations, ReplayKey, SpId, Stage, Verified};
-use aep2_replay::{Begun, Claim, PaymentStore, Presentation};
+use aep2_replay::{Begun, Claim, PaymentRecord, PaymentState, PaymentStore, Presentation};
 use aep2_sp::{SpClient, SpClientError};
 use axum::body::Body;
 use std::fmt;
@@ -193,10 +193,10 @@ impl Checkout {
 
     /// Takes `v` for the request whose hash is `request`, given the verdict of the stateless
     /// checks at `now`: on `Ok`, see the type's documentation; on a policy-stage refusal, the
-    /// mandate is still taken if the store holds it unfinished for this same request — it was
-    /// judged when first taken, and time (the deadline, a quote's expiry) or another instance's
-    /// quote book must not deny the payer the serve it may already be charged for. Any other
-    /// refusal is returned unchanged.
+    /// mandate is still taken if the store holds it for this same request still owed a serve
+    /// (unfinished) or a delivery (served, claim not given up) — it was judged when first taken,
+    /// and time (the deadline, a quote's expiry) or another instance's quote book must not deny
+    /// the payer the serve it may already be charged for. Any other refusal is returned unchanged.
     pub async fn take(
         &self,
         v: &Verified,
@@ -211,7 +211,12 @@ impl Checkout {
             let store = self.store.clone();
             let id = v.digest.id;
             let record = blocking(move || store.lookup(&id)).await.ok().flatten();
-            if !record.is_some_and(|r| r.state.is_unfinished() && r.request == request) {
+            // Owed a serve or a delivery (the store decides whether it can be taken now).
+            let owed = |r: &PaymentRecord| {
+                r.request == request
+                    && (r.state.is_unfinished() || (r.state == PaymentState::Served && r.claimed_until > 0))
+            };
+            if !record.is_some_and(|r| owed(&r)) {
                 return Err(e);
             }
         }
@@ -388,7 +393,7 @@ mod tests {
     use crate::agent::Payer;
     use aep2::crypto::secp256k1::SecretKey;
     use aep2::{Domain, Eip712Domain, EvmAddress, U256, Verifier};
-    use aep2_replay::{MemoryStore, PaymentState};
+    use aep2_replay::MemoryStore;
     use std::sync::Mutex;
 
     /// An SP that answers each enqueue with the next scripted refusal.

@@ -637,3 +637,109 @@ async fn cors_preflights_are_answered_with_the_payment_headers_and_never_reach_p
     );
     assert_eq!(reply.header("cache-control"), Some("private, no-store"));
 }
+
+/// A payee instance on `config` with its own checkout (its own quote book and lease) and `clock`.
+async fn instance(
+    config: &aep2_axum::payee::PayeeConfig,
+    clock: aep2_axum::Clock,
+) -> (String, tokio::sync::oneshot::Sender<()>) {
+    let checkout = std::sync::Arc::new(aep2_axum::payee::checkout_for(config).unwrap());
+    let bound = aep2_axum::payee::bind_with(config, checkout, clock).await.unwrap();
+    let addr = bound.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(bound.serve(async {
+        let _ = stopped.await;
+    }));
+    (format!("http://{addr}"), stop)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unfinished_mandate_is_served_later_at_another_instance_as_first_judged() {
+    let dir = temp_dir("resume");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let mut config = payee_config(port, &dir);
+    // Both instances answer for one public origin, so one request has one hash at either.
+    config.public_origin = Some("http://api.example".into());
+    let t = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(unix_now()));
+    let clock_of = |t: &std::sync::Arc<std::sync::atomic::AtomicU64>| -> aep2_axum::Clock {
+        let t = t.clone();
+        std::sync::Arc::new(move || t.load(std::sync::atomic::Ordering::SeqCst))
+    };
+    let (a, _stop_a) = instance(&config, clock_of(&t)).await;
+    let payer_key = key("payer-resume");
+    let payer = aep2_axum::agent::Payer::new(payer_key.clone(), domain(), 1);
+    let http = aep2_axum::agent::HttpClient::new();
+    let send = |base: &str, path: &str, header: Option<&str>| {
+        let url = format!("{base}{path}");
+        let header = header.map(str::to_owned);
+        let http = http.clone();
+        async move {
+            let headers: Vec<(&str, &str)> = header.iter().map(|h| (PAYMENT_SIGNATURE, h.as_str())).collect();
+            http.send("GET", &url, &headers, b"").await.unwrap()
+        }
+    };
+    // Order Mode at A while the SP is down: quoted, paid, 503.
+    let (offer, quote) = quote_of(&send(&a, "/paid/order", None).await);
+    let order = payer
+        .sign_for(&offer, quote.hash(), t.load(std::sync::atomic::Ordering::SeqCst) + 600)
+        .unwrap();
+    let order_header = aep2_x402::payment_signature(&offer, &order.to_json());
+    assert_rejected(
+        &send(&a, "/paid/order", Some(&order_header)).await,
+        503,
+        "settlement_unavailable",
+    );
+    // Intent Mode at A, deadline just past the payee's window: 503 too.
+    let hash = aep2_x402::request_hash("GET", "http://api.example/paid/intent", b"").unwrap();
+    let deadline = t.load(std::sync::atomic::Ordering::SeqCst) + 305 + 30;
+    let intent = payer.sign_for(&terms(), hash, deadline).unwrap();
+    let intent_header = aep2_x402::payment_signature(&terms(), &intent.to_json());
+    assert_rejected(
+        &send(&a, "/paid/intent", Some(&intent_header)).await,
+        503,
+        "settlement_unavailable",
+    );
+
+    // The SP comes up. Instance B (no quote book entry, its clock 60 s on: the intent mandate now
+    // fails the settlement-window check) serves both, once, as judged when A took them.
+    let _sp = start_sp(&dir, port, &[(&payer_key, 10_000)]).await;
+    let later = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(
+        t.load(std::sync::atomic::Ordering::SeqCst) + 60,
+    ));
+    let (b, _stop_b) = instance(&config, clock_of(&later)).await;
+    let fresh = payer.sign_for(&terms(), hash, deadline).unwrap();
+    let fresh_header = aep2_x402::payment_signature(&terms(), &fresh.to_json());
+    assert_rejected(
+        &send(&b, "/paid/intent", Some(&fresh_header)).await,
+        402,
+        "deadline_too_soon",
+    );
+    served_receipt(&send(&b, "/paid/order", Some(&order_header)).await, &order);
+    served_receipt(&send(&b, "/paid/intent", Some(&intent_header)).await, &intent);
+    // Served: B, which never issued that quote, refuses it at the quote check (which comes before
+    // the replay check); A, which did, as the replay it is.
+    assert_rejected(
+        &send(&b, "/paid/order", Some(&order_header)).await,
+        402,
+        "request_mismatch",
+    );
+    assert_rejected(
+        &send(&a, "/paid/order", Some(&order_header)).await,
+        402,
+        "mandate_replayed",
+    );
+    assert_rejected(
+        &send(&a, "/paid/intent", Some(&intent_header)).await,
+        402,
+        "mandate_replayed",
+    );
+    // With another request, an unfinished mandate is not resumed: the binding still holds.
+    assert_rejected(
+        &send(&b, "/paid/mvp", Some(&intent_header)).await,
+        402,
+        "payee_mismatch",
+    );
+}

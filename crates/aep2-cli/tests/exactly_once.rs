@@ -11,10 +11,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
 
+mod common;
+
 use aep2::crypto::secp256k1::SecretKey;
 use aep2::{Domain, Eip712Domain, EvmAddress, PayeePolicy, SignedMandate, U256, mandate_digest};
 use aep2_axum::agent::Payer;
 use aep2_x402::{PAYMENT_REQUIRED, PAYMENT_RESPONSE, PAYMENT_SIGNATURE, PaymentRequirements, X_PAYMENT_MANDATE};
+use common::{BIN, CONTRACT, TOKEN, key, now};
 use serde_json::Value as J;
 use std::collections::BTreeMap;
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
@@ -24,9 +27,6 @@ use std::process::{Child, ChildStdout, Command, Stdio};
 use std::sync::{Arc, Barrier, Mutex};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_aep2");
-const CONTRACT: &str = "0x91d861cD4d2F5d8Ffb31CB7308388CA5e6999912";
-const TOKEN: &str = "0x036CbD53842c5426634e7929541eC2318f3dCF7e";
 const PRICE: u64 = 1000;
 const BALANCE: u64 = 1_000_000;
 /// The `Host` every request names: the payee's public host, the same for every instance (as
@@ -34,17 +34,6 @@ const BALANCE: u64 = 1_000_000;
 const HOST: &str = "api.aep2.test";
 /// A comfortable deadline (the payee's window is 310 s, its horizon 3600 s).
 const LIFETIME: u64 = 900;
-
-fn key(label: &str) -> SecretKey {
-    SecretKey::from_bytes(&aep2::hash::sha256(label.as_bytes())).unwrap()
-}
-
-fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
 
 fn domain() -> Domain {
     Domain::Eip712(Eip712Domain {
@@ -72,10 +61,7 @@ fn sp_key() -> SecretKey {
 }
 
 fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("aep2-exactly-once-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    common::temp_dir("exactly-once", name)
 }
 
 fn signal(pid: u32, sig: &str) {

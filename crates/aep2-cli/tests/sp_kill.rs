@@ -3,10 +3,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
 
-use aep2::crypto::secp256k1::SecretKey;
+mod common;
+
 use aep2::json::to_compact;
 use aep2::{Domain, Eip712Domain, EnvelopeForm, EvmAddress, EvmMandate, Mandate, PayerKey, U256, sign_mandate};
 use aep2_sp::{Ledger, LedgerOptions};
+use common::{BIN, CONTRACT, TOKEN, key, now};
 use serde_json::Value as J;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
@@ -17,28 +19,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_aep2");
-const CONTRACT: &str = "0x91d861cD4d2F5d8Ffb31CB7308388CA5e6999912";
-const TOKEN: &str = "0x036CbD53842c5426634e7929541eC2318f3dCF7e";
 const BALANCE: u64 = 30_000;
 const AMOUNT: u64 = 500;
 
-fn key(label: &str) -> SecretKey {
-    SecretKey::from_bytes(&aep2::hash::sha256(label.as_bytes())).unwrap()
-}
-
-fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
-
 fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("aep2-sp-proc-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    common::temp_dir("sp-proc", name)
 }
 
 /// Writes the config (one funded payer) into `dir` and returns its path.

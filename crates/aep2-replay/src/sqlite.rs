@@ -359,16 +359,15 @@ impl ReplayStore for SqliteStore {
 
 impl SqliteStore {
     /// Runs one claim-guarded update; `Ok(true)` if it changed the record.
-    fn transition(&self, sql: &str, claim: &Claim, extra: Option<&str>, now: u64) -> Result<bool, Error> {
-        let conn = self.conn();
-        let mut stmt = conn
+    /// Runs one claim-guarded update on `conn` (`?1` the mandate id, `?2` the claim, then
+    /// `rest`); `Ok(true)` if it changed the record.
+    fn transition(conn: &Connection, sql: &str, claim: &Claim, rest: &[&dyn rusqlite::ToSql]) -> Result<bool, Error> {
+        let mut all: Vec<&dyn rusqlite::ToSql> = vec![&claim.mandate_id, &claim.token];
+        all.extend_from_slice(rest);
+        let changed = conn
             .prepare_cached(sql)
-            .map_err(|e| unavailable("prepare a transition", &e))?;
-        let changed = match extra {
-            Some(text) => stmt.execute(params![claim.mandate_id, claim.token, text, to_sql_int(now)]),
-            None => stmt.execute(params![claim.mandate_id, claim.token, to_sql_int(now)]),
-        }
-        .map_err(|e| unavailable("record a payment transition", &e))?;
+            .and_then(|mut s| s.execute(all.as_slice()))
+            .map_err(|e| unavailable("record a payment transition", &e))?;
         Ok(changed == 1)
     }
 }
@@ -503,48 +502,29 @@ impl PaymentStore for SqliteStore {
     }
 
     fn receipted(&self, claim: &Claim, receipt: &str, now: u64) -> Result<bool, Error> {
-        self.transition(SET_RECEIPTED, claim, Some(receipt), now)
+        SqliteStore::transition(&self.conn(), SET_RECEIPTED, claim, &[&receipt, &to_sql_int(now)])
     }
 
     fn served(&self, claim: &Claim, receipt: &str, until: u64, now: u64) -> Result<bool, Error> {
-        let conn = self.conn();
-        let changed = conn
-            .prepare_cached(SET_SERVED)
-            .and_then(|mut s| {
-                s.execute(params![
-                    claim.mandate_id,
-                    claim.token,
-                    receipt,
-                    to_sql_int(until),
-                    to_sql_int(now)
-                ])
-            })
-            .map_err(|e| unavailable("record the serve", &e))?;
-        Ok(changed == 1)
+        let rest: [&dyn rusqlite::ToSql; 3] = [&receipt, &to_sql_int(until), &to_sql_int(now)];
+        SqliteStore::transition(&self.conn(), SET_SERVED, claim, &rest)
     }
 
     fn delivered(&self, claim: &Claim, _now: u64) -> Result<bool, Error> {
-        let marked = match &self.unsynced {
-            Some(marks) => marks
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .prepare_cached(MARK)
-                .and_then(|mut s| s.execute(params![claim.mandate_id, claim.token])),
-            None => self
-                .conn()
-                .prepare_cached(MARK_HERE)
-                .and_then(|mut s| s.execute(params![claim.mandate_id, claim.token])),
+        match &self.unsynced {
+            Some(marks) => {
+                SqliteStore::transition(&marks.lock().unwrap_or_else(PoisonError::into_inner), MARK, claim, &[])
+            }
+            None => SqliteStore::transition(&self.conn(), MARK_HERE, claim, &[]),
         }
-        .map_err(|e| unavailable("record the delivery", &e))?;
-        Ok(marked == 1)
     }
 
     fn failed(&self, claim: &Claim, reason: &str, now: u64) -> Result<bool, Error> {
-        self.transition(SET_FAILED, claim, Some(reason), now)
+        SqliteStore::transition(&self.conn(), SET_FAILED, claim, &[&reason, &to_sql_int(now)])
     }
 
     fn release(&self, claim: &Claim, now: u64) -> Result<bool, Error> {
-        self.transition(RELEASE, claim, None, now)
+        SqliteStore::transition(&self.conn(), RELEASE, claim, &[&to_sql_int(now)])
     }
 
     fn unfinished(&self) -> Result<usize, Error> {

@@ -38,14 +38,7 @@ async fn start_with(name: &str, timeout: Duration) -> (SocketAddr, tokio::sync::
 
 /// Sends raw bytes, reads until the server closes; returns (status, parsed JSON body).
 async fn raw(addr: SocketAddr, request: &[u8]) -> (u16, J) {
-    let mut s = TcpStream::connect(addr).await.unwrap();
-    s.write_all(request).await.unwrap();
-    let mut out = Vec::new();
-    tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out))
-        .await
-        .expect("answer in time")
-        .unwrap();
-    parse_response(&out)
+    parse_response(&exchange(addr, request).await)
 }
 
 fn parse_response(out: &[u8]) -> (u16, J) {

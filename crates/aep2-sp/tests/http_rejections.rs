@@ -74,18 +74,6 @@ fn parse_one(bytes: &[u8]) -> (Answer, usize) {
     (a, body_at + length)
 }
 
-/// Sends `request` on a new connection and reads until the server closes it.
-async fn exchange(addr: SocketAddr, request: &[u8]) -> Vec<u8> {
-    let mut s = TcpStream::connect(addr).await.unwrap();
-    s.write_all(request).await.unwrap();
-    let mut out = Vec::new();
-    tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out))
-        .await
-        .expect("answer in time")
-        .unwrap();
-    out
-}
-
 /// `request` is refused with `status`, a JSON error body naming `code`, and the connection closed.
 async fn refused(addr: SocketAddr, request: &[u8], status: u16, code: &str) {
     let out = exchange(addr, request).await;

@@ -126,3 +126,16 @@ pub fn temp_db(name: &str) -> PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     dir.join("ledger.db")
 }
+
+/// Sends raw `request` bytes on a new connection and reads until the server closes it (5 s limit).
+pub async fn exchange(addr: std::net::SocketAddr, request: &[u8]) -> Vec<u8> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(request).await.unwrap();
+    let mut out = Vec::new();
+    tokio::time::timeout(std::time::Duration::from_secs(5), s.read_to_end(&mut out))
+        .await
+        .expect("answer in time")
+        .unwrap();
+    out
+}
