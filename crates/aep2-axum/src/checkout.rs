@@ -380,7 +380,7 @@ impl Checkout {
         let released = blocking(move || store.release(&claim, now)).await;
         let retry = match released {
             Ok(_) => "present the same mandate again".to_owned(),
-            Err(e) => format!("present the same mandate again in {} s ({e})", DEFAULT_CLAIM_LEASE),
+            Err(e) => format!("present the same mandate again in {} s ({e})", self.lease),
         };
         Error::new(Reason::SettlementUnavailable, format!("{detail}; {retry}"))
     }
