@@ -10,17 +10,21 @@
 //! in `tests/broken.rs` run the suite against each fault and assert that the failing cases are
 //! exactly the ones the broken rule governs, which proves the vectors catch that leniency.
 //!
-//! The verifier answers `verify_mandate`, `verify_policy` and `ed25519_raw`; the runner skips
-//! every other kind. A fault that no stateless vector can catch, such as skipping the replay
+//! Each [`Variant`] reads one choice point of the spec (a check order, a boundary, a default, a
+//! comparison) the other way; `tests/variants.rs` requires a vector to fail each one
+//! (`conformance/README.md`, "Choice points of the spec").
+//!
+//! The verifier answers `verify_mandate`, `verify_policy`, `verify_order` and `ed25519_raw`; the
+//! runner skips every other kind. A fault that no stateless vector can catch, such as skipping the replay
 //! store, is deliberately absent: the live probes (`probe payee`) are where that is tested.
 
 use aep2::codec::hex_decode_0x;
 use aep2::crypto::secp256k1;
-use aep2::envelope::{SignedMandate, decode_json_bytes};
-use aep2::json::Value;
+use aep2::envelope::SignedMandate;
+use aep2::json::{Limits, Value};
 use aep2::{
-    AccountId, Domain, Error, Mandate, MandateDigest, PayeePolicy, PriceMode, Reason, SigningInput, U256,
-    mandate_digest,
+    AccountId, Domain, Error, Mandate, MandateDigest, OrderOptions, PayeePolicy, PaymentRequest, PriceMode, QuoteRef,
+    Reason, SigningInput, U256, mandate_digest,
 };
 use aep2_conformance::protocol::{
     Capabilities, CaseInput, CaseResult, Errored, Implementation, Line, PROTOCOL_VERSION, Request, RunResponse,
@@ -39,7 +43,7 @@ use std::io::{BufRead, Write};
 use std::process::ExitCode;
 
 /// The case kinds a broken verifier answers.
-pub const KINDS: &[&str] = &["verify_mandate", "verify_policy", "ed25519_raw"];
+pub const KINDS: &[&str] = &["verify_mandate", "verify_policy", "verify_order", "ed25519_raw"];
 
 /// One broken rule.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,9 +52,10 @@ pub enum Fault {
     /// flipped) before recovery, as "normalising" libraries do; breaks rule 3 of
     /// `aep2.md#eip712-signature-rules`.
     AcceptHighS,
-    /// A native envelope's domain is compared with the verifier's without its chain
-    /// (`chainId`, or the CAIP-2 `network`): only the contract or wallet must match; breaks
-    /// `aep2.md#envelope-native`'s `domain_mismatch` check.
+    /// A native envelope's (or a quote's) domain is compared with the verifier's without its
+    /// chain (`chainId`, or the CAIP-2 `network`): only the contract or wallet must match;
+    /// breaks `aep2.md#envelope-native`'s `domain_mismatch` check (and check 0 of
+    /// `aep2.md#payment-request-acceptance`).
     IgnoreChainId,
     /// The payee policy takes the payee from the mandate instead of the merchant's own
     /// configuration, so the payee comparison can never fail (`aep2.md#policy-payee`).
@@ -92,6 +97,213 @@ impl Fault {
     /// The fault of a `--fault` name.
     pub fn parse(name: &str) -> Option<Fault> {
         Fault::ALL.into_iter().find(|f| f.name() == name)
+    }
+}
+
+/// One other reading of a choice point of the spec: the reference pipeline with exactly one
+/// check order, boundary, default or comparison read the other way (`conformance/README.md`,
+/// "Choice points of the spec"). Each variant is named after its choice point's id; the test
+/// `tests/variants.rs` runs the suite against every one and requires a vector to fail it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Variant {
+    /// §5.3: the size limit is applied to the decoded bytes instead of the header text.
+    DecodeSizeOnBytes,
+    /// §5.3: base64 is decoded before the size check (size, then base64, read the other way).
+    DecodeBase64BeforeSize,
+    /// §5.3: the JSON is parsed (over a lossy UTF-8 reading) before the UTF-8 check.
+    DecodeJsonBeforeUtf8,
+    /// §5.3 step 4: limits are checked after a complete parse, not in the one pass.
+    DecodeLimitsAfterParse,
+    /// §5.3 step 4: a syntax error anywhere wins over an earlier duplicate member.
+    DecodeDuplicatesAfterSyntax,
+    /// §7: the native envelope's domain is compared before the signature is verified.
+    CoreDomainBeforeSignature,
+    /// §5.2: the signature is verified over the verifier's expected domain, not the claimed one.
+    CoreSignatureOverExpectedDomain,
+    /// §7: expiry is checked before the signature (right after the schema).
+    CoreExpiryBeforeSignature,
+    /// §7, §8 check 1/2: expiry is checked before the domain comparison.
+    CoreExpiryBeforeDomain,
+    /// §3.1 rule 4: `now == deadline` is expired.
+    CoreExpiryExclusive,
+    /// §8 checks 2/3: the payee is compared before expiry.
+    PolicyOrder2x3,
+    /// §8 checks 3/4: the asset is compared before the payee.
+    PolicyOrder3x4,
+    /// §8 checks 4/5: the amount is compared before the asset.
+    PolicyOrder4x5,
+    /// §8 checks 5/6: the settlement window is checked before the amount.
+    PolicyOrder5x6,
+    /// §8 checks 6/7: the horizon is checked before the settlement window.
+    PolicyOrder6x7,
+    /// §8 checks 7/8: request binding is checked before the horizon.
+    PolicyOrder7x8,
+    /// §8.3 rule 1: `now == deadline + s` is expired.
+    PolicyExpiryExclusive,
+    /// §8.3 rule 2: `deadline + s == now + w` is too soon.
+    PolicyWindowExclusive,
+    /// §8.3 rule 3: `deadline == now + h` is too far.
+    PolicyHorizonExclusive,
+    /// §8.3 rule 1: no clock skew on expiry (`now > deadline`).
+    PolicySkewNotOnExpiry,
+    /// §8.3 rule 2: no clock skew on the settlement window (`deadline < now + w`).
+    PolicySkewNotOnWindow,
+    /// §8.3 rule 3: the clock skew also widens the horizon (`deadline > now + h + s`).
+    PolicySkewOnHorizon,
+    /// §8 check 1: core verification at `now − s` wraps below zero instead of being exact.
+    PolicyCoreTimeWraps,
+    /// §8 check 6: the window check in saturating 64-bit arithmetic.
+    PolicyWindowSaturating,
+    /// §8.1: the payee compared as text, letter case significant.
+    PolicyPayeeCaseSensitive,
+    /// §8.1: the asset compared as text, letter case significant.
+    PolicyAssetCaseSensitive,
+    /// §8.1: an expected payee or asset of the other kind is not configured, so not compared.
+    PolicyOtherKindSkipped,
+    /// §8.2: under `exact`, an amount above the price is `amount_insufficient`.
+    PolicyOverExactInsufficient,
+    /// §8.2: `at-least` read as `exact`.
+    PolicyAtLeastAsExact,
+    /// §8.2: a price of 0 means "no price check".
+    PolicyPriceZeroFree,
+    /// §8.4: a `solana-mvp` mandate is not bound (its `ref` is not checked) when binding is required.
+    PolicySolanaBindingSkipped,
+    /// §9.4: check 0 (the quote) runs after core verification of the mandate.
+    OrderQuoteAfterCore,
+    /// §9.4 check 0: the quote's domain is compared before its profile.
+    OrderDomainBeforeProfile,
+    /// §9.4 checks 2/3: the quote's expiry before the mandate's.
+    OrderOrder2x3,
+    /// §9.4 checks 3/4: the payee before the quote's expiry.
+    OrderOrder3x4,
+    /// §9.4 check 3: `now == expiry + s` is closed.
+    OrderExpiryExclusive,
+    /// §9.4 check 3: no clock skew on the quote's expiry.
+    OrderSkewNotOnExpiry,
+    /// §9.3: a `solana-mvp` `ref` compared with the `requestId` ignoring case.
+    OrderRequestIdCaseInsensitive,
+    /// §9.3: a `solana-mvp` `ref` compared with the `requestId` after trimming trailing NULs
+    /// (as the chain's zero padding would).
+    OrderRequestIdNulTrimmed,
+    /// §4.2.2: the scalar `S` is range-checked before the key `A`.
+    Ed25519ScalarBeforeKey,
+    /// §4.2.2: the commitment `R` is checked before the scalar `S`.
+    Ed25519PointBeforeScalar,
+}
+
+impl Variant {
+    /// Every variant, in the order of the README's table.
+    pub const ALL: [Variant; 41] = [
+        Variant::DecodeSizeOnBytes,
+        Variant::DecodeBase64BeforeSize,
+        Variant::DecodeJsonBeforeUtf8,
+        Variant::DecodeLimitsAfterParse,
+        Variant::DecodeDuplicatesAfterSyntax,
+        Variant::CoreDomainBeforeSignature,
+        Variant::CoreSignatureOverExpectedDomain,
+        Variant::CoreExpiryBeforeSignature,
+        Variant::CoreExpiryBeforeDomain,
+        Variant::CoreExpiryExclusive,
+        Variant::PolicyOrder2x3,
+        Variant::PolicyOrder3x4,
+        Variant::PolicyOrder4x5,
+        Variant::PolicyOrder5x6,
+        Variant::PolicyOrder6x7,
+        Variant::PolicyOrder7x8,
+        Variant::PolicyExpiryExclusive,
+        Variant::PolicyWindowExclusive,
+        Variant::PolicyHorizonExclusive,
+        Variant::PolicySkewNotOnExpiry,
+        Variant::PolicySkewNotOnWindow,
+        Variant::PolicySkewOnHorizon,
+        Variant::PolicyCoreTimeWraps,
+        Variant::PolicyWindowSaturating,
+        Variant::PolicyPayeeCaseSensitive,
+        Variant::PolicyAssetCaseSensitive,
+        Variant::PolicyOtherKindSkipped,
+        Variant::PolicyOverExactInsufficient,
+        Variant::PolicyAtLeastAsExact,
+        Variant::PolicyPriceZeroFree,
+        Variant::PolicySolanaBindingSkipped,
+        Variant::OrderQuoteAfterCore,
+        Variant::OrderDomainBeforeProfile,
+        Variant::OrderOrder2x3,
+        Variant::OrderOrder3x4,
+        Variant::OrderExpiryExclusive,
+        Variant::OrderSkewNotOnExpiry,
+        Variant::OrderRequestIdCaseInsensitive,
+        Variant::OrderRequestIdNulTrimmed,
+        Variant::Ed25519ScalarBeforeKey,
+        Variant::Ed25519PointBeforeScalar,
+    ];
+
+    /// The choice point's id in `conformance/README.md`, which is also the `--variant` name.
+    pub fn id(self) -> &'static str {
+        match self {
+            Variant::DecodeSizeOnBytes => "CP-decode-size-unit",
+            Variant::DecodeBase64BeforeSize => "CP-decode-order-size-base64",
+            Variant::DecodeJsonBeforeUtf8 => "CP-decode-order-utf8-json",
+            Variant::DecodeLimitsAfterParse => "CP-decode-json-limits-one-pass",
+            Variant::DecodeDuplicatesAfterSyntax => "CP-decode-json-duplicate-one-pass",
+            Variant::CoreDomainBeforeSignature => "CP-core-order-signature-domain",
+            Variant::CoreSignatureOverExpectedDomain => "CP-core-signed-domain",
+            Variant::CoreExpiryBeforeSignature => "CP-core-order-signature-expiry",
+            Variant::CoreExpiryBeforeDomain => "CP-core-order-domain-expiry",
+            Variant::CoreExpiryExclusive => "CP-core-expiry-inclusive",
+            Variant::PolicyOrder2x3 => "CP-policy-order-2-3",
+            Variant::PolicyOrder3x4 => "CP-policy-order-3-4",
+            Variant::PolicyOrder4x5 => "CP-policy-order-4-5",
+            Variant::PolicyOrder5x6 => "CP-policy-order-5-6",
+            Variant::PolicyOrder6x7 => "CP-policy-order-6-7",
+            Variant::PolicyOrder7x8 => "CP-policy-order-7-8",
+            Variant::PolicyExpiryExclusive => "CP-policy-expiry-inclusive",
+            Variant::PolicyWindowExclusive => "CP-policy-window-inclusive",
+            Variant::PolicyHorizonExclusive => "CP-policy-horizon-inclusive",
+            Variant::PolicySkewNotOnExpiry => "CP-policy-skew-expiry",
+            Variant::PolicySkewNotOnWindow => "CP-policy-skew-window",
+            Variant::PolicySkewOnHorizon => "CP-policy-skew-horizon",
+            Variant::PolicyCoreTimeWraps => "CP-policy-core-time-below-skew",
+            Variant::PolicyWindowSaturating => "CP-policy-exact-arithmetic",
+            Variant::PolicyPayeeCaseSensitive => "CP-policy-payee-compare",
+            Variant::PolicyAssetCaseSensitive => "CP-policy-asset-compare",
+            Variant::PolicyOtherKindSkipped => "CP-policy-other-kind-account",
+            Variant::PolicyOverExactInsufficient => "CP-policy-exact-above-code",
+            Variant::PolicyAtLeastAsExact => "CP-policy-at-least",
+            Variant::PolicyPriceZeroFree => "CP-policy-price-zero",
+            Variant::PolicySolanaBindingSkipped => "CP-policy-binding-solana-mvp",
+            Variant::OrderQuoteAfterCore => "CP-order-order-0-1",
+            Variant::OrderDomainBeforeProfile => "CP-order-check0-profile-domain",
+            Variant::OrderOrder2x3 => "CP-order-order-2-3",
+            Variant::OrderOrder3x4 => "CP-order-order-3-4",
+            Variant::OrderExpiryExclusive => "CP-order-expiry-inclusive",
+            Variant::OrderSkewNotOnExpiry => "CP-order-skew-expiry",
+            Variant::OrderRequestIdCaseInsensitive => "CP-order-request-id-case",
+            Variant::OrderRequestIdNulTrimmed => "CP-order-request-id-padding",
+            Variant::Ed25519ScalarBeforeKey => "CP-ed25519-order-key-scalar",
+            Variant::Ed25519PointBeforeScalar => "CP-ed25519-order-scalar-point",
+        }
+    }
+
+    /// The variant of a choice-point id.
+    pub fn parse(id: &str) -> Option<Variant> {
+        Variant::ALL.into_iter().find(|v| v.id() == id)
+    }
+
+    /// Whether no vector is known to fail this reading yet (a gap the README lists as "not
+    /// pinned", waiting for a new vector). The variant test requires every other variant to be
+    /// caught, and these to pass, so that this list stays exact.
+    pub fn known_gap(self) -> bool {
+        matches!(
+            self,
+            Variant::DecodeBase64BeforeSize
+                | Variant::DecodeDuplicatesAfterSyntax
+                | Variant::CoreExpiryBeforeSignature
+                | Variant::CoreExpiryBeforeDomain
+                | Variant::PolicyOrder6x7
+                | Variant::PolicyWindowSaturating
+                | Variant::PolicyAssetCaseSensitive
+                | Variant::OrderQuoteAfterCore
+        )
     }
 }
 
@@ -201,11 +413,31 @@ fn decode_point(bytes: &[u8; 32], check_order: bool) -> Result<EdwardsPoint, Def
 /// Ed25519 verification in the order of `aep2.md#ed25519-verification-rules`, with the key's
 /// order tests (rule 2) performed only when `check_key_order`.
 pub fn ed25519_verify(key: &[u8; 32], msg: &[u8], sig: &[u8; 64], check_key_order: bool) -> Result<(), Reason> {
-    let a = decode_point(key, check_key_order).map_err(Defect::key)?;
+    ed25519_verify_as(key, msg, sig, check_key_order, None)
+}
+
+/// [`ed25519_verify`] with the rule order a [`Variant`] reads.
+fn ed25519_verify_as(
+    key: &[u8; 32],
+    msg: &[u8],
+    sig: &[u8; 64],
+    check_key_order: bool,
+    variant: Option<Variant>,
+) -> Result<(), Reason> {
     let r_bytes: [u8; 32] = sig[..32].try_into().unwrap_or([0; 32]);
     let s_bytes: [u8; 32] = sig[32..].try_into().unwrap_or([0; 32]);
-    let s = Option::<Scalar>::from(Scalar::from_canonical_bytes(s_bytes)).ok_or(Reason::SignatureScalarOutOfRange)?;
-    decode_point(&r_bytes, true).map_err(Defect::commitment)?;
+    let scalar =
+        || Option::<Scalar>::from(Scalar::from_canonical_bytes(s_bytes)).ok_or(Reason::SignatureScalarOutOfRange);
+    let point = || decode_point(&r_bytes, true).map_err(Defect::commitment);
+    if variant == Some(Variant::Ed25519ScalarBeforeKey) {
+        scalar()?;
+    }
+    let a = decode_point(key, check_key_order).map_err(Defect::key)?;
+    if variant == Some(Variant::Ed25519PointBeforeScalar) {
+        point()?;
+    }
+    let s = scalar()?;
+    point()?;
     let wide: [u8; 64] = Sha512::new()
         .chain_update(r_bytes)
         .chain_update(key)
@@ -221,31 +453,105 @@ pub fn ed25519_verify(key: &[u8; 32], msg: &[u8], sig: &[u8; 64], check_key_orde
     }
 }
 
-/// A mandate verifier with one broken rule (or none).
+/// A mandate verifier with one broken rule or one other reading (or neither).
 #[derive(Clone, Copy, Debug)]
 pub struct BrokenVerifier {
     fault: Option<Fault>,
+    variant: Option<Variant>,
+}
+
+/// The fields of a mandate the policy compares.
+struct Terms {
+    payee: AccountId,
+    token: AccountId,
+    amount: U256,
+    reference: Option<[u8; 32]>,
 }
 
 impl BrokenVerifier {
     /// A verifier that breaks `fault`; `None` gives a correct verifier, which the tests use to
     /// show that the pipeline itself agrees with the reference.
     pub fn new(fault: Option<Fault>) -> BrokenVerifier {
-        BrokenVerifier { fault }
+        BrokenVerifier { fault, variant: None }
+    }
+
+    /// A verifier that reads one choice point the other way.
+    pub fn reading(variant: Variant) -> BrokenVerifier {
+        BrokenVerifier {
+            fault: None,
+            variant: Some(variant),
+        }
     }
 
     fn broken(&self, f: Fault) -> bool {
         self.fault == Some(f)
     }
 
+    fn reads(&self, v: Variant) -> bool {
+        self.variant == Some(v)
+    }
+
     fn decode(&self, header: &str) -> Result<Value, Error> {
-        if !self.broken(Fault::LenientBase64) {
-            return aep2::envelope::decode_header(header);
+        if self.broken(Fault::LenientBase64) {
+            if header.len() > aep2::envelope::MAX_HEADER_BYTES {
+                return Err(Error::new(Reason::HeaderTooLarge, "header too large"));
+            }
+            return self.decode_bytes(&lenient_base64(header)?);
+        }
+        let too_large = || Error::new(Reason::HeaderTooLarge, "header too large");
+        if self.reads(Variant::DecodeSizeOnBytes) {
+            return self.decode_bytes(&aep2::codec::base64_decode(header)?);
+        }
+        if self.reads(Variant::DecodeBase64BeforeSize) {
+            let bytes = aep2::codec::base64_decode(header)?;
+            if header.len() > aep2::envelope::MAX_HEADER_BYTES {
+                return Err(too_large());
+            }
+            return self.decode_bytes(&bytes);
         }
         if header.len() > aep2::envelope::MAX_HEADER_BYTES {
-            return Err(Error::new(Reason::HeaderTooLarge, "header too large"));
+            return Err(too_large());
         }
-        decode_json_bytes(&lenient_base64(header)?)
+        self.decode_bytes(&aep2::codec::base64_decode(header)?)
+    }
+
+    /// Steps 1 (on bytes), 3 and 4 of `aep2.md#decoding-rules`.
+    fn decode_bytes(&self, bytes: &[u8]) -> Result<Value, Error> {
+        if bytes.len() > aep2::envelope::MAX_HEADER_BYTES {
+            return Err(Error::new(Reason::HeaderTooLarge, "decoded bytes too large"));
+        }
+        let text = match std::str::from_utf8(bytes) {
+            Ok(t) => t,
+            Err(e) => {
+                if self.reads(Variant::DecodeJsonBeforeUtf8) {
+                    self.parse_json(&String::from_utf8_lossy(bytes))?;
+                }
+                return Err(Error::new(Reason::Utf8Invalid, e.to_string()));
+            }
+        };
+        self.parse_json(text)
+    }
+
+    fn parse_json(&self, text: &str) -> Result<Value, Error> {
+        let parsed = aep2::json::parse(text, &Limits::AEP2);
+        if let Err(e) = &parsed {
+            if e.reason() == Reason::JsonLimitExceeded && self.reads(Variant::DecodeLimitsAfterParse) {
+                let unbounded = Limits {
+                    max_depth: 256,
+                    max_string_bytes: usize::MAX,
+                    max_members: usize::MAX,
+                    max_number_len: usize::MAX,
+                };
+                aep2::json::parse(text, &unbounded)?;
+            }
+            if e.reason() == Reason::JsonDuplicateKey
+                && self.reads(Variant::DecodeDuplicatesAfterSyntax)
+                && serde_json::from_str::<J>(text).is_err()
+            {
+                return Err(Error::new(Reason::JsonInvalid, "syntax error after a duplicate"));
+            }
+        }
+        parsed
     }
 
     fn check_signature(&self, sm: &SignedMandate, digest: &MandateDigest) -> Result<(), Error> {
@@ -272,7 +578,7 @@ impl BrokenVerifier {
 
     fn check_ed25519(&self, key: &[u8; 32], msg: &[u8], text: &str) -> Result<(), Error> {
         let sig = aep2::verify::parse_ed25519_signature(text)?;
-        ed25519_verify(key, msg, &sig, !self.broken(Fault::AcceptSmallOrder)).map_err(Error::from)
+        ed25519_verify_as(key, msg, &sig, !self.broken(Fault::AcceptSmallOrder), self.variant).map_err(Error::from)
     }
 
     fn same_domain(&self, claimed: &Domain, expected: &Domain) -> bool {
@@ -286,87 +592,359 @@ impl BrokenVerifier {
         }
     }
 
+    fn check_domain(&self, sm: &SignedMandate, expected: &Domain) -> Result<(), Error> {
+        match &sm.domain {
+            Some(claimed) if !self.same_domain(claimed, expected) => {
+                Err(Error::new(Reason::DomainMismatch, "signed for another domain"))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn check_expiry(&self, sm: &SignedMandate, now: Option<u64>) -> Result<(), Error> {
+        let Some(now) = now else { return Ok(()) };
+        let deadline = sm.mandate.deadline();
+        let expired = if self.reads(Variant::CoreExpiryExclusive) {
+            now >= deadline
+        } else {
+            now > deadline
+        };
+        if expired && !self.broken(Fault::IgnoreDeadline) {
+            return Err(Error::new(Reason::Expired, "deadline passed"));
+        }
+        Ok(())
+    }
+
     /// Core verification of a header: decode, schema, signature, domain, expiry (at `now`, if
     /// given), in the normative order.
     pub fn verify_header(&self, header: &str, expected: &Domain, now: Option<u64>) -> Result<SignedMandate, Error> {
         let value = self.decode(header)?;
         let sm = SignedMandate::from_json(&value, expected.profile())?;
-        let domain = sm.domain.clone().unwrap_or_else(|| expected.clone());
+        if self.reads(Variant::CoreExpiryBeforeSignature) {
+            self.check_expiry(&sm, now)?;
+        }
+        if self.reads(Variant::CoreDomainBeforeSignature) {
+            self.check_domain(&sm, expected)?;
+        }
+        let domain = match &sm.domain {
+            Some(claimed) if !self.reads(Variant::CoreSignatureOverExpectedDomain) => claimed.clone(),
+            _ => expected.clone(),
+        };
         let digest = mandate_digest(&sm.mandate, &domain)?;
         self.check_signature(&sm, &digest)?;
-        if let Some(claimed) = &sm.domain
-            && !self.same_domain(claimed, expected)
-        {
-            return Err(Error::new(Reason::DomainMismatch, "signed for another domain"));
+        if self.reads(Variant::CoreExpiryBeforeDomain) {
+            self.check_expiry(&sm, now)?;
         }
-        if let Some(now) = now
-            && !self.broken(Fault::IgnoreDeadline)
-            && now > sm.mandate.deadline()
-        {
-            return Err(Error::new(Reason::Expired, "deadline passed"));
-        }
+        self.check_domain(&sm, expected)?;
+        self.check_expiry(&sm, now)?;
         Ok(sm)
+    }
+
+    /// The time core verification runs at under a policy: `now − s`, exact (0 below it).
+    fn core_time(&self, policy: &PayeePolicy, now: u64) -> u64 {
+        if self.reads(Variant::PolicySkewNotOnExpiry) {
+            now
+        } else if self.reads(Variant::PolicyCoreTimeWraps) {
+            now.wrapping_sub(policy.clock_skew)
+        } else {
+            policy.core_time(now)
+        }
     }
 
     /// Core verification at `now − clock_skew`, then the payee policy's checks at `now` in
     /// the order of `aep2.md#policy`.
     pub fn verify_policy(&self, header: &str, expected: &Domain, policy: &PayeePolicy, now: u64) -> Result<(), Error> {
-        let sm = self.verify_header(header, expected, Some(policy.core_time(now)))?;
-        let m = &sm.mandate;
-        let (payee, token, amount, reference) = match m {
-            Mandate::Eip712(m) => (
-                AccountId::Evm(m.payee),
-                AccountId::Evm(m.token),
-                m.amount,
-                Some(m.reference),
-            ),
-            Mandate::Ed25519(m) => (
-                AccountId::Base58(m.payee),
-                AccountId::Base58(m.token),
-                U256::from_u64(m.amount),
-                Some(m.reference),
-            ),
-            Mandate::SolanaMvp(m) => (
-                AccountId::Base58(m.payee),
-                AccountId::Base58(m.token),
-                U256::from_u64(m.amount),
-                None,
-            ),
+        // Check 2 replaces the core expiry rule; a reading that moves it runs core without it.
+        let core_now = if self.reads(Variant::PolicyOrder2x3) {
+            None
+        } else {
+            Some(self.core_time(policy, now))
         };
+        let sm = self.verify_header(header, expected, core_now)?;
+        let raw = self.decode(header)?;
+        self.policy_checks(&sm, &raw, policy, now)
+    }
+
+    fn terms(m: &Mandate) -> Terms {
+        match m {
+            Mandate::Eip712(m) => Terms {
+                payee: AccountId::Evm(m.payee),
+                token: AccountId::Evm(m.token),
+                amount: m.amount,
+                reference: Some(m.reference),
+            },
+            Mandate::Ed25519(m) => Terms {
+                payee: AccountId::Base58(m.payee),
+                token: AccountId::Base58(m.token),
+                amount: U256::from_u64(m.amount),
+                reference: Some(m.reference),
+            },
+            Mandate::SolanaMvp(m) => Terms {
+                payee: AccountId::Base58(m.payee),
+                token: AccountId::Base58(m.token),
+                amount: U256::from_u64(m.amount),
+                reference: None,
+            },
+        }
+    }
+
+    /// Whether an account of the mandate (`field` of the header's mandate object, decoded as
+    /// `got`) is the policy's `want`, as this verifier compares them.
+    fn same_account(&self, raw: &Value, field: &str, got: &AccountId, want: &AccountId, as_text: bool) -> bool {
+        let other_kind = matches!(
+            (got, want),
+            (AccountId::Evm(_), AccountId::Base58(_)) | (AccountId::Base58(_), AccountId::Evm(_))
+        );
+        if other_kind && self.reads(Variant::PolicyOtherKindSkipped) {
+            return true;
+        }
+        if as_text {
+            let text = match raw {
+                Value::Object(o) => match o.get("mandate") {
+                    Some(Value::Object(m)) => match m.get(field) {
+                        Some(Value::String(s)) => Some(s.clone()),
+                        _ => None,
+                    },
+                    _ => None,
+                },
+                _ => None,
+            };
+            return text.is_some_and(|t| t == want.to_string());
+        }
+        got == want
+    }
+
+    /// Checks 2 to 8 of `aep2.md#policy` on a mandate core verification accepted.
+    fn policy_checks(&self, sm: &SignedMandate, raw: &Value, policy: &PayeePolicy, now: u64) -> Result<(), Error> {
+        let m = &sm.mandate;
+        let t = BrokenVerifier::terms(m);
         // The bug: the payee to compare with is read from the request's own mandate.
         let own_payee = if self.broken(Fault::IgnorePayee) {
-            payee
+            t.payee
         } else {
             policy.payee
         };
         let deadline = u128::from(m.deadline());
-        let (now, skew) = (u128::from(now), u128::from(policy.clock_skew));
+        let (now_w, skew) = (u128::from(now), u128::from(policy.clock_skew));
+        let window = u128::from(policy.settlement_window);
+        let horizon = u128::from(policy.max_horizon);
         let fail = |r: Reason| Err(Error::new(r, "payee policy"));
-        if !self.broken(Fault::IgnoreDeadline) && now > deadline + skew {
-            return fail(Reason::Expired);
-        }
-        if payee != own_payee {
+        let expired = || {
+            if self.broken(Fault::IgnoreDeadline) {
+                false
+            } else if self.reads(Variant::PolicySkewNotOnExpiry) {
+                now_w > deadline
+            } else if self.reads(Variant::PolicyExpiryExclusive) {
+                now_w >= deadline + skew
+            } else {
+                now_w > deadline + skew
+            }
+        };
+        let payee_ok = || {
+            self.same_account(
+                raw,
+                "payee",
+                &t.payee,
+                &own_payee,
+                self.reads(Variant::PolicyPayeeCaseSensitive),
+            )
+        };
+        let asset_ok = || {
+            self.same_account(
+                raw,
+                "token",
+                &t.token,
+                &policy.asset,
+                self.reads(Variant::PolicyAssetCaseSensitive),
+            )
+        };
+        let amount = || -> Result<(), Error> {
+            if self.reads(Variant::PolicyPriceZeroFree) && policy.price.is_zero() {
+                return Ok(());
+            }
+            if t.amount < policy.price {
+                return fail(Reason::AmountInsufficient);
+            }
+            let exact = policy.price_mode == PriceMode::Exact || self.reads(Variant::PolicyAtLeastAsExact);
+            if exact && t.amount != policy.price {
+                return fail(if self.reads(Variant::PolicyOverExactInsufficient) {
+                    Reason::AmountInsufficient
+                } else {
+                    Reason::AmountNotExact
+                });
+            }
+            Ok(())
+        };
+        let too_soon = || {
+            if self.reads(Variant::PolicySkewNotOnWindow) {
+                deadline < now_w + window
+            } else if self.reads(Variant::PolicyWindowExclusive) {
+                deadline + skew <= now_w + window
+            } else if self.reads(Variant::PolicyWindowSaturating) {
+                m.deadline().saturating_add(policy.clock_skew) < now.saturating_add(policy.settlement_window)
+            } else {
+                deadline + skew < now_w + window
+            }
+        };
+        let too_far = || {
+            if self.reads(Variant::PolicySkewOnHorizon) {
+                deadline > now_w + horizon + skew
+            } else if self.reads(Variant::PolicyHorizonExclusive) {
+                deadline >= now_w + horizon
+            } else {
+                deadline > now_w + horizon
+            }
+        };
+        let bound = || match &policy.request_hash {
+            Some(_) if self.reads(Variant::PolicySolanaBindingSkipped) && t.reference.is_none() => true,
+            Some(expected) => t.reference.as_ref() == Some(expected),
+            None => true,
+        };
+        if self.reads(Variant::PolicyOrder2x3) && !payee_ok() {
             return fail(Reason::PayeeMismatch);
         }
-        if token != policy.asset {
+        if expired() {
+            return fail(Reason::Expired);
+        }
+        if self.reads(Variant::PolicyOrder3x4) && !asset_ok() {
             return fail(Reason::AssetMismatch);
         }
-        if amount < policy.price {
-            return fail(Reason::AmountInsufficient);
+        if !payee_ok() {
+            return fail(Reason::PayeeMismatch);
         }
-        if policy.price_mode == PriceMode::Exact && amount != policy.price {
-            return fail(Reason::AmountNotExact);
+        if self.reads(Variant::PolicyOrder4x5) {
+            amount()?;
         }
-        if deadline < (now + u128::from(policy.settlement_window)).saturating_sub(skew) {
+        if !asset_ok() {
+            return fail(Reason::AssetMismatch);
+        }
+        if self.reads(Variant::PolicyOrder5x6) && too_soon() {
             return fail(Reason::DeadlineTooSoon);
         }
-        if deadline > now + u128::from(policy.max_horizon) {
+        amount()?;
+        if self.reads(Variant::PolicyOrder6x7) && too_far() {
             return fail(Reason::DeadlineTooFar);
         }
-        if let Some(expected) = &policy.request_hash
-            && reference.as_ref() != Some(expected)
-        {
+        if too_soon() {
+            return fail(Reason::DeadlineTooSoon);
+        }
+        if self.reads(Variant::PolicyOrder7x8) && !bound() {
             return fail(Reason::RequestMismatch);
+        }
+        if too_far() {
+            return fail(Reason::DeadlineTooFar);
+        }
+        if !bound() {
+            return fail(Reason::RequestMismatch);
+        }
+        Ok(())
+    }
+
+    /// Check 0 of `aep2.md#payment-request-acceptance`: the quote's profile and domain are the
+    /// verifier's.
+    fn check_quote_verifier(&self, quote: &PaymentRequest, expected: &Domain) -> Result<(), Error> {
+        let profile = || {
+            if quote.profile() != expected.profile() {
+                Err(Error::new(Reason::ProfileMismatch, "quote for another profile"))
+            } else {
+                Ok(())
+            }
+        };
+        let domain = || {
+            if !self.same_domain(&quote.domain, expected) {
+                Err(Error::new(Reason::DomainMismatch, "quote for another domain"))
+            } else {
+                Ok(())
+            }
+        };
+        if self.reads(Variant::OrderDomainBeforeProfile) {
+            domain()?;
+        }
+        profile()?;
+        domain()
+    }
+
+    /// Accepts a header against a quote (`aep2.md#payment-request-acceptance`, checks 0 to 9).
+    pub fn verify_order(
+        &self,
+        quote: &J,
+        header: &str,
+        expected: &Domain,
+        now: u64,
+        options: OrderOptions,
+    ) -> Result<(), Error> {
+        let parsed = || -> Result<PaymentRequest, Error> {
+            let quote =
+                aep2::json::parse(&quote.to_string(), &Limits::AEP2).and_then(|v| PaymentRequest::from_json(&v))?;
+            self.check_quote_verifier(&quote, expected)?;
+            Ok(quote)
+        };
+        let skew = options.clock_skew;
+        let core_time = if self.reads(Variant::OrderOrder2x3) {
+            None
+        } else if self.reads(Variant::PolicySkewNotOnExpiry) {
+            Some(now)
+        } else {
+            Some(now.saturating_sub(skew))
+        };
+        let (quote, sm) = if self.reads(Variant::OrderQuoteAfterCore) {
+            let sm = self.verify_header(header, expected, core_time)?;
+            (parsed()?, sm)
+        } else {
+            let quote = parsed()?;
+            (quote, self.verify_header(header, expected, core_time)?)
+        };
+        let raw = self.decode(header)?;
+        let policy = quote.policy(options);
+        let (now_w, skew_w) = (u128::from(now), u128::from(skew));
+        let deadline = u128::from(sm.mandate.deadline());
+        let expiry = u128::from(quote.expiry);
+        let fail = |r: Reason| Err(Error::new(r, "quote"));
+        let quote_closed = if self.reads(Variant::OrderSkewNotOnExpiry) {
+            now_w > expiry
+        } else if self.reads(Variant::OrderExpiryExclusive) {
+            now_w >= expiry + skew_w
+        } else {
+            now_w > expiry + skew_w
+        };
+        let mandate_expired = !self.broken(Fault::IgnoreDeadline)
+            && if self.reads(Variant::PolicySkewNotOnExpiry) {
+                now_w > deadline
+            } else {
+                now_w > deadline + skew_w
+            };
+        if self.reads(Variant::OrderOrder2x3) && quote_closed {
+            return fail(Reason::QuoteExpired);
+        }
+        if mandate_expired {
+            return fail(Reason::Expired);
+        }
+        if self.reads(Variant::OrderOrder3x4) {
+            let t = BrokenVerifier::terms(&sm.mandate);
+            let own_payee = if self.broken(Fault::IgnorePayee) {
+                t.payee
+            } else {
+                policy.payee
+            };
+            if t.payee != own_payee {
+                return fail(Reason::PayeeMismatch);
+            }
+        }
+        if quote_closed {
+            return fail(Reason::QuoteExpired);
+        }
+        self.policy_checks(&sm, &raw, &policy, now)?;
+        if let (Mandate::SolanaMvp(m), QuoteRef::RequestId(id)) = (&sm.mandate, quote.mandate_ref()) {
+            let same = if self.reads(Variant::OrderRequestIdCaseInsensitive) {
+                m.reference.eq_ignore_ascii_case(&id)
+            } else if self.reads(Variant::OrderRequestIdNulTrimmed) {
+                m.reference.trim_end_matches('\0') == id
+            } else {
+                m.reference == id
+            };
+            if !same {
+                return fail(Reason::RequestMismatch);
+            }
         }
         Ok(())
     }
@@ -379,7 +957,7 @@ impl BrokenVerifier {
         let sig: [u8; 64] = sig
             .try_into()
             .map_err(|_| Error::new(Reason::SignatureLength, "signature is not 64 bytes"))?;
-        ed25519_verify(&key, msg, &sig, !self.broken(Fault::AcceptSmallOrder)).map_err(Error::from)
+        ed25519_verify_as(&key, msg, &sig, !self.broken(Fault::AcceptSmallOrder), self.variant).map_err(Error::from)
     }
 
     /// Answers one case; `Err` is an adapter-side problem (a malformed case), not a verdict.
@@ -402,6 +980,15 @@ impl BrokenVerifier {
                 let now = context.now.ok_or("verify_policy needs now")?;
                 Ok(self.verify_policy(text("header")?, &domain, &policy, now))
             }
+            "verify_order" => {
+                let domain = context_domain(&context)?;
+                let now = context.now.ok_or("verify_order needs now")?;
+                let options = OrderOptions::default()
+                    .with_clock_skew(context.clock_skew.ok_or("verify_order needs clockSkew")?)
+                    .with_max_horizon(context.max_horizon.ok_or("verify_order needs maxHorizon")?);
+                let quote = case.input.get("quote").ok_or("input.quote missing")?;
+                Ok(self.verify_order(quote, text("header")?, &domain, now, options))
+            }
             "ed25519_raw" => {
                 let bytes = |k: &str| -> Result<Vec<u8>, String> {
                     hex_decode_0x(&format!("0x{}", text(k)?)).ok_or_else(|| format!("input.{k} is not hex"))
@@ -416,7 +1003,11 @@ impl BrokenVerifier {
         StartResponse {
             version: PROTOCOL_VERSION,
             implementation: Implementation {
-                name: format!("aep2-broken/{}", self.fault.map_or("none", Fault::name)),
+                name: format!(
+                    "aep2-broken/{}",
+                    self.variant
+                        .map_or_else(|| self.fault.map_or("none", Fault::name), Variant::id)
+                ),
                 language: "rust".into(),
                 version: env!("CARGO_PKG_VERSION").into(),
                 homepage: None,

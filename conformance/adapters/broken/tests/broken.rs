@@ -119,18 +119,32 @@ fn hex32(text: &str) -> [u8; 32] {
 #[test]
 fn ignore_chain_id() {
     // Caught: a domain mismatch in which the contract (EVM) or wallet (Ed25519) is the
-    // verifier's own, i.e. only the chain differs.
+    // verifier's own, i.e. only the chain differs. The domain compared is the quote's when an
+    // Order Mode quote names another domain (check 0 comes first), else the envelope's.
     assert_exact(
         Fault::IgnoreChainId,
         expected(|g, t| {
-            let (Some(env), Some(mine)) = (envelope(t), g.context.domain.as_ref()) else {
+            let Some(mine) = g.context.domain.as_ref() else {
                 return false;
             };
-            let theirs = &env["domain"];
-            let same = |k: &str| {
-                let norm = |v: &J| v.as_str().map(str::to_ascii_lowercase);
-                theirs.get(k).is_some() && norm(&theirs[k]) == norm(&mine[k])
+            let norm = |v: &J| {
+                v.as_str()
+                    .map(str::to_ascii_lowercase)
+                    .or_else(|| v.as_u64().map(|n| n.to_string()))
             };
+            let differs = |d: &J| {
+                ["chainId", "verifyingContract", "network", "wallet"]
+                    .iter()
+                    .any(|k| d.get(*k).map(norm) != mine.get(*k).map(norm))
+            };
+            let theirs = match t.input.get("quote").and_then(|q| q.get("domain")) {
+                Some(d) if differs(d) => d.clone(),
+                _ => match envelope(t) {
+                    Some(env) => env["domain"].clone(),
+                    None => return false,
+                },
+            };
+            let same = |k: &str| theirs.get(k).is_some() && theirs.get(k).map(norm) == mine.get(k).map(norm);
             reason(t) == "domain_mismatch" && (same("verifyingContract") || same("wallet"))
         }),
     );
