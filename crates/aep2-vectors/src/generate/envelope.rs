@@ -49,6 +49,12 @@ pub(crate) fn generate() -> VectorFile {
         &[LIM],
     );
     f.note(
+        "check_order",
+        "DEFINED",
+        "The input fails two checks; the first in the order of aep2.md#decoding-rules and aep2.md#verification-order decides the code.",
+        &[DEC, "aep2.md#verification-order"],
+    );
+    f.note(
         "shape",
         "EDGE_CASE",
         "Envelope members missing, unknown or of the wrong type.",
@@ -800,6 +806,54 @@ pub(crate) fn generate() -> VectorFile {
             inv(Reason::UnsupportedProfile),
         )
         .flags(&["profile"]),
+    );
+
+    // --- inputs that fail two checks: the first in the normative order decides
+    let g = f.group("check-order", Kind::VerifyMandate, context(Some(NOW)));
+    f.case(
+        g,
+        Case::new(
+            "header of 8196 bytes that is not base64 either (URL-safe - throughout): the size (step 1) is checked first",
+            header_input(&"-".repeat(8196)),
+            inv(Reason::HeaderTooLarge),
+        )
+        .flags(&["limits", "base64", "check_order"])
+        .refs(&[DEC]),
+    );
+    let dup_then_syntax = format!("{{\"mandate\":1,{},}}", &json_text[1..json_text.len() - 1]);
+    f.case(
+        g,
+        Case::new(
+            "mandate member twice, then a trailing comma: the duplicate is met first in the one pass",
+            header_input(&header_of_text(&dup_then_syntax)),
+            inv(Reason::JsonDuplicateKey),
+        )
+        .flags(&["duplicate_key", "json_syntax", "check_order"])
+        .refs(&[DEC, JSON]),
+    );
+    let mut expired = mandate(&alice, 0);
+    expired.deadline = NOW - 1;
+    let expired_bad_sig = signed_for(&expired, &secp_key("mallory"), &domain(CHAIN_ID, WALLET));
+    f.case(
+        g,
+        Case::new(
+            "expired (deadline now - 1) and signed by a key other than the owner's: the signature stage comes before expiry",
+            header_input(&expired_bad_sig.encode()),
+            inv(Reason::SignatureInvalid),
+        )
+        .flags(&["check_order"])
+        .refs(&["aep2.md#verification-order"]),
+    );
+    let expired_other = native(&signed_for(&expired, &alice, &domain(8453, WALLET)), &other);
+    f.case(
+        g,
+        Case::new(
+            "native envelope validly signed for chain 8453 and claiming it, expired (deadline now - 1): the domain before expiry",
+            header_input(&expired_other.encode()),
+            inv(Reason::DomainMismatch),
+        )
+        .flags(&["domain_binding", "check_order"])
+        .refs(&[NAT, "aep2.md#verification-order"]),
     );
 
     f.finish()

@@ -1014,6 +1014,30 @@ pub(crate) fn generate() -> VectorFile {
         .flags(&["verifier_mismatch"])
         .refs(&[ACCEPT]),
     );
+
+    // --- the quote (check 0) before the mandate (check 1): the header is not read
+    let g = f.group("quote-first", Kind::VerifyOrder, order_context(context(Some(NOW)), 0));
+    f.case(
+        g,
+        Case::new(
+            "quote without expiry and a header that is not base64: the quote (check 0) first",
+            input(edited(&q, &[("expiry", None)]), "eyJh-_0="),
+            inv(Reason::MissingField),
+        )
+        .flags(&["malformed_quote", "check_order"])
+        .refs(&[ACCEPT, FIELDS]),
+    );
+    let forged = signed_for(&evm.base(&base_chain), &secp_key("mallory"), &domain(CHAIN_ID, WALLET)).encode();
+    f.case(
+        g,
+        Case::new(
+            "an eip712 quote for chain 8453 and a mandate signed by a key other than the owner's: the quote's domain (check 0) first",
+            input(quote_json(&base_chain), &forged),
+            inv(Reason::DomainMismatch),
+        )
+        .flags(&["verifier_mismatch", "check_order"])
+        .refs(&[ACCEPT]),
+    );
     f.finish()
 }
 

@@ -172,6 +172,9 @@ fn u256(text: &str) -> U256 {
     U256::parse_decimal(text).unwrap_or_default()
 }
 
+/// 2^53 − 1, the largest deadline, `now` and number of seconds (aep2.md#mandate-fields).
+const MAX_SAFE: u64 = (1 << 53) - 1;
+
 const U256_MAX: &str = "115792089237316195423570985008687907853269984665640564039457584007913129639935";
 
 pub(crate) fn generate() -> VectorFile {
@@ -1048,6 +1051,84 @@ pub(crate) fn generate() -> VectorFile {
         )
         .flags(&["valid", "clock_skew"])
         .refs(&[DEADLINE]),
+    );
+
+    // --- core verification (check 1) before expiry (check 2), and the asset's letter case
+    let g = f.group(
+        "core-order",
+        Kind::VerifyPolicy,
+        Params::evm().context(context(Some(NOW))),
+    );
+    let mut expired = evm.base();
+    expired.deadline = NOW - SKEW - 1;
+    f.case(
+        g,
+        Case::new(
+            "expired beyond the skew (deadline now - 31) and signed by a key other than the owner's: the signature (check 1) before expiry (check 2)",
+            header_input(&signed_for(&expired, &secp_key("mallory"), &domain(CHAIN_ID, WALLET)).encode()),
+            inv(Reason::SignatureInvalid),
+        )
+        .flags(&["check_order"])
+        .refs(&[POLICY, "aep2.md#verification-order"]),
+    );
+    f.case(
+        g,
+        Case::new(
+            "native envelope validly signed for chain 8453, expired beyond the skew (deadline now - 31): the domain (check 1) before expiry (check 2)",
+            header_input(&evm.native(8453, |m| m.deadline = NOW - SKEW - 1)),
+            inv(Reason::DomainMismatch),
+        )
+        .flags(&["domain", "check_order"])
+        .refs(&[POLICY, NATIVE]),
+    );
+    let lower_token = with_mandate_field(
+        &signed,
+        "token",
+        Some(Value::String(evm.base().token.to_checksum().to_lowercase())),
+    );
+    f.case(
+        g,
+        Case::new(
+            "token written in all-lowercase hex: the same 20 bytes as the policy's EIP-55 asset",
+            header_input(&header_of(&lower_token)),
+            Exp::Valid,
+        )
+        .flags(&["valid", "account_kind"])
+        .refs(&[PAYEE]),
+    );
+
+    // --- a settlement window beyond the horizon plus the skew (w > h + s): no deadline passes
+    let g = f.group(
+        "window-above-horizon",
+        Kind::VerifyPolicy,
+        Params::evm().times(0, 600, 300).context(context(Some(NOW))),
+    );
+    f.case(
+        g,
+        Case::new(
+            "clockSkew 0, settlementWindow 600, maxHorizon 300; deadline now + 400 is too soon (check 6) and too far (check 7): the window first",
+            header_input(&evm.header(|m| m.deadline = NOW + 400)),
+            inv(Reason::DeadlineTooSoon),
+        )
+        .flags(&["deadline_boundary", "check_order"])
+        .refs(&[POLICY, DEADLINE]),
+    );
+
+    // --- exact arithmetic at the top of the safe-integer range, where sums exceed 2^53
+    let g = f.group(
+        "safe-integer-range",
+        Kind::VerifyPolicy,
+        Params::evm().times(1, 2, HORIZON).context(context(Some(MAX_SAFE))),
+    );
+    f.case(
+        g,
+        Case::new(
+            "now = deadline = 2^53 - 1, clockSkew 1, settlementWindow 2: deadline + s = 2^53 < now + w = 2^53 + 1, too soon (in IEEE 754 doubles both sums round to 2^53)",
+            header_input(&evm.header(|m| m.deadline = MAX_SAFE)),
+            inv(Reason::DeadlineTooSoon),
+        )
+        .flags(&["deadline_boundary"])
+        .refs(&[POLICY, DEADLINE]),
     );
     f.finish()
 }
