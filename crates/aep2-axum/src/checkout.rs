@@ -210,7 +210,8 @@ impl Checkout {
             }
             let store = self.store.clone();
             let id = v.digest.id;
-            let record = blocking(move || store.lookup(&id)).await.ok().flatten();
+            // A store that cannot answer must not turn a resumable mandate into a final refusal.
+            let record = blocking(move || store.lookup(&id)).await?;
             // Owed a serve or a delivery (the store decides whether it can be taken now).
             let owed = |r: &PaymentRecord| {
                 r.request == request

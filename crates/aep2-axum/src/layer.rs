@@ -535,15 +535,15 @@ impl Paywall {
         });
         let Ok(mut resp) = inner.oneshot(req).await;
         let done = (self.clock)();
+        if carrier == Carrier::XPaymentMandate && !resp.status().is_server_error() {
+            resp = mvp_payment_body(resp, receipt_json).await;
+        }
         if resp.status().is_server_error() {
-            // The route failed: not served. The payer, who is charged, presents the same mandate
-            // again and is served then.
+            // The route failed (or its body broke off while being rewritten): not served. The
+            // payer, who is charged, presents the same mandate again and is served then.
             self.checkout.unserved(&taken, done).await;
             resp.headers_mut().insert(header::CACHE_CONTROL, NO_STORE);
             return resp;
-        }
-        if carrier == Carrier::XPaymentMandate {
-            resp = mvp_payment_body(resp, receipt_json).await;
         }
         // Recorded before delivery, and delivered only if recorded by this presentation: a crash
         // can then lose a delivery (the documented window), never make a second one.
@@ -604,6 +604,12 @@ impl Paywall {
         let verdict = judge_against_quote(&v, policy, book, &key, hash, now);
         let claimed = verdict.is_ok();
         if claimed && !book.claim(&key, id) {
+            if book.claimed_by(&key) == Some(id) {
+                return Err(Error::new(
+                    Reason::PaymentInProgress,
+                    "another presentation of this mandate is paying this quote; present it again shortly",
+                ));
+            }
             let e = Error::new(
                 Reason::RequestMismatch,
                 "the quote is paid, or being paid, by another mandate",

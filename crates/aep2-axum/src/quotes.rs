@@ -167,6 +167,14 @@ impl QuoteBook {
         }
     }
 
+    /// The mandate being accepted against the quote for `key` right now, if any.
+    pub fn claimed_by(&self, key: &QuoteRef) -> Option<[u8; 32]> {
+        match self.lock().map.get(key) {
+            Some((_, State::Claimed(id))) => Some(*id),
+            _ => None,
+        }
+    }
+
     /// The mandate that paid the quote for `key`, if it is paid and still remembered.
     pub fn paid_by(&self, key: &QuoteRef) -> Option<[u8; 32]> {
         match self.lock().map.get(key) {

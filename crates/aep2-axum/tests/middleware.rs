@@ -743,3 +743,79 @@ async fn an_unfinished_mandate_is_served_later_at_another_instance_as_first_judg
         "payee_mismatch",
     );
 }
+
+/// A JSON body that breaks off after its first chunk.
+struct BrokenBody(bool);
+
+impl hyper::body::Body for BrokenBody {
+    type Data = axum::body::Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        if self.0 {
+            return std::task::Poll::Ready(Some(Err(std::io::Error::other("the route's body broke off"))));
+        }
+        self.0 = true;
+        std::task::Poll::Ready(Some(Ok(hyper::body::Frame::data(axum::body::Bytes::from_static(
+            b"{\"part\":",
+        )))))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_mvp_answer_that_breaks_off_is_not_a_serve() {
+    use aep2_axum::axum::{Router, routing::get};
+    use aep2_axum::{PaidLayer, Paywall};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let dir = temp_dir("broken-body");
+    let payer_key = key("payer-broken-body");
+    let sp = start_sp(&dir, "127.0.0.1:0".parse().unwrap(), &[(&payer_key, 10_000)]).await;
+    let config = payee_config(sp.addr, &dir);
+    let checkout = Arc::new(aep2_axum::payee::checkout_for(&config).unwrap());
+    let paywall = Paywall::intent(Arc::new(aep2::Verifier::new(domain())), config.policy(), checkout);
+    let broke = Arc::new(AtomicBool::new(false));
+    let first = broke.clone();
+    let route = get(move || {
+        let first = first.clone();
+        async move {
+            // The first answer's body breaks off; later ones are whole.
+            let body = if first.swap(true, Ordering::SeqCst) {
+                axum::body::Body::from(r#"{"part":1}"#)
+            } else {
+                axum::body::Body::new(BrokenBody(false))
+            };
+            ([(axum::http::header::CONTENT_TYPE, "application/json")], body)
+        }
+    });
+    let app: Router = Router::new().route("/report", route.layer(PaidLayer::new(paywall)));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let payer = aep2_axum::agent::Payer::new(payer_key, domain(), 1);
+    let signed = payer.sign_for(&terms(), [5; 32], unix_now() + 600).unwrap();
+    let header = signed.encode();
+    let http = aep2_axum::agent::HttpClient::new();
+    let url = format!("{base}/report");
+    let reply = http
+        .send("GET", &url, &[(X_PAYMENT_MANDATE, &header)], b"")
+        .await
+        .unwrap();
+    assert_eq!(reply.status, 500, "{}", String::from_utf8_lossy(&reply.body));
+    assert!(reply.header(PAYMENT_RESPONSE).is_none());
+    // Charged, not served: the same mandate is served on the next presentation, once.
+    let reply = http
+        .send("GET", &url, &[(X_PAYMENT_MANDATE, &header)], b"")
+        .await
+        .unwrap();
+    served_receipt(&reply, &signed);
+    let reply = http
+        .send("GET", &url, &[(X_PAYMENT_MANDATE, &header)], b"")
+        .await
+        .unwrap();
+    assert_rejected(&reply, 402, "mandate_replayed");
+    assert!(broke.load(Ordering::SeqCst));
+}

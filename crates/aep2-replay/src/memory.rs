@@ -294,6 +294,10 @@ impl PaymentStore for MemoryStore {
 
     fn release(&self, claim: &Claim, _now: u64) -> Result<bool, Error> {
         Ok(self.state().with_claim(claim, |r, token| {
+            // A serve taken over and given up undelivered is owed again.
+            if r.state == PaymentState::Served {
+                r.state = PaymentState::Receipted;
+            }
             r.claimed_until = 0;
             *token = None;
             true

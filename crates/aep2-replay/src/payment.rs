@@ -179,8 +179,10 @@ pub trait PaymentStore: ReplayStore {
     /// `received` → `failed` with the SP's reason code. `Ok(false)`: the claim is no longer current.
     fn failed(&self, claim: &Claim, reason: &str, now: u64) -> Result<bool, Error>;
 
-    /// Gives up the claim without changing the state, so that the next presentation may take the
-    /// record at once. `Ok(false)`: the claim was no longer current.
+    /// Gives up the claim, so that the next presentation may take the record at once. The state
+    /// stays, but for a `served` record (taken over after a delivery that never ended): given up
+    /// undelivered, it is owed again and goes back to `receipted`. `Ok(false)`: the claim was no
+    /// longer current.
     fn release(&self, claim: &Claim, now: u64) -> Result<bool, Error>;
 
     /// How many records are unfinished (`received`, `receipted`).

@@ -78,8 +78,14 @@ const MARK: &str = "INSERT OR IGNORE INTO delivered (mandate_id, claim) SELECT ?
 /// The same through the store's connection (in-memory stores).
 const MARK_HERE: &str = "INSERT OR IGNORE INTO marks.delivered (mandate_id, claim) SELECT ?1, ?2 WHERE EXISTS \
      (SELECT 1 FROM main.replay WHERE mandate_id = ?1 AND claim = ?2 AND state = 'served')";
-const IS_MARKED: &str = "SELECT 1 FROM marks.delivered WHERE mandate_id = ?1 AND claim = ?2";
-/// A marked record made final, and the marks no record needs any more.
+const IS_MARKED: &str = "SELECT 1 FROM delivered WHERE mandate_id = ?1 AND claim = ?2";
+const IS_MARKED_HERE: &str = "SELECT 1 FROM marks.delivered WHERE mandate_id = ?1 AND claim = ?2";
+/// Marks to settle, through the marks connection, and the settling of one.
+const MARKS_BATCH: &str = "SELECT mandate_id, claim FROM delivered LIMIT ?1";
+const SETTLE_ONE: &str = "UPDATE replay SET claim = NULL, claimed_until = 0 \
+     WHERE mandate_id = ?1 AND claim = ?2 AND state = 'served'";
+const DROP_ONE: &str = "DELETE FROM delivered WHERE mandate_id = ?1 AND claim = ?2";
+/// A marked record made final, and the marks no record needs any more (in-memory stores).
 const SETTLE_MARKED: &str = "UPDATE replay SET claim = NULL, claimed_until = 0 WHERE claim IS NOT NULL \
      AND EXISTS (SELECT 1 FROM marks.delivered d WHERE d.mandate_id = replay.mandate_id AND d.claim = replay.claim)";
 const DROP_MARKS: &str = "DELETE FROM marks.delivered WHERE NOT EXISTS (SELECT 1 FROM main.replay r \
@@ -110,12 +116,12 @@ const TAKE: &str = "UPDATE replay SET claim = ?2, claimed_until = ?3, updated_at
 const SET_RECEIPTED: &str = "UPDATE replay SET state = 'receipted', receipt = ?3, updated_at = ?4 \
      WHERE mandate_id = ?1 AND claim = ?2 AND state = 'received'";
 const SET_SERVED: &str = "UPDATE replay SET state = 'served', receipt = ?3, claimed_until = ?4, updated_at = ?5 \
-     WHERE mandate_id = ?1 AND claim = ?2 AND state IN ('received', 'receipted', 'served') \
-     AND NOT EXISTS (SELECT 1 FROM marks.delivered d WHERE d.mandate_id = ?1 AND d.claim = ?2)";
+     WHERE mandate_id = ?1 AND claim = ?2 AND state IN ('received', 'receipted', 'served')";
 const SET_FAILED: &str = "UPDATE replay SET state = 'failed', failure = ?3, claim = NULL, claimed_until = 0, \
      updated_at = ?4 WHERE mandate_id = ?1 AND claim = ?2 AND state = 'received'";
-const RELEASE: &str = "UPDATE replay SET claim = NULL, claimed_until = 0, updated_at = ?3 \
-     WHERE mandate_id = ?1 AND claim = ?2";
+/// A serve taken over and given up undelivered is owed again: it goes back to `receipted`.
+const RELEASE: &str = "UPDATE replay SET state = CASE state WHEN 'served' THEN 'receipted' ELSE state END, \
+     claim = NULL, claimed_until = 0, updated_at = ?3 WHERE mandate_id = ?1 AND claim = ?2";
 const PURGE_BATCH_SIZE: usize = 10_000;
 /// The purge high-water mark: entries with a deadline below it may have been deleted.
 const PURGED_BELOW: &str = "SELECT value FROM meta WHERE name = 'purged_below'";
@@ -210,11 +216,12 @@ impl SqliteStore {
                 )
             })
         };
+        // The marks connection reads the store (a WAL reader waits for no writer). The store's
+        // connection does not attach the marks: its IMMEDIATE transactions would then hold the
+        // marks' write lock too, and every mark would wait for the store's fsyncs.
         marks
             .execute("ATTACH DATABASE ?1 AS store", [text(path)?])
             .map_err(|e| unavailable("attach the store to the delivery marks", &e))?;
-        conn.execute("ATTACH DATABASE ?1 AS marks", [text(&marks_path)?])
-            .map_err(|e| unavailable("attach the delivery marks", &e))?;
         let mut store = SqliteStore::with(conn, options);
         store.unsynced = Some(Mutex::new(marks));
         Ok(store)
@@ -317,12 +324,7 @@ impl ReplayStore for SqliteStore {
         {
             // Marked deliveries become final here, so the marks stay few.
             let mut conn = self.conn();
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(|e| unavailable("purge: begin", &e))?;
-            tx.execute_batch(&format!("{SETTLE_MARKED}; {DROP_MARKS};"))
-                .map_err(|e| unavailable("purge: settle the delivery marks", &e))?;
-            tx.commit().map_err(|e| unavailable("purge: commit", &e))?;
+            self.settle_marks(&mut conn)?;
         }
         let mut total = 0;
         loop {
@@ -416,23 +418,86 @@ fn read_payment(tx: &rusqlite::Connection, mandate_id: &[u8; 32]) -> Result<Opti
     Ok(Some((record, fixed(claim))))
 }
 
-/// The claim of a record, or `None` when the record is free or its delivery is marked (a served
-/// record whose mark ends its claim is final).
-fn unmarked(
-    conn: &Connection,
-    record: &PaymentRecord,
-    mandate_id: &[u8; 32],
-    token: Option<[u8; 16]>,
-) -> Result<Option<[u8; 16]>, Error> {
-    let Some(claim) = token else { return Ok(None) };
-    if record.state != PaymentState::Served {
-        return Ok(Some(claim));
+impl SqliteStore {
+    /// Whether the delivery under `claim` is marked; `main` is the store's connection, held.
+    fn is_marked(&self, main: &Connection, mandate_id: &[u8; 32], claim: &[u8; 16]) -> Result<bool, Error> {
+        let query = |c: &Connection, sql: &str| {
+            c.prepare_cached(sql)
+                .and_then(|mut s| s.query_row(params![mandate_id, claim], |_| Ok(())).optional())
+                .map(|row| row.is_some())
+                .map_err(|e| unavailable("read the delivery marks", &e))
+        };
+        match &self.unsynced {
+            Some(marks) => query(&marks.lock().unwrap_or_else(PoisonError::into_inner), IS_MARKED),
+            None => query(main, IS_MARKED_HERE),
+        }
     }
-    let marked = conn
-        .prepare_cached(IS_MARKED)
-        .and_then(|mut s| s.query_row(params![mandate_id, claim], |_| Ok(())).optional())
-        .map_err(|e| unavailable("read the delivery marks", &e))?;
-    Ok(if marked.is_some() { None } else { Some(claim) })
+
+    /// The claim of a record, or `None` when the record is free or its delivery is marked (a
+    /// served record whose mark ends its claim is final).
+    fn unmarked(
+        &self,
+        main: &Connection,
+        record: &PaymentRecord,
+        mandate_id: &[u8; 32],
+        token: Option<[u8; 16]>,
+    ) -> Result<Option<[u8; 16]>, Error> {
+        let Some(claim) = token else { return Ok(None) };
+        if record.state != PaymentState::Served || !self.is_marked(main, mandate_id, &claim)? {
+            return Ok(Some(claim));
+        }
+        Ok(None)
+    }
+
+    /// Makes every marked serve final in the store and forgets its mark.
+    fn settle_marks(&self, main: &mut Connection) -> Result<(), Error> {
+        let Some(marks) = &self.unsynced else {
+            let tx = main
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(|e| unavailable("purge: begin", &e))?;
+            tx.execute_batch(&format!("{SETTLE_MARKED}; {DROP_MARKS};"))
+                .map_err(|e| unavailable("purge: settle the delivery marks", &e))?;
+            return tx.commit().map_err(|e| unavailable("purge: commit", &e));
+        };
+        let batch = i64::try_from(PURGE_BATCH_SIZE).unwrap_or(i64::MAX);
+        loop {
+            let read: Vec<(Vec<u8>, Vec<u8>)> = {
+                let m = marks.lock().unwrap_or_else(PoisonError::into_inner);
+                let mut s = m
+                    .prepare_cached(MARKS_BATCH)
+                    .map_err(|e| unavailable("purge: read the delivery marks", &e))?;
+                let rows = s
+                    .query_map([batch], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .map_err(|e| unavailable("purge: read the delivery marks", &e))?;
+                rows.collect::<Result<_, _>>()
+                    .map_err(|e| unavailable("purge: read the delivery marks", &e))?
+            };
+            if read.is_empty() {
+                return Ok(());
+            }
+            // The store first: a crash before the marks go leaves marks that end nothing.
+            let tx = main
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(|e| unavailable("purge: begin", &e))?;
+            for (id, claim) in &read {
+                tx.prepare_cached(SETTLE_ONE)
+                    .and_then(|mut s| s.execute(params![id, claim]))
+                    .map_err(|e| unavailable("purge: settle a delivery", &e))?;
+            }
+            tx.commit().map_err(|e| unavailable("purge: commit", &e))?;
+            let mut m = marks.lock().unwrap_or_else(PoisonError::into_inner);
+            let mtx = m.transaction().map_err(|e| unavailable("purge: begin", &e))?;
+            for (id, claim) in &read {
+                mtx.prepare_cached(DROP_ONE)
+                    .and_then(|mut s| s.execute(params![id, claim]))
+                    .map_err(|e| unavailable("purge: drop a delivery mark", &e))?;
+            }
+            mtx.commit().map_err(|e| unavailable("purge: commit", &e))?;
+            if read.len() < PURGE_BATCH_SIZE {
+                return Ok(());
+            }
+        }
+    }
 }
 
 impl PaymentStore for SqliteStore {
@@ -446,7 +511,7 @@ impl PaymentStore for SqliteStore {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|e| unavailable("begin", &e))?;
         if let Some((record, token)) = read_payment(&tx, &key.mandate_id)? {
-            let token = unmarked(&tx, &record, &key.mandate_id, token)?;
+            let token = self.unmarked(&tx, &record, &key.mandate_id, token)?;
             payment::may_take(&record, token, &p.request, now)?;
             let until = now.saturating_add(p.lease);
             tx.prepare_cached(TAKE)
@@ -495,7 +560,7 @@ impl PaymentStore for SqliteStore {
         let Some((mut record, token)) = read_payment(&conn, mandate_id)? else {
             return Ok(None);
         };
-        if unmarked(&conn, &record, mandate_id, token)?.is_none() {
+        if self.unmarked(&conn, &record, mandate_id, token)?.is_none() {
             record.claimed_until = 0;
         }
         Ok(Some(record))
@@ -506,8 +571,12 @@ impl PaymentStore for SqliteStore {
     }
 
     fn served(&self, claim: &Claim, receipt: &str, until: u64, now: u64) -> Result<bool, Error> {
+        let conn = self.conn();
+        if self.is_marked(&conn, &claim.mandate_id, &claim.token)? {
+            return Ok(false);
+        }
         let rest: [&dyn rusqlite::ToSql; 3] = [&receipt, &to_sql_int(until), &to_sql_int(now)];
-        SqliteStore::transition(&self.conn(), SET_SERVED, claim, &rest)
+        SqliteStore::transition(&conn, SET_SERVED, claim, &rest)
     }
 
     fn delivered(&self, claim: &Claim, _now: u64) -> Result<bool, Error> {

@@ -278,3 +278,31 @@ fn a_version_2_replay_database_is_upgraded_in_place() {
         Begun::Fresh(_)
     ));
 }
+
+#[test]
+fn a_taken_over_serve_given_up_undelivered_is_owed_again() {
+    let dir = TempDir::new("given-up");
+    for (name, s) in stores(&dir) {
+        let k = key(12, 1, NOW + 600);
+        let Begun::Fresh(a) = s.begin(&k, &presentation(4, 1), NOW).unwrap() else {
+            panic!()
+        };
+        assert!(s.served(&a, "{}", NOW + 10, NOW).unwrap(), "{name}");
+        // A dies mid-delivery; B takes over after the lease, and its route fails (5xx).
+        let Begun::Resumed { claim: b, .. } = s.begin(&k, &presentation(4, 2), NOW + 11).unwrap() else {
+            panic!("{name}")
+        };
+        assert!(s.release(&b, NOW + 11).unwrap(), "{name}");
+        let r = s.lookup(&k.mandate_id).unwrap().unwrap();
+        assert_eq!(r.state, PaymentState::Receipted, "{name}");
+        // The payer's next presentation is served.
+        let Begun::Resumed { claim: c, record } = s.begin(&k, &presentation(4, 3), NOW + 12).unwrap() else {
+            panic!("{name}")
+        };
+        assert_eq!(record.receipt.as_deref(), Some("{}"), "{name}");
+        assert!(s.served(&c, "{}", NOW + 22, NOW + 12).unwrap(), "{name}");
+        assert!(s.delivered(&c, NOW + 12).unwrap(), "{name}");
+        let after = s.begin(&k, &presentation(4, 4), NOW + 100);
+        assert_eq!(code(after), Some(Reason::MandateReplayed), "{name}");
+    }
+}
