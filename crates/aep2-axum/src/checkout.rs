@@ -296,19 +296,26 @@ impl Checkout {
         })
     }
 
-    /// Records that the request of `taken` was served. Only `Ok(true)` lets the caller deliver
-    /// the response: `Ok(false)` means another presentation took the mandate over (this one's
-    /// lease ran out), an error that the serve could not be recorded — in both cases delivering
-    /// could serve the charge twice, and the mandate stays with the store's current holder.
+    /// Records that the request of `taken` was served. Only `Ok` lets the caller deliver the
+    /// response: `mandate_replayed` means another presentation took the mandate over (this one's
+    /// lease ran out), any other error that the serve could not be recorded — in both cases
+    /// delivering could serve the charge twice, and the mandate stays with the store's current
+    /// holder.
     ///
     /// The claim is held on (for another lease) until the response has been handed over: wrap the
     /// response body with [`Checkout::deliver`].
-    pub async fn served(&self, taken: &Taken, now: u64) -> Result<bool, Error> {
+    pub async fn served(&self, taken: &Taken, now: u64) -> Result<(), Error> {
         let store = self.store.clone();
         let claim = taken.claim;
         let receipt = taken.receipt_text.clone();
         let until = now.saturating_add(self.lease);
-        blocking(move || store.served(&claim, &receipt, until, now)).await
+        if blocking(move || store.served(&claim, &receipt, until, now)).await? {
+            return Ok(());
+        }
+        Err(Error::new(
+            Reason::MandateReplayed,
+            "another presentation of this mandate took it over and serves it",
+        ))
     }
 
     /// Wraps the body of a served response so that the serve becomes final

@@ -547,16 +547,8 @@ impl Paywall {
         }
         // Recorded before delivery, and delivered only if recorded by this presentation: a crash
         // can then lose a delivery (the documented window), never make a second one.
-        match self.checkout.served(&taken, done).await {
-            Ok(true) => {}
-            Ok(false) => {
-                let e = Error::new(
-                    Reason::MandateReplayed,
-                    "another presentation of this mandate took it over and serves it",
-                );
-                return self.reject(&e, None, done, None);
-            }
-            Err(e) => return self.reject(&e, None, done, None),
+        if let Err(e) = self.checkout.served(&taken, done).await {
+            return self.reject(&e, None, done, None);
         }
         if let Ok(v) = HeaderValue::from_str(&response_header) {
             resp.headers_mut().insert(PAYMENT_RESPONSE, v);
@@ -618,21 +610,11 @@ impl Paywall {
             let taken = self.checkout.take(&v, hash, Err(e), now).await?;
             return Ok((carrier, v, taken));
         }
-        match self.checkout.take(&v, hash, verdict, now).await {
-            Ok(taken) => {
-                if claimed {
-                    book.paid(&key);
-                }
-                Ok((carrier, v, taken))
-            }
-            Err(e) => {
-                if claimed {
-                    let unfinished = matches!(e.reason(), Reason::SettlementUnavailable | Reason::PaymentInProgress);
-                    book.release(&key, unfinished.then_some(id));
-                }
-                Err(e)
-            }
+        let taken = self.checkout.take(&v, hash, verdict, now).await;
+        if claimed {
+            book.conclude(&key, id, &taken);
         }
+        Ok((carrier, v, taken?))
     }
 }
 

@@ -394,11 +394,12 @@ async fn mcp(State(st): State<Arc<Shared>>, req: Request) -> Response {
     let now = (st.clock)();
     let price = st.config.policy();
     let terms = vec![PaymentRequirements::for_policy(&price, &st.config.domain, 60)];
-    let bound = match call.request_hash() {
-        Ok(h) => price.clone().with_request_hash(h),
+    let request = match call.request_hash() {
+        Ok(h) => h,
         Err(e) => return rpc_ok(aep2_mcp::payment_required_result(&call, terms, &e)),
     };
-    let (result, delivery) = match mcp_take(&st, &call, &bound, now).await {
+    let bound = price.clone().with_request_hash(request);
+    let (result, delivery) = match mcp_take(&st, &call, &bound, request, now).await {
         Err(e) => (aep2_mcp::payment_required_result(&call, terms, &e), None),
         Ok((carrier, v, taken)) => {
             let location = match call.arguments.as_ref().and_then(|a| a.get("location")) {
@@ -410,7 +411,7 @@ async fn mcp(State(st): State<Arc<Shared>>, req: Request) -> Response {
                 carrier,
                 &PaymentResponse::accepted(&v, Some(&taken.receipt)),
             );
-            match served(&st, &taken).await {
+            match st.checkout.served(&taken, (st.clock)()).await {
                 Ok(()) => (result, Some(taken)),
                 Err(e) => (aep2_mcp::payment_required_result(&call, terms, &e), None),
             }
@@ -431,31 +432,18 @@ fn delivered(st: &Shared, taken: Option<Taken>, resp: Response) -> Response {
 }
 
 /// Verifies a paid tool call (core verification, then the policy at `now`) and takes its mandate
-/// for the call's request hash.
+/// for the call's request hash `request`.
 async fn mcp_take(
     st: &Shared,
     call: &ToolCall,
     policy: &PayeePolicy,
+    request: [u8; 32],
     now: u64,
 ) -> Result<(aep2_mcp::Carrier, aep2::Verified, Taken), Error> {
     let (carrier, report) = aep2_mcp::check_call(call, &st.verifier, None);
     let v = report.into_result()?;
-    let request = call.request_hash()?;
     let taken = st.checkout.take(&v, request, policy.check(&v, now), now).await?;
     Ok((carrier.unwrap_or(aep2_mcp::Carrier::Mandate), v, taken))
-}
-
-/// Records the serve of `taken`; the result may be delivered only on `Ok` (see
-/// [`Checkout::served`]).
-async fn served(st: &Shared, taken: &Taken) -> Result<(), Error> {
-    match st.checkout.served(taken, (st.clock)()).await {
-        Ok(true) => Ok(()),
-        Ok(false) => Err(Error::new(
-            Reason::MandateReplayed,
-            "another presentation of this mandate took it over and serves it",
-        )),
-        Err(e) => Err(e),
-    }
 }
 
 /// A JSON-RPC error response with the reason code in `error.data.reason`.
@@ -519,7 +507,7 @@ async fn a2a(State(st): State<Arc<Shared>>, req: Request) -> Response {
                 .clone()
                 .unwrap_or_else(|| format!("task-{}", crate::layer::fresh_request_id()));
             let context_id = message.context_id.clone().unwrap_or_else(|| format!("ctx-{task_id}"));
-            let status = a2a_status(&st, &message, &message_text, &task_id, now).await;
+            let status = a2a_status(&st, &message, &task_id, now).await;
             (task_id, context_id, status)
         }
         // JSON that is not an A2A message (spec aep2.md#a2a-results): a rejected payment, so the
@@ -571,13 +559,7 @@ fn agent_message(task_id: &str, text: String) -> Message {
 }
 
 /// The task status answering an A2A message, and the mandate taken if the answer is a serve.
-async fn a2a_status(
-    st: &Shared,
-    message: &Message,
-    text: &str,
-    task_id: &str,
-    now: u64,
-) -> (TaskStatus, Option<Taken>) {
+async fn a2a_status(st: &Shared, message: &Message, task_id: &str, now: u64) -> (TaskStatus, Option<Taken>) {
     let policy = st.config.policy();
     let reject = |e: &Error| {
         let status = aep2_a2a::payment_rejected(
@@ -607,8 +589,10 @@ async fn a2a_status(
     if let Some(entry) = quoted {
         // Order Mode reply: judged against the quote recorded for this task, never a copy in the reply.
         let options = order_options(&policy);
-        let (_, report) = aep2_a2a::check_message(text, &st.verifier, None);
-        let v = match report.into_result() {
+        // The message is parsed already: extract from it rather than read the text again.
+        let verified = aep2_a2a::extract_mandate(message)
+            .and_then(|envelope| st.verifier.check_value(&envelope, None).into_result());
+        let v = match verified {
             Ok(v) => v,
             Err(e) => return reject(&e),
         };
@@ -621,23 +605,16 @@ async fn a2a_status(
             ));
         }
         let claimed = verdict.is_ok();
-        return match st.checkout.take(&v, request, verdict, now).await {
-            Ok(taken) => {
-                if claimed {
-                    st.a2a_quotes.paid(&key);
-                }
-                match served(st, &taken).await {
-                    Ok(()) => (accepted(&v, &taken), Some(taken)),
-                    Err(e) => reject(&e),
-                }
-            }
-            Err(e) => {
-                if claimed {
-                    let unfinished = matches!(e.reason(), Reason::SettlementUnavailable | Reason::PaymentInProgress);
-                    st.a2a_quotes.release(&key, unfinished.then_some(v.digest.id));
-                }
-                reject(&e)
-            }
+        let taken = st.checkout.take(&v, request, verdict, now).await;
+        if claimed {
+            st.a2a_quotes.conclude(&key, v.digest.id, &taken);
+        }
+        return match taken {
+            Ok(taken) => match st.checkout.served(&taken, (st.clock)()).await {
+                Ok(()) => (accepted(&v, &taken), Some(taken)),
+                Err(e) => reject(&e),
+            },
+            Err(e) => reject(&e),
         };
     }
     match aep2_a2a::extract_mandate(message) {
@@ -680,7 +657,7 @@ async fn a2a_status(
             };
             let verdict = policy.clone().with_request_hash(request).check(&v, now);
             match st.checkout.take(&v, request, verdict, now).await {
-                Ok(taken) => match served(st, &taken).await {
+                Ok(taken) => match st.checkout.served(&taken, (st.clock)()).await {
                     Ok(()) => (accepted(&v, &taken), Some(taken)),
                     Err(e) => reject(&e),
                 },

@@ -1,7 +1,7 @@
 //! The payee's own record of the Order Mode quotes it issued (spec `aep2.md#payment-request-acceptance`:
 //! a mandate is judged against the quote as the payee issued it, never a copy the client echoes).
 
-use aep2::{PaymentRequest, QuoteRef};
+use aep2::{Error, PaymentRequest, QuoteRef, Reason};
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
@@ -145,6 +145,19 @@ impl QuoteBook {
                 true
             }
             _ => false,
+        }
+    }
+
+    /// Ends the claim of `mandate_id` by the outcome of taking it: paid on `Ok`; on a refusal that
+    /// leaves the mandate owed (`settlement_unavailable`, `payment_in_progress`) held for it
+    /// alone; otherwise reopened.
+    pub fn conclude<T>(&self, key: &QuoteRef, mandate_id: [u8; 32], outcome: &Result<T, Error>) {
+        match outcome {
+            Ok(_) => self.paid(key),
+            Err(e) => {
+                let owed = matches!(e.reason(), Reason::SettlementUnavailable | Reason::PaymentInProgress);
+                self.release(key, owed.then_some(mandate_id));
+            }
         }
     }
 
