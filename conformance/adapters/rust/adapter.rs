@@ -39,7 +39,7 @@ fn hello() -> StartResponse {
 
 /// Rebuilds a one-case vector group from the inputs, so the shared checker can answer it. The
 /// expectation fields are placeholders: `answer` reads only the kind, context and input.
-fn as_vector(seq: u64, case: &CaseInput) -> Result<(TestGroup, TestCase), String> {
+pub fn as_vector(seq: u64, case: &CaseInput) -> Result<(TestGroup, TestCase), String> {
     let kind: Kind = serde_json::from_value(J::String(case.kind.clone())).map_err(|e| format!("kind: {e}"))?;
     let context: Context = serde_json::from_value(case.context.clone()).map_err(|e| format!("context: {e}"))?;
     let test = TestCase {

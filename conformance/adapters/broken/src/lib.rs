@@ -14,9 +14,12 @@
 //! comparison) the other way; `tests/variants.rs` requires a vector to fail each one
 //! (`conformance/README.md`, "Choice points of the spec").
 //!
-//! The verifier answers `verify_mandate`, `verify_policy`, `verify_order` and `ed25519_raw`; the
-//! runner skips every other kind. A fault that no stateless vector can catch, such as skipping the replay
+//! With a fault the verifier answers `verify_mandate`, `verify_policy`, `verify_order` and
+//! `ed25519_raw` (the runner skips every other kind); a reading variant answers every kind, the
+//! carriers, receipts and signing through [`readings`]. A fault that no stateless vector can catch, such as skipping the replay
 //! store, is deliberately absent: the live probes (`probe payee`) are where that is tested.
+
+pub mod readings;
 
 use aep2::codec::hex_decode_0x;
 use aep2::crypto::secp256k1;
@@ -42,7 +45,8 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
 use std::process::ExitCode;
 
-/// The case kinds a broken verifier answers.
+/// The case kinds the faults (and the pipeline's variants) apply to; a reading variant answers
+/// every kind of the protocol, the others as the reference does ([`readings`]).
 pub const KINDS: &[&str] = &["verify_mandate", "verify_policy", "verify_order", "ed25519_raw"];
 
 /// One broken rule.
@@ -191,11 +195,22 @@ pub enum Variant {
     Ed25519ScalarBeforeKey,
     /// §4.2.2: the commitment `R` is checked before the scalar `S`.
     Ed25519PointBeforeScalar,
+    /// A reading of the x402 carrier ([`readings::x402`]).
+    X402(readings::x402::Reading),
+    /// A reading of the MCP binding ([`readings::mcp`]).
+    Mcp(readings::mcp::Reading),
+    /// A reading of the A2A binding ([`readings::a2a`]).
+    A2a(readings::a2a::Reading),
+    /// A reading of receipt verification ([`readings::receipts`]).
+    Receipt(readings::receipts::Reading),
+    /// A reading of signing ([`readings::signing`]).
+    Signing(readings::signing::Reading),
 }
 
 impl Variant {
-    /// Every variant, in the order of the README's table.
-    pub const ALL: [Variant; 41] = [
+    /// The variants of the mandate pipeline (`verify_mandate`, `verify_policy`, `verify_order`,
+    /// `ed25519_raw`); [`Variant::all`] adds the other areas' readings.
+    pub const PIPELINE: &'static [Variant] = &[
         Variant::DecodeSizeOnBytes,
         Variant::DecodeBase64BeforeSize,
         Variant::DecodeJsonBeforeUtf8,
@@ -283,12 +298,24 @@ impl Variant {
             Variant::OrderRequestIdNulTrimmed => "CP-order-request-id-padding",
             Variant::Ed25519ScalarBeforeKey => "CP-ed25519-order-key-scalar",
             Variant::Ed25519PointBeforeScalar => "CP-ed25519-order-scalar-point",
+            Variant::X402(r) => r.id(),
+            Variant::Mcp(r) => r.id(),
+            Variant::A2a(r) => r.id(),
+            Variant::Receipt(r) => r.id(),
+            Variant::Signing(r) => r.id(),
         }
+    }
+
+    /// Every variant: the mandate pipeline's, then each area's readings.
+    pub fn all() -> Vec<Variant> {
+        let mut out = Variant::PIPELINE.to_vec();
+        out.extend(readings::all());
+        out
     }
 
     /// The variant of a choice-point id.
     pub fn parse(id: &str) -> Option<Variant> {
-        Variant::ALL.into_iter().find(|v| v.id() == id)
+        Variant::all().into_iter().find(|v| v.id() == id)
     }
 
     /// Whether no vector is known to fail this reading yet (a gap the README lists as "not
@@ -1016,7 +1043,14 @@ impl BrokenVerifier {
                 issues: None,
             },
             capabilities: Capabilities {
-                kinds: KINDS.iter().map(|k| (*k).to_owned()).collect(),
+                kinds: if self.variant.is_some() {
+                    aep2_conformance::protocol::CASE_KINDS
+                } else {
+                    KINDS
+                }
+                .iter()
+                .map(|k| (*k).to_owned())
+                .collect(),
                 profiles: aep2_conformance::protocol::PROFILES
                     .iter()
                     .map(|p| (*p).to_owned())
@@ -1034,6 +1068,26 @@ impl BrokenVerifier {
             skipped: None,
             errored: None,
         };
+        if let Some(variant) = self.variant {
+            let area = readings::answer_as(variant, case);
+            let beyond = !KINDS.contains(&case.kind.as_str());
+            if area.is_some() || beyond {
+                match area.unwrap_or_else(|| readings::reference(case)) {
+                    Ok(a) => {
+                        let mut outputs = a.intermediates;
+                        outputs.extend(a.signature.map(|s| ("signature".to_owned(), s)));
+                        outputs.extend(a.header.map(|h| ("header".to_owned(), h)));
+                        response.result = Some(CaseResult {
+                            verdict: a.result,
+                            code: a.reason,
+                            outputs,
+                        });
+                    }
+                    Err(message) => response.errored = Some(Errored { message, context: None }),
+                }
+                return response;
+            }
+        }
         match self.answer(case) {
             Ok(verdict) => {
                 response.result = Some(CaseResult {

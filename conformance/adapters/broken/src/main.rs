@@ -21,7 +21,7 @@ fn main() -> ExitCode {
         [flag, id] if flag == "--variant" => match Variant::parse(id) {
             Some(v) => BrokenVerifier::reading(v),
             None => {
-                let ids: Vec<_> = Variant::ALL.iter().map(|v| v.id()).collect();
+                let ids: Vec<_> = Variant::all().iter().map(|v| v.id()).collect();
                 eprintln!("unknown variant {id}; one of: {}", ids.join(", "));
                 return ExitCode::from(2);
             }

@@ -38,9 +38,9 @@ fn every_reading_variant_fails_a_vector() {
     let began = Instant::now();
     let suite = Suite::load(&default_dir()).unwrap();
     let results: Vec<(Variant, Vec<String>)> = std::thread::scope(|s| {
-        let handles: Vec<_> = Variant::ALL
-            .iter()
-            .map(|&v| {
+        let handles: Vec<_> = Variant::all()
+            .into_iter()
+            .map(|v| {
                 let suite = &suite;
                 s.spawn(move || (v, failing(suite, v)))
             })
@@ -71,12 +71,13 @@ fn every_reading_variant_fails_a_vector() {
 
 #[test]
 fn variant_ids_round_trip_and_are_unique() {
-    let mut ids: Vec<_> = Variant::ALL.iter().map(|v| v.id()).collect();
-    for v in Variant::ALL {
+    let all = Variant::all();
+    let mut ids: Vec<_> = all.iter().map(|v| v.id()).collect();
+    for &v in &all {
         assert_eq!(Variant::parse(v.id()), Some(v));
         assert!(v.id().starts_with("CP-"), "{}", v.id());
     }
     ids.sort_unstable();
     ids.dedup();
-    assert_eq!(ids.len(), Variant::ALL.len());
+    assert_eq!(ids.len(), all.len());
 }
