@@ -20,6 +20,7 @@
 //! store, is deliberately absent: the live probes (`probe payee`) are where that is tested.
 
 pub mod readings;
+mod schema;
 
 use aep2::codec::hex_decode_0x;
 use aep2::crypto::secp256k1;
@@ -195,6 +196,53 @@ pub enum Variant {
     Ed25519ScalarBeforeKey,
     /// §4.2.2: the commitment `R` is checked before the scalar `S`.
     Ed25519PointBeforeScalar,
+    /// §5.3 / JSON rules: member names compared as written (escapes not decoded), so `"amount"`
+    /// and `"\u0061mount"` are two members and the last one wins, as generic JSON libraries do.
+    JsonDuplicateAsWritten,
+    /// JSON rules: a lone surrogate escape is replaced by U+FFFD instead of rejected.
+    JsonLoneSurrogateReplaced,
+    /// §5: under the `solana-mvp` verifier every object is an MVP envelope, even one with `aep2`.
+    SchemaKindByProfile,
+    /// §3.2: a missing member is reported before an unknown one.
+    SchemaMissingBeforeUnknown,
+    /// §3.2: the faults of two mandate members are taken in document order, not definition order.
+    SchemaDocumentOrder,
+    /// §5.1: the mandate is checked before the envelope's member set.
+    SchemaMandateBeforeEnvelope,
+    /// §3.2: member by member (each defined member's presence and type, unknown members last)
+    /// instead of the whole member set first.
+    SchemaMemberByMember,
+    /// §5.2 steps 2–3: the profile is checked before the version.
+    NativeProfileBeforeVersion,
+    /// §5.2 steps 3–4: the domain is read before the profile is checked.
+    NativeDomainBeforeProfile,
+    /// §5.2 steps 4–5: the mandate is read before the domain.
+    NativeMandateBeforeDomain,
+    /// §5.2 step 5: the signature's JSON type is checked before the mandate.
+    NativeSignatureTypeBeforeMandate,
+    /// §5.2 step 3: `solana-mvp` in a native envelope is a profile mismatch, not an unsupported
+    /// profile.
+    NativeSolanaMismatch,
+    /// §7: the signature's format is checked before the mandate's schema.
+    CoreSignatureBeforeSchema,
+    /// §5.1: an MVP envelope whose signature does not verify under the verifier's domain is
+    /// reported as `domain_mismatch` (as if the verifier knew it was signed for another domain).
+    CoreMvpDomainMismatch,
+    /// §7, `conformance.md#inputs`: without `now` the system clock is used for expiry.
+    CoreAbsentNowClock,
+    /// `conformance.md#inputs`: an `ed25519_raw` key that is not 32 bytes is `key_invalid`.
+    Ed25519RawKeyInvalid,
+    /// §8.2: a price above 2^64 − 1 is truncated to its low 64 bits for an Ed25519-profile
+    /// mandate (whose amount is a u64).
+    PolicyPriceTruncated,
+    /// §9.4 checks 1–3: the quote's expiry is checked before core verification of the mandate.
+    OrderQuoteExpiryBeforeCore,
+    /// §9.4 check 0: the quote's `profile` text is compared with the verifier's before the quote
+    /// is read (§9.1).
+    OrderProfileBeforeParse,
+    /// §9.1: one member set for every quote, `domain` optional: a `solana-mvp` quote's `domain`
+    /// is ignored, and a quote without one cannot match the verifier's domain.
+    OrderDomainOptional,
     /// A reading of the x402 carrier ([`readings::x402`]).
     X402(readings::x402::Reading),
     /// A reading of the MCP binding ([`readings::mcp`]).
@@ -252,6 +300,26 @@ impl Variant {
         Variant::OrderRequestIdNulTrimmed,
         Variant::Ed25519ScalarBeforeKey,
         Variant::Ed25519PointBeforeScalar,
+        Variant::JsonDuplicateAsWritten,
+        Variant::JsonLoneSurrogateReplaced,
+        Variant::SchemaKindByProfile,
+        Variant::SchemaMissingBeforeUnknown,
+        Variant::SchemaDocumentOrder,
+        Variant::SchemaMandateBeforeEnvelope,
+        Variant::SchemaMemberByMember,
+        Variant::NativeProfileBeforeVersion,
+        Variant::NativeDomainBeforeProfile,
+        Variant::NativeMandateBeforeDomain,
+        Variant::NativeSignatureTypeBeforeMandate,
+        Variant::NativeSolanaMismatch,
+        Variant::CoreSignatureBeforeSchema,
+        Variant::CoreMvpDomainMismatch,
+        Variant::CoreAbsentNowClock,
+        Variant::Ed25519RawKeyInvalid,
+        Variant::PolicyPriceTruncated,
+        Variant::OrderQuoteExpiryBeforeCore,
+        Variant::OrderProfileBeforeParse,
+        Variant::OrderDomainOptional,
     ];
 
     /// The choice point's id in `conformance/README.md`, which is also the `--variant` name.
@@ -298,6 +366,26 @@ impl Variant {
             Variant::OrderRequestIdNulTrimmed => "CP-order-request-id-padding",
             Variant::Ed25519ScalarBeforeKey => "CP-ed25519-order-key-scalar",
             Variant::Ed25519PointBeforeScalar => "CP-ed25519-order-scalar-point",
+            Variant::JsonDuplicateAsWritten => "CP-json-duplicate-unescaped",
+            Variant::JsonLoneSurrogateReplaced => "CP-json-lone-surrogate",
+            Variant::SchemaKindByProfile => "CP-schema-envelope-kind",
+            Variant::SchemaMissingBeforeUnknown => "CP-schema-unknown-missing",
+            Variant::SchemaDocumentOrder => "CP-schema-member-order",
+            Variant::SchemaMandateBeforeEnvelope => "CP-schema-outer-inner",
+            Variant::SchemaMemberByMember => "CP-schema-set-before-types",
+            Variant::NativeProfileBeforeVersion => "CP-native-order-aep2-profile",
+            Variant::NativeDomainBeforeProfile => "CP-native-order-profile-domain",
+            Variant::NativeMandateBeforeDomain => "CP-native-order-domain-mandate",
+            Variant::NativeSignatureTypeBeforeMandate => "CP-native-order-mandate-signature",
+            Variant::NativeSolanaMismatch => "CP-native-unsupported-vs-mismatch",
+            Variant::CoreSignatureBeforeSchema => "CP-core-order-schema-signature",
+            Variant::CoreMvpDomainMismatch => "CP-core-mvp-other-domain-code",
+            Variant::CoreAbsentNowClock => "CP-core-absent-now",
+            Variant::Ed25519RawKeyInvalid => "CP-ed25519-raw-key-length",
+            Variant::PolicyPriceTruncated => "CP-policy-price-above-u64",
+            Variant::OrderQuoteExpiryBeforeCore => "CP-order-order-1-3",
+            Variant::OrderProfileBeforeParse => "CP-order-check0-parse-verifier",
+            Variant::OrderDomainOptional => "CP-order-member-set-by-profile",
             Variant::X402(r) => r.id(),
             Variant::Mcp(r) => r.id(),
             Variant::A2a(r) => r.id(),
@@ -556,6 +644,21 @@ impl BrokenVerifier {
     fn parse_json(&self, text: &str) -> Result<Value, Error> {
         let parsed = aep2::json::parse(text, &Limits::AEP2);
         if let Err(e) = &parsed {
+            if e.reason() == Reason::JsonDuplicateKey
+                && self.reads(Variant::JsonDuplicateAsWritten)
+                && !schema::duplicate_as_written(text)
+            {
+                // A generic library: the last of the members keeps its value.
+                let last_wins: J =
+                    serde_json::from_str(text).map_err(|e| Error::new(Reason::JsonInvalid, e.to_string()))?;
+                return aep2::json::parse(&last_wins.to_string(), &Limits::AEP2);
+            }
+            if e.reason() == Reason::JsonInvalid
+                && self.reads(Variant::JsonLoneSurrogateReplaced)
+                && let Some(replaced) = schema::replace_lone_surrogates(text)
+            {
+                return aep2::json::parse(&replaced, &Limits::AEP2);
+            }
             if e.reason() == Reason::JsonLimitExceeded && self.reads(Variant::DecodeLimitsAfterParse) {
                 let unbounded = Limits {
                     max_depth: 256,
@@ -623,7 +726,16 @@ impl BrokenVerifier {
     }
 
     fn check_expiry(&self, sm: &SignedMandate, now: Option<u64>) -> Result<(), Error> {
-        let Some(now) = now else { return Ok(()) };
+        let clock = || {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs())
+        };
+        let now = match now {
+            Some(n) => n,
+            None if self.reads(Variant::CoreAbsentNowClock) => clock(),
+            None => return Ok(()),
+        };
         let deadline = sm.mandate.deadline();
         let expired = if self.reads(Variant::CoreExpiryExclusive) {
             now >= deadline
@@ -640,7 +752,18 @@ impl BrokenVerifier {
     /// given), in the normative order.
     pub fn verify_header(&self, header: &str, expected: &Domain, now: Option<u64>) -> Result<SignedMandate, Error> {
         let value = self.decode(header)?;
-        let sm = SignedMandate::from_json(&value, expected.profile())?;
+        if let Some(v) = self.variant {
+            schema::before_schema(v, &value, expected.profile())?;
+        }
+        let sm = match SignedMandate::from_json(&value, expected.profile()) {
+            Ok(sm) => sm,
+            Err(e) => {
+                if self.reads(Variant::CoreSignatureBeforeSchema) {
+                    schema::signature_format(&value, expected.profile())?;
+                }
+                return Err(e);
+            }
+        };
         if self.reads(Variant::CoreExpiryBeforeSignature) {
             self.check_expiry(&sm, now)?;
         }
@@ -652,7 +775,17 @@ impl BrokenVerifier {
             _ => expected.clone(),
         };
         let digest = mandate_digest(&sm.mandate, &domain)?;
-        self.check_signature(&sm, &digest)?;
+        match self.check_signature(&sm, &digest) {
+            Err(e)
+                if e.reason() == Reason::SignatureInvalid
+                    && sm.form == aep2::EnvelopeForm::Mvp
+                    && sm.mandate.profile() != aep2::Profile::SolanaMvp
+                    && self.reads(Variant::CoreMvpDomainMismatch) =>
+            {
+                return Err(Error::new(Reason::DomainMismatch, "read as signed for another domain"));
+            }
+            r => r?,
+        }
         if self.reads(Variant::CoreExpiryBeforeDomain) {
             self.check_expiry(&sm, now)?;
         }
@@ -780,14 +913,22 @@ impl BrokenVerifier {
             )
         };
         let amount = || -> Result<(), Error> {
-            if self.reads(Variant::PolicyPriceZeroFree) && policy.price.is_zero() {
+            let price = match m {
+                Mandate::Eip712(_) => policy.price,
+                _ if self.reads(Variant::PolicyPriceTruncated) => {
+                    let low: [u8; 8] = policy.price.0[24..].try_into().unwrap_or([0; 8]);
+                    U256::from_u64(u64::from_be_bytes(low))
+                }
+                _ => policy.price,
+            };
+            if self.reads(Variant::PolicyPriceZeroFree) && price.is_zero() {
                 return Ok(());
             }
-            if t.amount < policy.price {
+            if t.amount < price {
                 return fail(Reason::AmountInsufficient);
             }
             let exact = policy.price_mode == PriceMode::Exact || self.reads(Variant::PolicyAtLeastAsExact);
-            if exact && t.amount != policy.price {
+            if exact && t.amount != price {
                 return fail(if self.reads(Variant::PolicyOverExactInsufficient) {
                     Reason::AmountInsufficient
                 } else {
@@ -902,6 +1043,26 @@ impl BrokenVerifier {
         options: OrderOptions,
     ) -> Result<(), Error> {
         let parsed = || -> Result<PaymentRequest, Error> {
+            if self.reads(Variant::OrderProfileBeforeParse)
+                && let Some(p) = quote.get("profile").and_then(J::as_str)
+                && p != expected.profile().as_str()
+            {
+                return Err(Error::new(Reason::ProfileMismatch, "quote for another profile"));
+            }
+            let mut quote = quote.clone();
+            if self.reads(Variant::OrderDomainOptional)
+                && let J::Object(o) = &mut quote
+            {
+                match o.get("profile").and_then(J::as_str) {
+                    Some("solana-mvp") => {
+                        o.remove("domain");
+                    }
+                    Some(_) if !o.contains_key("domain") => {
+                        return Err(Error::new(Reason::DomainMismatch, "quote without a domain"));
+                    }
+                    _ => {}
+                }
+            }
             let quote =
                 aep2::json::parse(&quote.to_string(), &Limits::AEP2).and_then(|v| PaymentRequest::from_json(&v))?;
             self.check_quote_verifier(&quote, expected)?;
@@ -920,6 +1081,11 @@ impl BrokenVerifier {
             (parsed()?, sm)
         } else {
             let quote = parsed()?;
+            if self.reads(Variant::OrderQuoteExpiryBeforeCore)
+                && u128::from(now) > u128::from(quote.expiry) + u128::from(skew)
+            {
+                return Err(Error::new(Reason::QuoteExpired, "quote closed"));
+            }
             (quote, self.verify_header(header, expected, core_time)?)
         };
         let raw = self.decode(header)?;
@@ -979,9 +1145,14 @@ impl BrokenVerifier {
 
     /// Verifies a bare Ed25519 triple (`ed25519_raw`): lengths, then the Ed25519 rules.
     pub fn verify_raw(&self, key: &[u8], msg: &[u8], sig: &[u8]) -> Result<(), Error> {
-        let key: [u8; 32] = key
-            .try_into()
-            .map_err(|_| Error::new(Reason::AddressInvalid, "key is not 32 bytes"))?;
+        let key: [u8; 32] = key.try_into().map_err(|_| {
+            let code = if self.reads(Variant::Ed25519RawKeyInvalid) {
+                Reason::KeyInvalid
+            } else {
+                Reason::AddressInvalid
+            };
+            Error::new(code, "key is not 32 bytes")
+        })?;
         let sig: [u8; 64] = sig
             .try_into()
             .map_err(|_| Error::new(Reason::SignatureLength, "signature is not 64 bytes"))?;

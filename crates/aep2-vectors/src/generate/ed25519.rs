@@ -171,6 +171,7 @@ pub(crate) fn generate(repo_root: &Path) -> Result<VectorFile, String> {
     weak_key_forgery(&mut f, &pts)?;
     native(&mut f, &pts)?;
     solana_mvp(&mut f)?;
+    raw_lengths(&mut f, &rfc)?;
     Ok(f.finish())
 }
 
@@ -308,6 +309,18 @@ fn notes(f: &mut FileBuilder) {
         &[PROFILE_SOL, SIGNING_INPUT],
     );
     f.note("range", "EDGE_CASE", "A value at the edge of its range.", &[FIELDS]);
+    f.note(
+        "lengths",
+        "EDGE_CASE",
+        "An ed25519_raw key or signature of the wrong byte length (conformance.md#inputs).",
+        &[RULES],
+    );
+    f.note(
+        "check_order",
+        "DEFINED",
+        "The input fails two checks; the first in the listed order decides the code.",
+        &[RULES],
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1522,6 +1535,42 @@ fn unhex32(s: &str) -> Result<[u8; 32], String> {
     unhex(s)?.try_into().map_err(|_| format!("{s:?} is not 32 bytes"))
 }
 
+// ---------------------------------------------------------------------------------------------
+// Group: byte lengths of an ed25519_raw triple (conformance.md#inputs)
+
+fn raw_lengths(f: &mut FileBuilder, rfc: &J) -> Result<(), String> {
+    let g = f.group("raw-lengths", Kind::Ed25519Raw, Default::default());
+    let first = items(rfc, "vectors")?.first().ok_or("rfc8032-7.1.json: no vectors")?;
+    let pk = unhex(text(first, "public_key")?)?;
+    let msg = unhex(text(first, "message")?)?;
+    let sig = unhex(text(first, "signature")?)?;
+    let lengths = "conformance.md#inputs";
+    let inv = Exp::Invalid;
+    f.case(
+        g,
+        Case::new(
+            "RFC 8032 TEST 1 with the public key cut to 31 bytes: a key that is not 32 bytes is address_invalid",
+            raw(&pk[..31], &msg, &sig),
+            inv(Reason::AddressInvalid),
+        )
+        .flags(&["lengths"])
+        .refs(&[lengths, RULES]),
+    );
+    let mut long_key = pk.clone();
+    long_key.push(0);
+    f.case(
+        g,
+        Case::new(
+            "RFC 8032 TEST 1 with a 33-byte public key and the signature cut to 63 bytes: the key's length is checked first",
+            raw(&long_key, &msg, &sig[..63]),
+            inv(Reason::AddressInvalid),
+        )
+        .flags(&["lengths", "check_order"])
+        .refs(&[lengths, RULES]),
+    );
+    Ok(())
+}
+
 fn raw(pk: &[u8], msg: &[u8], sig: &[u8]) -> J {
     json!({ "publicKey": hex(pk), "message": hex(msg), "signature": hex(sig) })
 }
@@ -1625,7 +1674,8 @@ mod tests {
                 "weak-key-forgery",
                 "weak-key-forgery-native",
                 "native",
-                "solana-mvp"
+                "solana-mvp",
+                "raw-lengths"
             ]
         );
         for (_, t) in file.cases() {
@@ -1654,8 +1704,14 @@ mod tests {
                 assert!(t.compat_result.is_none(), "{}", t.id);
                 continue;
             }
-            let pk: [u8; 32] = bytes_of(t, "publicKey").try_into().unwrap();
-            let sig: [u8; 64] = bytes_of(t, "signature").try_into().unwrap();
+            // Triples of the wrong lengths are refused before any curve arithmetic.
+            let (Ok(pk), Ok(sig)) = (
+                <[u8; 32]>::try_from(bytes_of(t, "publicKey")),
+                <[u8; 64]>::try_from(bytes_of(t, "signature")),
+            ) else {
+                assert!(t.compat_result.is_none(), "{}", t.id);
+                continue;
+            };
             let expect = torsion_only_and_cofactored(&pk, &bytes_of(t, "message"), &sig);
             assert_eq!(t.compat_result.is_some(), expect, "{}: {}", t.id, t.comment);
             acceptable += usize::from(expect);

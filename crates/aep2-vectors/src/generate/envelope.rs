@@ -855,6 +855,99 @@ pub(crate) fn generate() -> VectorFile {
         .flags(&["domain_binding", "check_order"])
         .refs(&[NAT, "aep2.md#verification-order"]),
     );
+    // The native envelope's schema-stage checks, one pair of neighbours per case
+    // (aep2.md#envelope-native steps 2 to 5).
+    let num = |n: &str| Some(Value::Number(n.into()));
+    let text = |s: &str| Some(Value::String(s.into()));
+    let bad_domain = || {
+        let mut o = aep2::json::Object::new();
+        o.insert("chainId", Value::Number("0".into()));
+        o.insert("verifyingContract", Value::String(WALLET.into()));
+        Some(Value::Object(o))
+    };
+    let v2_unknown_profile = with_field(&with_field(&nenv, "aep2", num("2")), "profile", text("x"));
+    f.case(
+        g,
+        Case::new(
+            "native envelope with aep2 2 and profile \"x\": the version (step 2) before the profile (step 3)",
+            header_input(&header_of(&v2_unknown_profile)),
+            inv(Reason::UnsupportedVersion),
+        )
+        .flags(&["version", "profile", "check_order"])
+        .refs(&[NAT]),
+    );
+    let other_profile_bad_domain = with_field(&with_field(&nenv, "profile", text("ed25519")), "domain", bad_domain());
+    f.case(
+        g,
+        Case::new(
+            "native envelope with profile ed25519 at an eip712 verifier and chainId 0: the profile (step 3) before the domain (step 4)",
+            header_input(&header_of(&other_profile_bad_domain)),
+            inv(Reason::ProfileMismatch),
+        )
+        .flags(&["profile", "check_order"])
+        .refs(&[NAT]),
+    );
+    let bad_domain_bad_amount = with_mandate_field(&with_field(&nenv, "domain", bad_domain()), "amount", text("01"));
+    f.case(
+        g,
+        Case::new(
+            "native envelope with chainId 0 and amount \"01\": the domain (step 4) before the mandate (step 5)",
+            header_input(&header_of(&bad_domain_bad_amount)),
+            inv(Reason::DomainInvalid),
+        )
+        .flags(&["shape", "check_order"])
+        .refs(&[NAT]),
+    );
+    let bad_amount_numeric_sig = with_mandate_field(&with_field(&nenv, "signature", num("12")), "amount", text("01"));
+    f.case(
+        g,
+        Case::new(
+            "native envelope with amount \"01\" and a number as signature: the mandate before the signature's type (step 5)",
+            header_input(&header_of(&bad_amount_numeric_sig)),
+            inv(Reason::UintInvalid),
+        )
+        .flags(&["shape", "check_order"])
+        .refs(&[NAT]),
+    );
+    // Two faulty mandate members written against definition order: `amount` (uint_invalid)
+    // before `token` (address_invalid) in the text; the definition order decides.
+    let m = &good.mandate;
+    let Mandate::Eip712(em) = m else {
+        unreachable!("an eip712 mandate")
+    };
+    let swapped = format!(
+        "{{\"mandate\":{{\"owner\":\"{}\",\"amount\":\"01\",\"token\":\"0x12\",\"payee\":\"{}\",\"nonce\":\"{}\",\"deadline\":{},\"ref\":\"{}\"}},\"payerSig\":\"{}\"}}",
+        em.owner.to_checksum(),
+        em.payee.to_checksum(),
+        em.nonce,
+        em.deadline,
+        aep2::codec::hex_encode_0x(&em.reference),
+        good.signature
+    );
+    f.case(
+        g,
+        Case::new(
+            "mandate with amount \"01\" written before token \"0x12\": faults are taken in definition order (token first), not document order",
+            header_input(&header_of_text(&swapped)),
+            inv(Reason::AddressInvalid),
+        )
+        .flags(&["shape", "check_order"])
+        .refs(&[MVP, "aep2.md#mandate-json-types"]),
+    );
+
+    // Without `now` no expiry is checked (conformance.md#inputs): a deadline long past is valid.
+    let g = f.group("no-now", Kind::VerifyMandate, context(None));
+    let mut old = mandate(&alice, 0);
+    old.deadline = 1_700_000_000;
+    f.case(
+        g,
+        Case::new(
+            "no now in the context and a deadline of 1700000000 (2023): verification without a time performs no expiry check",
+            header_input(&signed_for(&old, &alice, &domain(CHAIN_ID, WALLET)).encode()),
+            Exp::Valid,
+        )
+        .refs(&["aep2.md#verification-order", "conformance.md#inputs"]),
+    );
 
     f.finish()
 }

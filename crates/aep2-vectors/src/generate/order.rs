@@ -1038,6 +1038,77 @@ pub(crate) fn generate() -> VectorFile {
         .flags(&["verifier_mismatch", "check_order"])
         .refs(&[ACCEPT]),
     );
+    let good_header = evm.header(&q, |_| {});
+    f.case(
+        g,
+        Case::new(
+            "an ed25519 quote with amount \"01\" at an eip712 verifier: the quote is read (§9.1, uint_invalid) before its profile is compared",
+            input(edited(&ed_quote(), &[("amount", Some(json!("01")))]), &good_header),
+            inv(Reason::UintInvalid),
+        )
+        .flags(&["malformed_quote", "verifier_mismatch", "check_order"])
+        .refs(&[ACCEPT, FIELDS]),
+    );
+
+    // Checks 4 to 9 of aep2.md#payment-request-acceptance, one pair of neighbours per case.
+    let g = f.group("check-order", Kind::VerifyOrder, order_context(context(Some(NOW)), 0));
+    let other = payee("merchant-b");
+    type Edit = Box<dyn Fn(&mut EvmMandate)>;
+    let pairs: [(&str, Reason, Edit); 4] = [
+        (
+            "another payee and another asset: the payee (check 4) before the asset (check 5)",
+            Reason::PayeeMismatch,
+            Box::new(move |m: &mut EvmMandate| (m.payee, m.token) = (other, other)),
+        ),
+        (
+            "another asset and an amount below the quote: the asset (check 5) before the amount (check 6)",
+            Reason::AssetMismatch,
+            Box::new(move |m: &mut EvmMandate| {
+                m.token = other;
+                m.amount = U256::from_u64(999);
+            }),
+        ),
+        (
+            "an amount below the quote and a deadline inside the settlement window: the amount (check 6) before the window (check 7)",
+            Reason::AmountInsufficient,
+            Box::new(|m: &mut EvmMandate| {
+                m.amount = U256::from_u64(999);
+                m.deadline = NOW + WINDOW - 1;
+            }),
+        ),
+        (
+            "a deadline beyond the horizon and a ref that is not the quote's hash: the horizon (check 8) before the binding (check 9)",
+            Reason::DeadlineTooFar,
+            Box::new(|m: &mut EvmMandate| {
+                m.deadline = NOW + HORIZON + 1;
+                m.reference = [7; 32];
+            }),
+        ),
+    ];
+    for (comment, reason, edit) in pairs {
+        f.case(
+            g,
+            Case::new(
+                comment,
+                input(quote_json(&q), &evm.header(&q, |m| edit(m))),
+                inv(reason),
+            )
+            .flags(&["check_order"])
+            .refs(&[ACCEPT]),
+        );
+    }
+    // A window longer than the horizon: a deadline can be both too soon and too far.
+    let wide = changed(&q, |x| x.settlement_window = HORIZON + 600);
+    f.case(
+        g,
+        Case::new(
+            "a quote whose settlement window (4200 s) exceeds the horizon (3600 s), deadline now + 3601: the window (check 7) before the horizon (check 8)",
+            input(quote_json(&wide), &evm.header(&wide, |m| m.deadline = NOW + HORIZON + 1)),
+            inv(Reason::DeadlineTooSoon),
+        )
+        .flags(&["check_order"])
+        .refs(&[ACCEPT]),
+    );
     f.finish()
 }
 
