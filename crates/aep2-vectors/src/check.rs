@@ -321,6 +321,15 @@ pub fn answer(group: &TestGroup, t: &TestCase) -> Result<Answer, String> {
             Ok(a)
         }
         Kind::VerifyReceipt => {
+            // The mandate comes first, already verified (aep2.md#receipts): core verification
+            // without a time; a header that fails gives its code and the receipt is not read.
+            let mandate = match t.input.get("mandateHeader").and_then(J::as_str) {
+                Some(h) => match Verifier::new(context_domain(&group.context)?).verify_header(h, None) {
+                    Ok(v) => Some(v),
+                    Err(e) => return Ok(Answer::from_result(&Err(e))),
+                },
+                None => None,
+            };
             let receipt = match t.input.get("receipt").map(to_aep2_json).transpose()? {
                 Some(v) => Receipt::from_json(&v),
                 None => return Err(format!("{}: input.receipt missing", t.id)),
@@ -336,17 +345,6 @@ pub fn answer(group: &TestGroup, t: &TestCase) -> Result<Answer, String> {
                 .map(SpId::parse)
                 .transpose()
                 .map_err(|e| e.to_string())?;
-            let mandate = match t.input.get("mandateHeader").and_then(J::as_str) {
-                Some(h) => {
-                    let verifier = Verifier::new(context_domain(&group.context)?);
-                    Some(
-                        verifier
-                            .verify_header(h, None)
-                            .map_err(|e| format!("{}: mandate of receipt: {e}", t.id))?,
-                    )
-                }
-                None => None,
-            };
             let domain = match &group.context.domain {
                 Some(_) => Some(context_domain(&group.context)?),
                 None => None,

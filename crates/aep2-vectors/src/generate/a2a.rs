@@ -1047,6 +1047,73 @@ pub(crate) fn generate() -> VectorFile {
         ),
     );
 
+    // The choice points of extraction (aep2.md#a2a-extraction, #a2a-intent, #a2a-order) -------
+    let g = f.group("choice-points", Kind::ExtractA2a, context(Some(NOW)));
+    let agent = |m: &J| {
+        edit(m, |o| {
+            o.insert("role".into(), json!("ROLE_AGENT"));
+        })
+    };
+    f.case(
+        g,
+        ok(
+            "an agent's message with a valid mandate and neither a payee policy nor a quote: no request hash is computed, so it is extracted and verified",
+            input(&agent(&pay)),
+            &["valid", "carrier"],
+            &[EXTRACTION, INTENT],
+        ),
+    );
+    f.case(
+        g,
+        inv(
+            "Intent Mode: an agent's message without a mandate: the request hash (request_descriptor_invalid) comes before counting the payments (payment_missing)",
+            intent(&agent(&req)),
+            Reason::RequestDescriptorInvalid,
+            &["binding"],
+            &[INTENT, HASH],
+        ),
+    );
+    f.case(
+        g,
+        inv(
+            "two payments and an aep2.dev/status other than payment-submitted: the count (step 2) before the status (step 3)",
+            intent(&with_meta(
+                &edit(&pay, |o| {
+                    if let Some(J::Array(parts)) = o.get_mut("parts")
+                        && let Some(J::Object(p)) = parts.first_mut()
+                    {
+                        p.insert("metadata".into(), json!({ "aep2.dev/mandate": env }));
+                    }
+                }),
+                "aep2.dev/status",
+                json!("payment-required"),
+            )),
+            Reason::PaymentAmbiguous,
+            &["carrier"],
+            &[EXTRACTION],
+        ),
+    );
+    let g = f.group("order-choice-points", Kind::ExtractA2a, ctx_now(context(Some(NOW))));
+    f.case(
+        g,
+        ok(
+            "Order Mode: a reply spelt with role agent: the reply's own request hash plays no part, so it is accepted against the quote",
+            with_quote(input(&paying(&agent(&reply), &o_env)), &quote),
+            &["valid", "order"],
+            &[ORDER],
+        ),
+    );
+    let g = f.group("request-hash-choice-points", Kind::A2aRequestHash, Context::default());
+    f.case(
+        g,
+        ok(
+            "an empty referenceTaskIds is left out of the descriptor, as if absent",
+            input_text(r#"{"messageId":"m-8","contextId":"ctx-8","role":"ROLE_USER","referenceTaskIds":[],"parts":[{"text":"hello"}]}"#),
+            &["valid", "request_hash"],
+            &[HASH],
+        ),
+    );
+
     let mut file = f.finish();
     // The builder fills intermediates only for the kinds it knows; these are filled here, from
     // the same reference answers.

@@ -57,7 +57,7 @@ pub(crate) fn generate() -> VectorFile {
         "receipts",
         &[
             "Settlement-processor receipts: mvp-evm (EIP-191 over keccak256(digest ‖ enqueueDeadline)), mvp-solana (Ed25519 over \"<digest>:<enqueueDeadline>\") and native (domain-separated, binding the SP).",
-            "The group context names the expected SP; mandateHeader, when present, is the mandate the receipt is checked against (digest and enqueueDeadline <= deadline).",
+            "The group context names the expected SP; mandateHeader, when present, is the mandate the receipt is checked against (digest and enqueueDeadline <= deadline); it is verified first, by core verification without a time, and a header that fails gives its own code.",
         ],
     );
     f.note("valid", "BASIC", "A receipt that meets every check.", &[REC]);
@@ -543,5 +543,113 @@ pub(crate) fn generate() -> VectorFile {
             .refs(&["aep2.md#receipts"]),
         );
     }
+
+    // --- the order of the checks: each receipt fails two adjacent checks, the earlier decides
+    let g = f.group("check-order", Kind::VerifyReceipt, with_sp_ctx(context(None), &sp));
+    let rogue_late = sign(&rogue, ReceiptKind::MvpEvm, &digest, deadline, &dd).to_json();
+    let rogue_tampered = with_field(&rogue_late, "enqueueDeadline", Some(Value::from_u64(deadline - 1)));
+    f.case(
+        g,
+        Case::new(
+            "from another SP and changed after signing: the signature stage comes before the SP check",
+            input(&rogue_tampered, Some(&header)),
+            inv(Reason::SignatureInvalid),
+        )
+        .flags(&["sp_binding", "tampered"])
+        .refs(&[REC]),
+    );
+    let rogue_other_dom = sign(&rogue, ReceiptKind::Native, &digest, deadline, &other_dom).to_json();
+    f.case(
+        g,
+        Case::new(
+            "native receipt from another SP for another domain: the SP (check 1) before the domain (check 2)",
+            input(&rogue_other_dom, Some(&header)),
+            inv(Reason::ReceiptSpMismatch),
+        )
+        .flags(&["sp_binding"])
+        .refs(&[REC, "aep2.md#receipt-native"]),
+    );
+    let other_dom_other_mandate = sign(&sp, ReceiptKind::Native, &other_digest, deadline, &other_dom).to_json();
+    f.case(
+        g,
+        Case::new(
+            "native receipt for another domain and another mandate: the domain (check 2) before the digest (check 3)",
+            input(&other_dom_other_mandate, Some(&header)),
+            inv(Reason::DomainMismatch),
+        )
+        .flags(&["digest_binding"])
+        .refs(&[REC, "aep2.md#receipt-native"]),
+    );
+    let other_mandate_late = sign(&sp, ReceiptKind::MvpEvm, &other_digest, deadline + 1, &dd).to_json();
+    f.case(
+        g,
+        Case::new(
+            "a receipt for another mandate whose enqueueDeadline is after this mandate's deadline: the digest (check 3) before the deadline rule (check 4)",
+            input(&other_mandate_late, Some(&header)),
+            inv(Reason::ReceiptDigestMismatch),
+        )
+        .flags(&["digest_binding", "deadline_rule"])
+        .refs(&[REC, RULE]),
+    );
+
+    // --- the mandate header: verified first, by core verification without a time
+    let g = f.group("mandate-header", Kind::VerifyReceipt, with_sp_ctx(context(None), &sp));
+    let mut past = mandate(&alice, 2);
+    past.deadline = 1_700_000_600;
+    let past_sm = signed_for(&past, &alice, &d);
+    if let Some(past_digest) = digest_of(&past_sm, &dd) {
+        let pr = sign(&sp, ReceiptKind::MvpEvm, &past_digest, past.deadline, &dd).to_json();
+        f.case(
+            g,
+            Case::new(
+                "the mandate's deadline (1700000600) has long passed: verify_receipt judges no expiry, so the receipt verifies",
+                input(&pr, Some(&past_sm.encode())),
+                Exp::Valid,
+            )
+            .flags(&["valid"])
+            .refs(&[REC]),
+        );
+    }
+    let forged = signed_for(&m, &secp_key("not-alice"), &d).encode();
+    f.case(
+        g,
+        Case::new(
+            "a valid receipt whose mandate header is signed by a key other than the owner's: the header's own code",
+            input(&r, Some(&forged)),
+            inv(Reason::SignatureInvalid),
+        )
+        .flags(&["digest_binding"])
+        .refs(&[REC]),
+    );
+    f.case(
+        g,
+        Case::new(
+            "a receipt with an unknown member and a mandate header that fails: the header is verified before the receipt is read",
+            input(
+                &with_field(&r, "status", Some(Value::String("enqueued".into()))),
+                Some(&forged),
+            ),
+            inv(Reason::SignatureInvalid),
+        )
+        .flags(&["shape"])
+        .refs(&[REC]),
+    );
+
+    // --- a native receipt of the other profile
+    let mut no_sp = context(None);
+    no_sp.sp = None;
+    let g = f.group("profile-mismatch", Kind::VerifyReceipt, no_sp);
+    let ed_dom = Domain::Ed25519(ed_domain());
+    let er = sign(&sol_sp, ReceiptKind::Native, &digest, deadline, &ed_dom).to_json();
+    f.case(
+        g,
+        Case::new(
+            "a native ed25519 receipt for an eip712 mandate: its domain is not the expected domain (check 2), not a schema-stage profile_mismatch",
+            input(&er, Some(&header)),
+            inv(Reason::DomainMismatch),
+        )
+        .flags(&["cross_form"])
+        .refs(&[REC, "aep2.md#receipt-native"]),
+    );
     f.finish()
 }

@@ -7,7 +7,7 @@ use super::{Case, Exp, FileBuilder, ed_seed, secp_key};
 use crate::model::{Context, Kind, VectorFile};
 use aep2::codec::hex_encode_0x;
 use aep2::json::to_compact;
-use aep2::{Domain, EnvelopeForm, Mandate, PayerKey, sign_mandate};
+use aep2::{Domain, EnvelopeForm, Mandate, PayerKey, Reason, sign_mandate};
 use serde_json::{Value as J, json};
 
 fn form(mut c: Context, f: &str) -> Context {
@@ -140,5 +140,56 @@ pub(crate) fn generate() -> VectorFile {
             ),
         );
     }
+
+    // The signer's refusals (aep2.md#signing): a key that is not the signer's first, then the
+    // native form of a solana-mvp mandate.
+    let refused = |comment: &str, m: &Mandate, key_hex: String, reason: Reason, refs: &[&'static str]| {
+        let mandate_json: J =
+            serde_json::from_str(&to_compact(&aep2::json::Value::Object(m.to_json()))).unwrap_or(J::Null);
+        Case::new(
+            comment,
+            json!({ "mandate": mandate_json, "key": key_hex }),
+            Exp::Invalid(reason),
+        )
+        .flags(&["sign"])
+        .refs(refs)
+    };
+    let g = f.group("ed25519-refusal", Kind::SignMandate, form(ed_context(None), "native"));
+    f.case(
+        g,
+        refused(
+            "an ed25519 mandate of carol with frank's seed is refused",
+            &Mandate::Ed25519(ed_mandate("carol", 0, NOW + 600)),
+            hex_encode_0x(&ed_seed("frank")),
+            Reason::SignatureInvalid,
+            &["aep2.md#signing"],
+        ),
+    );
+    let g = f.group(
+        "solana-mvp-native",
+        Kind::SignMandate,
+        form(sol_context(None), "native"),
+    );
+    let dave = Mandate::SolanaMvp(sol_mandate("dave", 0, NOW + 600));
+    f.case(
+        g,
+        refused(
+            "a solana-mvp mandate asked for in the native envelope is refused: it travels only in the MVP envelope",
+            &dave,
+            hex_encode_0x(&ed_seed("dave")),
+            Reason::UnsupportedProfile,
+            &["aep2.md#signing", "aep2.md#envelope-native"],
+        ),
+    );
+    f.case(
+        g,
+        refused(
+            "the native form of a solana-mvp mandate with a key that is not its payer's: the key is refused first",
+            &dave,
+            hex_encode_0x(&ed_seed("grace")),
+            Reason::SignatureInvalid,
+            &["aep2.md#signing"],
+        ),
+    );
     f.finish()
 }
