@@ -534,7 +534,8 @@ pub(crate) fn generate() -> VectorFile {
     let base = edit(&acc, |a| {
         a.insert("network".into(), json!("eip155:8453"));
     });
-    let order_cases: Vec<(&str, Vec<(&str, String)>, Reason, &'static str)> = vec![
+    type OrderCase<'a> = (&'a str, Vec<(&'a str, String)>, Reason, &'static str);
+    let order_cases: Vec<OrderCase> = vec![
         (
             "two carriers, one of them not base64: ambiguity is decided before anything is decoded",
             vec![

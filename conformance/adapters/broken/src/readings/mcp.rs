@@ -205,7 +205,11 @@ fn pipeline(case: &CaseInput, k: Knobs) -> Result<Result<(), Reason>, String> {
     let expected_network = aep2_x402::network_of(&domain);
     let verifier = Verifier::new(domain);
     let now = ctx.now.ok_or("extract_mcp context needs now")?;
-    let text = case.input.get("request").and_then(J::as_str).ok_or("input.request missing")?;
+    let text = case
+        .input
+        .get("request")
+        .and_then(J::as_str)
+        .ok_or("input.request missing")?;
     let quote = match case.input.get("quote") {
         Some(q) => Some(
             json::parse(&q.to_string(), &Limits::AEP2)
@@ -215,7 +219,11 @@ fn pipeline(case: &CaseInput, k: Knobs) -> Result<Result<(), Reason>, String> {
         None => None,
     };
     let binding = case.input.get("requestBinding").and_then(J::as_bool).unwrap_or(false);
-    let check0 = || quote.as_ref().map_or(Ok(()), |q| q.check_verifier(&verifier).map_err(|e| e.reason()));
+    let check0 = || {
+        quote
+            .as_ref()
+            .map_or(Ok(()), |q| q.check_verifier(&verifier).map_err(|e| e.reason()))
+    };
     Ok((|| {
         if k.quote_before_message {
             check0()?;
@@ -263,7 +271,8 @@ fn pipeline(case: &CaseInput, k: Knobs) -> Result<Result<(), Reason>, String> {
             && let Value::Object(o) = &message
             && let Some(Value::Object(p)) = o.get("params")
         {
-            let name_ok = matches!(p.get("name"), Some(Value::String(n)) if !n.is_empty() && n.len() <= MAX_TOOL_NAME_BYTES);
+            let name_ok =
+                matches!(p.get("name"), Some(Value::String(n)) if !n.is_empty() && n.len() <= MAX_TOOL_NAME_BYTES);
             let object_or_absent = |m: &str| matches!(p.get(m), None | Some(Value::Object(_)));
             if !name_ok || !object_or_absent("arguments") || !object_or_absent("_meta") {
                 return Err(Reason::McpParamsInvalid);
@@ -284,7 +293,11 @@ fn pipeline(case: &CaseInput, k: Knobs) -> Result<Result<(), Reason>, String> {
             if k.quote_after_carriers {
                 check0()?;
             }
-            let core_time = if quote.is_some() { now.saturating_sub(k.clock_skew) } else { now };
+            let core_time = if quote.is_some() {
+                now.saturating_sub(k.clock_skew)
+            } else {
+                now
+            };
             let v = verifier
                 .check_value(envelope, Some(core_time))
                 .into_result()
@@ -308,7 +321,11 @@ fn pipeline(case: &CaseInput, k: Knobs) -> Result<Result<(), Reason>, String> {
                 let options = OrderOptions::default()
                     .with_clock_skew(k.clock_skew)
                     .with_max_horizon(k.max_horizon);
-                echoed.as_ref().unwrap_or(q).check(&v, now, options).map_err(|e| e.reason())?;
+                echoed
+                    .as_ref()
+                    .unwrap_or(q)
+                    .check(&v, now, options)
+                    .map_err(|e| e.reason())?;
             }
             if binding {
                 aep2_mcp::check_request_binding(&call, &v).map_err(|e| e.reason())?;
@@ -344,7 +361,9 @@ fn pipeline(case: &CaseInput, k: Knobs) -> Result<Result<(), Reason>, String> {
                 }
                 if k.limits_after_payload || k.limits_on_envelope {
                     let (network, envelope) = aep2_x402::read_payload_v2(v).map_err(|e| e.reason())?;
-                    let envelope = if k.limits_on_envelope { bounded(&envelope)? } else {
+                    let envelope = if k.limits_on_envelope {
+                        bounded(&envelope)?
+                    } else {
                         bounded(v)?;
                         envelope
                     };

@@ -310,12 +310,7 @@ fn extract(reading: Reading, case: &CaseInput) -> Option<Result<Answer, String>>
             };
             let network = aep2_x402::network_of(&domain);
             let verifier = Verifier::new(domain);
-            let envelope = |env: &Value| {
-                verifier
-                    .check_value(env, ctx.now)
-                    .verdict
-                    .map_err(|e| e.reason())
-            };
+            let envelope = |env: &Value| verifier.check_value(env, ctx.now).verdict.map_err(|e| e.reason());
             let spec = payload_steps(None, &decoded, form, &network, &envelope);
             let other = payload_steps(Some(r), &decoded, form, &network, &envelope);
             match other {
@@ -339,10 +334,16 @@ fn url_limit_canonical(case: &CaseInput) -> Option<Result<Answer, String>> {
     }
     let no_fragment = url.split('#').next().unwrap_or("");
     let start = no_fragment.find("://")? + 3;
-    let split = no_fragment[start..].find(['/', '?']).map_or(no_fragment.len(), |i| start + i);
+    let split = no_fragment[start..]
+        .find(['/', '?'])
+        .map_or(no_fragment.len(), |i| start + i);
     let (origin, path_query) = no_fragment.split_at(split);
     let descriptor = aep2_x402::request_descriptor(method, origin, b"").ok()?;
-    let canonical_origin = serde_json::from_str::<J>(&descriptor).ok()?.get("url")?.as_str()?.to_owned();
+    let canonical_origin = serde_json::from_str::<J>(&descriptor)
+        .ok()?
+        .get("url")?
+        .as_str()?
+        .to_owned();
     let canonical = match path_query {
         "" => canonical_origin,
         p => format!("{}{p}", canonical_origin.trim_end_matches('/')),
