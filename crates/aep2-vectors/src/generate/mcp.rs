@@ -819,6 +819,184 @@ pub(crate) fn generate() -> VectorFile {
     for (c, i, e) in hashes {
         f.case(g, Case::new(c, i, e).flags(&["request_hash"]).refs(&[HASH]));
     }
+
+    // Choice points (issue 10): an input failing two steps, the earlier one named by the
+    // spec's order; limits, depth and name length at their boundaries. Appended so that no
+    // issued id moves.
+    let g = f.group("check-order", Kind::ExtractMcp, context(Some(NOW)));
+    let oversized = message_with(
+        &format!(
+            r#"{{"notes":[{}]}}"#,
+            vec![format!("\"{}\"", "x".repeat(16_000)); 5].join(",")
+        ),
+        native(&env),
+    );
+    let x402_big = |version: u64| {
+        let notes: serde_json::Map<String, J> = (0..9).map(|i| (format!("note{i}"), json!("n".repeat(1000)))).collect();
+        let mut p = x402(&acc, &env);
+        if let J::Object(o) = &mut p {
+            o.insert("x402Version".into(), json!(version));
+            o.insert("extensions".into(), J::Object(notes));
+        }
+        input(&message(Some(json!({ "x402/payment": p }))))
+    };
+    let nested = |arrays: usize| format!("{{\"a\":{}{}}}", "[".repeat(arrays), "]".repeat(arrays));
+    let cases: Vec<(&str, J, Exp, &[&'static str], &'static str)> = vec![
+        (
+            "a message over 65536 bytes that is also not JSON (truncated): the size (step 1) before parsing",
+            input(&oversized[..oversized.len() - 1]),
+            Exp::Invalid(Reason::HeaderTooLarge),
+            &["decoding"],
+            CALL,
+        ),
+        (
+            "jsonrpc \"1.0\" and an empty params.name: JSON-RPC (step 3) before params (step 4)",
+            input(
+                &paid
+                    .replace("\"2.0\"", "\"1.0\"")
+                    .replace(&format!("\"name\":\"{TOOL}\""), "\"name\":\"\""),
+            ),
+            Exp::Invalid(Reason::McpRequestInvalid),
+            &["jsonrpc"],
+            CALL,
+        ),
+        (
+            "both carriers, dev.aep2/mandate a number: both (step 2) before a carrier's type (step 3)",
+            input(&message(Some(
+                json!({ "dev.aep2/mandate": 42, "x402/payment": x402(&acc, &env) }),
+            ))),
+            Exp::Invalid(Reason::PaymentAmbiguous),
+            &["carrier"],
+            CARRIERS,
+        ),
+        (
+            "x402/payment whose PaymentPayload is over 8192 bytes compact (extensions of 9000 bytes) while its envelope is not: the whole PaymentPayload is held to the limits",
+            x402_big(2),
+            Exp::Invalid(Reason::HeaderTooLarge),
+            &["x402", "decoding"],
+            CARRIERS,
+        ),
+        (
+            "x402/payment over 8192 bytes with x402Version 1: the limits before the PaymentPayload's checks",
+            x402_big(1),
+            Exp::Invalid(Reason::HeaderTooLarge),
+            &["x402", "decoding"],
+            CARRIERS,
+        ),
+        (
+            "message nesting depth exactly 16 (the message object is depth 1, the arguments object depth 3): accepted",
+            input(&message_with(&nested(13), native(&env))),
+            Exp::Valid,
+            &["decoding"],
+            CALL,
+        ),
+        (
+            "message nesting depth 17 inside the arguments (depth 15 counted from the arguments): over the limit",
+            input(&message_with(&nested(14), native(&env))),
+            Exp::Invalid(Reason::JsonLimitExceeded),
+            &["decoding"],
+            CALL,
+        ),
+        (
+            "params.name of 65 characters é, 130 bytes of UTF-8: over 128 bytes",
+            input(&paid.replace(TOOL, &"\u{e9}".repeat(65))),
+            Exp::Invalid(Reason::McpParamsInvalid),
+            &["jsonrpc"],
+            CALL,
+        ),
+        (
+            "id 7.0: a number that is not a JSON integer",
+            input(&paid.replace("\"id\":7", "\"id\":7.0")),
+            Exp::Invalid(Reason::McpRequestInvalid),
+            &["jsonrpc"],
+            CALL,
+        ),
+    ];
+    for (c, i, e, flags, anchor) in cases {
+        f.case(g, Case::new(c, i, e).flags(flags).refs(&[anchor]));
+    }
+
+    // Order Mode: where the quote check runs, and the defaults a case does not state.
+    let g = f.group("order-check-order", Kind::ExtractMcp, context(Some(NOW)));
+    let elsewhere = PaymentRequest {
+        domain: Domain::Eip712(domain(8453, WALLET)),
+        ..quote.clone()
+    };
+    let q_elsewhere = object_json(&elsewhere.to_json());
+    let for_quote_until = |deadline: u64| {
+        let mut m = mandate(&key, 0);
+        m.reference = quote.hash();
+        m.deadline = deadline;
+        env_json(&signed_for(&m, &key, &d))
+    };
+    let order_cases: Vec<(&str, J, Exp, &'static str)> = vec![
+        (
+            "a quote for another chain and jsonrpc \"1.0\": the message is read (aep2.md#mcp-tool-call) before the quote is checked",
+            order_in(&message(native(&for_quote)).replace("\"2.0\"", "\"1.0\""), &q_elsewhere),
+            Exp::Invalid(Reason::McpRequestInvalid),
+            CALL,
+        ),
+        (
+            "a quote for another chain and both carriers: the quote is checked before the carriers (aep2.md#mcp-carriers)",
+            order_in(
+                &message(Some(
+                    json!({ "dev.aep2/mandate": for_quote, "x402/payment": x402(&acc_q, &for_quote) }),
+                )),
+                &q_elsewhere,
+            ),
+            Exp::Invalid(Reason::DomainMismatch),
+            ORDER,
+        ),
+        (
+            "a mandate whose deadline is now + 86400: within the default horizon",
+            order_in(&message(native(&for_quote_until(NOW + 86_400))), &q),
+            Exp::Valid,
+            ORDER,
+        ),
+        (
+            "a mandate whose deadline is now + 86401: past the default horizon of 86400 seconds",
+            order_in(&message(native(&for_quote_until(NOW + 86_401))), &q),
+            Exp::Invalid(Reason::DeadlineTooFar),
+            ORDER,
+        ),
+        (
+            "a mandate whose deadline passed one second ago: expired, no clock skew by default",
+            order_in(&message(native(&for_quote_until(NOW - 1))), &q),
+            Exp::Invalid(Reason::Expired),
+            ORDER,
+        ),
+    ];
+    for (c, i, e, anchor) in order_cases {
+        f.case(
+            g,
+            Case::new(c, i, e)
+                .flags(&["order"])
+                .refs(&[anchor, "aep2.md#payment-request-acceptance"]),
+        );
+    }
+
+    // The tool-call hash reads the arguments alone: the arguments object is depth 1.
+    let g = f.group("request-hash-limits", Kind::McpRequestHash, Context::default());
+    let hashes: Vec<(&str, J, Exp)> = vec![
+        (
+            "arguments nested exactly 16 deep, the arguments object being depth 1: accepted",
+            h(TOOL, Some(&nested(15))),
+            Exp::Valid,
+        ),
+        (
+            "a tool name of 64 characters é, 128 bytes of UTF-8: the longest accepted",
+            h(&"\u{e9}".repeat(64), Some("{}")),
+            Exp::Valid,
+        ),
+        (
+            "a tool name of 65 characters é, 130 bytes of UTF-8: too long",
+            h(&"\u{e9}".repeat(65), Some("{}")),
+            Exp::Invalid(Reason::RequestDescriptorInvalid),
+        ),
+    ];
+    for (c, i, e) in hashes {
+        f.case(g, Case::new(c, i, e).flags(&["request_hash"]).refs(&[HASH]));
+    }
     with_intermediates(f.finish())
 }
 

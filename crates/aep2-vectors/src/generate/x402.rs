@@ -519,5 +519,165 @@ pub(crate) fn generate() -> VectorFile {
     for (c, i, e) in hashes {
         f.case(g, Case::new(c, i, e).flags(&["request_hash"]).refs(&[HASH]));
     }
+
+    // Choice points (issue 10): an input failing two checks, the earlier one named by the
+    // spec's order; the form of x402Version. Appended so that no issued id moves.
+    let g = f.group("check-order", Kind::ExtractX402, context(Some(NOW)));
+    let no_timeout = edit(&acc, |a| {
+        a.shift_remove("maxTimeoutSeconds");
+    });
+    let exact = |a: &J| {
+        edit(a, |a| {
+            a.insert("scheme".into(), json!("exact"));
+        })
+    };
+    let base = edit(&acc, |a| {
+        a.insert("network".into(), json!("eip155:8453"));
+    });
+    type OrderCase<'a> = (&'a str, Vec<(&'a str, String)>, Reason, &'static str);
+    let order_cases: Vec<OrderCase> = vec![
+        (
+            "two carriers, one of them not base64: ambiguity is decided before anything is decoded",
+            vec![
+                ("PAYMENT-SIGNATURE", p2.clone()),
+                ("X-Payment-Mandate", "%%not base64%%".to_owned()),
+            ],
+            Reason::PaymentAmbiguous,
+            CARRIERS,
+        ),
+        (
+            "x402Version 1 in PAYMENT-SIGNATURE and accepted without maxTimeoutSeconds: the version (step 2) before accepted's members (step 3)",
+            vec![(
+                "PAYMENT-SIGNATURE",
+                b64(&edit(&v2(&no_timeout, &env), |o| {
+                    o.insert("x402Version".into(), json!(1));
+                })),
+            )],
+            Reason::X402VersionUnsupported,
+            PAYLOAD,
+        ),
+        (
+            "accepted.scheme exact and accepted without maxTimeoutSeconds: accepted's members (step 3) before the scheme (step 4)",
+            vec![("PAYMENT-SIGNATURE", b64(&v2(&exact(&no_timeout), &env)))],
+            Reason::MissingField,
+            PAYLOAD,
+        ),
+        (
+            "accepted.scheme exact and payload a string: the scheme (step 4) before payload's type (step 5)",
+            vec![(
+                "PAYMENT-SIGNATURE",
+                b64(&edit(&v2(&exact(&acc), &env), |o| {
+                    o.insert("payload".into(), json!(bare));
+                })),
+            )],
+            Reason::X402SchemeUnsupported,
+            PAYLOAD,
+        ),
+        (
+            "payload a string and accepted.network of another chain: payload's type (step 5) before the network (step 6)",
+            vec![(
+                "PAYMENT-SIGNATURE",
+                b64(&edit(&v2(&base, &env), |o| {
+                    o.insert("payload".into(), json!(bare));
+                })),
+            )],
+            Reason::FieldType,
+            PAYLOAD,
+        ),
+        (
+            "accepted.network of another chain and an envelope whose amount was changed after signing: the network (step 6) before the envelope, which is not read",
+            vec![("PAYMENT-SIGNATURE", b64(&v2(&base, &env_json(&forged))))],
+            Reason::X402NetworkMismatch,
+            PAYLOAD,
+        ),
+        (
+            "X-PAYMENT naming another chain with an envelope whose amount was changed after signing: the network before the envelope",
+            vec![("X-PAYMENT", b64(&v1("eip155:8453", &env_json(&forged))))],
+            Reason::X402NetworkMismatch,
+            PAYLOAD,
+        ),
+    ];
+    for (c, hs, r, anchor) in order_cases {
+        let pairs: Vec<(&str, &str)> = hs.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        f.case(g, inv(c, headers(&pairs), r, &["payload"], &[anchor]));
+    }
+    // x402Version is compared as the integer token 2 (or 1), not by numeric value.
+    let v2_text = v2(&acc, &env).to_string();
+    let v1_text = v1(&network, &env).to_string();
+    let version_cases: Vec<(&str, String)> = vec![
+        (
+            "PAYMENT-SIGNATURE with x402Version 2.0: not the integer 2",
+            base64_encode(
+                v2_text
+                    .replacen("\"x402Version\":2,", "\"x402Version\":2.0,", 1)
+                    .as_bytes(),
+            ),
+        ),
+        (
+            "PAYMENT-SIGNATURE with x402Version 2e0: not the integer 2",
+            base64_encode(
+                v2_text
+                    .replacen("\"x402Version\":2,", "\"x402Version\":2e0,", 1)
+                    .as_bytes(),
+            ),
+        ),
+    ];
+    for (c, h) in version_cases {
+        f.case(
+            g,
+            inv(
+                c,
+                headers(&[("PAYMENT-SIGNATURE", &h)]),
+                Reason::X402VersionUnsupported,
+                &["payload"],
+                &[PAYLOAD],
+            ),
+        );
+    }
+    f.case(
+        g,
+        inv(
+            "X-PAYMENT with x402Version 1.0: not the integer 1",
+            headers(&[(
+                "X-PAYMENT",
+                &base64_encode(
+                    v1_text
+                        .replacen("\"x402Version\":1,", "\"x402Version\":1.0,", 1)
+                        .as_bytes(),
+                ),
+            )]),
+            Reason::X402VersionUnsupported,
+            &["payload"],
+            &[PAYLOAD],
+        ),
+    );
+
+    // The URL limit counts the URL as sent, before canonicalisation shortens it.
+    let g = f.group("url-length", Kind::HttpRequestHash, Context::default());
+    let long = format!("https://example.com:443/{}", "a".repeat(8001 - 24));
+    f.case(
+        g,
+        Case::new(
+            "a URL of 8001 bytes as sent whose canonical form (port 443 removed) has 7997: too long",
+            req("GET", &long, b""),
+            Exp::Invalid(Reason::RequestDescriptorInvalid),
+        )
+        .flags(&["request_hash"])
+        .refs(&[HASH]),
+    );
+    f.case(
+        g,
+        Case::new(
+            "a URL of exactly 8000 bytes as sent with a default port and a fragment: accepted, canonicalised",
+            req(
+                "GET",
+                &format!("https://Example.com:443/{}#f", "a".repeat(8000 - 26)),
+                b"",
+            ),
+            Exp::Valid,
+        )
+        .flags(&["request_hash"])
+        .refs(&[HASH]),
+    );
     f.finish()
 }
