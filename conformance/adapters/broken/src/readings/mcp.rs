@@ -1,8 +1,8 @@
 //! Reading variants of MCP (`aep2.md#mcp-tool-call`, `#mcp-carriers`, `#mcp-order-mode`, `#mcp-request-hash`).
 //!
-//! Each reading runs [`judge`], a full `extract_mcp` pipeline built from the project's parts
+//! Each reading runs `judge`, a full `extract_mcp` pipeline built from the project's parts
 //! (`aep2_mcp::ToolCall`, `aep2_x402::read_payload_v2`, core verification, the quote's
-//! checks) with one [`Knobs`] setting changed, and answers only where its verdict differs from
+//! checks) with one `Knobs` setting changed, and answers only where its verdict differs from
 //! the same pipeline read as the spec says; everywhere else the reference answers.
 
 use super::x402;
@@ -62,6 +62,12 @@ pub enum Reading {
     /// §12.5 step 3, §9.4 "where the quote comes from": the mandate is judged against the quote
     /// echoed in `accepted.extra.quote` when the retry carries one, not the payee's own.
     EchoedQuote,
+    /// §12.2 step 3: an `id` that is an integral number written with a fraction or exponent
+    /// (`7.0`, `7e0`) is read as that integer, as generic JSON libraries do; the spec requires a
+    /// JSON integer token (`mcp_request_invalid`).
+    IdIntegralNumber,
+    /// §12.2 step 4, §12.6: the tool name's limit of 128 counted in characters, not UTF-8 bytes.
+    NameLimitInCharacters,
 }
 
 impl Reading {
@@ -80,6 +86,8 @@ impl Reading {
         Reading::DepthFromArguments,
         Reading::HashDepthAsInMessage,
         Reading::EchoedQuote,
+        Reading::IdIntegralNumber,
+        Reading::NameLimitInCharacters,
     ];
 
     /// The choice point's id in `conformance/README.md`, which is also the `--variant` name.
@@ -98,6 +106,8 @@ impl Reading {
             Reading::DepthFromArguments => "CP-mcp-depth-origin",
             Reading::HashDepthAsInMessage => "CP-mcp-hash-depth-origin",
             Reading::EchoedQuote => "CP-order-quote-source",
+            Reading::IdIntegralNumber => "CP-mcp-id-integer-form",
+            Reading::NameLimitInCharacters => "CP-mcp-name-bytes",
         }
     }
 }
@@ -120,11 +130,13 @@ pub fn answer(reading: Reading, case: &CaseInput) -> Option<Result<Answer, Strin
                 Reading::OrderHorizonDefault => k.max_horizon = 3600,
                 Reading::DepthFromArguments => k.depth_from_arguments = true,
                 Reading::EchoedQuote => k.echoed_quote = true,
-                Reading::HashDepthAsInMessage => return None,
+                Reading::HashDepthAsInMessage | Reading::NameLimitInCharacters => return None,
+                Reading::IdIntegralNumber => return integral_id(case),
             }
             judge(case, k)
         }
         "mcp_request_hash" if reading == Reading::HashDepthAsInMessage => hash_depth_in_message(case),
+        "mcp_request_hash" if reading == Reading::NameLimitInCharacters => name_in_characters(case),
         _ => None,
     }
 }
@@ -386,6 +398,35 @@ fn pipeline(case: &CaseInput, k: Knobs) -> Result<Result<(), Reason>, String> {
 
 /// [`Reading::HashDepthAsInMessage`]: the arguments parsed with the depth left below the
 /// arguments object of a message (depth 3 of 16).
+/// [`Reading::IdIntegralNumber`]: the message with an integral non-integer `id` token written
+/// as the integer, then read as the spec says.
+fn integral_id(case: &CaseInput) -> Option<Result<Answer, String>> {
+    let text = case.input.get("request")?.as_str()?;
+    let mut message: J = serde_json::from_str(text).ok()?;
+    let id = message.get("id")?.as_number()?.clone();
+    if id.is_i64() || id.is_u64() {
+        return None;
+    }
+    let n = id.as_f64()?;
+    if n.fract() != 0.0 || n.abs() > 9_007_199_254_740_991.0 {
+        return None;
+    }
+    // Integral and inside the exactly representable range, so the cast is exact.
+    #[allow(clippy::cast_possible_truncation)]
+    let integer = n as i64;
+    message["id"] = J::from(integer);
+    let mut rewritten = case.clone();
+    rewritten.input["request"] = J::String(message.to_string());
+    Some(super::reference(&rewritten))
+}
+
+/// [`Reading::NameLimitInCharacters`]: a name of at most 128 characters is accepted however
+/// many bytes it has (the hash itself is not reported).
+fn name_in_characters(case: &CaseInput) -> Option<Result<Answer, String>> {
+    let name = case.input.get("name")?.as_str()?;
+    (name.len() > MAX_TOOL_NAME_BYTES && name.chars().count() <= MAX_TOOL_NAME_BYTES).then(|| Ok(valid()))
+}
+
 fn hash_depth_in_message(case: &CaseInput) -> Option<Result<Answer, String>> {
     let Some(J::String(text)) = case.input.get("arguments") else {
         return None;

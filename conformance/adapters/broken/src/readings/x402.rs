@@ -1,7 +1,7 @@
 //! Reading variants of the x402 carrier (`aep2.md#x402-carriers`, `#x402-payload`) and of the
 //! HTTP request descriptor (`aep2.md#x402-request-hash`).
 //!
-//! The payload readings run the checks of `aep2.md#x402-payload` ([`payload_steps`]) in the
+//! The payload readings run the checks of `aep2.md#x402-payload` (`payload_steps`) in the
 //! reading's order, on every carrier of a `PaymentPayload` (the x402 headers, and MCP's
 //! `x402/payment` through [`super::mcp`]), and answer only where the verdict differs from the
 //! spec's order; everywhere else the reference answers.
