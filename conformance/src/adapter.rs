@@ -83,13 +83,20 @@ pub fn split_command(line: &str) -> Result<Vec<String>, String> {
     Ok(words)
 }
 
-/// Resolves the built-in alias `reference` to this very binary in its reference-adapter role
-/// (`aep2-conformance reference-adapter`), so the alias works wherever the runner does; any
-/// other command is split with [`split_command`].
+/// Resolves the built-in aliases to this very binary in an adapter role: `reference`
+/// (`aep2-conformance reference-adapter`) and `evm` (`aep2-conformance evm-adapter`, the
+/// settlement contract on the embedded EVM), so they work wherever the runner does; any other
+/// command is split with [`split_command`].
 pub fn resolve_command(line: &str) -> Result<Vec<String>, Error> {
-    if line.trim() == "reference" {
-        let exe = std::env::current_exe().map_err(|e| Error::new(exit::USAGE, format!("--adapter reference: {e}")))?;
-        return Ok(vec![exe.display().to_string(), "reference-adapter".into()]);
+    let role = match line.trim() {
+        "reference" => Some("reference-adapter"),
+        "evm" => Some("evm-adapter"),
+        _ => None,
+    };
+    if let Some(role) = role {
+        let exe =
+            std::env::current_exe().map_err(|e| Error::new(exit::USAGE, format!("--adapter {}: {e}", line.trim())))?;
+        return Ok(vec![exe.display().to_string(), role.into()]);
     }
     split_command(line).map_err(|e| Error::new(exit::USAGE, e))
 }

@@ -16,6 +16,8 @@
 //! ```
 
 pub mod adapter;
+#[path = "../adapters/evm/adapter.rs"]
+pub mod evm;
 pub mod expected;
 pub mod judge;
 pub mod probe;

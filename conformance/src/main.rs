@@ -49,6 +49,9 @@ enum Cmd {
     /// Serve the adapter protocol on stdin/stdout with the reference implementation (what
     /// `--adapter reference` starts).
     ReferenceAdapter,
+    /// Serve the adapter protocol with the settlement contract executed on the embedded EVM
+    /// (what `--adapter evm` starts): the eip712 `verify_mandate` cases it decides, verdict only.
+    EvmAdapter,
     /// Probe a running payee or settlement processor (spec/conformance.md#probes).
     #[command(subcommand)]
     Probe(probe_cli::ProbeCmd),
@@ -194,6 +197,9 @@ fn main() -> ExitCode {
         Cmd::Probe(p) => probe_cli::run(p),
         Cmd::ReferenceAdapter => {
             return aep2_conformance::reference::serve(std::io::stdin().lock(), std::io::stdout().lock());
+        }
+        Cmd::EvmAdapter => {
+            return aep2_conformance::evm::serve(std::io::stdin().lock(), std::io::stdout().lock());
         }
     };
     let code = outcome.unwrap_or_else(|e| {

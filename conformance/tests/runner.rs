@@ -461,3 +461,20 @@ fn list_prints_the_selection_without_an_adapter() {
     let tagged = cli(&["run", "--list", "--tag", "request_hash", "--profile", "eip712"]);
     assert_eq!(tagged.stdout, "", "request-hash cases have no profile");
 }
+
+/// `--adapter evm`: the settlement contract, executed on the embedded EVM, reaches the vectors'
+/// verdict on every eip712 `verify_mandate` case it decides, and its digest is the vectors'.
+#[test]
+fn the_settlement_contract_passes_every_eip712_case_it_decides() {
+    let (code, r, stderr) = cli_report(&["--adapter", "evm", "--validate-protocol"]);
+    assert_eq!(code, exit::OK, "{stderr}");
+    let c = &r.footer.counts;
+    assert_eq!(c.failed, 0);
+    assert!(c.passed >= 50, "only {} cases decided by the contract", c.passed);
+    let decided: Vec<_> = r.cases.iter().filter(|x| x.status == Status::Passed).collect();
+    assert!(decided.iter().all(|x| x.kind == "verify_mandate"));
+    // Both verdicts occur: the contract refuses what the verifier refuses, not everything.
+    let valid = decided.iter().filter(|x| x.expected.result == "valid").count();
+    assert!(valid > 5 && valid < decided.len(), "{valid} of {} valid", decided.len());
+    println!("the contract decided {} cases, {valid} valid", decided.len());
+}

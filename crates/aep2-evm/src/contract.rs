@@ -1,0 +1,433 @@
+//! The project's contracts (`contracts/src`, compiled by `contracts/build.mjs` into
+//! `contracts/artifacts`): their ABI as Rust types, their bytecode, and the calls settlement
+//! makes, over any [`Chain`].
+//!
+//! Digests never come from these bindings: alloy's `sol!` writes the EIP-712 type of a field
+//! named `ref` as `r#ref` (see `settlement-and-scale.md` §3), so the mandate digest is always the
+//! core's ([`aep2::mandate_digest`]), and the tests hold the contract's `mandateDigest` equal to
+//! it on every eip712 vector.
+
+use crate::chain::{Chain, ChainError, ChainResult, Log, TxKey, TxReceipt, TxRequest};
+use aep2::EvmMandate;
+use alloy::primitives::{Address, B256, Bytes, U256};
+use alloy::sol_types::{SolCall, SolConstructor, SolEvent};
+use std::time::Duration;
+
+#[allow(missing_docs)]
+mod abi {
+    alloy::sol!(
+        #[derive(Debug, PartialEq, Eq)]
+        AEP2DebitWallet,
+        "contracts/artifacts/AEP2DebitWallet.json"
+    );
+    alloy::sol!(
+        #[derive(Debug, PartialEq, Eq)]
+        TestToken,
+        "contracts/artifacts/TestToken.json"
+    );
+}
+
+pub use abi::AEP2DebitWallet;
+pub use abi::TestToken;
+
+/// Gas for a contract creation.
+pub const DEPLOY_GAS: u64 = 6_000_000;
+/// Gas for a deposit, an approval, a withdrawal step or an SP authorisation.
+pub const CALL_GAS: u64 = 200_000;
+/// Gas a batch may be given per item, on top of [`BATCH_BASE_GAS`] (a settled item costs about
+/// half of it; see the contract's README).
+pub const ITEM_GAS: u64 = 60_000;
+/// Gas of a batch beyond its items.
+pub const BATCH_BASE_GAS: u64 = 100_000;
+/// The most items one batch takes: its gas stays under the per-transaction cap of EIP-7825
+/// (2^24), which nodes from the Osaka fork on enforce.
+pub const MAX_BATCH_ITEMS: usize = ((crate::embedded::TX_GAS_CAP - BATCH_BASE_GAS) / ITEM_GAS) as usize;
+
+/// How long [`send`] waits for a transaction to be included.
+pub const INCLUSION_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Why `settle` skipped an item (the contract's `SkipReason`, whose values the ABI carries as a
+/// `uint8`), or `None`: it settles. Each names the spec reason code the off-chain verifier gives
+/// the same mandate ([`SkipReason::code`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum SkipReason {
+    /// Accepted: the item settles (or would).
+    None = 0,
+    /// `amount_zero`.
+    AmountZero = 1,
+    /// `uint_out_of_range`: a deadline above 2^53 − 1.
+    DeadlineOutOfRange = 2,
+    /// `signature_length`.
+    SignatureLength = 3,
+    /// `signature_v_invalid`.
+    SignatureVInvalid = 4,
+    /// `signature_high_s`.
+    SignatureHighS = 5,
+    /// `signature_scalar_out_of_range`.
+    SignatureScalarOutOfRange = 6,
+    /// `signature_unrecoverable`.
+    SignatureUnrecoverable = 7,
+    /// `signature_invalid`.
+    SignatureInvalid = 8,
+    /// `expired`.
+    Expired = 9,
+    /// `nonce_reused`.
+    NonceUsed = 10,
+    /// `insufficient_funds`.
+    InsufficientFunds = 11,
+}
+
+impl SkipReason {
+    /// Every value, in the contract's order.
+    pub const ALL: [SkipReason; 12] = [
+        SkipReason::None,
+        SkipReason::AmountZero,
+        SkipReason::DeadlineOutOfRange,
+        SkipReason::SignatureLength,
+        SkipReason::SignatureVInvalid,
+        SkipReason::SignatureHighS,
+        SkipReason::SignatureScalarOutOfRange,
+        SkipReason::SignatureUnrecoverable,
+        SkipReason::SignatureInvalid,
+        SkipReason::Expired,
+        SkipReason::NonceUsed,
+        SkipReason::InsufficientFunds,
+    ];
+
+    /// The reason of a `uint8` from the contract; `None` for a value this build does not know.
+    pub fn from_u8(v: u8) -> Option<SkipReason> {
+        SkipReason::ALL.get(usize::from(v)).copied()
+    }
+
+    /// The spec reason code (`aep2.md#reason-codes`); `None` for [`SkipReason::None`].
+    pub fn code(self) -> Option<aep2::Reason> {
+        use aep2::Reason as R;
+        Some(match self {
+            SkipReason::None => return None,
+            SkipReason::AmountZero => R::AmountZero,
+            SkipReason::DeadlineOutOfRange => R::UintOutOfRange,
+            SkipReason::SignatureLength => R::SignatureLength,
+            SkipReason::SignatureVInvalid => R::SignatureVInvalid,
+            SkipReason::SignatureHighS => R::SignatureHighS,
+            SkipReason::SignatureScalarOutOfRange => R::SignatureScalarOutOfRange,
+            SkipReason::SignatureUnrecoverable => R::SignatureUnrecoverable,
+            SkipReason::SignatureInvalid => R::SignatureInvalid,
+            SkipReason::Expired => R::Expired,
+            SkipReason::NonceUsed => R::NonceReused,
+            SkipReason::InsufficientFunds => R::InsufficientFunds,
+        })
+    }
+}
+
+fn skip_of(v: u8) -> ChainResult<SkipReason> {
+    SkipReason::from_u8(v).ok_or_else(|| ChainError::Malformed(format!("unknown skip reason {v}")))
+}
+
+/// The ABI form of a core `eip712` mandate.
+pub fn abi_mandate(m: &EvmMandate) -> AEP2DebitWallet::Mandate {
+    AEP2DebitWallet::Mandate {
+        owner: Address::from(m.owner.0),
+        token: Address::from(m.token.0),
+        payee: Address::from(m.payee.0),
+        amount: U256::from_be_bytes(m.amount.0),
+        nonce: U256::from_be_bytes(m.nonce.0),
+        deadline: U256::from(m.deadline),
+        r#ref: B256::from(m.reference),
+    }
+}
+
+/// Signs `data` to `to` at the sender's next nonce, sends it and waits for its receipt.
+pub async fn send<C: Chain>(
+    chain: &C,
+    key: &TxKey,
+    to: Option<Address>,
+    data: Bytes,
+    gas: u64,
+) -> ChainResult<TxReceipt> {
+    let nonce = chain.nonce(key.address()).await?;
+    let tx = chain.sign(key, TxRequest { to, data, nonce, gas }).await?;
+    chain.broadcast(&tx).await?;
+    wait(chain, tx.hash, INCLUSION_TIMEOUT).await
+}
+
+/// Waits until `hash` is included (polling), at most `timeout`.
+pub async fn wait<C: Chain>(chain: &C, hash: B256, timeout: Duration) -> ChainResult<TxReceipt> {
+    let started = std::time::Instant::now();
+    loop {
+        if let Some(r) = chain.receipt(hash).await? {
+            return Ok(r);
+        }
+        if started.elapsed() >= timeout {
+            return Err(ChainError::Unavailable(format!(
+                "{hash} not included within {timeout:?}"
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn reverted(what: &str, r: &TxReceipt) -> ChainError {
+    ChainError::Refused(format!("{what} reverted (transaction {})", r.hash))
+}
+
+async fn create<C: Chain>(chain: &C, key: &TxKey, code: Vec<u8>, what: &str) -> ChainResult<Address> {
+    let r = send(chain, key, None, code.into(), DEPLOY_GAS).await?;
+    match (r.success, r.contract) {
+        (true, Some(a)) => Ok(a),
+        _ => Err(reverted(what, &r)),
+    }
+}
+
+/// Deploys a test token (6 decimals, anyone may mint: for tests and the demo only).
+pub async fn deploy_token<C: Chain>(chain: &C, key: &TxKey, symbol: &str) -> ChainResult<Address> {
+    let mut code = TestToken::BYTECODE.to_vec();
+    code.extend(
+        TestToken::constructorCall {
+            name_: format!("AEP2 test {symbol}"),
+            symbol_: symbol.to_owned(),
+            decimals_: 6,
+        }
+        .abi_encode(),
+    );
+    create(chain, key, code, "TestToken deployment").await
+}
+
+/// Deploys a debit wallet owned by `key`, whose withdrawals unlock `withdrawal_delay` seconds
+/// after they are requested.
+pub async fn deploy_wallet<C: Chain>(chain: &C, key: &TxKey, withdrawal_delay: u64) -> ChainResult<Address> {
+    let mut code = AEP2DebitWallet::BYTECODE.to_vec();
+    code.extend(
+        AEP2DebitWallet::constructorCall {
+            initialOwner: key.address(),
+            withdrawalDelay_: U256::from(withdrawal_delay),
+        }
+        .abi_encode(),
+    );
+    create(chain, key, code, "AEP2DebitWallet deployment").await
+}
+
+/// One call of a contract as a transaction, which must succeed.
+async fn transact<C: Chain, T: SolCall>(
+    chain: &C,
+    key: &TxKey,
+    to: Address,
+    call: T,
+    what: &str,
+) -> ChainResult<TxReceipt> {
+    let r = send(chain, key, Some(to), call.abi_encode().into(), CALL_GAS).await?;
+    if r.success { Ok(r) } else { Err(reverted(what, &r)) }
+}
+
+/// A read-only call of a contract, decoded.
+async fn view<C: Chain, T: SolCall>(chain: &C, to: Address, call: T) -> ChainResult<T::Return> {
+    let out = chain.call(to, call.abi_encode().into()).await?;
+    T::abi_decode_returns(&out).map_err(|e| ChainError::Malformed(format!("{}: {e}", T::SIGNATURE)))
+}
+
+/// Mints test tokens to `to`.
+pub async fn mint<C: Chain>(chain: &C, key: &TxKey, token: Address, to: Address, amount: U256) -> ChainResult<()> {
+    transact(chain, key, token, TestToken::mintCall { to, amount }, "mint")
+        .await
+        .map(|_| ())
+}
+
+/// An account's ERC-20 balance.
+pub async fn token_balance<C: Chain>(chain: &C, token: Address, who: Address) -> ChainResult<U256> {
+    view(chain, token, TestToken::balanceOfCall { account: who }).await
+}
+
+/// A debit wallet at an address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Wallet {
+    /// The contract's address.
+    pub address: Address,
+}
+
+/// What one batch did, read from its receipt.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BatchOutcome {
+    /// The receipt of the batch transaction.
+    pub receipt: TxReceipt,
+    /// The digests settled, in item order.
+    pub settled: Vec<B256>,
+    /// The digests skipped and why, in item order (a reason this build does not know is
+    /// `None` in the second place).
+    pub skipped: Vec<(B256, Option<SkipReason>)>,
+}
+
+impl BatchOutcome {
+    /// Reads a batch's outcome from its receipt's events (`MandateSettled`, `MandateSkipped`).
+    pub fn of(wallet: Address, receipt: TxReceipt) -> BatchOutcome {
+        let mut settled = Vec::new();
+        let mut skipped = Vec::new();
+        for l in receipt.logs.iter().filter(|l| l.address == wallet) {
+            if let Some(e) = decode::<AEP2DebitWallet::MandateSettled>(l) {
+                settled.push(e.digest);
+            } else if let Some(e) = decode::<AEP2DebitWallet::MandateSkipped>(l) {
+                skipped.push((e.digest, SkipReason::from_u8(e.reason)));
+            }
+        }
+        BatchOutcome {
+            receipt,
+            settled,
+            skipped,
+        }
+    }
+}
+
+/// A log decoded as event `E`, if it is one.
+pub fn decode<E: SolEvent>(l: &Log) -> Option<E> {
+    if l.topics.first() != Some(&E::SIGNATURE_HASH) {
+        return None;
+    }
+    E::decode_raw_log(l.topics.iter().copied(), &l.data).ok()
+}
+
+impl Wallet {
+    /// Authorises (or de-authorises) a settlement processor; `owner` is the wallet's owner.
+    pub async fn set_settlement_processor<C: Chain>(
+        &self,
+        chain: &C,
+        owner: &TxKey,
+        sp: Address,
+        authorised: bool,
+    ) -> ChainResult<()> {
+        let call = AEP2DebitWallet::setSettlementProcessorCall { sp, authorised };
+        transact(chain, owner, self.address, call, "setSettlementProcessor")
+            .await
+            .map(|_| ())
+    }
+
+    /// Approves the wallet for `amount` of `token` and deposits it for `payer`'s key.
+    pub async fn deposit<C: Chain>(
+        &self,
+        chain: &C,
+        payer: &TxKey,
+        token: Address,
+        amount: U256,
+    ) -> ChainResult<TxReceipt> {
+        let approve = TestToken::approveCall {
+            spender: self.address,
+            value: amount,
+        };
+        transact(chain, payer, token, approve, "approve").await?;
+        transact(
+            chain,
+            payer,
+            self.address,
+            AEP2DebitWallet::depositCall { token, amount },
+            "deposit",
+        )
+        .await
+    }
+
+    /// Requests a withdrawal of `amount` of `token`.
+    pub async fn request_withdrawal<C: Chain>(
+        &self,
+        chain: &C,
+        owner: &TxKey,
+        token: Address,
+        amount: U256,
+    ) -> ChainResult<TxReceipt> {
+        let call = AEP2DebitWallet::requestWithdrawalCall { token, amount };
+        transact(chain, owner, self.address, call, "requestWithdrawal").await
+    }
+
+    /// Withdraws a requested amount once it is unlocked.
+    pub async fn withdraw<C: Chain>(&self, chain: &C, owner: &TxKey, token: Address) -> ChainResult<TxReceipt> {
+        transact(
+            chain,
+            owner,
+            self.address,
+            AEP2DebitWallet::withdrawCall { token },
+            "withdraw",
+        )
+        .await
+    }
+
+    /// The calldata of a batch.
+    pub fn settle_calldata(batch_id: B256, items: Vec<AEP2DebitWallet::Item>) -> Bytes {
+        AEP2DebitWallet::settleCall {
+            batchId: batch_id,
+            items,
+        }
+        .abi_encode()
+        .into()
+    }
+
+    /// The gas limit a batch of `n` items is given.
+    pub fn batch_gas(n: usize) -> u64 {
+        BATCH_BASE_GAS.saturating_add(ITEM_GAS.saturating_mul(n as u64))
+    }
+
+    /// Settles a batch and waits for it (the worker signs and tracks its own transactions; this
+    /// is for tests, benchmarks and the demo).
+    pub async fn settle<C: Chain>(
+        &self,
+        chain: &C,
+        sp: &TxKey,
+        batch_id: B256,
+        items: Vec<AEP2DebitWallet::Item>,
+    ) -> ChainResult<BatchOutcome> {
+        let gas = Wallet::batch_gas(items.len());
+        let r = send(
+            chain,
+            sp,
+            Some(self.address),
+            Wallet::settle_calldata(batch_id, items),
+            gas,
+        )
+        .await?;
+        if !r.success {
+            return Err(reverted("settle", &r));
+        }
+        Ok(BatchOutcome::of(self.address, r))
+    }
+
+    /// The owner's debitable balance of `token`.
+    pub async fn balance<C: Chain>(&self, chain: &C, owner: Address, token: Address) -> ChainResult<U256> {
+        view(
+            chain,
+            self.address,
+            AEP2DebitWallet::balanceOfCall { owner_: owner, token },
+        )
+        .await
+    }
+
+    /// Whether the mandate with this nonce of `owner` and `token` has settled here.
+    pub async fn nonce_used<C: Chain>(
+        &self,
+        chain: &C,
+        owner: Address,
+        token: Address,
+        nonce: U256,
+    ) -> ChainResult<bool> {
+        view(
+            chain,
+            self.address,
+            AEP2DebitWallet::nonceUsedCall {
+                owner_: owner,
+                token,
+                nonce,
+            },
+        )
+        .await
+    }
+
+    /// The contract's digest of a mandate.
+    pub async fn mandate_digest<C: Chain>(&self, chain: &C, m: AEP2DebitWallet::Mandate) -> ChainResult<B256> {
+        view(chain, self.address, AEP2DebitWallet::mandateDigestCall { m }).await
+    }
+
+    /// What `settle` would do with one item now.
+    pub async fn verify<C: Chain>(
+        &self,
+        chain: &C,
+        m: AEP2DebitWallet::Mandate,
+        signature: Bytes,
+    ) -> ChainResult<(B256, SkipReason)> {
+        let r = view(chain, self.address, AEP2DebitWallet::verifyMandateCall { m, signature }).await?;
+        Ok((r.digest, skip_of(r.reason)?))
+    }
+}
