@@ -95,6 +95,21 @@ pub struct Log {
     pub block: u64,
     /// The transaction that emitted it.
     pub tx: B256,
+    /// Its position among the logs `address` emitted in its transaction: with `tx`, an id of
+    /// the event that every backend gives alike (whatever else the transaction emitted, and
+    /// whichever block a reorganisation moves it to).
+    pub index: u64,
+}
+
+/// Numbers logs given in chain order by their position among their contract's logs in their
+/// transaction ([`Log::index`]).
+pub(crate) fn number_per_contract(logs: &mut [Log]) {
+    let mut seen: std::collections::HashMap<(B256, Address), u64> = std::collections::HashMap::new();
+    for l in logs {
+        let n = seen.entry((l.tx, l.address)).or_insert(0);
+        l.index = *n;
+        *n += 1;
+    }
 }
 
 /// What a mined transaction did.

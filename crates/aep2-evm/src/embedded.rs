@@ -274,7 +274,7 @@ impl Chain for Embedded {
                 (false, gas.tx_gas_used(), None, Vec::new())
             }
         };
-        let logs: Vec<Log> = logs
+        let mut logs: Vec<Log> = logs
             .into_iter()
             .map(|l| Log {
                 address: l.address,
@@ -282,8 +282,10 @@ impl Chain for Embedded {
                 data: l.data.data.clone(),
                 block: number,
                 tx: hash,
+                index: 0,
             })
             .collect();
+        crate::chain::number_per_contract(&mut logs);
         s.number = number;
         s.timestamp = timestamp;
         s.logs.extend(logs.iter().cloned());

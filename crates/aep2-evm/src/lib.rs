@@ -4,6 +4,7 @@
 
 pub mod chain;
 pub mod contract;
+pub mod devnet;
 pub mod embedded;
 pub mod rpc;
 

@@ -198,7 +198,7 @@ impl Chain for Rpc {
             return Ok(None);
         };
         let Some(block) = r.block_number else { return Ok(None) };
-        let logs = r
+        let mut logs: Vec<Log> = r
             .inner
             .logs()
             .iter()
@@ -208,8 +208,10 @@ impl Chain for Rpc {
                 data: l.data().data.clone(),
                 block,
                 tx: hash,
+                index: 0,
             })
             .collect();
+        crate::chain::number_per_contract(&mut logs);
         Ok(Some(TxReceipt {
             hash,
             block,
@@ -236,6 +238,7 @@ impl Chain for Rpc {
                     data: l.data().data.clone(),
                     block,
                     tx,
+                    index: 0,
                 });
             }
             start = end.saturating_add(1);
@@ -243,6 +246,8 @@ impl Chain for Rpc {
                 break;
             }
         }
+        // Nodes number logs per block; the interface numbers them per contract and transaction.
+        crate::chain::number_per_contract(&mut out);
         Ok(out)
     }
 }

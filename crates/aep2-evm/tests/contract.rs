@@ -4,14 +4,12 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
 use aep2::crypto::secp256k1::SecretKey;
 use aep2::{Domain, Eip712Domain, EvmAddress, Mandate, PayerKey, Profile, SignedMandate, U256 as CoreU256};
 use aep2_evm::TxKey;
 use aep2_evm::contract::{self, AEP2DebitWallet, SkipReason, Wallet, abi_mandate, decode};
+use aep2_evm::devnet::{Anvil, CHAIN_ID, GENESIS, TestChain, VECTOR_WALLET, embedded, rpc, runtime};
 use alloy::primitives::{Address, B256, Bytes, U256};
-use common::{Anvil, CHAIN_ID, GENESIS, TestChain, VECTOR_WALLET, embedded, rpc, runtime};
 use std::path::PathBuf;
 
 macro_rules! on_both_chains {

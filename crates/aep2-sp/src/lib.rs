@@ -4,8 +4,9 @@
 //! MVP-compatible `POST /enqueue` and `GET /health` service, full mandate verification, signed
 //! receipts in the `mvp-evm`, `mvp-solana` and native forms, and a durable SQLite [`Ledger`] of
 //! deposits, reservations and accepted mandates, plus [`SpClient`], the async client a payee
-//! uses to enqueue the mandates it accepts. Settlement on chain is not part of this crate: the
-//! accepted mandates wait in the ledger with status `accepted`.
+//! uses to enqueue the mandates it accepts. The [`settlement`] worker keeps the receipts'
+//! promises: it settles the accepted `eip712` mandates in batches on an EVM through the
+//! debit-wallet contract (spec `aep2.md#settlement`), on any chain of `aep2-evm`.
 //!
 //! [`Processor::enqueue`] is the whole acceptance rule without HTTP: decode, verify, then one
 //! ledger transaction. The service in [`service`] wraps it with the HTTP limits.
@@ -26,11 +27,13 @@ pub mod client;
 pub mod config;
 pub mod ledger;
 pub mod service;
+pub mod settlement;
 
 pub use client::{EnqueueResponse, SpClient, SpClientError};
 pub use config::{Config, HttpLimits};
 pub use ledger::{
-    AccountKey, Balance, Deposit, DepositOutcome, Enqueued, Ledger, LedgerOptions, Status, StoredMandate,
+    AccountKey, Balance, BatchState, Deposit, DepositOutcome, Enqueued, FundsEvent, ItemOutcome, Ledger, LedgerOptions,
+    NewBatch, QueuedMandate, Settlement, Status, StoredBatch, StoredMandate,
 };
 
 use aep2::envelope::decode_json_bytes;

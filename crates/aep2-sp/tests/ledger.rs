@@ -230,16 +230,58 @@ fn a_mandate_is_held_for_the_first_submission_id_it_was_brought_with() {
     assert_eq!(sp.ledger().audit().unwrap(), Vec::<String>::new());
 }
 
+/// Undoes what version 3 added (settlement), leaving a version-2 file.
+const TO_VERSION_2: &str = "DROP INDEX mandates_batch; DROP TABLE batches; DROP TABLE withdrawals; \
+     DROP TABLE chain_cursor; ALTER TABLE mandates DROP COLUMN batch_id; ALTER TABLE mandates DROP COLUMN settled_tx; \
+     ALTER TABLE mandates DROP COLUMN settled_block; ALTER TABLE mandates DROP COLUMN failure; \
+     ALTER TABLE accounts DROP COLUMN withdrawing;";
+
+#[test]
+fn a_version_2_ledger_is_upgraded_in_place_and_keeps_its_mandates() {
+    let db = temp_db("upgrade-2");
+    let (a, _) = evm_envelope("up2-payer", 1, 100, NOW + 3600, EnvelopeForm::Mvp);
+    let id = {
+        let sp = Processor::new(
+            &config(db.clone()),
+            Ledger::open(&db, &LedgerOptions::default()).unwrap(),
+        )
+        .unwrap();
+        sp.ledger().deposit(&evm_deposit("d", "up2-payer", 1_000), NOW).unwrap();
+        sp.enqueue(a.as_bytes(), NOW).unwrap().mandate.mandate_id
+    };
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.execute_batch(&format!("{TO_VERSION_2} PRAGMA user_version = 2;"))
+        .unwrap();
+    drop(conn);
+    let sp = Processor::new(
+        &config(db.clone()),
+        Ledger::open(&db, &LedgerOptions::default()).unwrap(),
+    )
+    .unwrap();
+    let m = sp.ledger().mandate(&id).unwrap().unwrap();
+    assert_eq!(m.status, aep2_sp::Status::Accepted);
+    assert_eq!(m.settlement, aep2_sp::Settlement::default());
+    assert_eq!(sp.ledger().audit().unwrap(), Vec::<String>::new());
+    let version: i32 = rusqlite::Connection::open(&db)
+        .unwrap()
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, Ledger::SCHEMA_VERSION);
+}
+
 #[test]
 fn a_version_1_ledger_is_upgraded_in_place() {
     let db = temp_db("upgrade");
     {
         let ledger = Ledger::open(&db, &LedgerOptions::default()).unwrap();
         drop(ledger);
-        // Make it look like a version-1 file: no submission_id column, user_version 1.
+        // Make it look like a version-1 file: without what versions 2 (submission_id) and 3
+        // (settlement) added, user_version 1.
         let conn = rusqlite::Connection::open(&db).unwrap();
-        conn.execute_batch("ALTER TABLE mandates DROP COLUMN submission_id; PRAGMA user_version = 1;")
-            .unwrap();
+        conn.execute_batch(&format!(
+            "{TO_VERSION_2} ALTER TABLE mandates DROP COLUMN submission_id; PRAGMA user_version = 1;"
+        ))
+        .unwrap();
     }
     let sp = Processor::new(
         &config(db.clone()),

@@ -1,12 +1,13 @@
-//! Both chains for the settlement tests: every scenario runs on the embedded EVM and on anvil.
+//! Development chains for tests and benchmarks: every settlement scenario runs on the embedded
+//! EVM and on anvil, through [`TestChain`] (funding accounts, moving time, placing code).
 //!
 //! anvil comes from the pinned npm package (`crates/aep2-evm/contracts`: `npm ci`). Without it
-//! the anvil half is skipped with a message, unless `AEP2_REQUIRE_ANVIL=1` (CI) makes that a
-//! failure.
+//! [`Anvil::start`] returns `None` with a message, unless `AEP2_REQUIRE_ANVIL=1` (CI) makes that a
+//! panic. Test code: it panics where a test should fail.
 
-#![allow(dead_code, clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::missing_panics_doc)]
 
-use aep2_evm::{Chain, ChainError, Embedded, Rpc, TxKey};
+use crate::{Chain, ChainError, Embedded, Rpc, TxKey};
 use alloy::primitives::{Address, Bytes, U256};
 use std::net::TcpListener;
 use std::path::PathBuf;

@@ -24,6 +24,10 @@ use std::path::Path;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
+mod settlement;
+
+pub use settlement::{BatchState, FundsEvent, ItemOutcome, NewBatch, QueuedMandate, StoredBatch};
+
 const SCHEMA: &str = "
 CREATE TABLE accounts (
     domain TEXT NOT NULL,
@@ -31,6 +35,8 @@ CREATE TABLE accounts (
     token TEXT NOT NULL,
     balance BLOB NOT NULL CHECK (length(balance) = 32),
     reserved BLOB NOT NULL CHECK (length(reserved) = 32),
+    withdrawing BLOB NOT NULL DEFAULT X'0000000000000000000000000000000000000000000000000000000000000000'
+        CHECK (length(withdrawing) = 32),
     PRIMARY KEY (domain, payer, token)
 ) STRICT, WITHOUT ROWID;
 CREATE TABLE deposits (
@@ -59,15 +65,88 @@ CREATE TABLE mandates (
     status TEXT NOT NULL CHECK (status IN ('accepted', 'settled', 'failed')),
     accepted_at INTEGER NOT NULL,
     updated_at INTEGER NOT NULL,
-    submission_id BLOB CHECK (submission_id IS NULL OR length(submission_id) = 16)
+    submission_id BLOB CHECK (submission_id IS NULL OR length(submission_id) = 16),
+    batch_id BLOB CHECK (batch_id IS NULL OR length(batch_id) = 32),
+    settled_tx BLOB CHECK (settled_tx IS NULL OR length(settled_tx) = 32),
+    settled_block INTEGER,
+    failure TEXT
 ) STRICT;
 CREATE INDEX mandates_status ON mandates (status, accepted_at);
 CREATE INDEX mandates_account ON mandates (domain, payer, token);
+CREATE INDEX mandates_batch ON mandates (batch_id) WHERE batch_id IS NOT NULL;
+CREATE TABLE batches (
+    batch_id BLOB NOT NULL PRIMARY KEY CHECK (length(batch_id) = 32),
+    domain TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('signed', 'confirmed', 'abandoned')),
+    sp_nonce INTEGER NOT NULL,
+    tx_hash BLOB NOT NULL CHECK (length(tx_hash) = 32),
+    raw_tx BLOB NOT NULL,
+    items INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    block INTEGER,
+    gas_used INTEGER,
+    settled INTEGER,
+    skipped INTEGER
+) STRICT;
+CREATE INDEX batches_state ON batches (domain, state);
+CREATE TABLE withdrawals (
+    id TEXT NOT NULL PRIMARY KEY,
+    domain TEXT NOT NULL,
+    payer TEXT NOT NULL,
+    token TEXT NOT NULL,
+    amount BLOB NOT NULL CHECK (length(amount) = 32),
+    created_at INTEGER NOT NULL
+) STRICT;
+CREATE TABLE chain_cursor (
+    domain TEXT NOT NULL PRIMARY KEY,
+    next_block INTEGER NOT NULL
+) STRICT;
 ";
 
 /// Version 1 to 2: the payee's submission id (spec `aep2.md#sp-enqueue`, *Submission id*).
 const MIGRATE_1_TO_2: &str =
     "ALTER TABLE mandates ADD COLUMN submission_id BLOB CHECK (submission_id IS NULL OR length(submission_id) = 16);";
+
+/// Version 2 to 3: settlement (spec `aep2.md#settlement`): a mandate's batch, transaction,
+/// block and failure; batches; chain withdrawals and the chain cursor.
+const MIGRATE_2_TO_3: &str = "
+ALTER TABLE accounts ADD COLUMN withdrawing BLOB NOT NULL
+    DEFAULT X'0000000000000000000000000000000000000000000000000000000000000000' CHECK (length(withdrawing) = 32);
+ALTER TABLE mandates ADD COLUMN batch_id BLOB CHECK (batch_id IS NULL OR length(batch_id) = 32);
+ALTER TABLE mandates ADD COLUMN settled_tx BLOB CHECK (settled_tx IS NULL OR length(settled_tx) = 32);
+ALTER TABLE mandates ADD COLUMN settled_block INTEGER;
+ALTER TABLE mandates ADD COLUMN failure TEXT;
+CREATE INDEX mandates_batch ON mandates (batch_id) WHERE batch_id IS NOT NULL;
+CREATE TABLE batches (
+    batch_id BLOB NOT NULL PRIMARY KEY CHECK (length(batch_id) = 32),
+    domain TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('signed', 'confirmed', 'abandoned')),
+    sp_nonce INTEGER NOT NULL,
+    tx_hash BLOB NOT NULL CHECK (length(tx_hash) = 32),
+    raw_tx BLOB NOT NULL,
+    items INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    block INTEGER,
+    gas_used INTEGER,
+    settled INTEGER,
+    skipped INTEGER
+) STRICT;
+CREATE INDEX batches_state ON batches (domain, state);
+CREATE TABLE withdrawals (
+    id TEXT NOT NULL PRIMARY KEY,
+    domain TEXT NOT NULL,
+    payer TEXT NOT NULL,
+    token TEXT NOT NULL,
+    amount BLOB NOT NULL CHECK (length(amount) = 32),
+    created_at INTEGER NOT NULL
+) STRICT;
+CREATE TABLE chain_cursor (
+    domain TEXT NOT NULL PRIMARY KEY,
+    next_block INTEGER NOT NULL
+) STRICT;
+";
 
 /// What a ledger file is.
 const KIND: FileKind = FileKind {
@@ -75,11 +154,11 @@ const KIND: FileKind = FileKind {
     application_id: Ledger::APPLICATION_ID,
     schema_version: Ledger::SCHEMA_VERSION,
     schema: SCHEMA,
-    migrations: &[(1, MIGRATE_1_TO_2)],
+    migrations: &[(1, MIGRATE_1_TO_2), (2, MIGRATE_2_TO_3)],
 };
 
 const MANDATE_COLUMNS: &str = "mandate_id, profile, domain, payer, token, payee, amount, nonce, deadline, ref, \
-     envelope, receipt, enqueue_deadline, status, accepted_at, submission_id";
+     envelope, receipt, enqueue_deadline, status, accepted_at, submission_id, batch_id, settled_tx, settled_block, failure";
 
 /// Settings of a [`Ledger`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -241,6 +320,22 @@ pub struct StoredMandate {
     pub accepted_at: u64,
     /// The submission id it is held for: the first one any submission brought.
     pub submission_id: Option<[u8; 16]>,
+    /// Where its settlement stands (spec `aep2.md#settlement-worker`).
+    pub settlement: Settlement,
+}
+
+/// A mandate's settlement: batched (`batch`), then settled (`tx`, `block`) or failed
+/// (`failure`, the spec reason code the contract gave).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Settlement {
+    /// The batch it was last put in; `None` while it waits for one.
+    pub batch: Option<[u8; 32]>,
+    /// The transaction that settled it.
+    pub tx: Option<[u8; 32]>,
+    /// The block that includes that transaction.
+    pub block: Option<u64>,
+    /// Why settlement refused it (status `failed`).
+    pub failure: Option<String>,
 }
 
 /// The result of [`Ledger::enqueue`].
@@ -274,7 +369,7 @@ impl Ledger {
     /// The `PRAGMA application_id` that marks an SP ledger: "AEPs" in ASCII.
     pub const APPLICATION_ID: i32 = 0x4145_5073;
     /// The `PRAGMA user_version` of the schema this build creates and reads.
-    pub const SCHEMA_VERSION: i32 = 2;
+    pub const SCHEMA_VERSION: i32 = 3;
 
     /// Opens (creating if needed) the ledger at `path`.
     ///
@@ -386,7 +481,12 @@ impl Ledger {
             ));
         }
         let (balance, reserved) = read_account(&tx, &m.account)?;
-        let available = sub(&balance, &reserved).unwrap_or(U256::ZERO);
+        // A requested withdrawal is unavailable from the moment it is seen (spec
+        // `aep2.md#settlement-withdrawal`): the funds may leave once its delay has passed.
+        let withdrawing = read_withdrawing(&tx, &m.account)?;
+        let available = sub(&balance, &reserved)
+            .and_then(|a| sub(&a, &withdrawing))
+            .unwrap_or(U256::ZERO);
         if m.amount > available {
             return Err(Error::new(
                 Reason::InsufficientFunds,
@@ -439,6 +539,7 @@ impl Ledger {
                 status: Status::Accepted,
                 accepted_at: m.now,
                 submission_id: m.submission_id,
+                settlement: Settlement::default(),
             },
             fresh: true,
         })
@@ -561,7 +662,7 @@ impl Ledger {
 
     /// Checks the ledger's invariants in one read transaction: for every account,
     /// `reserved == Σ amount of its accepted mandates` and `reserved ≤ balance`, and
-    /// `balance == Σ its deposits`. Returns a description of each violation (empty if sound).
+    /// `balance == Σ its deposits − Σ its settled mandates − Σ its withdrawals`. Returns a description of each violation (empty if sound).
     pub fn audit(&self) -> Result<Vec<String>, Error> {
         let mut conn = self.conn();
         let tx = conn.transaction().map_err(|e| unavailable("audit: begin", &e))?;
@@ -591,6 +692,8 @@ impl Ledger {
         };
         let reserved_sums = sums("SELECT domain, payer, token, amount FROM mandates WHERE status = 'accepted'")?;
         let deposit_sums = sums("SELECT domain, payer, token, amount FROM deposits")?;
+        let settled_sums = sums("SELECT domain, payer, token, amount FROM mandates WHERE status = 'settled'")?;
+        let withdrawn_sums = sums("SELECT domain, payer, token, amount FROM withdrawals")?;
         let accounts = sums("SELECT domain, payer, token, reserved FROM accounts")?;
         let balances = sums("SELECT domain, payer, token, balance FROM accounts")?;
         for (k, reserved) in &accounts {
@@ -603,8 +706,14 @@ impl Ledger {
                 problems.push(format!("{k:?}: reserved {reserved} exceeds balance {balance}"));
             }
             let deposited = deposit_sums.get(k).copied().unwrap_or(U256::ZERO);
-            if balance != deposited {
-                problems.push(format!("{k:?}: balance {balance}, deposits sum to {deposited}"));
+            let debited = add(
+                &settled_sums.get(k).copied().unwrap_or(U256::ZERO),
+                &withdrawn_sums.get(k).copied().unwrap_or(U256::ZERO),
+            );
+            if debited.and_then(|d| sub(&deposited, &d)) != Some(balance) {
+                problems.push(format!(
+                    "{k:?}: balance {balance}, deposits {deposited} less settled mandates and withdrawals"
+                ));
             }
         }
         for k in reserved_sums.keys() {
@@ -670,6 +779,13 @@ fn row_to_mandate(r: &rusqlite::Row<'_>) -> rusqlite::Result<RowResult> {
     let (envelope, receipt, enqueue_deadline, accepted_at): (String, String, u64, u64) =
         (r.get(10)?, r.get(11)?, get_u64(12)?, get_u64(14)?);
     let submission_id: Option<Vec<u8>> = r.get(15)?;
+    let hash32 = |b: Option<Vec<u8>>| b.and_then(|b| <[u8; 32]>::try_from(b).ok());
+    let settlement = Settlement {
+        batch: hash32(r.get(16)?),
+        tx: hash32(r.get(17)?),
+        block: r.get::<_, Option<i64>>(18)?.and_then(|b| u64::try_from(b).ok()),
+        failure: r.get(19)?,
+    };
     Ok((|| {
         Ok(StoredMandate {
             mandate_id: id
@@ -690,6 +806,7 @@ fn row_to_mandate(r: &rusqlite::Row<'_>) -> rusqlite::Result<RowResult> {
                 .ok_or_else(|| Error::new(Reason::ReplayStoreUnavailable, format!("unknown status {status:?}")))?,
             accepted_at,
             submission_id: submission_id.and_then(|b| <[u8; 16]>::try_from(b).ok()),
+            settlement,
         })
     })())
 }
@@ -708,6 +825,17 @@ fn read_account(conn: &Connection, k: &AccountKey) -> Result<(U256, U256), Error
         Some((b, r)) => Ok((blob_u256(&b)?, blob_u256(&r)?)),
         None => Ok((U256::ZERO, U256::ZERO)),
     }
+}
+
+fn read_withdrawing(conn: &Connection, k: &AccountKey) -> Result<U256, Error> {
+    let row = conn
+        .prepare_cached("SELECT withdrawing FROM accounts WHERE domain = ?1 AND payer = ?2 AND token = ?3")
+        .and_then(|mut s| {
+            s.query_row(params![k.domain, k.payer, k.token], |r| r.get::<_, Vec<u8>>(0))
+                .optional()
+        })
+        .map_err(|e| unavailable("read the account's withdrawal", &e))?;
+    row.map_or(Ok(U256::ZERO), |b| blob_u256(&b))
 }
 
 fn write_account(conn: &Connection, k: &AccountKey, balance: &U256, reserved: &U256) -> Result<(), Error> {

@@ -1,0 +1,570 @@
+//! The ledger's settlement state (spec `aep2.md#settlement-worker`): batches and their signed
+//! transactions, each mandate's batch and outcome, and the funds the chain reports (deposits,
+//! withdrawal requests, withdrawals) with the block the ledger has read up to.
+//!
+//! Every step is one `BEGIN IMMEDIATE` transaction, so a crash leaves either the state before
+//! it or after it. A batch is recorded, with its signed transaction, before the transaction is
+//! broadcast: after a crash the worker finds it and asks the chain what became of it.
+
+use super::{AccountKey, Ledger, add, blob_u256, read_account, sub, unavailable, write_account};
+use aep2::uint::U256;
+use aep2::{Error, Reason};
+use aep2_replay::sqlite_file::to_sql_int;
+use rusqlite::{OptionalExtension, TransactionBehavior, params};
+
+/// A mandate waiting for a batch.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QueuedMandate {
+    /// The mandate id (for `eip712`, the EIP-712 digest the contract reports).
+    pub mandate_id: [u8; 32],
+    /// The envelope as accepted, compact JSON.
+    pub envelope: String,
+    /// The receipt's promise: settled by then.
+    pub enqueue_deadline: u64,
+    /// When it was accepted.
+    pub accepted_at: u64,
+}
+
+/// A batch to record before its transaction is sent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewBatch {
+    /// The batch id (the contract's `batchId`).
+    pub batch_id: [u8; 32],
+    /// The deployment ([`crate::domain_key`]).
+    pub domain: String,
+    /// Its mandates, in item order.
+    pub mandates: Vec<[u8; 32]>,
+    /// The SP transaction nonce the transaction takes.
+    pub sp_nonce: u64,
+    /// The signed transaction's hash.
+    pub tx_hash: [u8; 32],
+    /// The signed transaction.
+    pub raw_tx: Vec<u8>,
+    /// Now (unix seconds).
+    pub now: u64,
+}
+
+/// Where a batch stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BatchState {
+    /// Signed and recorded; sent or about to be; not yet confirmed.
+    Signed,
+    /// Included and confirmed; its mandates are settled or failed.
+    Confirmed,
+    /// Not included (its nonce went to another transaction, or it reverted); its mandates went
+    /// back to the queue.
+    Abandoned,
+}
+
+impl BatchState {
+    /// Stable name: `signed`, `confirmed`, `abandoned`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BatchState::Signed => "signed",
+            BatchState::Confirmed => "confirmed",
+            BatchState::Abandoned => "abandoned",
+        }
+    }
+
+    fn parse(s: &str) -> Option<BatchState> {
+        [BatchState::Signed, BatchState::Confirmed, BatchState::Abandoned]
+            .into_iter()
+            .find(|b| b.as_str() == s)
+    }
+}
+
+/// A batch as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredBatch {
+    /// The batch id.
+    pub batch_id: [u8; 32],
+    /// The deployment.
+    pub domain: String,
+    /// Its state.
+    pub state: BatchState,
+    /// The SP transaction nonce.
+    pub sp_nonce: u64,
+    /// The transaction hash.
+    pub tx_hash: [u8; 32],
+    /// The signed transaction.
+    pub raw_tx: Vec<u8>,
+    /// The number of mandates.
+    pub items: u64,
+    /// When it was recorded.
+    pub created_at: u64,
+    /// The block that includes it (confirmed).
+    pub block: Option<u64>,
+    /// Gas it used (confirmed).
+    pub gas_used: Option<u64>,
+    /// Mandates settled (confirmed).
+    pub settled: Option<u64>,
+    /// Mandates skipped (confirmed).
+    pub skipped: Option<u64>,
+}
+
+/// What the contract did with one mandate of a confirmed batch.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ItemOutcome {
+    /// `MandateSettled`: the payer's balance paid it, in this transaction and block (the
+    /// batch's own, or an earlier one's when the batch found its nonce used).
+    Settled {
+        /// The transaction that emitted `MandateSettled`.
+        tx: [u8; 32],
+        /// Its block.
+        block: u64,
+    },
+    /// `MandateSkipped`, with the spec reason code of the contract's reason.
+    Failed(String),
+}
+
+/// A change of funds the chain reports.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FundsEvent {
+    /// `Deposited`: credited once per id (`chain:<tx>:<log index>`).
+    Deposit {
+        /// The deposit id.
+        id: String,
+        /// The account.
+        account: AccountKey,
+        /// The amount.
+        amount: U256,
+    },
+    /// `WithdrawalRequested`: the amount is unavailable for new mandates from now on (it
+    /// replaces an earlier request).
+    WithdrawalRequested {
+        /// The account.
+        account: AccountKey,
+        /// The amount requested.
+        amount: U256,
+    },
+    /// `WithdrawalCancelled`: nothing is requested any more.
+    WithdrawalCancelled {
+        /// The account.
+        account: AccountKey,
+    },
+    /// `Withdrawn`: the amount left the wallet; debited once per id.
+    Withdrawn {
+        /// The withdrawal id (`chain:<tx>:<log index>`).
+        id: String,
+        /// The account.
+        account: AccountKey,
+        /// The amount paid out.
+        amount: U256,
+    },
+}
+
+const BATCH_COLUMNS: &str =
+    "batch_id, domain, state, sp_nonce, tx_hash, raw_tx, items, created_at, block, gas_used, settled, skipped";
+
+fn row_to_batch(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<StoredBatch, Error>> {
+    let id: Vec<u8> = r.get(0)?;
+    let state: String = r.get(2)?;
+    let hash: Vec<u8> = r.get(4)?;
+    let u = |i: usize| -> rusqlite::Result<u64> { Ok(u64::try_from(r.get::<_, i64>(i)?).unwrap_or(0)) };
+    let opt = |i: usize| -> rusqlite::Result<Option<u64>> {
+        Ok(r.get::<_, Option<i64>>(i)?.and_then(|v| u64::try_from(v).ok()))
+    };
+    let (domain, sp_nonce, raw_tx, items, created_at): (String, u64, Vec<u8>, u64, u64) =
+        (r.get(1)?, u(3)?, r.get(5)?, u(6)?, u(7)?);
+    let (block, gas_used, settled, skipped) = (opt(8)?, opt(9)?, opt(10)?, opt(11)?);
+    let bad = |what: &str| Error::new(Reason::ReplayStoreUnavailable, format!("stored batch: {what}"));
+    Ok((|| {
+        Ok(StoredBatch {
+            batch_id: id.try_into().map_err(|_| bad("id is not 32 bytes"))?,
+            domain,
+            state: BatchState::parse(&state).ok_or_else(|| bad("unknown state"))?,
+            sp_nonce,
+            tx_hash: hash.try_into().map_err(|_| bad("hash is not 32 bytes"))?,
+            raw_tx,
+            items,
+            created_at,
+            block,
+            gas_used,
+            settled,
+            skipped,
+        })
+    })())
+}
+
+impl Ledger {
+    /// Up to `limit` accepted mandates of `domain` that wait for a batch, the earliest promise
+    /// first.
+    pub fn settlement_queue(&self, domain: &str, limit: usize) -> Result<Vec<QueuedMandate>, Error> {
+        let conn = self.conn();
+        let mut s = conn
+            .prepare_cached(
+                "SELECT mandate_id, envelope, enqueue_deadline, accepted_at FROM mandates \
+                 WHERE status = 'accepted' AND batch_id IS NULL AND domain = ?1 \
+                 ORDER BY enqueue_deadline, accepted_at, mandate_id LIMIT ?2",
+            )
+            .map_err(|e| unavailable("settlement queue", &e))?;
+        let rows = s
+            .query_map(params![domain, i64::try_from(limit).unwrap_or(i64::MAX)], |r| {
+                Ok((
+                    r.get::<_, Vec<u8>>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, i64>(3)?,
+                ))
+            })
+            .map_err(|e| unavailable("settlement queue", &e))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, envelope, deadline, accepted) = row.map_err(|e| unavailable("settlement queue", &e))?;
+            out.push(QueuedMandate {
+                mandate_id: id
+                    .try_into()
+                    .map_err(|_| Error::new(Reason::ReplayStoreUnavailable, "stored mandate id is not 32 bytes"))?,
+                envelope,
+                enqueue_deadline: u64::try_from(deadline).unwrap_or(0),
+                accepted_at: u64::try_from(accepted).unwrap_or(0),
+            });
+        }
+        Ok(out)
+    }
+
+    /// Records a batch and assigns its mandates to it, before its transaction is sent. Fails
+    /// (`replay_store_unavailable`) and records nothing if any mandate is not waiting.
+    pub fn record_batch(&self, b: &NewBatch) -> Result<(), Error> {
+        let mut conn = self.conn();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| unavailable("record batch: begin", &e))?;
+        tx.prepare_cached(
+            "INSERT INTO batches (batch_id, domain, state, sp_nonce, tx_hash, raw_tx, items, created_at, updated_at) \
+             VALUES (?1, ?2, 'signed', ?3, ?4, ?5, ?6, ?7, ?7)",
+        )
+        .and_then(|mut s| {
+            s.execute(params![
+                b.batch_id,
+                b.domain,
+                to_sql_int(b.sp_nonce),
+                b.tx_hash,
+                b.raw_tx,
+                to_sql_int(b.mandates.len() as u64),
+                to_sql_int(b.now)
+            ])
+        })
+        .map_err(|e| unavailable("record batch: insert", &e))?;
+        for id in &b.mandates {
+            let n = tx
+                .prepare_cached(
+                    "UPDATE mandates SET batch_id = ?2, updated_at = ?3 \
+                     WHERE mandate_id = ?1 AND status = 'accepted' AND batch_id IS NULL AND domain = ?4",
+                )
+                .and_then(|mut s| s.execute(params![id, b.batch_id, to_sql_int(b.now), b.domain]))
+                .map_err(|e| unavailable("record batch: assign", &e))?;
+            if n != 1 {
+                return Err(Error::new(
+                    Reason::ReplayStoreUnavailable,
+                    "record batch: a mandate is no longer waiting for a batch",
+                ));
+            }
+        }
+        tx.commit().map_err(|e| unavailable("record batch: commit", &e))
+    }
+
+    /// The batches of `domain` in a state (every batch when `state` is `None`), oldest first.
+    pub fn batches(&self, domain: Option<&str>, state: Option<BatchState>) -> Result<Vec<StoredBatch>, Error> {
+        let conn = self.conn();
+        let mut s = conn
+            .prepare_cached(&format!(
+                "SELECT {BATCH_COLUMNS} FROM batches WHERE (?1 IS NULL OR domain = ?1) \
+                 AND (?2 IS NULL OR state = ?2) ORDER BY created_at, sp_nonce"
+            ))
+            .map_err(|e| unavailable("batches", &e))?;
+        let rows = s
+            .query_map(params![domain, state.map(BatchState::as_str)], row_to_batch)
+            .map_err(|e| unavailable("batches", &e))?;
+        let mut out = Vec::new();
+        for row in rows {
+            out.push(row.map_err(|e| unavailable("batches", &e))??);
+        }
+        Ok(out)
+    }
+
+    /// The mandate ids of a batch, in no particular order.
+    pub fn batch_mandates(&self, batch_id: &[u8; 32]) -> Result<Vec<[u8; 32]>, Error> {
+        let conn = self.conn();
+        let mut s = conn
+            .prepare_cached("SELECT mandate_id FROM mandates WHERE batch_id = ?1")
+            .map_err(|e| unavailable("batch mandates", &e))?;
+        let rows = s
+            .query_map([batch_id], |r| r.get::<_, Vec<u8>>(0))
+            .map_err(|e| unavailable("batch mandates", &e))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let id = row.map_err(|e| unavailable("batch mandates", &e))?;
+            out.push(
+                id.try_into()
+                    .map_err(|_| Error::new(Reason::ReplayStoreUnavailable, "stored mandate id is not 32 bytes"))?,
+            );
+        }
+        Ok(out)
+    }
+
+    /// Records a confirmed batch: each of its mandates settled (the balance and the reservation
+    /// both fall by its amount) or failed (the reservation is released), in one transaction.
+    /// Every mandate of the batch must have an outcome. Confirming a batch twice changes
+    /// nothing.
+    pub fn confirm_batch(
+        &self,
+        batch_id: &[u8; 32],
+        block: u64,
+        gas_used: u64,
+        outcomes: &[([u8; 32], ItemOutcome)],
+        now: u64,
+    ) -> Result<(), Error> {
+        let mut conn = self.conn();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| unavailable("confirm batch: begin", &e))?;
+        let row = tx
+            .prepare_cached("SELECT state, tx_hash FROM batches WHERE batch_id = ?1")
+            .and_then(|mut s| {
+                s.query_row([batch_id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?)))
+                    .optional()
+            })
+            .map_err(|e| unavailable("confirm batch: look up", &e))?;
+        let Some((state, _tx_hash)) = row else {
+            return Err(Error::new(
+                Reason::ReplayStoreUnavailable,
+                "confirm batch: unknown batch",
+            ));
+        };
+        if state == BatchState::Confirmed.as_str() {
+            return Ok(());
+        }
+        let assigned = {
+            let mut s = tx
+                .prepare_cached("SELECT count(*) FROM mandates WHERE batch_id = ?1 AND status = 'accepted'")
+                .map_err(|e| unavailable("confirm batch: count", &e))?;
+            s.query_row([batch_id], |r| r.get::<_, i64>(0))
+                .map_err(|e| unavailable("confirm batch: count", &e))?
+        };
+        if usize::try_from(assigned).ok() != Some(outcomes.len()) {
+            return Err(Error::new(
+                Reason::ReplayStoreUnavailable,
+                format!(
+                    "confirm batch: {} outcomes for {assigned} mandates (the chain's events do not match the batch)",
+                    outcomes.len()
+                ),
+            ));
+        }
+        let (mut settled, mut skipped) = (0u64, 0u64);
+        for (id, outcome) in outcomes {
+            let row = tx
+                .prepare_cached(
+                    "SELECT domain, payer, token, amount FROM mandates \
+                     WHERE mandate_id = ?1 AND batch_id = ?2 AND status = 'accepted'",
+                )
+                .and_then(|mut s| {
+                    s.query_row(params![id, batch_id], |r| {
+                        Ok((
+                            AccountKey {
+                                domain: r.get(0)?,
+                                payer: r.get(1)?,
+                                token: r.get(2)?,
+                            },
+                            r.get::<_, Vec<u8>>(3)?,
+                        ))
+                    })
+                    .optional()
+                })
+                .map_err(|e| unavailable("confirm batch: mandate", &e))?;
+            let Some((account, amount)) = row else {
+                return Err(Error::new(
+                    Reason::ReplayStoreUnavailable,
+                    "confirm batch: an outcome for a mandate not in the batch",
+                ));
+            };
+            let amount = blob_u256(&amount)?;
+            let (balance, reserved) = read_account(&tx, &account)?;
+            let reserved = sub(&reserved, &amount).ok_or_else(|| {
+                Error::new(
+                    Reason::ReplayStoreUnavailable,
+                    "confirm batch: reservation below amount",
+                )
+            })?;
+            let (status, failure, balance) = match outcome {
+                ItemOutcome::Settled { .. } => {
+                    settled += 1;
+                    let balance = sub(&balance, &amount).ok_or_else(|| {
+                        Error::new(Reason::ReplayStoreUnavailable, "confirm batch: balance below amount")
+                    })?;
+                    ("settled", None, balance)
+                }
+                ItemOutcome::Failed(code) => {
+                    skipped += 1;
+                    ("failed", Some(code.as_str()), balance)
+                }
+            };
+            write_account(&tx, &account, &balance, &reserved)?;
+            let (settled_tx, settled_block) = match outcome {
+                ItemOutcome::Settled { tx, block } => (Some(tx.to_vec()), Some(to_sql_int(*block))),
+                ItemOutcome::Failed(_) => (None, None),
+            };
+            tx.prepare_cached(
+                "UPDATE mandates SET status = ?2, failure = ?3, settled_tx = ?4, settled_block = ?5, updated_at = ?6 \
+                 WHERE mandate_id = ?1",
+            )
+            .and_then(|mut s| s.execute(params![id, status, failure, settled_tx, settled_block, to_sql_int(now)]))
+            .map_err(|e| unavailable("confirm batch: mandate status", &e))?;
+        }
+        tx.prepare_cached(
+            "UPDATE batches SET state = 'confirmed', block = ?2, gas_used = ?3, settled = ?4, skipped = ?5, \
+             updated_at = ?6 WHERE batch_id = ?1",
+        )
+        .and_then(|mut s| {
+            s.execute(params![
+                batch_id,
+                to_sql_int(block),
+                to_sql_int(gas_used),
+                to_sql_int(settled),
+                to_sql_int(skipped),
+                to_sql_int(now)
+            ])
+        })
+        .map_err(|e| unavailable("confirm batch: batch", &e))?;
+        tx.commit().map_err(|e| unavailable("confirm batch: commit", &e))
+    }
+
+    /// Marks a batch abandoned and puts its mandates back in the queue (a later batch takes
+    /// them; the contract's nonce guard settles none twice).
+    pub fn abandon_batch(&self, batch_id: &[u8; 32], now: u64) -> Result<(), Error> {
+        let mut conn = self.conn();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| unavailable("abandon batch: begin", &e))?;
+        tx.prepare_cached(
+            "UPDATE mandates SET batch_id = NULL, updated_at = ?2 WHERE batch_id = ?1 AND status = 'accepted'",
+        )
+        .and_then(|mut s| s.execute(params![batch_id, to_sql_int(now)]))
+        .map_err(|e| unavailable("abandon batch: mandates", &e))?;
+        tx.prepare_cached(
+            "UPDATE batches SET state = 'abandoned', updated_at = ?2 WHERE batch_id = ?1 AND state = 'signed'",
+        )
+        .and_then(|mut s| s.execute(params![batch_id, to_sql_int(now)]))
+        .map_err(|e| unavailable("abandon batch: batch", &e))?;
+        tx.commit().map_err(|e| unavailable("abandon batch: commit", &e))
+    }
+
+    /// The first block of `domain` the ledger has not read funds events from (`None`: none read).
+    pub fn chain_cursor(&self, domain: &str) -> Result<Option<u64>, Error> {
+        let conn = self.conn();
+        conn.prepare_cached("SELECT next_block FROM chain_cursor WHERE domain = ?1")
+            .and_then(|mut s| s.query_row([domain], |r| r.get::<_, i64>(0)).optional())
+            .map(|v| v.and_then(|b| u64::try_from(b).ok()))
+            .map_err(|e| unavailable("chain cursor", &e))
+    }
+
+    /// Applies the funds events of blocks up to `next_block − 1` and moves the cursor to
+    /// `next_block`, in one transaction (so a crash neither loses nor repeats an event).
+    pub fn apply_funds_events(
+        &self,
+        domain: &str,
+        events: &[FundsEvent],
+        next_block: u64,
+        now: u64,
+    ) -> Result<(), Error> {
+        let mut conn = self.conn();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| unavailable("funds events: begin", &e))?;
+        for event in events {
+            match event {
+                FundsEvent::Deposit { id, account, amount } => {
+                    let seen = tx
+                        .prepare_cached("SELECT 1 FROM deposits WHERE id = ?1")
+                        .and_then(|mut s| s.query_row([id], |_| Ok(())).optional())
+                        .map_err(|e| unavailable("funds events: deposit", &e))?;
+                    if seen.is_some() {
+                        continue;
+                    }
+                    let (balance, reserved) = read_account(&tx, account)?;
+                    let balance = add(&balance, amount)
+                        .ok_or_else(|| Error::new(Reason::UintOutOfRange, "balance would exceed 2^256 - 1"))?;
+                    write_account(&tx, account, &balance, &reserved)?;
+                    tx.prepare_cached(
+                        "INSERT INTO deposits (id, domain, payer, token, amount, created_at) \
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    )
+                    .and_then(|mut s| {
+                        s.execute(params![
+                            id,
+                            account.domain,
+                            account.payer,
+                            account.token,
+                            amount.0.as_slice(),
+                            to_sql_int(now)
+                        ])
+                    })
+                    .map_err(|e| unavailable("funds events: deposit", &e))?;
+                }
+                FundsEvent::WithdrawalRequested { account, amount } => set_withdrawing(&tx, account, amount)?,
+                FundsEvent::WithdrawalCancelled { account } => set_withdrawing(&tx, account, &U256::ZERO)?,
+                FundsEvent::Withdrawn { id, account, amount } => {
+                    let seen = tx
+                        .prepare_cached("SELECT 1 FROM withdrawals WHERE id = ?1")
+                        .and_then(|mut s| s.query_row([id], |_| Ok(())).optional())
+                        .map_err(|e| unavailable("funds events: withdrawal", &e))?;
+                    if seen.is_some() {
+                        continue;
+                    }
+                    let (balance, reserved) = read_account(&tx, account)?;
+                    // The contract pays at most the balance; the ledger's balance is the chain's.
+                    let balance = sub(&balance, amount).unwrap_or(U256::ZERO);
+                    write_account(&tx, account, &balance, &reserved)?;
+                    set_withdrawing(&tx, account, &U256::ZERO)?;
+                    tx.prepare_cached(
+                        "INSERT INTO withdrawals (id, domain, payer, token, amount, created_at) \
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    )
+                    .and_then(|mut s| {
+                        s.execute(params![
+                            id,
+                            account.domain,
+                            account.payer,
+                            account.token,
+                            amount.0.as_slice(),
+                            to_sql_int(now)
+                        ])
+                    })
+                    .map_err(|e| unavailable("funds events: withdrawal", &e))?;
+                }
+            }
+        }
+        tx.prepare_cached(
+            "INSERT INTO chain_cursor (domain, next_block) VALUES (?1, ?2) \
+             ON CONFLICT (domain) DO UPDATE SET next_block = excluded.next_block",
+        )
+        .and_then(|mut s| s.execute(params![domain, to_sql_int(next_block)]))
+        .map_err(|e| unavailable("funds events: cursor", &e))?;
+        tx.commit().map_err(|e| unavailable("funds events: commit", &e))
+    }
+}
+
+impl Ledger {
+    /// Raises an account's requested withdrawal to at least `amount` at once, before the request
+    /// is confirmed (spec `aep2.md#settlement-withdrawal`: new acceptance stops from the block of
+    /// the request); lowering waits for confirmation.
+    pub fn raise_withdrawing(&self, account: &AccountKey, amount: &U256) -> Result<(), Error> {
+        let mut conn = self.conn();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| unavailable("raise withdrawal: begin", &e))?;
+        if super::read_withdrawing(&tx, account)? < *amount {
+            set_withdrawing(&tx, account, amount)?;
+        }
+        tx.commit().map_err(|e| unavailable("raise withdrawal: commit", &e))
+    }
+}
+
+fn set_withdrawing(conn: &rusqlite::Connection, k: &AccountKey, amount: &U256) -> Result<(), Error> {
+    let (balance, reserved) = read_account(conn, k)?;
+    write_account(conn, k, &balance, &reserved)?;
+    conn.prepare_cached("UPDATE accounts SET withdrawing = ?4 WHERE domain = ?1 AND payer = ?2 AND token = ?3")
+        .and_then(|mut s| s.execute(params![k.domain, k.payer, k.token, amount.0.as_slice()]))
+        .map(|_| ())
+        .map_err(|e| unavailable("record the withdrawal request", &e))
+}

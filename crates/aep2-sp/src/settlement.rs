@@ -1,0 +1,372 @@
+//! The settlement worker (spec `aep2.md#settlement-worker`): it keeps the promise of every
+//! receipt by settling the accepted `eip712` mandates of one debit-wallet deployment in batches,
+//! on any [`Chain`].
+//!
+//! One [`Settler::tick`] reads the chain once and moves the ledger forward:
+//! 1. the funds the chain reports up to the last confirmed block (deposits, withdrawal requests,
+//!    withdrawals), applied with the block cursor in one ledger transaction;
+//! 2. the batch in flight, if any: confirmed (each mandate settled or failed, from the batch's
+//!    events) once its transaction has the configured confirmations; abandoned, its mandates
+//!    back in the queue, if it reverted or its SP nonce went to another transaction; otherwise
+//!    its signed transaction is broadcast again (idempotent);
+//! 3. with none in flight, a new batch when one is due: full (`max_items`), old (`max_age`), or
+//!    a promise close (`enqueueDeadline − margin`). The batch, its mandates and its signed
+//!    transaction are recorded before the transaction is sent.
+//!
+//! A crash at any point leaves the ledger at a step boundary; the next tick asks the chain what
+//! happened and continues. A mandate is never reported settled before its transaction is
+//! confirmed, and never settled twice (the ledger assigns it to one batch at a time; the
+//! contract's nonce guard is the last line).
+
+use crate::ledger::{AccountKey, BatchState, FundsEvent, ItemOutcome, Ledger, NewBatch, StoredBatch};
+use aep2::json::parse;
+use aep2::{Error, EvmAddress, Mandate, Profile, Reason, SignedMandate};
+use aep2_evm::contract::{AEP2DebitWallet, BatchOutcome, SkipReason, Wallet, abi_mandate, decode};
+use aep2_evm::{Chain, ChainError, SignedTx, TxKey, TxRequest};
+use alloy::primitives::{Address, B256, Bytes, keccak256};
+use std::time::Duration;
+
+/// Settings of the worker.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SettlementOptions {
+    /// The most mandates one batch takes (at most [`aep2_evm::contract::MAX_BATCH_ITEMS`]).
+    pub max_items: usize,
+    /// A batch is sent once its oldest mandate has waited this long (seconds).
+    pub max_age: u64,
+    /// A batch is sent at the latest this long before its earliest `enqueueDeadline` (seconds).
+    pub margin: u64,
+    /// Blocks a transaction (and a funds event) needs, its own included, before it counts.
+    pub confirmations: u64,
+    /// Pause between ticks of [`Settler::run`].
+    pub poll: Duration,
+}
+
+impl Default for SettlementOptions {
+    fn default() -> Self {
+        SettlementOptions {
+            max_items: 100,
+            max_age: 30,
+            margin: 60,
+            confirmations: 1,
+            poll: Duration::from_millis(500),
+        }
+    }
+}
+
+/// What one tick did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Tick {
+    /// Funds events applied.
+    pub funds_events: usize,
+    /// The batch confirmed, with its outcome.
+    pub confirmed: Option<[u8; 32]>,
+    /// The batch abandoned.
+    pub abandoned: Option<[u8; 32]>,
+    /// The batch sent (new, or again).
+    pub sent: Option<[u8; 32]>,
+    /// Whether a batch is still in flight after the tick.
+    pub in_flight: bool,
+}
+
+/// Why a tick stopped early. Nothing is lost: the next tick starts over from the ledger.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SettleError {
+    /// The chain could not be read or written.
+    Chain(ChainError),
+    /// The ledger could not be read or written.
+    Ledger(Error),
+}
+
+impl std::fmt::Display for SettleError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SettleError::Chain(e) => write!(f, "settlement: {e}"),
+            SettleError::Ledger(e) => write!(f, "settlement: ledger: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for SettleError {}
+
+impl From<ChainError> for SettleError {
+    fn from(e: ChainError) -> Self {
+        SettleError::Chain(e)
+    }
+}
+
+impl From<Error> for SettleError {
+    fn from(e: Error) -> Self {
+        SettleError::Ledger(e)
+    }
+}
+
+/// The settlement worker of one deployment.
+pub struct Settler<'a, C: Chain> {
+    chain: &'a C,
+    ledger: &'a Ledger,
+    wallet: Wallet,
+    domain: String,
+    sp: TxKey,
+    options: SettlementOptions,
+}
+
+fn evm_display(a: Address) -> String {
+    EvmAddress(a.0.0).to_checksum()
+}
+
+impl<'a, C: Chain> Settler<'a, C> {
+    /// A worker settling, with the SP's transaction key `sp`, the mandates the ledger holds for
+    /// the deployment `wallet` on `chain`.
+    pub fn new(chain: &'a C, ledger: &'a Ledger, wallet: Address, sp: TxKey, options: SettlementOptions) -> Self {
+        let domain = crate::domain_key(&aep2::Domain::Eip712(aep2::Eip712Domain {
+            chain_id: chain.chain_id(),
+            verifying_contract: EvmAddress(wallet.0.0),
+        }));
+        Settler {
+            chain,
+            ledger,
+            wallet: Wallet { address: wallet },
+            domain,
+            sp,
+            options,
+        }
+    }
+
+    /// The ledger's name of the deployment.
+    pub fn domain(&self) -> &str {
+        &self.domain
+    }
+
+    /// One round (see the module docs), at `now` (unix seconds).
+    pub async fn tick(&self, now: u64) -> Result<Tick, SettleError> {
+        let mut out = Tick::default();
+        let head = self.chain.head().await?;
+        // The last block whose contents count: it has the configured confirmations.
+        let Some(safe) = (head.number + 1).checked_sub(self.options.confirmations.max(1)) else {
+            return Ok(out);
+        };
+        out.funds_events = self.read_funds(safe, now).await?;
+        let open = self.ledger.batches(Some(&self.domain), Some(BatchState::Signed))?;
+        if let Some(batch) = open.first() {
+            self.progress(batch, safe, now, &mut out).await?;
+            out.in_flight = out.confirmed.is_none() && out.abandoned.is_none();
+            return Ok(out);
+        }
+        if let Some(batch) = self.form(now).await? {
+            out.sent = Some(batch);
+            out.in_flight = true;
+        }
+        Ok(out)
+    }
+
+    /// Ticks until `stop` resolves, logging (and retrying after) failures.
+    pub async fn run(&self, stop: impl std::future::Future<Output = ()>) {
+        tokio::pin!(stop);
+        loop {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            if let Err(e) = self.tick(now).await {
+                eprintln!("aep2 sp: {e} (retrying)");
+            }
+            tokio::select! {
+                () = &mut stop => return,
+                () = tokio::time::sleep(self.options.poll) => {}
+            }
+        }
+    }
+
+    async fn read_funds(&self, safe: u64, now: u64) -> Result<usize, SettleError> {
+        let from = self.ledger.chain_cursor(&self.domain)?.unwrap_or(0);
+        if from > safe {
+            return Ok(0);
+        }
+        let logs = self.chain.logs(self.wallet.address, from, safe).await?;
+        let account = |owner: Address, token: Address| AccountKey {
+            domain: self.domain.clone(),
+            payer: evm_display(owner),
+            token: evm_display(token),
+        };
+        let id = |l: &aep2_evm::Log| format!("chain:{}:{}", l.tx, l.index);
+        let mut events = Vec::new();
+        for l in &logs {
+            if let Some(e) = decode::<AEP2DebitWallet::Deposited>(l) {
+                events.push(FundsEvent::Deposit {
+                    id: id(l),
+                    account: account(e.owner, e.token),
+                    amount: aep2::U256(e.amount.to_be_bytes()),
+                });
+            } else if let Some(e) = decode::<AEP2DebitWallet::WithdrawalRequested>(l) {
+                events.push(FundsEvent::WithdrawalRequested {
+                    account: account(e.owner, e.token),
+                    amount: aep2::U256(e.amount.to_be_bytes()),
+                });
+            } else if let Some(e) = decode::<AEP2DebitWallet::WithdrawalCancelled>(l) {
+                events.push(FundsEvent::WithdrawalCancelled {
+                    account: account(e.owner, e.token),
+                });
+            } else if let Some(e) = decode::<AEP2DebitWallet::Withdrawn>(l) {
+                events.push(FundsEvent::Withdrawn {
+                    id: id(l),
+                    account: account(e.owner, e.token),
+                    amount: aep2::U256(e.amount.to_be_bytes()),
+                });
+            }
+        }
+        self.ledger.apply_funds_events(&self.domain, &events, safe + 1, now)?;
+        // A withdrawal request stops new acceptance from its own block, confirmed or not.
+        let head = self.chain.head().await?.number;
+        if head > safe {
+            for l in self.chain.logs(self.wallet.address, safe + 1, head).await? {
+                if let Some(e) = decode::<AEP2DebitWallet::WithdrawalRequested>(&l) {
+                    let amount = aep2::U256(e.amount.to_be_bytes());
+                    self.ledger.raise_withdrawing(&account(e.owner, e.token), &amount)?;
+                }
+            }
+        }
+        Ok(events.len())
+    }
+
+    async fn progress(&self, batch: &StoredBatch, safe: u64, now: u64, out: &mut Tick) -> Result<(), SettleError> {
+        let hash = B256::from(batch.tx_hash);
+        match self.chain.receipt(hash).await? {
+            Some(r) if r.block > safe => Ok(()),
+            Some(r) if !r.success => {
+                self.ledger.abandon_batch(&batch.batch_id, now)?;
+                out.abandoned = Some(batch.batch_id);
+                Ok(())
+            }
+            Some(r) => {
+                let block = r.block;
+                let gas = r.gas_used;
+                let outcome = BatchOutcome::of(self.wallet.address, r);
+                let mut outcomes: Vec<([u8; 32], ItemOutcome)> = outcome
+                    .settled
+                    .iter()
+                    .map(|d| (d.0, ItemOutcome::Settled { tx: hash.0, block }))
+                    .collect();
+                let mut earlier: Option<Vec<(B256, B256, u64)>> = None;
+                for (digest, reason) in &outcome.skipped {
+                    // A skip reason this build does not know is a contract it was not built for.
+                    let code = reason.and_then(SkipReason::code).ok_or_else(|| {
+                        ChainError::Malformed(format!("batch {hash}: a skip reason this build does not know"))
+                    })?;
+                    // A used nonce may be this very mandate, settled by an earlier batch whose
+                    // inclusion the worker missed (a lagging node, a reorg): then it is settled.
+                    if *reason == Some(SkipReason::NonceUsed) {
+                        if earlier.is_none() {
+                            earlier = Some(self.settled_events(safe).await?);
+                        }
+                        let found = earlier.iter().flatten().find(|(d, _, _)| d == digest);
+                        if let Some((_, tx, b)) = found {
+                            outcomes.push((digest.0, ItemOutcome::Settled { tx: tx.0, block: *b }));
+                            continue;
+                        }
+                    }
+                    outcomes.push((digest.0, ItemOutcome::Failed(code.code().to_owned())));
+                }
+                self.ledger.confirm_batch(&batch.batch_id, block, gas, &outcomes, now)?;
+                out.confirmed = Some(batch.batch_id);
+                Ok(())
+            }
+            None => {
+                let next = self.chain.nonce(self.sp.address()).await?;
+                if next > batch.sp_nonce {
+                    // The nonce went to another transaction: this one can never be included.
+                    self.ledger.abandon_batch(&batch.batch_id, now)?;
+                    out.abandoned = Some(batch.batch_id);
+                    return Ok(());
+                }
+                let tx = SignedTx {
+                    hash,
+                    from: self.sp.address(),
+                    nonce: batch.sp_nonce,
+                    raw: Bytes::from(batch.raw_tx.clone()),
+                };
+                match self.chain.broadcast(&tx).await {
+                    Ok(()) => {
+                        out.sent = Some(batch.batch_id);
+                        Ok(())
+                    }
+                    // "nonce too low" and the like: the next tick looks at the chain again.
+                    Err(ChainError::Refused(_)) => Ok(()),
+                    Err(e) => Err(e.into()),
+                }
+            }
+        }
+    }
+
+    /// Every `MandateSettled` of the deployment up to block `safe`: (digest, transaction, block).
+    async fn settled_events(&self, safe: u64) -> Result<Vec<(B256, B256, u64)>, SettleError> {
+        Ok(self
+            .chain
+            .logs(self.wallet.address, 0, safe)
+            .await?
+            .iter()
+            .filter_map(|l| decode::<AEP2DebitWallet::MandateSettled>(l).map(|e| (e.digest, l.tx, l.block)))
+            .collect())
+    }
+
+    async fn form(&self, now: u64) -> Result<Option<[u8; 32]>, SettleError> {
+        let limit = self.options.max_items.clamp(1, aep2_evm::contract::MAX_BATCH_ITEMS);
+        let queue = self.ledger.settlement_queue(&self.domain, limit)?;
+        let Some(first) = queue.first() else { return Ok(None) };
+        let oldest = queue.iter().map(|q| q.accepted_at).min().unwrap_or(now);
+        let due = queue.len() >= limit
+            || oldest.saturating_add(self.options.max_age) <= now
+            || first.enqueue_deadline.saturating_sub(self.options.margin) <= now;
+        if !due {
+            return Ok(None);
+        }
+        let mut items = Vec::with_capacity(queue.len());
+        let mut ids = Vec::with_capacity(queue.len());
+        for q in &queue {
+            items.push(item_of(&q.envelope)?);
+            ids.push(q.mandate_id);
+        }
+        let nonce = self.chain.nonce(self.sp.address()).await?;
+        let mut seed = Vec::with_capacity(28 + 32 * ids.len());
+        seed.extend_from_slice(self.sp.address().as_slice());
+        seed.extend_from_slice(&nonce.to_be_bytes());
+        for id in &ids {
+            seed.extend_from_slice(id);
+        }
+        let batch_id = keccak256(&seed);
+        let data = Wallet::settle_calldata(batch_id, items);
+        let request = TxRequest {
+            to: Some(self.wallet.address),
+            data,
+            nonce,
+            gas: Wallet::batch_gas(ids.len()),
+        };
+        let signed = self.chain.sign(&self.sp, request).await?;
+        self.ledger.record_batch(&NewBatch {
+            batch_id: batch_id.0,
+            domain: self.domain.clone(),
+            mandates: ids,
+            sp_nonce: nonce,
+            tx_hash: signed.hash.0,
+            raw_tx: signed.raw.to_vec(),
+            now,
+        })?;
+        match self.chain.broadcast(&signed).await {
+            Ok(()) | Err(ChainError::Refused(_)) => Ok(Some(batch_id.0)),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// The batch item of an accepted `eip712` envelope (as the ledger stores it).
+fn item_of(envelope: &str) -> Result<AEP2DebitWallet::Item, Error> {
+    let value = parse(envelope, &aep2::json::Limits::AEP2)?;
+    let sm = SignedMandate::from_json(&value, Profile::Eip712)?;
+    let Mandate::Eip712(m) = &sm.mandate else {
+        return Err(Error::new(Reason::ProfileMismatch, "not an eip712 mandate"));
+    };
+    let signature = aep2::codec::hex_decode_0x(&sm.signature)
+        .ok_or_else(|| Error::new(Reason::SignatureEncoding, "stored signature is not hex"))?;
+    Ok(AEP2DebitWallet::Item {
+        mandate: abi_mandate(m),
+        signature: Bytes::from(signature),
+    })
+}

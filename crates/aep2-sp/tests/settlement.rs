@@ -1,0 +1,357 @@
+//! The settlement worker on both chains (embedded EVM and anvil): receipted mandates settle in
+//! batches, funds come from the chain's events, a crash between any two steps loses nothing and
+//! settles nothing twice, and a batch whose SP nonce went elsewhere is abandoned and redone.
+
+#![allow(clippy::unwrap_used)]
+
+use aep2::crypto::secp256k1::SecretKey;
+use aep2::{Domain, Eip712Domain, EnvelopeForm, EvmAddress, EvmMandate, Mandate, PayerKey, SpKey, U256 as CoreU256};
+use aep2_evm::contract::{self, Wallet};
+use aep2_evm::devnet::{Anvil, CHAIN_ID, TestChain, embedded, rpc, runtime};
+use aep2_evm::{Chain, ChainError, ChainResult, Head, Log, SignedTx, TxKey, TxReceipt, TxRequest};
+use aep2_sp::settlement::{SettlementOptions, Settler};
+use aep2_sp::{BatchState, Config, Ledger, LedgerOptions, Processor, Status};
+use alloy::primitives::{Address, B256, Bytes, U256};
+
+macro_rules! on_both_chains {
+    ($scenario:ident) => {{
+        let rt = runtime();
+        rt.block_on($scenario(&embedded()));
+        if let Some(anvil) = Anvil::start() {
+            rt.block_on(async {
+                let chain = rpc(&anvil).await;
+                $scenario(&chain).await
+            });
+        }
+    }};
+}
+
+fn evm(a: Address) -> EvmAddress {
+    EvmAddress(a.0.0)
+}
+
+struct World {
+    wallet: Address,
+    token: Address,
+    sp_tx: TxKey,
+    payer: TxKey,
+    processor: Processor,
+    _dir: tempdir::Dir,
+}
+
+mod tempdir {
+    /// A directory removed on drop.
+    pub struct Dir(pub std::path::PathBuf);
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+    pub fn new(name: &str) -> Dir {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let p = std::env::temp_dir().join(format!(
+            "aep2-settlement-{}-{}-{name}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        ));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).unwrap();
+        Dir(p)
+    }
+}
+
+/// Deploys token and wallet, authorises the SP, and funds the payer on chain with `deposit`.
+async fn world<C: TestChain>(chain: &C, deposit: u64) -> World {
+    let deployer = chain.deployer();
+    let wallet = contract::deploy_wallet(chain, &deployer, 3 * 3600).await.unwrap();
+    let token = contract::deploy_token(chain, &deployer, "USDT").await.unwrap();
+    let sp_tx = TxKey::from_label(&format!("sp-tx-{}", chain.name()));
+    let payer = TxKey::from_label(&format!("payer-{}", chain.name()));
+    chain.fund(sp_tx.address()).await;
+    chain.fund(payer.address()).await;
+    let w = Wallet { address: wallet };
+    w.set_settlement_processor(chain, &deployer, sp_tx.address(), true)
+        .await
+        .unwrap();
+    contract::mint(chain, &deployer, token, payer.address(), U256::from(deposit))
+        .await
+        .unwrap();
+    w.deposit(chain, &payer, token, U256::from(deposit)).await.unwrap();
+    let dir = tempdir::new(chain.name());
+    let domain = Domain::Eip712(Eip712Domain {
+        chain_id: CHAIN_ID,
+        verifying_contract: evm(wallet),
+    });
+    let mut config = Config::new(dir.0.join("ledger.db"), vec![domain]);
+    config.secp256k1_key = Some(SpKey::Secp256k1(SecretKey::from_bytes(&[7; 32]).unwrap()));
+    let ledger = Ledger::open(&config.database, &LedgerOptions::default()).unwrap();
+    let processor = Processor::new(&config, ledger).unwrap();
+    World {
+        wallet,
+        token,
+        sp_tx,
+        payer,
+        processor,
+        _dir: dir,
+    }
+}
+
+impl World {
+    /// Signs and enqueues mandate `n` of `amount` to `payee`, as a payee would forward it.
+    fn pay(&self, n: u64, payee: Address, amount: u64, now: u64) -> [u8; 32] {
+        let m = EvmMandate {
+            owner: evm(self.payer.address()),
+            token: evm(self.token),
+            payee: evm(payee),
+            amount: CoreU256::from_u64(amount),
+            nonce: CoreU256::from_u64(1000 + n),
+            deadline: now + 600,
+            reference: [n as u8; 32],
+        };
+        let domain = Domain::Eip712(Eip712Domain {
+            chain_id: CHAIN_ID,
+            verifying_contract: evm(self.wallet),
+        });
+        let key = PayerKey::Secp256k1(SecretKey::from_bytes(&self.payer.secret_bytes()).unwrap());
+        let (sm, _) = aep2::sign_mandate(&Mandate::Eip712(m), &domain, &key, EnvelopeForm::Mvp).unwrap();
+        let body = aep2::json::to_compact(&sm.to_json());
+        self.processor.enqueue(body.as_bytes(), now).unwrap().mandate.mandate_id
+    }
+
+    fn ledger(&self) -> &Ledger {
+        self.processor.ledger()
+    }
+}
+
+fn options(max_items: usize) -> SettlementOptions {
+    SettlementOptions {
+        max_items,
+        max_age: 0,
+        ..SettlementOptions::default()
+    }
+}
+
+async fn now_of<C: Chain>(chain: &C) -> u64 {
+    chain.head().await.unwrap().timestamp
+}
+
+/// Ticks until nothing is in flight and nothing is queued.
+async fn settle_all<C: Chain>(settler: &Settler<'_, C>, chain: &C) -> usize {
+    let mut ticks = 0;
+    loop {
+        let t = settler.tick(now_of(chain).await).await.unwrap();
+        ticks += 1;
+        if !t.in_flight && t.sent.is_none() && t.confirmed.is_none() && t.abandoned.is_none() && ticks > 1 {
+            return ticks;
+        }
+        assert!(ticks < 200, "settlement did not finish");
+    }
+}
+
+async fn receipted_mandates_settle_in_batches<C: TestChain>(chain: &C) {
+    let w = world(chain, 100_000).await;
+    let settler = Settler::new(chain, w.ledger(), w.wallet, w.sp_tx.clone(), options(4));
+    // The deposit reaches the ledger from the chain's event.
+    let t = settler.tick(now_of(chain).await).await.unwrap();
+    assert_eq!(t.funds_events, 1, "{}", chain.name());
+    let now = now_of(chain).await;
+    let payees = [Address::repeat_byte(0xa1), Address::repeat_byte(0xb2)];
+    let ids: Vec<_> = (0..10)
+        .map(|n| w.pay(n, payees[(n % 2) as usize], 100 + n, now))
+        .collect();
+    settle_all(&settler, chain).await;
+    for id in &ids {
+        let m = w.ledger().mandate(id).unwrap().unwrap();
+        assert_eq!(m.status, Status::Settled, "{}", chain.name());
+        assert!(m.settlement.tx.is_some() && m.settlement.block.is_some());
+    }
+    let batches = w.ledger().batches(None, Some(BatchState::Confirmed)).unwrap();
+    assert_eq!(batches.len(), 3, "10 mandates at 4 per batch");
+    assert!(w.ledger().audit().unwrap().is_empty(), "{:?}", w.ledger().audit());
+    let paid: u64 = (0..10).map(|n| 100 + n).sum();
+    let account = &w
+        .ledger()
+        .accounts(&EvmAddress(w.payer.address().0.0).to_checksum(), None)
+        .unwrap()[0];
+    assert_eq!(account.balance, CoreU256::from_u64(100_000 - paid));
+    assert_eq!(account.reserved, CoreU256::ZERO);
+    let onchain = Wallet { address: w.wallet }
+        .balance(chain, w.payer.address(), w.token)
+        .await
+        .unwrap();
+    assert_eq!(onchain, U256::from(100_000 - paid));
+    let a = contract::token_balance(chain, w.token, payees[0]).await.unwrap();
+    assert_eq!(
+        a,
+        U256::from((0..10).filter(|n| n % 2 == 0).map(|n| 100 + n).sum::<u64>())
+    );
+    println!("{}: 10 mandates settled in 3 batches", chain.name());
+}
+
+#[test]
+fn receipted_mandates_settle_in_batches_and_the_ledger_matches_the_chain() {
+    on_both_chains!(receipted_mandates_settle_in_batches);
+}
+
+/// A chain whose broadcasts fail: the worker records the batch, then "crashes" before sending.
+struct NoBroadcast<'a, C>(&'a C);
+
+impl<C: Chain> Chain for NoBroadcast<'_, C> {
+    fn chain_id(&self) -> u64 {
+        self.0.chain_id()
+    }
+    async fn head(&self) -> ChainResult<Head> {
+        self.0.head().await
+    }
+    async fn nonce(&self, who: Address) -> ChainResult<u64> {
+        self.0.nonce(who).await
+    }
+    async fn code(&self, who: Address) -> ChainResult<Bytes> {
+        self.0.code(who).await
+    }
+    async fn call(&self, to: Address, data: Bytes) -> ChainResult<Bytes> {
+        self.0.call(to, data).await
+    }
+    async fn sign(&self, key: &TxKey, tx: TxRequest) -> ChainResult<SignedTx> {
+        self.0.sign(key, tx).await
+    }
+    async fn broadcast(&self, _tx: &SignedTx) -> ChainResult<()> {
+        Err(ChainError::Unavailable("crashed before sending".into()))
+    }
+    async fn receipt(&self, hash: B256) -> ChainResult<Option<TxReceipt>> {
+        self.0.receipt(hash).await
+    }
+    async fn logs(&self, address: Address, from: u64, to: u64) -> ChainResult<Vec<Log>> {
+        self.0.logs(address, from, to).await
+    }
+}
+
+async fn crashes_lose_nothing<C: TestChain>(chain: &C) {
+    let w = world(chain, 10_000).await;
+    let now = now_of(chain).await;
+    let first = Settler::new(chain, w.ledger(), w.wallet, w.sp_tx.clone(), options(3));
+    first.tick(now).await.unwrap();
+    let ids: Vec<_> = (0..3).map(|n| w.pay(n, Address::repeat_byte(0xc3), 10, now)).collect();
+
+    // 1. Crash after the batch is recorded, before its transaction is sent.
+    let broken = NoBroadcast(chain);
+    let crashed = Settler::new(&broken, w.ledger(), w.wallet, w.sp_tx.clone(), options(3));
+    assert!(crashed.tick(now).await.is_err());
+    let open = w.ledger().batches(None, Some(BatchState::Signed)).unwrap();
+    assert_eq!(open.len(), 1);
+    assert!(chain.receipt(B256::from(open[0].tx_hash)).await.unwrap().is_none());
+    for id in &ids {
+        assert_eq!(w.ledger().mandate(id).unwrap().unwrap().status, Status::Accepted);
+    }
+    // The restarted worker sends the recorded transaction, then confirms it.
+    let restarted = Settler::new(chain, w.ledger(), w.wallet, w.sp_tx.clone(), options(3));
+    settle_all(&restarted, chain).await;
+    for id in &ids {
+        assert_eq!(
+            w.ledger().mandate(id).unwrap().unwrap().status,
+            Status::Settled,
+            "{}",
+            chain.name()
+        );
+    }
+    assert_eq!(w.ledger().batches(None, Some(BatchState::Confirmed)).unwrap().len(), 1);
+
+    // 2. The SP nonce of a recorded batch goes to another transaction (an operator's, say):
+    // the batch is abandoned and its mandates settle in a new one.
+    let more: Vec<_> = (10..12)
+        .map(|n| w.pay(n, Address::repeat_byte(0xc3), 10, now))
+        .collect();
+    assert!(crashed.tick(now).await.is_err());
+    let open = w.ledger().batches(None, Some(BatchState::Signed)).unwrap();
+    assert_eq!(open.len(), 1);
+    let other = Wallet { address: w.wallet };
+    other
+        .settle(chain, &w.sp_tx, B256::repeat_byte(9), Vec::new())
+        .await
+        .unwrap();
+    let t = restarted.tick(now_of(chain).await).await.unwrap();
+    assert_eq!(t.abandoned, Some(open[0].batch_id), "{}", chain.name());
+    settle_all(&restarted, chain).await;
+    for id in &more {
+        assert_eq!(
+            w.ledger().mandate(id).unwrap().unwrap().status,
+            Status::Settled,
+            "{}",
+            chain.name()
+        );
+    }
+    assert_eq!(w.ledger().batches(None, Some(BatchState::Abandoned)).unwrap().len(), 1);
+
+    // 3. Replaying a confirmed batch's transaction changes nothing: nothing settles twice.
+    let confirmed = w.ledger().batches(None, Some(BatchState::Confirmed)).unwrap();
+    for b in &confirmed {
+        let tx = SignedTx {
+            hash: B256::from(b.tx_hash),
+            from: w.sp_tx.address(),
+            nonce: b.sp_nonce,
+            raw: Bytes::from(b.raw_tx.clone()),
+        };
+        let _ = chain.broadcast(&tx).await;
+    }
+    let onchain = other.balance(chain, w.payer.address(), w.token).await.unwrap();
+    assert_eq!(onchain, U256::from(10_000 - 50));
+    assert!(w.ledger().audit().unwrap().is_empty(), "{:?}", w.ledger().audit());
+    println!(
+        "{}: crash before sending, foreign nonce and replays: nothing lost, nothing twice",
+        chain.name()
+    );
+}
+
+#[test]
+fn a_crash_between_any_two_steps_loses_nothing_and_settles_nothing_twice() {
+    on_both_chains!(crashes_lose_nothing);
+}
+
+async fn withdrawal_requests_stop_acceptance<C: TestChain>(chain: &C) {
+    let w = world(chain, 1_000).await;
+    let settler = Settler::new(chain, w.ledger(), w.wallet, w.sp_tx.clone(), options(10));
+    settler.tick(now_of(chain).await).await.unwrap();
+    let now = now_of(chain).await;
+    w.pay(1, Address::repeat_byte(0xd4), 300, now);
+    // The payer asks to withdraw 600: from the event on, only 100 more may be accepted.
+    Wallet { address: w.wallet }
+        .request_withdrawal(chain, &w.payer, w.token, U256::from(600u64))
+        .await
+        .unwrap();
+    settler.tick(now_of(chain).await).await.unwrap();
+    let body_for = |n: u64, amount: u64| {
+        let m = EvmMandate {
+            owner: evm(w.payer.address()),
+            token: evm(w.token),
+            payee: evm(Address::repeat_byte(0xd4)),
+            amount: CoreU256::from_u64(amount),
+            nonce: CoreU256::from_u64(5000 + n),
+            deadline: now + 600,
+            reference: [9; 32],
+        };
+        let domain = Domain::Eip712(Eip712Domain {
+            chain_id: CHAIN_ID,
+            verifying_contract: evm(w.wallet),
+        });
+        let key = PayerKey::Secp256k1(SecretKey::from_bytes(&w.payer.secret_bytes()).unwrap());
+        let (sm, _) = aep2::sign_mandate(&Mandate::Eip712(m), &domain, &key, EnvelopeForm::Mvp).unwrap();
+        aep2::json::to_compact(&sm.to_json())
+    };
+    let refused = w.processor.enqueue(body_for(1, 101).as_bytes(), now).unwrap_err();
+    assert_eq!(refused.code(), "insufficient_funds", "{}", chain.name());
+    w.processor.enqueue(body_for(2, 100).as_bytes(), now).unwrap();
+    // Everything accepted settles, before the withdrawal unlocks.
+    settle_all(&settler, chain).await;
+    assert_eq!(w.ledger().counts().unwrap().settled, 2);
+    assert!(w.ledger().audit().unwrap().is_empty(), "{:?}", w.ledger().audit());
+    println!(
+        "{}: a withdrawal request stopped acceptance at once; what was accepted settled",
+        chain.name()
+    );
+}
+
+#[test]
+fn a_withdrawal_request_stops_new_acceptance_and_accepted_mandates_still_settle() {
+    on_both_chains!(withdrawal_requests_stop_acceptance);
+}
