@@ -1,22 +1,61 @@
-//! `aep2 demo`: the whole protocol on loopback. Starts a settlement processor and a payee
-//! in-process, funds a payer, lets an agent pay over x402 (Intent and Order Mode), MCP and A2A,
-//! shows three rejections, and prints the receipt trail. Exit 0 only if every step behaved as the
-//! spec says.
+//! `aep2 demo`: the whole protocol on loopback. Deploys the debit wallet and a test token on a
+//! chain (the embedded EVM, or a node with `--rpc-url`), funds a payer there, starts a
+//! settlement processor and a payee in-process, lets an agent pay over x402 (Intent and Order
+//! Mode), MCP and A2A, shows three rejections, prints the receipt trail, and settles every
+//! receipted mandate on the chain in batches. Exit 0 only if every step behaved as the spec says.
 
 use aep2::codec::base64_encode;
 use aep2::crypto::secp256k1::SecretKey;
 use aep2::json::{Object, Value, to_compact};
-use aep2::{AccountId, Domain, Eip712Domain, EvmAddress, PaymentRequest, Receipt, SignedMandate, SpId, SpKey, U256};
+use aep2::{Domain, Eip712Domain, EvmAddress, PaymentRequest, Receipt, SignedMandate, SpId, SpKey, U256};
 use aep2_a2a::{Message, Part, PaymentInfo, PaymentStatus, Role, TaskStatus};
 use aep2_axum::agent::{HttpClient, Payer, Reply, check_receipt};
 use aep2_axum::payee::{PayeeConfig, ReplayConfig};
+use aep2_evm::contract::{self, Wallet};
+use aep2_evm::{Chain, Embedded, Rpc, TxKey};
 use aep2_mcp::ToolCall;
+use aep2_sp::settlement::{SettlementOptions, Settler};
 use aep2_x402::{
     PAYMENT_REQUIRED, PAYMENT_RESPONSE, PAYMENT_SIGNATURE, PaymentRequired, PaymentRequirements, PaymentResponse,
 };
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
+
+/// `aep2 demo`'s options (fixed: tools script against them).
+#[derive(clap::Args, Debug, Default)]
+pub(crate) struct DemoArgs {
+    /// Print one JSON object (checks, trail, settlement) instead of the report.
+    #[arg(long)]
+    pub json: bool,
+    /// Settle on this node (JSON-RPC over HTTP) instead of the embedded EVM; the contracts are
+    /// deployed there with --chain-key.
+    #[arg(long, value_name = "URL", requires = "chain_key")]
+    pub rpc_url: Option<String>,
+    /// The funded key (0x + 64 hex) that deploys the contracts and pays the demo's gas on
+    /// --rpc-url.
+    #[arg(long, value_name = "HEX", requires = "rpc_url")]
+    pub chain_key: Option<String>,
+}
+
+/// The demo chain's id on the embedded EVM (Base Sepolia's, as the MVP).
+const EMBEDDED_CHAIN_ID: u64 = 84532;
+/// Gas money (wei) the demo gives the payer and the SP on a node.
+const GAS_MONEY: u64 = 10_000_000_000_000_000;
+
+/// What settlement did, for the report.
+#[derive(Default)]
+struct Settled {
+    chain: String,
+    receipts: usize,
+    settled: u64,
+    failed: u64,
+    batches: Vec<aep2_sp::StoredBatch>,
+    payee_balance: String,
+    expected: String,
+    wallet: String,
+    token: String,
+}
 
 /// The price of every paid request: 1000 base units of USDC (0.001 USD).
 const PRICE: u64 = 1000;
@@ -62,7 +101,7 @@ fn s(text: impl Into<String>) -> Value {
     Value::String(text.into())
 }
 
-pub(crate) fn run() -> Result<ExitCode, String> {
+pub(crate) fn run(args: &DemoArgs) -> Result<ExitCode, String> {
     let started = Instant::now();
     let dir = std::env::temp_dir().join(format!("aep2-demo-{}-{}", std::process::id(), aep2_sp::unix_now()));
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
@@ -70,10 +109,40 @@ pub(crate) fn run() -> Result<ExitCode, String> {
         .enable_all()
         .build()
         .map_err(|e| format!("runtime: {e}"))?;
-    let outcome = rt.block_on(demo(dir.clone()));
+    let outcome = rt.block_on(async {
+        match (&args.rpc_url, &args.chain_key) {
+            (Some(url), Some(key)) => {
+                let chain = Rpc::connect(url).await.map_err(|e| format!("--rpc-url: {e}"))?;
+                let bytes: [u8; 32] = aep2::codec::hex_decode_0x(key)
+                    .and_then(|b| b.try_into().ok())
+                    .ok_or("--chain-key must be 0x followed by 64 hex digits")?;
+                let deployer = TxKey::from_bytes(&bytes).ok_or("--chain-key is not a secp256k1 key")?;
+                demo(dir.clone(), &chain, deployer, true, format!("json-rpc {url}")).await
+            }
+            _ => {
+                let chain = Embedded::new(EMBEDDED_CHAIN_ID, aep2_sp::unix_now());
+                let deployer = TxKey::from_label("aep2-demo-deployer");
+                demo(dir.clone(), &chain, deployer, false, "embedded".into()).await
+            }
+        }
+    });
     let _ = std::fs::remove_dir_all(&dir);
-    let (checks, rows, balance, world) = outcome?;
-    print_report(&checks, &rows, &balance, &world, started.elapsed().as_millis());
+    let (checks, rows, balance, world, settled) = outcome?;
+    if args.json {
+        println!(
+            "{}",
+            to_compact(&report_json(&checks, &rows, &balance, &world, &settled))
+        );
+    } else {
+        print_report(
+            &checks,
+            &rows,
+            &balance,
+            &world,
+            &settled,
+            started.elapsed().as_millis(),
+        );
+    }
     Ok(if checks.iter().all(|c| c.ok) {
         ExitCode::SUCCESS
     } else {
@@ -83,13 +152,15 @@ pub(crate) fn run() -> Result<ExitCode, String> {
 
 type Balance = (String, String, String);
 
-async fn demo(dir: PathBuf) -> Result<(Vec<Check>, Vec<Row>, Balance, World), String> {
-    let domain = Domain::Eip712(Eip712Domain {
-        chain_id: 84532,
-        verifying_contract: EvmAddress::parse("0x91d861cD4d2F5d8Ffb31CB7308388CA5e6999912")
-            .map_err(|e| e.to_string())?,
-    });
-    let usdc = EvmAddress::parse("0x036CbD53842c5426634e7929541eC2318f3dCF7e").map_err(|e| e.to_string())?;
+type Outcome = (Vec<Check>, Vec<Row>, Balance, World, Settled);
+
+async fn demo<C: Chain>(
+    dir: PathBuf,
+    chain: &C,
+    deployer: TxKey,
+    needs_gas: bool,
+    chain_name: String,
+) -> Result<Outcome, String> {
     let payee = EvmAddress::parse("0xaAD167617dF02Dd30208722c88d9027a2fDD8812").map_err(|e| e.to_string())?;
     // Public demo keys, derived from labels: never hold value with them.
     let key = |label: &str| {
@@ -97,6 +168,40 @@ async fn demo(dir: PathBuf) -> Result<(Vec<Check>, Vec<Row>, Balance, World), St
     };
     let sp_key = SpKey::Secp256k1(key("public-sp-key")?);
     let sp = sp_key.id();
+    let payer_key = key("aep2-demo-payer")?;
+
+    // The chain: the debit wallet and a test token, the SP authorised, the payer's deposit.
+    let e = |e: aep2_evm::ChainError| e.to_string();
+    let payer_tx = TxKey::from_bytes(&aep2::hash::keccak256(b"aep2-demo-payer")).ok_or("payer key")?;
+    let sp_tx = TxKey::from_label("aep2-demo-sp-settlement");
+    if needs_gas {
+        let wei = alloy::primitives::U256::from(GAS_MONEY);
+        contract::transfer(chain, &deployer, payer_tx.address(), wei)
+            .await
+            .map_err(e)?;
+        contract::transfer(chain, &deployer, sp_tx.address(), wei)
+            .await
+            .map_err(e)?;
+    }
+    let wallet_address = contract::deploy_wallet(chain, &deployer, 3 * 3600).await.map_err(e)?;
+    let token = contract::deploy_token(chain, &deployer, "USDC").await.map_err(e)?;
+    let wallet = Wallet {
+        address: wallet_address,
+    };
+    wallet
+        .set_settlement_processor(chain, &deployer, sp_tx.address(), true)
+        .await
+        .map_err(e)?;
+    let deposit = alloy::primitives::U256::from(DEPOSIT);
+    contract::mint(chain, &deployer, token, payer_tx.address(), deposit)
+        .await
+        .map_err(e)?;
+    wallet.deposit(chain, &payer_tx, token, deposit).await.map_err(e)?;
+    let domain = Domain::Eip712(Eip712Domain {
+        chain_id: chain.chain_id(),
+        verifying_contract: EvmAddress(wallet_address.0.0),
+    });
+    let usdc = EvmAddress(token.0.0);
 
     // The settlement processor: in-process, loopback, a fresh SQLite ledger.
     let mut sp_config = aep2_sp::Config::new(dir.join("ledger.db"), vec![domain.clone()]);
@@ -104,19 +209,14 @@ async fn demo(dir: PathBuf) -> Result<(Vec<Check>, Vec<Row>, Balance, World), St
     sp_config.settlement_window = 300;
     let sp_bound = aep2_sp::service::bind(&sp_config).await?;
     let sp_addr = sp_bound.local_addr()?;
-    let payer_key = key("aep2-demo-payer")?;
-    let account = aep2_sp::config::account_key(&domain, &AccountId::Evm(payer_key.address()), &AccountId::Evm(usdc))?;
-    let deposit = aep2_sp::Deposit {
-        id: "demo-deposit-1".into(),
-        account,
-        amount: U256::from_u64(DEPOSIT),
+    let sp_state = sp_bound.state().clone();
+    // The SP learns the deposit from the chain's event.
+    let options = SettlementOptions {
+        max_age: 0,
+        ..SettlementOptions::default()
     };
-    sp_bound
-        .state()
-        .processor
-        .ledger()
-        .deposit(&deposit, aep2_sp::unix_now())
-        .map_err(|e| e.to_string())?;
+    let settler = Settler::new(chain, sp_state.processor.ledger(), wallet_address, sp_tx, options);
+    settler.tick(aep2_sp::unix_now()).await.map_err(|e| e.to_string())?;
     let (sp_stop, sp_stopped) = tokio::sync::oneshot::channel::<()>();
     let sp_task = tokio::spawn(sp_bound.serve(async {
         let _ = sp_stopped.await;
@@ -154,6 +254,7 @@ async fn demo(dir: PathBuf) -> Result<(Vec<Check>, Vec<Row>, Balance, World), St
     let mut rows = Vec::new();
     let result = agent(&world, &mut checks, &mut rows).await;
     let balance = balance(&sp_url, &world).await;
+    let settled = settle(&settler, chain, &world, &rows, &mut checks, token, chain_name).await;
     let _ = payee_stop.send(());
     let _ = sp_stop.send(());
     let _ = payee_task.await;
@@ -188,7 +289,86 @@ async fn demo(dir: PathBuf) -> Result<(Vec<Check>, Vec<Row>, Balance, World), St
             (String::new(), String::new(), String::new())
         }
     };
-    Ok((checks, rows, balance, world))
+    let settled = match settled {
+        Ok(s) => s,
+        Err(e) => {
+            checks.push(Check {
+                step: "settlement".into(),
+                expected: "every receipted mandate settles".into(),
+                got: e,
+                ok: false,
+            });
+            Settled::default()
+        }
+    };
+    Ok((checks, rows, balance, world, settled))
+}
+
+/// Settles everything receipted, then checks the chain against the trail.
+async fn settle<C: Chain>(
+    settler: &Settler<'_, C>,
+    chain: &C,
+    w: &World,
+    rows: &[Row],
+    checks: &mut Vec<Check>,
+    token: alloy::primitives::Address,
+    chain_name: String,
+) -> Result<Settled, String> {
+    let ledger = settler.ledger();
+    for _ in 0..200 {
+        let head = chain.head().await.map_err(|e| e.to_string())?;
+        let t = settler
+            .tick(head.timestamp.max(aep2_sp::unix_now()))
+            .await
+            .map_err(|e| e.to_string())?;
+        let counts = ledger.counts().map_err(|e| e.to_string())?;
+        if counts.accepted == 0 && !t.in_flight {
+            break;
+        }
+    }
+    let counts = ledger.counts().map_err(|e| e.to_string())?;
+    let batches = ledger
+        .batches(Some(settler.domain()), Some(aep2_sp::BatchState::Confirmed))
+        .map_err(|e| e.to_string())?;
+    let payee_balance = contract::token_balance(chain, token, alloy::primitives::Address::from(w.payee.0))
+        .await
+        .map_err(|e| e.to_string())?
+        .to_string();
+    let expected = (PRICE * rows.len() as u64).to_string();
+    checks.push(Check {
+        step: "settlement: every receipted mandate settled on chain".into(),
+        expected: format!("{} settled, 0 failed", rows.len()),
+        got: format!("{} settled, {} failed", counts.settled, counts.failed),
+        ok: counts.settled == rows.len() as u64 && counts.failed == 0,
+    });
+    checks.push(Check {
+        step: "  the payee's on-chain balance".into(),
+        expected: expected.clone(),
+        got: payee_balance.clone(),
+        ok: payee_balance == expected,
+    });
+    let audit = ledger.audit().map_err(|e| e.to_string())?;
+    checks.push(Check {
+        step: "  the SP's ledger after settlement".into(),
+        expected: "consistent".into(),
+        got: if audit.is_empty() {
+            "consistent".into()
+        } else {
+            audit.join("; ")
+        },
+        ok: audit.is_empty(),
+    });
+    Ok(Settled {
+        chain: chain_name,
+        receipts: rows.len(),
+        settled: counts.settled,
+        failed: counts.failed,
+        batches,
+        payee_balance,
+        expected,
+        wallet: EvmAddress(settler.wallet().0.0).to_checksum(),
+        token: EvmAddress(token.0.0).to_checksum(),
+    })
 }
 
 async fn balance(sp_url: &str, w: &World) -> Result<Balance, String> {
@@ -481,7 +661,90 @@ fn member<'v>(v: &'v Value, name: &str) -> Option<&'v Value> {
     }
 }
 
-fn print_report(checks: &[Check], rows: &[Row], balance: &Balance, w: &World, millis: u128) {
+fn gas_per_mandate(st: &Settled) -> u64 {
+    let gas: u64 = st.batches.iter().filter_map(|b| b.gas_used).sum();
+    gas.checked_div(st.settled).unwrap_or(0)
+}
+
+/// The whole run as one JSON object (`aep2 demo --json`; fixed members).
+fn report_json(checks: &[Check], rows: &[Row], balance: &Balance, w: &World, st: &Settled) -> Value {
+    let mut o = Object::new();
+    o.insert("ok", Value::Bool(checks.iter().all(|c| c.ok)));
+    let checks: Vec<Value> = checks
+        .iter()
+        .map(|c| {
+            Value::Object(
+                Object::new()
+                    .with("step", s(c.step.trim()))
+                    .with("expected", s(c.expected.clone()))
+                    .with("got", s(c.got.clone()))
+                    .with("ok", Value::Bool(c.ok)),
+            )
+        })
+        .collect();
+    o.insert("checks", Value::Array(checks));
+    let trail: Vec<Value> = rows
+        .iter()
+        .map(|r| {
+            Value::Object(
+                Object::new()
+                    .with("via", s(r.what))
+                    .with("payer", s(w.payer.address().to_checksum()))
+                    .with("payee", s(w.payee.to_checksum()))
+                    .with("amount", s(r.amount.clone()))
+                    .with("request", s(r.request.clone()))
+                    .with("sp", s(r.receipt.sp.to_string()))
+                    .with("mandateDigest", s(r.receipt.mandate_digest.clone()))
+                    .with("enqueueDeadline", Value::from_u64(r.receipt.enqueue_deadline)),
+            )
+        })
+        .collect();
+    o.insert("trail", Value::Array(trail));
+    o.insert(
+        "balance",
+        Value::Object(
+            Object::new()
+                .with("balance", s(balance.0.clone()))
+                .with("reserved", s(balance.1.clone()))
+                .with("available", s(balance.2.clone())),
+        ),
+    );
+    let batches: Vec<Value> = st
+        .batches
+        .iter()
+        .map(|b| {
+            Value::Object(
+                Object::new()
+                    .with("batchId", s(aep2::codec::hex_encode_0x(&b.batch_id)))
+                    .with("tx", s(aep2::codec::hex_encode_0x(&b.tx_hash)))
+                    .with("block", Value::from_u64(b.block.unwrap_or(0)))
+                    .with("items", Value::from_u64(b.items))
+                    .with("settled", Value::from_u64(b.settled.unwrap_or(0)))
+                    .with("skipped", Value::from_u64(b.skipped.unwrap_or(0)))
+                    .with("gasUsed", Value::from_u64(b.gas_used.unwrap_or(0))),
+            )
+        })
+        .collect();
+    o.insert(
+        "settlement",
+        Value::Object(
+            Object::new()
+                .with("chain", s(st.chain.clone()))
+                .with("wallet", s(st.wallet.clone()))
+                .with("token", s(st.token.clone()))
+                .with("receipts", Value::from_u64(st.receipts as u64))
+                .with("settled", Value::from_u64(st.settled))
+                .with("failed", Value::from_u64(st.failed))
+                .with("batches", Value::Array(batches))
+                .with("gasPerMandate", Value::from_u64(gas_per_mandate(st)))
+                .with("payeeBalance", s(st.payee_balance.clone()))
+                .with("expected", s(st.expected.clone())),
+        ),
+    );
+    Value::Object(o)
+}
+
+fn print_report(checks: &[Check], rows: &[Row], balance: &Balance, w: &World, st: &Settled, millis: u128) {
     println!("AEP2 demo: a settlement processor and a payee on loopback, one funded agent\n");
     println!(
         "  payer  {}   (demo key, deposit {DEPOSIT} USDC base units)",
@@ -549,6 +812,30 @@ fn print_report(checks: &[Check], rows: &[Row], balance: &Balance, w: &World, mi
         "\nPayer's account at the SP: balance {}, reserved {}, available {}",
         balance.0, balance.1, balance.2
     );
+    println!(
+        "\nSettlement on the {} chain (debit wallet {}, token {}): {} of {} receipts settled, {} failed, in {} batch(es), {} gas per mandate; the payee's on-chain balance {} (expected {})",
+        st.chain,
+        st.wallet,
+        st.token,
+        st.settled,
+        st.receipts,
+        st.failed,
+        st.batches.len(),
+        gas_per_mandate(st),
+        st.payee_balance,
+        st.expected
+    );
+    for b in &st.batches {
+        println!(
+            "  batch {}  tx {}  block {}  {} settled, {} skipped, {} gas",
+            short(&aep2::codec::hex_encode_0x(&b.batch_id)),
+            short(&aep2::codec::hex_encode_0x(&b.tx_hash)),
+            b.block.unwrap_or(0),
+            b.settled.unwrap_or(0),
+            b.skipped.unwrap_or(0),
+            b.gas_used.unwrap_or(0)
+        );
+    }
     let failed = checks.iter().filter(|c| !c.ok).count();
     if failed == 0 {
         println!("\nAll {} checks passed in {millis} ms.", checks.len());

@@ -73,7 +73,7 @@ enum Cmd {
     /// over x402 (Intent and Order Mode), MCP and A2A, three rejections, and the receipt trail.
     /// Exit 0 if every step behaved as the spec says, 1 if one did not, 2 if it could not start.
     #[command(after_help = AFTER_HELP.as_str())]
-    Demo,
+    Demo(demo::DemoArgs),
 }
 
 #[derive(Subcommand)]
@@ -404,7 +404,7 @@ fn main() -> ExitCode {
         Cmd::Sp(SpCmd::Deposit(a)) => sp_deposit(&a),
         Cmd::Sp(SpCmd::Accounts(a)) => sp_accounts(&a),
         Cmd::Serve(ServeCmd::Payee(a)) => payee::serve_payee(&a),
-        Cmd::Demo => demo::run(),
+        Cmd::Demo(a) => demo::run(&a),
     };
     match result {
         Ok(code) => code,

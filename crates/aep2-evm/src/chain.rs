@@ -4,7 +4,7 @@
 //! unreachable node, a refused transaction or a revert for success.
 
 use aep2::crypto::secp256k1::SecretKey;
-use alloy::primitives::{Address, B256, Bytes, keccak256};
+use alloy::primitives::{Address, B256, Bytes, U256, keccak256};
 use std::future::Future;
 
 /// A transaction key: signs the transactions an account sends (the SP's settlement key, a
@@ -66,6 +66,8 @@ pub struct TxRequest {
     pub nonce: u64,
     /// The gas limit.
     pub gas: u64,
+    /// Wei sent with it (funding an account's gas; zero for every contract call here).
+    pub value: U256,
 }
 
 /// A signed transaction: its hash is known before it is sent, so a sender can record it first

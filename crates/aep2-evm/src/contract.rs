@@ -146,7 +146,34 @@ pub async fn send<C: Chain>(
     gas: u64,
 ) -> ChainResult<TxReceipt> {
     let nonce = chain.nonce(key.address()).await?;
-    let tx = chain.sign(key, TxRequest { to, data, nonce, gas }).await?;
+    let value = U256::ZERO;
+    let tx = chain
+        .sign(
+            key,
+            TxRequest {
+                to,
+                data,
+                nonce,
+                gas,
+                value,
+            },
+        )
+        .await?;
+    chain.broadcast(&tx).await?;
+    wait(chain, tx.hash, INCLUSION_TIMEOUT).await
+}
+
+/// Sends `wei` to `to` from `key` (an account's gas money on a real chain) and waits for it.
+pub async fn transfer<C: Chain>(chain: &C, key: &TxKey, to: Address, wei: U256) -> ChainResult<TxReceipt> {
+    let nonce = chain.nonce(key.address()).await?;
+    let request = TxRequest {
+        to: Some(to),
+        data: Bytes::new(),
+        nonce,
+        gas: 21_000,
+        value: wei,
+    };
+    let tx = chain.sign(key, request).await?;
     chain.broadcast(&tx).await?;
     wait(chain, tx.hash, INCLUSION_TIMEOUT).await
 }

@@ -55,6 +55,12 @@ impl Anvil {
     /// Starts anvil with the vectors' chain id at `GENESIS`; `None` when it is not installed
     /// and not required.
     pub fn start() -> Option<Anvil> {
+        Anvil::start_at(Some(GENESIS))
+    }
+
+    /// Starts anvil with the vectors' chain id, its first block at `timestamp` (the wall clock
+    /// when `None`).
+    pub fn start_at(timestamp: Option<u64>) -> Option<Anvil> {
         let Some(bin) = anvil_binary() else {
             assert!(
                 std::env::var("AEP2_REQUIRE_ANVIL").is_err(),
@@ -64,18 +70,20 @@ impl Anvil {
             return None;
         };
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut args = vec![
+            "--host".to_owned(),
+            "127.0.0.1".to_owned(),
+            "--port".to_owned(),
+            port.to_string(),
+            "--chain-id".to_owned(),
+            CHAIN_ID.to_string(),
+            "--silent".to_owned(),
+        ];
+        if let Some(t) = timestamp {
+            args.extend(["--timestamp".to_owned(), t.to_string()]);
+        }
         let child = Command::new(bin)
-            .args([
-                "--host",
-                "127.0.0.1",
-                "--port",
-                &port.to_string(),
-                "--chain-id",
-                &CHAIN_ID.to_string(),
-                "--timestamp",
-                &GENESIS.to_string(),
-                "--silent",
-            ])
+            .args(&args)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

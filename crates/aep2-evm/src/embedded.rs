@@ -127,12 +127,13 @@ impl Embedded {
     }
 }
 
-/// The embedded chain's transaction encoding: `from ‖ nonce ‖ gas ‖ flag ‖ to ‖ data`.
+/// The embedded chain's transaction encoding: `from ‖ nonce ‖ gas ‖ value ‖ flag ‖ to ‖ data`.
 fn encode(from: Address, tx: &TxRequest) -> Vec<u8> {
-    let mut raw = Vec::with_capacity(61 + tx.data.len());
+    let mut raw = Vec::with_capacity(89 + tx.data.len());
     raw.extend_from_slice(from.as_slice());
     raw.extend_from_slice(&tx.nonce.to_be_bytes());
     raw.extend_from_slice(&tx.gas.to_be_bytes());
+    raw.extend_from_slice(&tx.value.to_be_bytes::<32>());
     match tx.to {
         Some(to) => {
             raw.push(1);
@@ -148,13 +149,13 @@ fn encode(from: Address, tx: &TxRequest) -> Vec<u8> {
 }
 
 fn decode(raw: &[u8]) -> ChainResult<(Address, TxRequest)> {
-    if raw.len() < 57 || raw.len() > MAX_RAW_TX {
+    if raw.len() < 89 || raw.len() > MAX_RAW_TX {
         return Err(ChainError::Refused("not an embedded-chain transaction".into()));
     }
     let from = Address::from_slice(&raw[..20]);
     let word = |at: usize| u64::from_be_bytes(raw[at..at + 8].try_into().unwrap_or([0; 8]));
-    let to = match raw[36] {
-        1 => Some(Address::from_slice(&raw[37..57])),
+    let to = match raw[68] {
+        1 => Some(Address::from_slice(&raw[69..89])),
         0 => None,
         _ => return Err(ChainError::Refused("not an embedded-chain transaction".into())),
     };
@@ -162,9 +163,10 @@ fn decode(raw: &[u8]) -> ChainResult<(Address, TxRequest)> {
         from,
         TxRequest {
             to,
-            data: Bytes::copy_from_slice(&raw[57..]),
+            data: Bytes::copy_from_slice(&raw[89..]),
             nonce: word(20),
             gas: word(28),
+            value: U256::from_be_slice(&raw[36..68]),
         },
     ))
 }
@@ -255,6 +257,7 @@ impl Chain for Embedded {
             gas_limit: tx.gas,
             kind: tx.to.map_or(TxKind::Create, TxKind::Call),
             data: tx.data,
+            value: tx.value,
             nonce: tx.nonce,
             chain_id: Some(self.chain_id),
             ..TxEnv::default()

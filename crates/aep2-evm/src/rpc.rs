@@ -6,7 +6,7 @@ use crate::chain::{Chain, ChainError, ChainResult, Head, Log, SignedTx, TxKey, T
 use alloy::consensus::{SignableTransaction, TxEip1559, TxEnvelope};
 use alloy::eips::{BlockNumberOrTag, Encodable2718};
 use alloy::network::TxSignerSync;
-use alloy::primitives::{Address, B256, Bytes, TxKind, U256};
+use alloy::primitives::{Address, B256, Bytes, TxKind};
 use alloy::providers::{Provider, ProviderBuilder, RootProvider};
 use alloy::rpc::types::{Filter, TransactionRequest};
 use alloy::signers::local::PrivateKeySigner;
@@ -166,7 +166,7 @@ impl Chain for Rpc {
             max_fee_per_gas: fees.max_fee_per_gas,
             max_priority_fee_per_gas: fees.max_priority_fee_per_gas,
             to: tx.to.map_or(TxKind::Create, TxKind::Call),
-            value: U256::ZERO,
+            value: tx.value,
             access_list: Default::default(),
             input: tx.data,
         };

@@ -137,6 +137,16 @@ impl<'a, C: Chain> Settler<'a, C> {
         &self.domain
     }
 
+    /// The ledger it settles from.
+    pub fn ledger(&self) -> &'a Ledger {
+        self.ledger
+    }
+
+    /// The debit wallet it settles through.
+    pub fn wallet(&self) -> Address {
+        self.wallet.address
+    }
+
     /// One round (see the module docs), at `now` (unix seconds).
     pub async fn tick(&self, now: u64) -> Result<Tick, SettleError> {
         let mut out = Tick::default();
@@ -338,6 +348,7 @@ impl<'a, C: Chain> Settler<'a, C> {
             data,
             nonce,
             gas: Wallet::batch_gas(ids.len()),
+            value: alloy::primitives::U256::ZERO,
         };
         let signed = self.chain.sign(&self.sp, request).await?;
         self.ledger.record_batch(&NewBatch {
