@@ -120,6 +120,25 @@ enum SpCmd {
     /// Print a payer's accounts: balance, reserved, available.
     #[command(after_help = AFTER_HELP.as_str())]
     Accounts(SpAccountsArgs),
+    /// Compare the ledger with the chain (spec aep2.md#settlement-reconcile): every mandate of
+    /// the deployment against its settlement event and nonce, every account against the
+    /// contract's balance. Prints {ok, mandates, accounts, differences: [{kind, subject, ledger,
+    /// chain}]}. Exit 0 when they agree, 1 when something differs, 2 usage, database or chain error.
+    #[command(after_help = AFTER_HELP.as_str())]
+    Reconcile(SpReconcileArgs),
+}
+
+#[derive(Args)]
+struct SpReconcileArgs {
+    /// The ledger database file.
+    #[arg(long)]
+    database: PathBuf,
+    /// The node (JSON-RPC over HTTP) the debit wallet runs on.
+    #[arg(long, value_name = "URL")]
+    rpc_url: String,
+    /// The debit wallet's address.
+    #[arg(long, value_name = "ADDRESS")]
+    wallet: String,
 }
 
 #[derive(Args)]
@@ -403,6 +422,7 @@ fn main() -> ExitCode {
         Cmd::Serve(ServeCmd::Sp(a)) => serve_sp(&a),
         Cmd::Sp(SpCmd::Deposit(a)) => sp_deposit(&a),
         Cmd::Sp(SpCmd::Accounts(a)) => sp_accounts(&a),
+        Cmd::Sp(SpCmd::Reconcile(a)) => sp_reconcile(&a),
         Cmd::Serve(ServeCmd::Payee(a)) => payee::serve_payee(&a),
         Cmd::Demo(a) => demo::run(&a),
     };
@@ -889,6 +909,39 @@ fn sp_deposit(a: &SpDepositArgs) -> Outcome {
         "available": balance.available().to_string(),
     }));
     Ok(verdict_exit(outcome != aep2_sp::DepositOutcome::Conflict))
+}
+
+fn sp_reconcile(a: &SpReconcileArgs) -> Outcome {
+    let wallet = aep2::EvmAddress::parse(&a.wallet).map_err(|e| format!("--wallet: {e}"))?;
+    let ledger = open_ledger(&a.database)?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("runtime: {e}"))?;
+    let r = rt.block_on(async {
+        let chain = aep2_evm::Rpc::connect(&a.rpc_url)
+            .await
+            .map_err(|e| format!("--rpc-url: {e}"))?;
+        aep2_sp::settlement::reconcile(&chain, &ledger, alloy::primitives::Address::from(wallet.0))
+            .await
+            .map_err(|e| e.to_string())
+    })?;
+    let differences: Vec<J> = r
+        .differences
+        .iter()
+        .map(|d| json!({ "kind": d.kind, "subject": d.subject, "ledger": d.ledger, "chain": d.chain }))
+        .collect();
+    print(&json!({
+        "ok": differences.is_empty(),
+        "mandates": r.mandates,
+        "accounts": r.accounts,
+        "differences": differences,
+    }));
+    Ok(if r.differences.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 fn sp_accounts(a: &SpAccountsArgs) -> Outcome {

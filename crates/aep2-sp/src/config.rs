@@ -76,6 +76,33 @@ pub struct Config {
     pub deposits: Vec<Deposit>,
     /// HTTP limits.
     pub http: HttpLimits,
+    /// Where the accepted `eip712` mandates settle (spec `aep2.md#settlement`); `None`: they
+    /// wait in the ledger and `aep2 sp deposit` funds accounts.
+    pub chain: Option<ChainConfig>,
+}
+
+/// The chain an SP settles on: a node, the debit wallet there and the SP's transaction key.
+#[derive(Clone)]
+pub struct ChainConfig {
+    /// The node's JSON-RPC URL (`http://…`).
+    pub rpc_url: String,
+    /// The debit wallet's address; `eip712:<chainId>:<wallet>` must be a configured domain.
+    pub wallet: aep2::EvmAddress,
+    /// The key that signs the SP's settlement transactions (authorised in the wallet, holding gas
+    /// money); used for nothing else.
+    pub tx_key: [u8; 32],
+    /// The worker's settings.
+    pub settlement: crate::settlement::SettlementOptions,
+}
+
+impl fmt::Debug for ChainConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ChainConfig")
+            .field("rpc_url", &self.rpc_url)
+            .field("wallet", &self.wallet)
+            .field("settlement", &self.settlement)
+            .finish_non_exhaustive()
+    }
 }
 
 impl fmt::Debug for Config {
@@ -91,6 +118,7 @@ impl fmt::Debug for Config {
             .field("clock_skew", &self.clock_skew)
             .field("deposits", &self.deposits.len())
             .field("http", &self.http)
+            .field("chain", &self.chain)
             .finish()
     }
 }
@@ -108,6 +136,7 @@ impl Config {
             clock_skew: 5,
             deposits: Vec::new(),
             http: HttpLimits::default(),
+            chain: None,
         }
     }
 
@@ -132,6 +161,7 @@ impl Config {
             "deposits",
             "depositsFile",
             "http",
+            "chain",
         ];
         closed(obj, "config", KNOWN)?;
         let database = base.join(string(obj, "database")?.ok_or("config: missing \"database\"")?);
@@ -184,6 +214,51 @@ impl Config {
         }
         if let Some(d) = obj.get("deposits") {
             c.deposits = parse_deposits(d, &c.domains)?;
+        }
+        if let Some(ch) = obj.get("chain") {
+            let ch = object(ch, "chain")?;
+            closed(
+                ch,
+                "chain",
+                &[
+                    "rpcUrl",
+                    "wallet",
+                    "txKey",
+                    "confirmations",
+                    "maxItems",
+                    "maxAgeSeconds",
+                    "marginSeconds",
+                    "pollMs",
+                ],
+            )?;
+            let rpc_url = string(ch, "rpcUrl")?.ok_or("chain: missing \"rpcUrl\"")?.to_owned();
+            let wallet = aep2::EvmAddress::parse(string(ch, "wallet")?.ok_or("chain: missing \"wallet\"")?)
+                .map_err(|e| format!("chain.wallet: {e}"))?;
+            let tx_key = secret(ch.get("txKey").ok_or("chain: missing \"txKey\"")?, base, "chain.txKey")?;
+            let mut settlement = crate::settlement::SettlementOptions::default();
+            if let Some(n) = uint(ch, "confirmations")? {
+                settlement.confirmations = n.max(1);
+            }
+            if let Some(n) = uint(ch, "maxItems")? {
+                settlement.max_items = usize::try_from(n)
+                    .unwrap_or(usize::MAX)
+                    .clamp(1, aep2_evm::contract::MAX_BATCH_ITEMS);
+            }
+            if let Some(n) = uint(ch, "maxAgeSeconds")? {
+                settlement.max_age = n;
+            }
+            if let Some(n) = uint(ch, "marginSeconds")? {
+                settlement.margin = n;
+            }
+            if let Some(n) = uint(ch, "pollMs")? {
+                settlement.poll = Duration::from_millis(n.max(10));
+            }
+            c.chain = Some(ChainConfig {
+                rpc_url,
+                wallet,
+                tx_key,
+                settlement,
+            });
         }
         if let Some(f) = string(obj, "depositsFile")? {
             let path = base.join(f);

@@ -514,8 +514,53 @@ pub fn run_blocking(config: &Config, on_bound: impl FnOnce(SocketAddr, &[String]
     rt.block_on(async {
         let bound = bind(config).await?;
         let ids: Vec<String> = bound.state.processor.sp_ids().iter().map(ToString::to_string).collect();
+        let Some(chain_config) = &config.chain else {
+            on_bound(bound.local_addr()?, &ids);
+            return bound.serve(shutdown_signal()).await;
+        };
+        // With a chain: the settlement worker runs beside the service until the same signal.
+        let chain = aep2_evm::Rpc::connect(&chain_config.rpc_url)
+            .await
+            .map_err(|e| format!("chain.rpcUrl: {e}"))?;
+        let domain = aep2::Domain::Eip712(aep2::Eip712Domain {
+            chain_id: aep2_evm::Chain::chain_id(&chain),
+            verifying_contract: chain_config.wallet,
+        });
+        if !config.domains.contains(&domain) {
+            return Err(format!(
+                "chain: the wallet {} on chain {} is not one of the configured domains",
+                chain_config.wallet,
+                aep2_evm::Chain::chain_id(&chain)
+            ));
+        }
+        let key = aep2_evm::TxKey::from_bytes(&chain_config.tx_key).ok_or("chain.txKey is not a secp256k1 key")?;
+        let state = bound.state.clone();
+        let settler = crate::settlement::Settler::new(
+            &chain,
+            state.processor.ledger(),
+            alloy::primitives::Address::from(chain_config.wallet.0),
+            key,
+            chain_config.settlement.clone(),
+        );
         on_bound(bound.local_addr()?, &ids);
-        bound.serve(shutdown_signal()).await
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let stop = Arc::new(stop);
+        let on_signal = stop.clone();
+        tokio::spawn(async move {
+            shutdown_signal().await;
+            let _ = on_signal.send(true);
+        });
+        let until = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|s| *s).await;
+        };
+        let serve = async {
+            let served = bound.serve(until(stopped.clone())).await;
+            // However the service ended, the worker stops with it.
+            let _ = stop.send(true);
+            served
+        };
+        let (served, ()) = tokio::join!(serve, settler.run(until(stopped.clone())));
+        served
     })
 }
 

@@ -381,3 +381,104 @@ fn item_of(envelope: &str) -> Result<AEP2DebitWallet::Item, Error> {
         signature: Bytes::from(signature),
     })
 }
+
+/// One difference between the ledger and the chain ([`reconcile`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Difference {
+    /// What differs: `mandate_state` or `account_balance`.
+    pub kind: &'static str,
+    /// The mandate id (`0x…`) or the account (`<payer>/<token>`).
+    pub subject: String,
+    /// What the ledger says.
+    pub ledger: String,
+    /// What the chain says.
+    pub chain: String,
+}
+
+/// What [`reconcile`] compared, and what differed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Reconciliation {
+    /// Mandates of the deployment compared.
+    pub mandates: usize,
+    /// Accounts of the deployment compared.
+    pub accounts: usize,
+    /// The differences (none when ledger and chain agree).
+    pub differences: Vec<Difference>,
+}
+
+/// Compares the ledger with the chain for the deployment `wallet` (spec
+/// `aep2.md#settlement-reconcile`): every mandate's state against its `MandateSettled` event and
+/// `nonceUsed`, every account's balance against `balanceOf`. Read-only on both sides.
+pub async fn reconcile<C: Chain>(chain: &C, ledger: &Ledger, wallet: Address) -> Result<Reconciliation, SettleError> {
+    let settler = Settler::new(
+        chain,
+        ledger,
+        wallet,
+        TxKey::from_label("reconcile"),
+        SettlementOptions::default(),
+    );
+    let domain = settler.domain().to_owned();
+    let head = chain.head().await?.number;
+    let settled: std::collections::HashMap<B256, B256> = settler
+        .settled_events(head)
+        .await?
+        .into_iter()
+        .map(|(d, tx, _)| (d, tx))
+        .collect();
+    let w = Wallet { address: wallet };
+    let mut out = Reconciliation::default();
+    let parse_address = |text: &str| -> Result<Address, SettleError> {
+        EvmAddress::parse(text)
+            .map(|a| Address::from(a.0))
+            .map_err(SettleError::Ledger)
+    };
+    for m in ledger.mandates()?.iter().filter(|m| m.account.domain == domain) {
+        out.mandates += 1;
+        let id = B256::from(m.mandate_id);
+        let owner = parse_address(&m.account.payer)?;
+        let token = parse_address(&m.account.token)?;
+        let nonce: alloy::primitives::U256 = m.nonce.parse().map_err(|_| {
+            SettleError::Ledger(Error::new(
+                Reason::ReplayStoreUnavailable,
+                "stored nonce is not decimal",
+            ))
+        })?;
+        let used = w.nonce_used(chain, owner, token, nonce).await?;
+        let on_chain = match (settled.get(&id), used) {
+            (Some(tx), _) => format!("settled in {tx}"),
+            (None, true) => "nonce used by another mandate".to_owned(),
+            (None, false) => "not settled".to_owned(),
+        };
+        let agrees = match m.status {
+            crate::Status::Settled => settled.get(&id).map(|tx| tx.0) == m.settlement.tx,
+            crate::Status::Accepted | crate::Status::Failed => !settled.contains_key(&id),
+        };
+        if !agrees {
+            let ledger_says = match (m.status, m.settlement.tx) {
+                (crate::Status::Settled, Some(tx)) => format!("settled in {}", B256::from(tx)),
+                (status, _) => status.as_str().to_owned(),
+            };
+            out.differences.push(Difference {
+                kind: "mandate_state",
+                subject: id.to_string(),
+                ledger: ledger_says,
+                chain: on_chain,
+            });
+        }
+    }
+    for a in ledger.domain_accounts(&domain)? {
+        out.accounts += 1;
+        let owner = parse_address(&a.account.payer)?;
+        let token = parse_address(&a.account.token)?;
+        let onchain = w.balance(chain, owner, token).await?;
+        if aep2::U256(onchain.to_be_bytes()) != a.balance {
+            out.differences.push(Difference {
+                kind: "account_balance",
+                subject: format!("{}/{}", a.account.payer, a.account.token),
+                ledger: a.balance.to_string(),
+                chain: onchain.to_string(),
+            });
+        }
+    }
+    Ok(out)
+}

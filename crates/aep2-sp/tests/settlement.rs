@@ -9,7 +9,7 @@ use aep2::{Domain, Eip712Domain, EnvelopeForm, EvmAddress, EvmMandate, Mandate, 
 use aep2_evm::contract::{self, Wallet};
 use aep2_evm::devnet::{Anvil, CHAIN_ID, TestChain, embedded, rpc, runtime};
 use aep2_evm::{Chain, ChainError, ChainResult, Head, Log, SignedTx, TxKey, TxReceipt, TxRequest};
-use aep2_sp::settlement::{SettlementOptions, Settler};
+use aep2_sp::settlement::{SettlementOptions, Settler, reconcile};
 use aep2_sp::{BatchState, Config, Ledger, LedgerOptions, Processor, Status};
 use alloy::primitives::{Address, B256, Bytes, U256};
 
@@ -122,6 +122,13 @@ impl World {
     fn ledger(&self) -> &Ledger {
         self.processor.ledger()
     }
+}
+
+fn reconcile_domain(w: &World) -> String {
+    aep2_sp::domain_key(&Domain::Eip712(Eip712Domain {
+        chain_id: CHAIN_ID,
+        verifying_contract: evm(w.wallet),
+    }))
 }
 
 fn options(max_items: usize) -> SettlementOptions {
@@ -297,8 +304,44 @@ async fn crashes_lose_nothing<C: TestChain>(chain: &C) {
     let onchain = other.balance(chain, w.payer.address(), w.token).await.unwrap();
     assert_eq!(onchain, U256::from(10_000 - 50));
     assert!(w.ledger().audit().unwrap().is_empty(), "{:?}", w.ledger().audit());
+
+    // 4. The ledger and the chain agree after all that; a planted difference is reported.
+    let r = reconcile(chain, w.ledger(), w.wallet).await.unwrap();
+    assert_eq!((r.mandates, r.accounts), (5, 1), "{}", chain.name());
+    assert!(r.differences.is_empty(), "{}: {:?}", chain.name(), r.differences);
+    let conn = rusqlite::Connection::open(w._dir.0.join("ledger.db")).unwrap();
+    conn.execute(
+        "UPDATE mandates SET status = 'accepted', settled_tx = NULL WHERE mandate_id = ?1",
+        [ids[0].as_slice()],
+    )
+    .unwrap();
+    drop(conn);
+    let stray = aep2_sp::Deposit {
+        id: "planted".into(),
+        account: w.ledger().domain_accounts(&reconcile_domain(&w)).unwrap()[0]
+            .account
+            .clone(),
+        amount: CoreU256::from_u64(1),
+    };
+    w.ledger().deposit(&stray, now).unwrap();
+    let r = reconcile(chain, w.ledger(), w.wallet).await.unwrap();
+    let kinds: Vec<_> = r.differences.iter().map(|d| (d.kind, d.subject.clone())).collect();
+    let account = format!(
+        "{}/{}",
+        evm(w.payer.address()).to_checksum(),
+        evm(w.token).to_checksum()
+    );
+    assert_eq!(
+        kinds,
+        vec![
+            ("mandate_state", B256::from(ids[0]).to_string()),
+            ("account_balance", account)
+        ],
+        "{}",
+        chain.name()
+    );
     println!(
-        "{}: crash before sending, foreign nonce and replays: nothing lost, nothing twice",
+        "{}: crash before sending, foreign nonce and replays: nothing lost, nothing twice; reconcile agrees, then finds the two planted differences",
         chain.name()
     );
 }

@@ -593,15 +593,30 @@ impl Ledger {
 
     /// The accounts of `payer` (optionally only of `token`), in key order.
     pub fn accounts(&self, payer: &str, token: Option<&str>) -> Result<Vec<Balance>, Error> {
+        self.select_accounts(None, Some(payer), token)
+    }
+
+    /// Every account of a deployment ([`crate::domain_key`]).
+    pub fn domain_accounts(&self, domain: &str) -> Result<Vec<Balance>, Error> {
+        self.select_accounts(Some(domain), None, None)
+    }
+
+    fn select_accounts(
+        &self,
+        domain: Option<&str>,
+        payer: Option<&str>,
+        token: Option<&str>,
+    ) -> Result<Vec<Balance>, Error> {
         let conn = self.conn();
         let mut s = conn
             .prepare_cached(
                 "SELECT domain, payer, token, balance, reserved FROM accounts \
-                 WHERE payer = ?1 AND (?2 IS NULL OR token = ?2) ORDER BY domain, token",
+                 WHERE (?1 IS NULL OR domain = ?1) AND (?2 IS NULL OR payer = ?2) AND (?3 IS NULL OR token = ?3) \
+                 ORDER BY domain, payer, token",
             )
             .map_err(|e| unavailable("read accounts", &e))?;
         let rows = s
-            .query_map(params![payer, token], |r| {
+            .query_map(params![domain, payer, token], |r| {
                 Ok((
                     AccountKey {
                         domain: r.get(0)?,

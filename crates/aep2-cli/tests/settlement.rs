@@ -1,0 +1,211 @@
+//! `aep2 serve sp` with a chain in its config, on anvil: receipted mandates settle; SIGKILL in
+//! the middle of settling and a restart lose nothing and settle nothing twice; `aep2 sp
+//! reconcile` then reports no difference, and reports the one planted in the ledger.
+//! Skipped without the contracts' npm modules (anvil), unless `AEP2_REQUIRE_ANVIL=1`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
+
+use aep2::crypto::secp256k1::SecretKey;
+use aep2::{Domain, Eip712Domain, EnvelopeForm, EvmAddress, EvmMandate, Mandate, PayerKey, U256 as CoreU256};
+use aep2_evm::contract::{self, Wallet};
+use aep2_evm::devnet::{Anvil, TestChain, rpc, runtime};
+use aep2_evm::{Chain, TxKey};
+use alloy::primitives::{Address, U256};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_aep2");
+
+fn evm(a: Address) -> EvmAddress {
+    EvmAddress(a.0.0)
+}
+
+fn temp_dir() -> PathBuf {
+    let p = std::env::temp_dir().join(format!("aep2-cli-settlement-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&p);
+    std::fs::create_dir_all(&p).unwrap();
+    p
+}
+
+/// Starts `aep2 serve sp` and returns it with its URL.
+fn start_sp(config: &Path) -> (Child, String) {
+    let mut child = Command::new(BIN)
+        .args(["serve", "sp", "--config", config.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line:?}"));
+    (child, format!("http://{}", v["listening"].as_str().unwrap()))
+}
+
+fn settled_count(db: &Path) -> u64 {
+    let ledger = aep2_sp::Ledger::open(db, &aep2_sp::LedgerOptions::default()).unwrap();
+    ledger.counts().unwrap().settled
+}
+
+#[test]
+fn the_sp_settles_survives_sigkill_and_reconciles_with_the_chain() {
+    let Some(anvil) = Anvil::start_at(None) else { return };
+    let rt = runtime();
+    let dir = temp_dir();
+    let n = 40u64;
+    let (wallet, token, payer) = rt.block_on(async {
+        let chain = rpc(&anvil).await;
+        let deployer = chain.deployer();
+        let wallet = contract::deploy_wallet(&chain, &deployer, 3 * 3600).await.unwrap();
+        let token = contract::deploy_token(&chain, &deployer, "USDC").await.unwrap();
+        let sp_tx = TxKey::from_label("cli-sp-tx");
+        let payer = TxKey::from_label("cli-payer");
+        chain.fund(sp_tx.address()).await;
+        chain.fund(payer.address()).await;
+        let w = Wallet { address: wallet };
+        w.set_settlement_processor(&chain, &deployer, sp_tx.address(), true)
+            .await
+            .unwrap();
+        contract::mint(&chain, &deployer, token, payer.address(), U256::from(1_000_000u64))
+            .await
+            .unwrap();
+        w.deposit(&chain, &payer, token, U256::from(1_000_000u64))
+            .await
+            .unwrap();
+        (wallet, token, payer)
+    });
+    let db = dir.join("ledger.db");
+    let config = dir.join("sp.json");
+    let sp_tx_hex = aep2::codec::hex_encode_0x(&TxKey::from_label("cli-sp-tx").secret_bytes());
+    std::fs::write(
+        &config,
+        serde_json::json!({
+            "database": "ledger.db",
+            "keys": { "secp256k1": aep2::codec::hex_encode_0x(&[7u8; 32]) },
+            "domains": [{ "profile": "eip712", "domain": { "chainId": 84532, "verifyingContract": evm(wallet).to_checksum() } }],
+            "chain": {
+                "rpcUrl": anvil.url,
+                "wallet": evm(wallet).to_checksum(),
+                "txKey": sp_tx_hex,
+                "maxItems": 10,
+                "maxAgeSeconds": 0,
+                "pollMs": 50
+            }
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let (mut sp, url) = start_sp(&config);
+
+    // Pay: n mandates through the SP's HTTP API, as payees forward them.
+    let now = aep2_sp::unix_now();
+    let domain = Domain::Eip712(Eip712Domain {
+        chain_id: 84532,
+        verifying_contract: evm(wallet),
+    });
+    let key = PayerKey::Secp256k1(SecretKey::from_bytes(&payer.secret_bytes()).unwrap());
+    let client = aep2_sp::SpClient::new(&url).unwrap();
+    rt.block_on(async {
+        for i in 0..n {
+            let m = EvmMandate {
+                owner: evm(payer.address()),
+                token: evm(token),
+                payee: evm(Address::repeat_byte(0x5a)),
+                amount: CoreU256::from_u64(100),
+                nonce: CoreU256::from_u64(70_000 + i),
+                deadline: now + 600,
+                reference: [i as u8; 32],
+            };
+            let (sm, _) = aep2::sign_mandate(&Mandate::Eip712(m), &domain, &key, EnvelopeForm::Mvp).unwrap();
+            // The deposit reaches the SP from the chain: retry while it has not yet.
+            let started = Instant::now();
+            loop {
+                match client.enqueue(&aep2::json::to_compact(&sm.to_json())).await {
+                    Ok(_) => break,
+                    Err(e) if started.elapsed() < Duration::from_secs(10) => {
+                        let _ = e;
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                    Err(e) => panic!("enqueue {i}: {e}"),
+                }
+            }
+        }
+    });
+
+    // SIGKILL as soon as the first batch has settled, then restart on the same ledger.
+    let started = Instant::now();
+    while settled_count(&db) == 0 {
+        assert!(started.elapsed() < Duration::from_secs(30), "nothing settled");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    sp.kill().unwrap();
+    sp.wait().unwrap();
+    let at_kill = settled_count(&db);
+    let (mut sp, _) = start_sp(&config);
+    let started = Instant::now();
+    while settled_count(&db) < n {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "only {} of {n} settled",
+            settled_count(&db)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = Command::new("kill").args(["-TERM", &sp.id().to_string()]).status();
+    sp.wait().unwrap();
+    println!("{at_kill} of {n} settled at SIGKILL; all {n} after the restart");
+
+    // Nothing twice: the wallet paid exactly n × 100, and the payee holds exactly that.
+    rt.block_on(async {
+        let chain = rpc(&anvil).await;
+        let w = Wallet { address: wallet };
+        assert_eq!(
+            w.balance(&chain, payer.address(), token).await.unwrap(),
+            U256::from(1_000_000 - 100 * n)
+        );
+        assert_eq!(
+            contract::token_balance(&chain, token, Address::repeat_byte(0x5a))
+                .await
+                .unwrap(),
+            U256::from(100 * n)
+        );
+        let _ = chain.chain_id();
+    });
+
+    // reconcile: no difference; then one planted in the ledger is reported.
+    let reconcile = || {
+        Command::new(BIN)
+            .args([
+                "sp",
+                "reconcile",
+                "--database",
+                db.to_str().unwrap(),
+                "--rpc-url",
+                &anvil.url,
+                "--wallet",
+                &evm(wallet).to_checksum(),
+            ])
+            .output()
+            .unwrap()
+    };
+    let out = reconcile();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{v}");
+    assert_eq!(v["ok"], true);
+    assert_eq!(v["mandates"], n);
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.execute_batch("UPDATE mandates SET status = 'failed', failure = 'expired' WHERE rowid = 1;")
+        .unwrap();
+    drop(conn);
+    let out = reconcile();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(1), "{v}");
+    let diffs = v["differences"].as_array().unwrap();
+    assert_eq!(diffs.len(), 1, "{v}");
+    assert_eq!(diffs[0]["kind"], "mandate_state");
+    assert_eq!(diffs[0]["ledger"], "failed");
+    let _ = std::fs::remove_dir_all(&dir);
+}
