@@ -9,9 +9,9 @@
 //! signature bytes of the header are passed to `verifyMandate`.
 //!
 //! What the contract decides, and so what the adapter declares:
-//! - the verdict only (`reasonCodes: false`): the contract verifies under its own domain, so a
-//!   mandate signed for another deployment is `signature_invalid` there, the same verdict the
-//!   off-chain verifier reaches by its own order of checks;
+//! - the verdict and the reason code (`reasonCodes: true`): each of the contract's skip reasons
+//!   names a spec code (`aep2_evm::contract::SkipReason::code`) and its checks run in the spec's
+//!   stage order, so the codes are compared too;
 //! - only headers that decode to ABI values: base64, JSON, the envelope and the mandate's schema
 //!   are read off chain (the contract takes a `Mandate` struct and signature bytes), so a case
 //!   whose header fails there, or whose signature text is not hex, is skipped, with the code;
@@ -54,7 +54,7 @@ fn hello() -> StartResponse {
         capabilities: Capabilities {
             kinds: vec!["verify_mandate".into()],
             profiles: vec!["eip712".into()],
-            reason_codes: false,
+            reason_codes: true,
         },
         error_map: BTreeMap::new(),
     }
@@ -113,10 +113,13 @@ async fn judge(case: &CaseInput) -> Result<Answer, String> {
         .map_err(|e| format!("verifyMandate: {e}"))?;
     let mut outputs = BTreeMap::new();
     outputs.insert("digest".to_owned(), hex_encode_0x(&digest.0));
-    let valid = matches!(reason, SkipReason::None | SkipReason::InsufficientFunds);
+    let code = match reason {
+        SkipReason::None | SkipReason::InsufficientFunds => None,
+        other => other.code().map(|r| r.code().to_owned()),
+    };
     Ok(Answer::Verdict(CaseResult {
-        verdict: if valid { "valid" } else { "invalid" }.into(),
-        code: None,
+        verdict: if code.is_none() { "valid" } else { "invalid" }.into(),
+        code,
         outputs,
     }))
 }
