@@ -282,7 +282,12 @@ impl<'a, C: Chain> Settler<'a, C> {
             None => {
                 let next = self.chain.nonce(self.sp.address()).await?;
                 if next > batch.sp_nonce {
-                    // The nonce went to another transaction: this one can never be included.
+                    // The nonce moved: either this transaction was included between the two
+                    // reads (its receipt is there now; the next tick confirms it), or another
+                    // transaction took the nonce and this one can never be included.
+                    if self.chain.receipt(hash).await?.is_some() {
+                        return Ok(());
+                    }
                     self.ledger.abandon_batch(&batch.batch_id, now)?;
                     out.abandoned = Some(batch.batch_id);
                     return Ok(());
