@@ -322,6 +322,51 @@ impl Schemas {
     }
 }
 
+/// Serves the adapter protocol on `input` / `out` for an implementation: answers `start` with
+/// `hello`, each `run` with `respond`, until `stop` or end of input (exit 0), or an unreadable
+/// request or a closed output (exit 1, reported on stderr under `name`).
+pub fn serve_adapter(
+    name: &str,
+    mut input: impl BufRead,
+    mut out: impl std::io::Write,
+    hello: &StartResponse,
+    mut respond: impl FnMut(u64, &CaseInput) -> RunResponse,
+) -> std::process::ExitCode {
+    use std::process::ExitCode;
+    let mut send = |line: String| -> bool {
+        out.write_all(line.as_bytes())
+            .and_then(|()| out.write_all(b"\n"))
+            .and_then(|()| out.flush())
+            .is_ok()
+    };
+    loop {
+        let line = match read_line(&mut input) {
+            Ok(Line::Text(l)) => l,
+            Ok(Line::Eof) => return ExitCode::SUCCESS,
+            Ok(other) => {
+                eprintln!("{name}: unreadable request line: {other:?}");
+                return ExitCode::FAILURE;
+            }
+            Err(e) => {
+                eprintln!("{name}: stdin: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let sent = match serde_json::from_str::<Request>(&line) {
+            Ok(Request::Start { .. }) => send(serde_json::to_string(hello).unwrap_or_default()),
+            Ok(Request::Run { seq, case }) => send(serde_json::to_string(&respond(seq, &case)).unwrap_or_default()),
+            Ok(Request::Stop) => return ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("{name}: bad request: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        if !sent {
+            return ExitCode::FAILURE;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -26,8 +26,7 @@
 //! The `digest` output is the contract's `mandateDigest`, compared with the vectors' digest.
 
 use crate::protocol::{
-    Capabilities, CaseInput, CaseResult, Errored, Implementation, Line, PROTOCOL_VERSION, Request, RunResponse,
-    Skipped, StartResponse, read_line,
+    Capabilities, CaseInput, CaseResult, Errored, Implementation, PROTOCOL_VERSION, RunResponse, Skipped, StartResponse,
 };
 use aep2::codec::{hex_decode_0x, hex_encode_0x};
 use aep2::{Domain, Mandate, Profile, SignedMandate};
@@ -145,43 +144,12 @@ fn respond(rt: &tokio::runtime::Runtime, seq: u64, case: &CaseInput) -> RunRespo
 }
 
 /// Speaks the protocol on `input` / `output` until `stop` or end of input.
-pub fn serve(mut input: impl BufRead, mut out: impl Write) -> ExitCode {
+pub fn serve(input: impl BufRead, out: impl Write) -> ExitCode {
     let Ok(rt) = tokio::runtime::Builder::new_current_thread().build() else {
         eprintln!("aep2-evm-adapter: no runtime");
         return ExitCode::FAILURE;
     };
-    let mut send = |line: String| -> bool {
-        out.write_all(line.as_bytes())
-            .and_then(|()| out.write_all(b"\n"))
-            .and_then(|()| out.flush())
-            .is_ok()
-    };
-    loop {
-        let line = match read_line(&mut input) {
-            Ok(Line::Text(l)) => l,
-            Ok(Line::Eof) => return ExitCode::SUCCESS,
-            Ok(other) => {
-                eprintln!("aep2-evm-adapter: unreadable request line: {other:?}");
-                return ExitCode::FAILURE;
-            }
-            Err(e) => {
-                eprintln!("aep2-evm-adapter: stdin: {e}");
-                return ExitCode::FAILURE;
-            }
-        };
-        let sent = match serde_json::from_str::<Request>(&line) {
-            Ok(Request::Start { .. }) => send(serde_json::to_string(&hello()).unwrap_or_default()),
-            Ok(Request::Run { seq, case }) => {
-                send(serde_json::to_string(&respond(&rt, seq, &case)).unwrap_or_default())
-            }
-            Ok(Request::Stop) => return ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("aep2-evm-adapter: bad request: {e}");
-                return ExitCode::FAILURE;
-            }
-        };
-        if !sent {
-            return ExitCode::FAILURE;
-        }
-    }
+    crate::protocol::serve_adapter("aep2-evm-adapter", input, out, &hello(), |seq, case| {
+        respond(&rt, seq, case)
+    })
 }

@@ -7,8 +7,8 @@
 //! reference-adapter` (what `--adapter reference` runs).
 
 use crate::protocol::{
-    CASE_KINDS, Capabilities, CaseInput, CaseResult, Errored, Implementation, Line, PROFILES, PROTOCOL_VERSION,
-    Request, RunResponse, StartResponse, read_line,
+    CASE_KINDS, Capabilities, CaseInput, CaseResult, Errored, Implementation, PROFILES, PROTOCOL_VERSION, RunResponse,
+    StartResponse,
 };
 use aep2_vectors::check::answer;
 use aep2_vectors::model::{Context, Expected, Kind, TestCase, TestGroup};
@@ -95,37 +95,6 @@ fn respond(seq: u64, case: &CaseInput) -> RunResponse {
 }
 
 /// Speaks the protocol on `input` / `output` until `stop` or end of input.
-pub fn serve(mut input: impl BufRead, mut out: impl Write) -> ExitCode {
-    let mut send = |line: String| -> bool {
-        out.write_all(line.as_bytes())
-            .and_then(|()| out.write_all(b"\n"))
-            .and_then(|()| out.flush())
-            .is_ok()
-    };
-    loop {
-        let line = match read_line(&mut input) {
-            Ok(Line::Text(l)) => l,
-            Ok(Line::Eof) => return ExitCode::SUCCESS,
-            Ok(other) => {
-                eprintln!("aep2-reference-adapter: unreadable request line: {other:?}");
-                return ExitCode::FAILURE;
-            }
-            Err(e) => {
-                eprintln!("aep2-reference-adapter: stdin: {e}");
-                return ExitCode::FAILURE;
-            }
-        };
-        let sent = match serde_json::from_str::<Request>(&line) {
-            Ok(Request::Start { .. }) => send(serde_json::to_string(&hello()).unwrap_or_default()),
-            Ok(Request::Run { seq, case }) => send(serde_json::to_string(&respond(seq, &case)).unwrap_or_default()),
-            Ok(Request::Stop) => return ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("aep2-reference-adapter: bad request: {e}");
-                return ExitCode::FAILURE;
-            }
-        };
-        if !sent {
-            return ExitCode::FAILURE;
-        }
-    }
+pub fn serve(input: impl BufRead, out: impl Write) -> ExitCode {
+    crate::protocol::serve_adapter("aep2-reference-adapter", input, out, &hello(), respond)
 }

@@ -187,3 +187,19 @@ pub fn runtime() -> tokio::runtime::Runtime {
         .build()
         .unwrap()
 }
+
+/// Runs an async scenario `fn(&impl TestChain)` on the embedded EVM, then on anvil when it is
+/// installed (see [`Anvil::start`]): `on_both_chains!(scenario)`.
+#[macro_export]
+macro_rules! on_both_chains {
+    ($scenario:ident) => {{
+        let rt = $crate::devnet::runtime();
+        rt.block_on($scenario(&$crate::devnet::embedded()));
+        if let Some(anvil) = $crate::devnet::Anvil::start() {
+            rt.block_on(async {
+                let chain = $crate::devnet::rpc(&anvil).await;
+                $scenario(&chain).await
+            });
+        }
+    }};
+}

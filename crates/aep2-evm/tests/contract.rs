@@ -8,22 +8,10 @@ use aep2::crypto::secp256k1::SecretKey;
 use aep2::{Domain, Eip712Domain, EvmAddress, Mandate, PayerKey, Profile, SignedMandate, U256 as CoreU256};
 use aep2_evm::TxKey;
 use aep2_evm::contract::{self, AEP2DebitWallet, SkipReason, Wallet, abi_mandate, decode};
-use aep2_evm::devnet::{Anvil, CHAIN_ID, GENESIS, TestChain, VECTOR_WALLET, embedded, rpc, runtime};
+use aep2_evm::devnet::{CHAIN_ID, GENESIS, TestChain, VECTOR_WALLET};
+use aep2_evm::on_both_chains;
 use alloy::primitives::{Address, B256, Bytes, U256};
 use std::path::PathBuf;
-
-macro_rules! on_both_chains {
-    ($scenario:ident) => {{
-        let rt = runtime();
-        rt.block_on($scenario(&embedded()));
-        if let Some(anvil) = Anvil::start() {
-            rt.block_on(async {
-                let chain = rpc(&anvil).await;
-                $scenario(&chain).await
-            });
-        }
-    }};
-}
 
 /// Every `eip712` mandate header of the vectors that decodes.
 fn vector_mandates() -> Vec<(String, SignedMandate)> {

@@ -7,24 +7,12 @@
 use aep2::crypto::secp256k1::SecretKey;
 use aep2::{Domain, Eip712Domain, EnvelopeForm, EvmAddress, EvmMandate, Mandate, PayerKey, SpKey, U256 as CoreU256};
 use aep2_evm::contract::{self, Wallet};
-use aep2_evm::devnet::{Anvil, CHAIN_ID, TestChain, embedded, rpc, runtime};
+use aep2_evm::devnet::{CHAIN_ID, TestChain};
+use aep2_evm::on_both_chains;
 use aep2_evm::{Chain, ChainError, ChainResult, Head, Log, SignedTx, TxKey, TxReceipt, TxRequest};
 use aep2_sp::settlement::{SettlementOptions, Settler, reconcile};
 use aep2_sp::{BatchState, Config, Ledger, LedgerOptions, Processor, Status};
 use alloy::primitives::{Address, B256, Bytes, U256};
-
-macro_rules! on_both_chains {
-    ($scenario:ident) => {{
-        let rt = runtime();
-        rt.block_on($scenario(&embedded()));
-        if let Some(anvil) = Anvil::start() {
-            rt.block_on(async {
-                let chain = rpc(&anvil).await;
-                $scenario(&chain).await
-            });
-        }
-    }};
-}
 
 fn evm(a: Address) -> EvmAddress {
     EvmAddress(a.0.0)

@@ -28,7 +28,45 @@ mod settlement;
 
 pub use settlement::{BatchState, FundsEvent, ItemOutcome, NewBatch, QueuedMandate, StoredBatch};
 
-const SCHEMA: &str = "
+/// The settlement tables (schema version 3), in the fresh schema and in the migration from 2.
+macro_rules! settlement_tables {
+    () => {
+        "
+CREATE INDEX mandates_batch ON mandates (batch_id) WHERE batch_id IS NOT NULL;
+CREATE TABLE batches (
+    batch_id BLOB NOT NULL PRIMARY KEY CHECK (length(batch_id) = 32),
+    domain TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('signed', 'confirmed', 'abandoned')),
+    sp_nonce INTEGER NOT NULL,
+    tx_hash BLOB NOT NULL CHECK (length(tx_hash) = 32),
+    raw_tx BLOB NOT NULL,
+    items INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    block INTEGER,
+    gas_used INTEGER,
+    settled INTEGER,
+    skipped INTEGER
+) STRICT;
+CREATE INDEX batches_state ON batches (domain, state);
+CREATE TABLE withdrawals (
+    id TEXT NOT NULL PRIMARY KEY,
+    domain TEXT NOT NULL,
+    payer TEXT NOT NULL,
+    token TEXT NOT NULL,
+    amount BLOB NOT NULL CHECK (length(amount) = 32),
+    created_at INTEGER NOT NULL
+) STRICT;
+CREATE TABLE chain_cursor (
+    domain TEXT NOT NULL PRIMARY KEY,
+    next_block INTEGER NOT NULL
+) STRICT;
+"
+    };
+}
+
+const SCHEMA: &str = concat!(
+    "
 CREATE TABLE accounts (
     domain TEXT NOT NULL,
     payer TEXT NOT NULL,
@@ -73,36 +111,9 @@ CREATE TABLE mandates (
 ) STRICT;
 CREATE INDEX mandates_status ON mandates (status, accepted_at);
 CREATE INDEX mandates_account ON mandates (domain, payer, token);
-CREATE INDEX mandates_batch ON mandates (batch_id) WHERE batch_id IS NOT NULL;
-CREATE TABLE batches (
-    batch_id BLOB NOT NULL PRIMARY KEY CHECK (length(batch_id) = 32),
-    domain TEXT NOT NULL,
-    state TEXT NOT NULL CHECK (state IN ('signed', 'confirmed', 'abandoned')),
-    sp_nonce INTEGER NOT NULL,
-    tx_hash BLOB NOT NULL CHECK (length(tx_hash) = 32),
-    raw_tx BLOB NOT NULL,
-    items INTEGER NOT NULL,
-    created_at INTEGER NOT NULL,
-    updated_at INTEGER NOT NULL,
-    block INTEGER,
-    gas_used INTEGER,
-    settled INTEGER,
-    skipped INTEGER
-) STRICT;
-CREATE INDEX batches_state ON batches (domain, state);
-CREATE TABLE withdrawals (
-    id TEXT NOT NULL PRIMARY KEY,
-    domain TEXT NOT NULL,
-    payer TEXT NOT NULL,
-    token TEXT NOT NULL,
-    amount BLOB NOT NULL CHECK (length(amount) = 32),
-    created_at INTEGER NOT NULL
-) STRICT;
-CREATE TABLE chain_cursor (
-    domain TEXT NOT NULL PRIMARY KEY,
-    next_block INTEGER NOT NULL
-) STRICT;
-";
+",
+    settlement_tables!()
+);
 
 /// Version 1 to 2: the payee's submission id (spec `aep2.md#sp-enqueue`, *Submission id*).
 const MIGRATE_1_TO_2: &str =
@@ -110,43 +121,17 @@ const MIGRATE_1_TO_2: &str =
 
 /// Version 2 to 3: settlement (spec `aep2.md#settlement`): a mandate's batch, transaction,
 /// block and failure; batches; chain withdrawals and the chain cursor.
-const MIGRATE_2_TO_3: &str = "
+const MIGRATE_2_TO_3: &str = concat!(
+    "
 ALTER TABLE accounts ADD COLUMN withdrawing BLOB NOT NULL
     DEFAULT X'0000000000000000000000000000000000000000000000000000000000000000' CHECK (length(withdrawing) = 32);
 ALTER TABLE mandates ADD COLUMN batch_id BLOB CHECK (batch_id IS NULL OR length(batch_id) = 32);
 ALTER TABLE mandates ADD COLUMN settled_tx BLOB CHECK (settled_tx IS NULL OR length(settled_tx) = 32);
 ALTER TABLE mandates ADD COLUMN settled_block INTEGER;
 ALTER TABLE mandates ADD COLUMN failure TEXT;
-CREATE INDEX mandates_batch ON mandates (batch_id) WHERE batch_id IS NOT NULL;
-CREATE TABLE batches (
-    batch_id BLOB NOT NULL PRIMARY KEY CHECK (length(batch_id) = 32),
-    domain TEXT NOT NULL,
-    state TEXT NOT NULL CHECK (state IN ('signed', 'confirmed', 'abandoned')),
-    sp_nonce INTEGER NOT NULL,
-    tx_hash BLOB NOT NULL CHECK (length(tx_hash) = 32),
-    raw_tx BLOB NOT NULL,
-    items INTEGER NOT NULL,
-    created_at INTEGER NOT NULL,
-    updated_at INTEGER NOT NULL,
-    block INTEGER,
-    gas_used INTEGER,
-    settled INTEGER,
-    skipped INTEGER
-) STRICT;
-CREATE INDEX batches_state ON batches (domain, state);
-CREATE TABLE withdrawals (
-    id TEXT NOT NULL PRIMARY KEY,
-    domain TEXT NOT NULL,
-    payer TEXT NOT NULL,
-    token TEXT NOT NULL,
-    amount BLOB NOT NULL CHECK (length(amount) = 32),
-    created_at INTEGER NOT NULL
-) STRICT;
-CREATE TABLE chain_cursor (
-    domain TEXT NOT NULL PRIMARY KEY,
-    next_block INTEGER NOT NULL
-) STRICT;
-";
+",
+    settlement_tables!()
+);
 
 /// What a ledger file is.
 const KIND: FileKind = FileKind {
