@@ -1,4 +1,15 @@
-//! The service configuration: a JSON file (see the crate docs for its members).
+//! The service configuration: a JSON file, closed (an unknown member is an error):
+//!
+//! | member | value |
+//! |---|---|
+//! | `database` | the ledger file (required; relative to the configuration's directory) |
+//! | `listen` | `host:port` (default `127.0.0.1:0`) |
+//! | `keys` | `{"secp256k1", "ed25519"}`: each `0x` + 64 hex, or `{"file": PATH}` |
+//! | `domains` | `[{"profile", "domain"}]`, the deployments served |
+//! | `settlementWindow`, `clockSkew` | seconds (defaults 300 and 5) |
+//! | `deposits`, `depositsFile` | ledger credits applied once per id at start-up |
+//! | `http` | `{"maxBodyBytes", "headerTimeoutMs", "bodyTimeoutMs", "maxConnections"}` |
+//! | `chain` | `{"rpcUrl", "wallet", "txKey", "confirmations", "maxItems", "maxAgeSeconds", "marginSeconds", "pollMs"}`: settle on that node through that debit wallet ([`ChainConfig`], spec `aep2.md#settlement`) |
 //!
 //! Secrets (the SP keys) are read from the file or from files it names, never printed: the
 //! [`Config`] `Debug` output redacts them.
