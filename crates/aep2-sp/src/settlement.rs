@@ -39,6 +39,9 @@ pub struct SettlementOptions {
     pub confirmations: u64,
     /// Pause between ticks of [`Settler::run`].
     pub poll: Duration,
+    /// A batch whose SP nonce was taken while its receipt cannot be found is abandoned only
+    /// this long after it was recorded (seconds): nodes report the nonce before the receipt.
+    pub abandon_after: u64,
 }
 
 impl Default for SettlementOptions {
@@ -49,6 +52,7 @@ impl Default for SettlementOptions {
             margin: 60,
             confirmations: 1,
             poll: Duration::from_millis(500),
+            abandon_after: 30,
         }
     }
 }
@@ -282,10 +286,12 @@ impl<'a, C: Chain> Settler<'a, C> {
             None => {
                 let next = self.chain.nonce(self.sp.address()).await?;
                 if next > batch.sp_nonce {
-                    // The nonce moved: either this transaction was included between the two
-                    // reads (its receipt is there now; the next tick confirms it), or another
+                    // The nonce moved: either this transaction was included (nodes may report
+                    // the nonce before the receipt: wait `abandon_after` for it), or another
                     // transaction took the nonce and this one can never be included.
-                    if self.chain.receipt(hash).await?.is_some() {
+                    if self.chain.receipt(hash).await?.is_some()
+                        || now < batch.created_at.saturating_add(self.options.abandon_after)
+                    {
                         return Ok(());
                     }
                     self.ledger.abandon_batch(&batch.batch_id, now)?;

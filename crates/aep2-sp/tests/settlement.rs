@@ -265,7 +265,12 @@ async fn crashes_lose_nothing<C: TestChain>(chain: &C) {
         .settle(chain, &w.sp_tx, B256::repeat_byte(9), Vec::new())
         .await
         .unwrap();
+    // Within the grace the worker waits for a receipt (nodes report the nonce first) ...
     let t = restarted.tick(now_of(chain).await).await.unwrap();
+    assert_eq!(t.abandoned, None, "{}", chain.name());
+    // ... after it, the batch is abandoned.
+    let later = now_of(chain).await + SettlementOptions::default().abandon_after;
+    let t = restarted.tick(later).await.unwrap();
     assert_eq!(t.abandoned, Some(open[0].batch_id), "{}", chain.name());
     settle_all(&restarted, chain).await;
     for id in &more {
