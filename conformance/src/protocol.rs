@@ -322,6 +322,19 @@ impl Schemas {
     }
 }
 
+/// The protocol's result for a reference-style answer: verdict, code, and every output it
+/// computed (intermediates, and the `signature` and `header` a signer produced).
+pub fn result_of(a: aep2_vectors::check::Answer) -> CaseResult {
+    let mut outputs = a.intermediates;
+    outputs.extend(a.signature.map(|s| ("signature".to_owned(), s)));
+    outputs.extend(a.header.map(|h| ("header".to_owned(), h)));
+    CaseResult {
+        verdict: a.result,
+        code: a.reason,
+        outputs,
+    }
+}
+
 /// Serves the adapter protocol on `input` / `out` for an implementation: answers `start` with
 /// `hello`, each `run` with `respond`, until `stop` or end of input (exit 0), or an unreadable
 /// request or a closed output (exit 1, reported on stderr under `name`).

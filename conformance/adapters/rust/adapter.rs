@@ -7,7 +7,7 @@
 //! reference-adapter` (what `--adapter reference` runs).
 
 use crate::protocol::{
-    CASE_KINDS, Capabilities, CaseInput, CaseResult, Errored, Implementation, PROFILES, PROTOCOL_VERSION, RunResponse,
+    CASE_KINDS, Capabilities, CaseInput, Errored, Implementation, PROFILES, PROTOCOL_VERSION, RunResponse,
     StartResponse,
 };
 use aep2_vectors::check::answer;
@@ -77,16 +77,7 @@ fn respond(seq: u64, case: &CaseInput) -> RunResponse {
         errored: None,
     };
     match as_vector(seq, case).and_then(|(g, t)| answer(&g, &t)) {
-        Ok(a) => {
-            let mut outputs = a.intermediates;
-            outputs.extend(a.signature.map(|s| ("signature".to_owned(), s)));
-            outputs.extend(a.header.map(|h| ("header".to_owned(), h)));
-            response.result = Some(CaseResult {
-                verdict: a.result,
-                code: a.reason,
-                outputs,
-            });
-        }
+        Ok(a) => response.result = Some(crate::protocol::result_of(a)),
         Err(message) => {
             response.errored = Some(Errored { message, context: None });
         }

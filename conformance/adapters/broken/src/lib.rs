@@ -1244,16 +1244,7 @@ impl BrokenVerifier {
             let beyond = !KINDS.contains(&case.kind.as_str());
             if area.is_some() || beyond {
                 match area.unwrap_or_else(|| readings::reference(case)) {
-                    Ok(a) => {
-                        let mut outputs = a.intermediates;
-                        outputs.extend(a.signature.map(|s| ("signature".to_owned(), s)));
-                        outputs.extend(a.header.map(|h| ("header".to_owned(), h)));
-                        response.result = Some(CaseResult {
-                            verdict: a.result,
-                            code: a.reason,
-                            outputs,
-                        });
-                    }
+                    Ok(a) => response.result = Some(aep2_conformance::protocol::result_of(a)),
                     Err(message) => response.errored = Some(Errored { message, context: None }),
                 }
                 return response;

@@ -474,41 +474,18 @@ impl Ledger {
         for event in events {
             match event {
                 FundsEvent::Deposit { id, account, amount } => {
-                    let seen = tx
-                        .prepare_cached("SELECT 1 FROM deposits WHERE id = ?1")
-                        .and_then(|mut s| s.query_row([id], |_| Ok(())).optional())
-                        .map_err(|e| unavailable("funds events: deposit", &e))?;
-                    if seen.is_some() {
+                    if !record_movement(&tx, Movement::Deposit, id, account, amount, now)? {
                         continue;
                     }
                     let (balance, reserved) = read_account(&tx, account)?;
                     let balance = add(&balance, amount)
                         .ok_or_else(|| Error::new(Reason::UintOutOfRange, "balance would exceed 2^256 - 1"))?;
                     write_account(&tx, account, &balance, &reserved)?;
-                    tx.prepare_cached(
-                        "INSERT INTO deposits (id, domain, payer, token, amount, created_at) \
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                    )
-                    .and_then(|mut s| {
-                        s.execute(params![
-                            id,
-                            account.domain,
-                            account.payer,
-                            account.token,
-                            amount.0.as_slice(),
-                            to_sql_int(now)
-                        ])
-                    })
-                    .map_err(|e| unavailable("funds events: deposit", &e))?;
                 }
                 FundsEvent::WithdrawalRequested { account, amount } => set_withdrawing(&tx, account, amount)?,
                 FundsEvent::WithdrawalCancelled { account } => set_withdrawing(&tx, account, &U256::ZERO)?,
                 FundsEvent::Withdrawn { id, account, amount } => {
-                    let seen = tx
-                        .prepare_cached("SELECT 1 FROM withdrawals WHERE id = ?1")
-                        .and_then(|mut s| s.query_row([id], |_| Ok(())).optional())
-                        .map_err(|e| unavailable("funds events: withdrawal", &e))?;
-                    if seen.is_some() {
+                    if !record_movement(&tx, Movement::Withdrawal, id, account, amount, now)? {
                         continue;
                     }
                     let (balance, reserved) = read_account(&tx, account)?;
@@ -516,21 +493,6 @@ impl Ledger {
                     let balance = sub(&balance, amount).unwrap_or(U256::ZERO);
                     write_account(&tx, account, &balance, &reserved)?;
                     set_withdrawing(&tx, account, &U256::ZERO)?;
-                    tx.prepare_cached(
-                        "INSERT INTO withdrawals (id, domain, payer, token, amount, created_at) \
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                    )
-                    .and_then(|mut s| {
-                        s.execute(params![
-                            id,
-                            account.domain,
-                            account.payer,
-                            account.token,
-                            amount.0.as_slice(),
-                            to_sql_int(now)
-                        ])
-                    })
-                    .map_err(|e| unavailable("funds events: withdrawal", &e))?;
                 }
             }
         }
@@ -558,6 +520,56 @@ impl Ledger {
         }
         tx.commit().map_err(|e| unavailable("raise withdrawal: commit", &e))
     }
+}
+
+/// A chain movement of funds, recorded once per event id.
+#[derive(Clone, Copy)]
+enum Movement {
+    Deposit,
+    Withdrawal,
+}
+
+/// Records a movement under its id; `false` (and nothing written) if that id is recorded.
+fn record_movement(
+    conn: &rusqlite::Connection,
+    kind: Movement,
+    id: &str,
+    account: &AccountKey,
+    amount: &U256,
+    now: u64,
+) -> Result<bool, Error> {
+    let (seen, insert, what) = match kind {
+        Movement::Deposit => (
+            "SELECT 1 FROM deposits WHERE id = ?1",
+            "INSERT INTO deposits (id, domain, payer, token, amount, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            "funds events: deposit",
+        ),
+        Movement::Withdrawal => (
+            "SELECT 1 FROM withdrawals WHERE id = ?1",
+            "INSERT INTO withdrawals (id, domain, payer, token, amount, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            "funds events: withdrawal",
+        ),
+    };
+    let known = conn
+        .prepare_cached(seen)
+        .and_then(|mut s| s.query_row([id], |_| Ok(())).optional())
+        .map_err(|e| unavailable(what, &e))?;
+    if known.is_some() {
+        return Ok(false);
+    }
+    conn.prepare_cached(insert)
+        .and_then(|mut s| {
+            s.execute(params![
+                id,
+                account.domain,
+                account.payer,
+                account.token,
+                amount.0.as_slice(),
+                to_sql_int(now)
+            ])
+        })
+        .map_err(|e| unavailable(what, &e))?;
+    Ok(true)
 }
 
 fn set_withdrawing(conn: &rusqlite::Connection, k: &AccountKey, amount: &U256) -> Result<(), Error> {
