@@ -78,8 +78,12 @@ enum Cmd {
 
 #[derive(Subcommand)]
 enum ServeCmd {
-    /// The settlement processor: prints one JSON line {listening, sp} once bound, serves until
-    /// SIGTERM or Ctrl-C. Exit 0 on a clean shutdown, 2 on a configuration, database or bind error.
+    /// The settlement processor: prints one JSON line {listening, sp} once bound (with a chain
+    /// "embedded" in the config also {chain: {chainId, wallet, token}}, the contracts it deployed),
+    /// serves until SIGTERM or Ctrl-C. With "chain" in the config the settlement worker settles
+    /// accepted eip712 mandates there: on a node ({rpcUrl, wallet, txKey, fromBlock?}) or on an
+    /// in-process EVM for tests ({embedded: {chainId?, fund: [{key, amount}]}}). Exit 0 on a clean
+    /// shutdown, 2 on a configuration, database, chain or bind error.
     #[command(after_help = AFTER_HELP.as_str())]
     Sp(ServeSpArgs),
     /// The demo payee: paid routes /paid/intent (request-bound, GET and POST), /paid/mvp (MVP
@@ -100,7 +104,7 @@ enum ServeCmd {
 #[derive(Args)]
 struct ServeSpArgs {
     /// The JSON configuration file (listen, database, keys, domains, settlementWindow, clockSkew,
-    /// deposits, depositsFile, http); see the aep2-sp crate docs and spec §6.5.
+    /// deposits, depositsFile, http, chain); see the aep2-sp crate docs and spec §6.5 and §6.7.
     #[arg(long)]
     config: PathBuf,
     /// Override the configured listen address (e.g. 127.0.0.1:0).
@@ -139,6 +143,9 @@ struct SpReconcileArgs {
     /// The debit wallet's address.
     #[arg(long, value_name = "ADDRESS")]
     wallet: String,
+    /// The block the wallet was deployed in: events are read from there (default 0).
+    #[arg(long, value_name = "BLOCK", default_value_t = 0)]
+    from_block: u64,
 }
 
 #[derive(Args)]
@@ -862,9 +869,17 @@ fn serve_sp(a: &ServeSpArgs) -> Outcome {
     if let Some(d) = &a.database {
         config.database = d.clone();
     }
-    aep2_sp::service::run_blocking(&config, |addr, sps| {
+    aep2_sp::service::run_blocking(&config, |addr, sps, embedded| {
         // One line, flushed, so that a supervisor (or a test) can read the bound port.
-        println!("{}", json!({ "listening": addr.to_string(), "sp": sps }));
+        let mut line = json!({ "listening": addr.to_string(), "sp": sps });
+        if let Some(d) = embedded {
+            line["chain"] = json!({
+                "chainId": d.chain_id,
+                "wallet": d.wallet.to_checksum(),
+                "token": d.token.to_checksum(),
+            });
+        }
+        println!("{line}");
         let _ = std::io::Write::flush(&mut std::io::stdout());
     })?;
     Ok(ExitCode::SUCCESS)
@@ -922,9 +937,14 @@ fn sp_reconcile(a: &SpReconcileArgs) -> Outcome {
         let chain = aep2_evm::Rpc::connect(&a.rpc_url)
             .await
             .map_err(|e| format!("--rpc-url: {e}"))?;
-        aep2_sp::settlement::reconcile(&chain, &ledger, alloy::primitives::Address::from(wallet.0))
-            .await
-            .map_err(|e| e.to_string())
+        aep2_sp::settlement::reconcile(
+            &chain,
+            &ledger,
+            alloy::primitives::Address::from(wallet.0),
+            a.from_block,
+        )
+        .await
+        .map_err(|e| e.to_string())
     })?;
     let differences: Vec<J> = r
         .differences

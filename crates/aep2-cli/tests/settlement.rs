@@ -1,7 +1,9 @@
 //! `aep2 serve sp` with a chain in its config, on anvil: receipted mandates settle; SIGKILL in
 //! the middle of settling and a restart lose nothing and settle nothing twice; `aep2 sp
-//! reconcile` then reports no difference, and reports the one planted in the ledger.
-//! Skipped without the contracts' npm modules (anvil), unless `AEP2_REQUIRE_ANVIL=1`.
+//! reconcile` then reports no difference, and reports the one planted in the ledger. The anvil
+//! test is skipped without the contracts' npm modules, unless `AEP2_REQUIRE_ANVIL=1`. And with
+//! the embedded chain: `aep2 serve sp` deploys, funds and settles in process, and refuses to
+//! reuse a ledger whose chain died with the earlier process.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
 
@@ -207,5 +209,128 @@ fn the_sp_settles_survives_sigkill_and_reconciles_with_the_chain() {
     assert_eq!(diffs.len(), 1, "{v}");
     assert_eq!(diffs[0]["kind"], "mandate_state");
     assert_eq!(diffs[0]["ledger"], "failed");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Starts `aep2 serve sp` and returns it with its first line.
+fn start_sp_line(config: &Path) -> (Child, serde_json::Value) {
+    let mut child = Command::new(BIN)
+        .args(["serve", "sp", "--config", config.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    (
+        child,
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line:?}")),
+    )
+}
+
+#[test]
+fn serve_sp_on_an_embedded_chain_funds_settles_and_refuses_a_used_ledger() {
+    // Its own directory: `temp_dir()` belongs to the other test of this binary, running beside it.
+    let dir = std::env::temp_dir().join(format!("aep2-cli-settlement-embedded-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let payer = TxKey::from_label("cli-embedded-payer");
+    let config = dir.join("sp.json");
+    std::fs::write(
+        &config,
+        serde_json::json!({
+            "database": "ledger.db",
+            "keys": { "secp256k1": aep2::codec::hex_encode_0x(&[7u8; 32]) },
+            "domains": [],
+            "chain": {
+                "embedded": {
+                    "chainId": 31337,
+                    "fund": [{ "key": aep2::codec::hex_encode_0x(&payer.secret_bytes()), "amount": "1000000" }]
+                },
+                "maxItems": 5,
+                "maxAgeSeconds": 0,
+                "pollMs": 50
+            }
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let (mut sp, line) = start_sp_line(&config);
+    let url = format!("http://{}", line["listening"].as_str().unwrap());
+    assert_eq!(line["chain"]["chainId"], 31337, "{line}");
+    let wallet = EvmAddress::parse(line["chain"]["wallet"].as_str().unwrap()).unwrap();
+    let token = EvmAddress::parse(line["chain"]["token"].as_str().unwrap()).unwrap();
+    let domain = Domain::Eip712(Eip712Domain {
+        chain_id: 31337,
+        verifying_contract: wallet,
+    });
+    let key = PayerKey::Secp256k1(SecretKey::from_bytes(&payer.secret_bytes()).unwrap());
+    let client = aep2_sp::SpClient::new(&url).unwrap();
+    let n = 12u64;
+    let now = aep2_sp::unix_now();
+    runtime().block_on(async {
+        for i in 0..n {
+            let m = EvmMandate {
+                owner: evm(payer.address()),
+                token,
+                payee: evm(Address::repeat_byte(0x5b)),
+                amount: CoreU256::from_u64(250),
+                nonce: CoreU256::from_u64(90_000 + i),
+                deadline: now + 600,
+                reference: [i as u8; 32],
+            };
+            let (sm, _) = aep2::sign_mandate(&Mandate::Eip712(m), &domain, &key, EnvelopeForm::Mvp).unwrap();
+            // The deposit reaches the ledger from the embedded chain's event.
+            let started = Instant::now();
+            loop {
+                match client.enqueue(&aep2::json::to_compact(&sm.to_json())).await {
+                    Ok(_) => break,
+                    Err(e) => {
+                        assert!(started.elapsed() < Duration::from_secs(10), "enqueue {i}: {e}");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                }
+            }
+        }
+    });
+    let db = dir.join("ledger.db");
+    let started = Instant::now();
+    while settled_count(&db) < n {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "only {} of {n} settled",
+            settled_count(&db)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let ledger = aep2_sp::Ledger::open(&db, &aep2_sp::LedgerOptions::default()).unwrap();
+    let batches = ledger.batches(None, Some(aep2_sp::BatchState::Confirmed)).unwrap();
+    assert!(
+        batches.len() >= 3,
+        "{n} mandates in batches of at most 5: {}",
+        batches.len()
+    );
+    let account = ledger
+        .balance(&aep2_sp::AccountKey {
+            domain: aep2_sp::domain_key(&domain),
+            payer: evm(payer.address()).to_checksum(),
+            token: token.to_checksum(),
+        })
+        .unwrap();
+    assert_eq!(account.balance, CoreU256::from_u64(1_000_000 - 250 * n));
+    drop(ledger);
+    let _ = Command::new("kill").args(["-TERM", &sp.id().to_string()]).status();
+    assert_eq!(sp.wait().unwrap().code(), Some(0));
+
+    // The chain died with the process: the same ledger is refused, with the reason.
+    let out = Command::new(BIN)
+        .args(["serve", "sp", "--config", config.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("already settled on an embedded chain"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }

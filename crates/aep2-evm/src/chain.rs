@@ -55,6 +55,35 @@ impl std::fmt::Debug for TxKey {
     }
 }
 
+/// EIP-1559 fees, wei per gas.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Fees {
+    /// The most the sender pays per gas, base fee included.
+    pub max_fee_per_gas: u128,
+    /// The most of it that goes to the block's producer.
+    pub max_priority_fee_per_gas: u128,
+}
+
+impl Fees {
+    /// Fees a node takes as a replacement of a pending transaction with these: both raised by a
+    /// fifth, at least by one wei (nodes ask for at least a tenth more on each).
+    pub fn bumped(self) -> Fees {
+        let up = |v: u128| v.saturating_add((v / 5).max(1));
+        Fees {
+            max_fee_per_gas: up(self.max_fee_per_gas),
+            max_priority_fee_per_gas: up(self.max_priority_fee_per_gas),
+        }
+    }
+
+    /// Each of the two fees at least the other's.
+    pub fn at_least(self, floor: Fees) -> Fees {
+        Fees {
+            max_fee_per_gas: self.max_fee_per_gas.max(floor.max_fee_per_gas),
+            max_priority_fee_per_gas: self.max_priority_fee_per_gas.max(floor.max_priority_fee_per_gas),
+        }
+    }
+}
+
 /// A transaction to sign: a call (`to`) or a contract creation (`to: None`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TxRequest {
@@ -68,6 +97,9 @@ pub struct TxRequest {
     pub gas: u64,
     /// Wei sent with it (funding an account's gas; zero for every contract call here).
     pub value: U256,
+    /// The least fees it pays: the chain's own estimate when higher (a replacement of a stuck
+    /// transaction asks for more than the one it replaces).
+    pub min_fees: Fees,
 }
 
 /// A signed transaction: its hash is known before it is sent, so a sender can record it first
@@ -82,6 +114,8 @@ pub struct SignedTx {
     pub nonce: u64,
     /// The bytes to broadcast (the node's raw transaction, or the embedded EVM's own encoding).
     pub raw: Bytes,
+    /// The fees it pays (zero on the embedded chain, which charges none).
+    pub fees: Fees,
 }
 
 /// One event a transaction emitted.

@@ -156,6 +156,7 @@ pub async fn send<C: Chain>(
                 nonce,
                 gas,
                 value,
+                min_fees: Default::default(),
             },
         )
         .await?;
@@ -172,6 +173,7 @@ pub async fn transfer<C: Chain>(chain: &C, key: &TxKey, to: Address, wei: U256) 
         nonce,
         gas: 21_000,
         value: wei,
+        min_fees: Default::default(),
     };
     let tx = chain.sign(key, request).await?;
     chain.broadcast(&tx).await?;

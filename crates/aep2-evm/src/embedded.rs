@@ -46,6 +46,7 @@ struct State {
 pub struct Embedded {
     chain_id: u64,
     state: Mutex<State>,
+    wall_clock: bool,
 }
 
 impl Embedded {
@@ -61,7 +62,15 @@ impl Embedded {
                 receipts: HashMap::new(),
                 logs: Vec::new(),
             }),
+            wall_clock: false,
         }
+    }
+
+    /// The same chain, whose blocks are never earlier than the system clock (a chain a service
+    /// runs on, where time passes without a test moving it).
+    pub fn following_wall_clock(mut self) -> Embedded {
+        self.wall_clock = true;
+        self
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -167,6 +176,7 @@ fn decode(raw: &[u8]) -> ChainResult<(Address, TxRequest)> {
             nonce: word(20),
             gas: word(28),
             value: U256::from_be_slice(&raw[36..68]),
+            min_fees: Default::default(),
         },
     ))
 }
@@ -231,6 +241,7 @@ impl Chain for Embedded {
             from: key.address(),
             nonce: tx.nonce,
             raw: raw.into(),
+            fees: Default::default(),
         })
     }
 
@@ -251,7 +262,14 @@ impl Chain for Embedded {
         if tx.gas > TX_GAS_CAP {
             return Err(ChainError::Refused("gas above the transaction gas cap".into()));
         }
-        let (number, timestamp) = (s.number + 1, s.next_timestamp.max(s.timestamp));
+        let wall = if self.wall_clock {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs())
+        } else {
+            0
+        };
+        let (number, timestamp) = (s.number + 1, s.next_timestamp.max(s.timestamp).max(wall));
         let env = TxEnv {
             caller: from,
             gas_limit: tx.gas,

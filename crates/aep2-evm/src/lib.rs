@@ -8,6 +8,6 @@ pub mod devnet;
 pub mod embedded;
 pub mod rpc;
 
-pub use chain::{Chain, ChainError, ChainResult, Head, Log, SignedTx, TxKey, TxReceipt, TxRequest};
+pub use chain::{Chain, ChainError, ChainResult, Fees, Head, Log, SignedTx, TxKey, TxReceipt, TxRequest};
 pub use embedded::Embedded;
 pub use rpc::Rpc;

@@ -2,7 +2,7 @@
 //! alloy crates over plain HTTP. Transactions are EIP-1559, signed here with the sender's key;
 //! the node only relays them, so a transaction's hash is known before it is sent.
 
-use crate::chain::{Chain, ChainError, ChainResult, Head, Log, SignedTx, TxKey, TxReceipt, TxRequest};
+use crate::chain::{Chain, ChainError, ChainResult, Fees, Head, Log, SignedTx, TxKey, TxReceipt, TxRequest};
 use alloy::consensus::{SignableTransaction, TxEip1559, TxEnvelope};
 use alloy::eips::{BlockNumberOrTag, Encodable2718};
 use alloy::network::TxSignerSync;
@@ -158,13 +158,18 @@ impl Chain for Rpc {
     }
 
     async fn sign(&self, key: &TxKey, tx: TxRequest) -> ChainResult<SignedTx> {
-        let fees = timed(self.provider.estimate_eip1559_fees(), malformed).await?;
+        let estimate = timed(self.provider.estimate_eip1559_fees(), malformed).await?;
+        let fees = Fees {
+            max_fee_per_gas: estimate.max_fee_per_gas,
+            max_priority_fee_per_gas: estimate.max_priority_fee_per_gas,
+        }
+        .at_least(tx.min_fees);
         let mut unsigned = TxEip1559 {
             chain_id: self.chain_id,
             nonce: tx.nonce,
             gas_limit: tx.gas,
             max_fee_per_gas: fees.max_fee_per_gas,
-            max_priority_fee_per_gas: fees.max_priority_fee_per_gas,
+            max_priority_fee_per_gas: fees.max_priority_fee_per_gas.min(fees.max_fee_per_gas),
             to: tx.to.map_or(TxKind::Create, TxKind::Call),
             value: tx.value,
             access_list: Default::default(),
@@ -181,6 +186,7 @@ impl Chain for Rpc {
             from: key.address(),
             nonce: tx.nonce,
             raw: envelope.encoded_2718().into(),
+            fees,
         })
     }
 

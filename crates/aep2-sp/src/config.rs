@@ -9,7 +9,7 @@
 //! | `settlementWindow`, `clockSkew` | seconds (defaults 300 and 5) |
 //! | `deposits`, `depositsFile` | ledger credits applied once per id at start-up |
 //! | `http` | `{"maxBodyBytes", "headerTimeoutMs", "bodyTimeoutMs", "maxConnections"}` |
-//! | `chain` | `{"rpcUrl", "wallet", "txKey", "confirmations", "maxItems", "maxAgeSeconds", "marginSeconds", "pollMs"}`: settle on that node through that debit wallet ([`ChainConfig`], spec `aep2.md#settlement`) |
+//! | `chain` | `{"rpcUrl", "wallet", "txKey", "fromBlock", "confirmations", "maxItems", "maxAgeSeconds", "marginSeconds", "bumpAfterSeconds", "pollMs"}`: settle on that node through that debit wallet; or `{"embedded": {"chainId", "fund"}, …}`: on an in-process EVM, for tests and demos ([`ChainConfig`], spec `aep2.md#settlement`) |
 //!
 //! Secrets (the SP keys) are read from the file or from files it names, never printed: the
 //! [`Config`] `Debug` output redacts them.
@@ -92,13 +92,11 @@ pub struct Config {
     pub chain: Option<ChainConfig>,
 }
 
-/// The chain an SP settles on: a node, the debit wallet there and the SP's transaction key.
+/// The chain an SP settles on, the SP's transaction key there and the worker's settings.
 #[derive(Clone)]
 pub struct ChainConfig {
-    /// The node's JSON-RPC URL (`http://…`).
-    pub rpc_url: String,
-    /// The debit wallet's address; `eip712:<chainId>:<wallet>` must be a configured domain.
-    pub wallet: aep2::EvmAddress,
+    /// Where the chain is.
+    pub source: ChainSource,
     /// The key that signs the SP's settlement transactions (authorised in the wallet, holding gas
     /// money); used for nothing else.
     pub tx_key: [u8; 32],
@@ -106,11 +104,49 @@ pub struct ChainConfig {
     pub settlement: crate::settlement::SettlementOptions,
 }
 
+/// Where an SP's chain is.
+#[derive(Clone, Debug)]
+pub enum ChainSource {
+    /// A node's JSON-RPC URL (`http://…`) and the debit wallet deployed there; the wallet's
+    /// `eip712:<chainId>:<wallet>` must be a configured domain.
+    Rpc {
+        /// The node's URL.
+        url: String,
+        /// The debit wallet's address.
+        wallet: aep2::EvmAddress,
+    },
+    /// An in-process EVM that the SP creates at start-up, deploying the debit wallet and a test
+    /// token and funding the listed payers; its domain is served without being listed. It lives
+    /// only as long as the process, so its ledger must be new (tests and demos only).
+    Embedded(EmbeddedChain),
+}
+
+/// The in-process chain of [`ChainSource::Embedded`].
+#[derive(Clone)]
+pub struct EmbeddedChain {
+    /// Its EIP-155 chain id (default 31337).
+    pub chain_id: u64,
+    /// Payers funded at start-up: each key's account gets `amount` of the test token, deposited
+    /// into the debit wallet (the deposit reaches the ledger from the chain's event).
+    pub fund: Vec<([u8; 32], U256)>,
+}
+
+/// The most payers an embedded chain funds at start-up.
+pub const MAX_EMBEDDED_FUND: usize = 1000;
+
+impl fmt::Debug for EmbeddedChain {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EmbeddedChain")
+            .field("chain_id", &self.chain_id)
+            .field("fund", &self.fund.len())
+            .finish()
+    }
+}
+
 impl fmt::Debug for ChainConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ChainConfig")
-            .field("rpc_url", &self.rpc_url)
-            .field("wallet", &self.wallet)
+            .field("source", &self.source)
             .field("settlement", &self.settlement)
             .finish_non_exhaustive()
     }
@@ -227,49 +263,7 @@ impl Config {
             c.deposits = parse_deposits(d, &c.domains)?;
         }
         if let Some(ch) = obj.get("chain") {
-            let ch = object(ch, "chain")?;
-            closed(
-                ch,
-                "chain",
-                &[
-                    "rpcUrl",
-                    "wallet",
-                    "txKey",
-                    "confirmations",
-                    "maxItems",
-                    "maxAgeSeconds",
-                    "marginSeconds",
-                    "pollMs",
-                ],
-            )?;
-            let rpc_url = string(ch, "rpcUrl")?.ok_or("chain: missing \"rpcUrl\"")?.to_owned();
-            let wallet = aep2::EvmAddress::parse(string(ch, "wallet")?.ok_or("chain: missing \"wallet\"")?)
-                .map_err(|e| format!("chain.wallet: {e}"))?;
-            let tx_key = secret(ch.get("txKey").ok_or("chain: missing \"txKey\"")?, base, "chain.txKey")?;
-            let mut settlement = crate::settlement::SettlementOptions::default();
-            if let Some(n) = uint(ch, "confirmations")? {
-                settlement.confirmations = n.max(1);
-            }
-            if let Some(n) = uint(ch, "maxItems")? {
-                settlement.max_items = usize::try_from(n)
-                    .unwrap_or(usize::MAX)
-                    .clamp(1, aep2_evm::contract::MAX_BATCH_ITEMS);
-            }
-            if let Some(n) = uint(ch, "maxAgeSeconds")? {
-                settlement.max_age = n;
-            }
-            if let Some(n) = uint(ch, "marginSeconds")? {
-                settlement.margin = n;
-            }
-            if let Some(n) = uint(ch, "pollMs")? {
-                settlement.poll = Duration::from_millis(n.max(10));
-            }
-            c.chain = Some(ChainConfig {
-                rpc_url,
-                wallet,
-                tx_key,
-                settlement,
-            });
+            c.chain = Some(parse_chain(object(ch, "chain")?, base)?);
         }
         if let Some(f) = string(obj, "depositsFile")? {
             let path = base.join(f);
@@ -281,8 +275,18 @@ impl Config {
 
     /// Checks that every domain has a key that can sign its receipts and that the numbers are sane.
     pub fn check(&self) -> Result<(), String> {
-        if self.domains.is_empty() {
+        let embedded = matches!(
+            self.chain,
+            Some(ChainConfig {
+                source: ChainSource::Embedded(_),
+                ..
+            })
+        );
+        if self.domains.is_empty() && !embedded {
             return Err("no domains configured".into());
+        }
+        if embedded && self.secp256k1_key.is_none() {
+            return Err("chain.embedded needs a secp256k1 SP key (keys.secp256k1)".into());
         }
         for (i, d) in self.domains.iter().enumerate() {
             if self.domains[..i].contains(d) {
@@ -308,6 +312,105 @@ impl Config {
         }
         Ok(())
     }
+}
+
+fn parse_chain(ch: &Object, base: &Path) -> Result<ChainConfig, String> {
+    closed(
+        ch,
+        "chain",
+        &[
+            "rpcUrl",
+            "wallet",
+            "embedded",
+            "txKey",
+            "fromBlock",
+            "confirmations",
+            "maxItems",
+            "maxAgeSeconds",
+            "marginSeconds",
+            "bumpAfterSeconds",
+            "pollMs",
+        ],
+    )?;
+    let mut settlement = crate::settlement::SettlementOptions::default();
+    let (source, tx_key) = match ch.get("embedded") {
+        Some(e) => {
+            if ch.get("rpcUrl").is_some() || ch.get("wallet").is_some() || ch.get("fromBlock").is_some() {
+                return Err("chain: \"embedded\" takes no \"rpcUrl\", \"wallet\" or \"fromBlock\"".into());
+            }
+            let e = object(e, "chain.embedded")?;
+            closed(e, "chain.embedded", &["chainId", "fund"])?;
+            let chain_id = uint(e, "chainId")?.unwrap_or(31337);
+            let mut fund = Vec::new();
+            if let Some(f) = e.get("fund") {
+                let Value::Array(items) = f else {
+                    return Err("chain.embedded.fund must be an array".into());
+                };
+                if items.len() > MAX_EMBEDDED_FUND {
+                    return Err(format!("chain.embedded.fund: more than {MAX_EMBEDDED_FUND} entries"));
+                }
+                for (i, item) in items.iter().enumerate() {
+                    let what = format!("chain.embedded.fund[{i}]");
+                    let o = object(item, &what)?;
+                    closed(o, &what, &["key", "amount"])?;
+                    let key = secret(
+                        o.get("key").ok_or_else(|| format!("{what}: missing \"key\""))?,
+                        base,
+                        &what,
+                    )?;
+                    let amount =
+                        U256::parse_decimal(string(o, "amount")?.ok_or_else(|| format!("{what}: missing \"amount\""))?)
+                            .map_err(|err| format!("{what}.amount: {err}"))?;
+                    fund.push((key, amount));
+                }
+            }
+            // The embedded chain trusts its process: a fixed key is as good as any.
+            let tx_key = match ch.get("txKey") {
+                Some(k) => secret(k, base, "chain.txKey")?,
+                None => aep2_evm::TxKey::from_label("aep2 serve sp: embedded chain settlement").secret_bytes(),
+            };
+            // One block per transaction: more confirmations would wait for traffic.
+            settlement.confirmations = 1;
+            (ChainSource::Embedded(EmbeddedChain { chain_id, fund }), tx_key)
+        }
+        None => {
+            let url = string(ch, "rpcUrl")?
+                .ok_or("chain: missing \"rpcUrl\" (or \"embedded\")")?
+                .to_owned();
+            let wallet = aep2::EvmAddress::parse(string(ch, "wallet")?.ok_or("chain: missing \"wallet\"")?)
+                .map_err(|e| format!("chain.wallet: {e}"))?;
+            let tx_key = secret(ch.get("txKey").ok_or("chain: missing \"txKey\"")?, base, "chain.txKey")?;
+            if let Some(n) = uint(ch, "confirmations")? {
+                settlement.confirmations = n.max(1);
+            }
+            if let Some(n) = uint(ch, "fromBlock")? {
+                settlement.from_block = n;
+            }
+            (ChainSource::Rpc { url, wallet }, tx_key)
+        }
+    };
+    if let Some(n) = uint(ch, "maxItems")? {
+        settlement.max_items = usize::try_from(n)
+            .unwrap_or(usize::MAX)
+            .clamp(1, aep2_evm::contract::MAX_BATCH_ITEMS);
+    }
+    if let Some(n) = uint(ch, "maxAgeSeconds")? {
+        settlement.max_age = n;
+    }
+    if let Some(n) = uint(ch, "marginSeconds")? {
+        settlement.margin = n;
+    }
+    if let Some(n) = uint(ch, "bumpAfterSeconds")? {
+        settlement.bump_after = n.max(1);
+    }
+    if let Some(n) = uint(ch, "pollMs")? {
+        settlement.poll = Duration::from_millis(n.max(10));
+    }
+    Ok(ChainConfig {
+        source,
+        tx_key,
+        settlement,
+    })
 }
 
 fn key_type(p: Profile) -> &'static str {

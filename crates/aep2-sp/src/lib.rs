@@ -30,10 +30,10 @@ pub mod service;
 pub mod settlement;
 
 pub use client::{EnqueueResponse, SpClient, SpClientError};
-pub use config::{Config, HttpLimits};
+pub use config::{ChainConfig, ChainSource, Config, EmbeddedChain, HttpLimits};
 pub use ledger::{
     AccountKey, Balance, BatchState, Deposit, DepositOutcome, Enqueued, FundsEvent, ItemOutcome, Ledger, LedgerOptions,
-    NewBatch, QueuedMandate, Settlement, Status, StoredBatch, StoredMandate,
+    NewBatch, QueuedMandate, Settlement, Status, StoredBatch, StoredMandate, TxAttempt,
 };
 
 use aep2::envelope::decode_json_bytes;

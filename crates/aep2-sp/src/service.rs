@@ -504,64 +504,175 @@ pub async fn serve_router(
     Ok(())
 }
 
+/// The contracts an embedded chain ([`crate::config::ChainSource::Embedded`]) was given at
+/// start-up, for payees and payers to use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EmbeddedDeployment {
+    /// The chain id.
+    pub chain_id: u64,
+    /// The debit wallet (the domain's `verifyingContract`).
+    pub wallet: aep2::EvmAddress,
+    /// The test token the funded payers deposited.
+    pub token: aep2::EvmAddress,
+}
+
 /// Runs the service on a new multi-threaded runtime until SIGTERM or Ctrl-C. `on_bound` is called
-/// once the listener is bound, with its address and the SP identities (the CLI prints them).
-pub fn run_blocking(config: &Config, on_bound: impl FnOnce(SocketAddr, &[String])) -> Result<(), String> {
+/// once the listener is bound, with its address, the SP identities and, on an embedded chain,
+/// its contracts (the CLI prints them).
+pub fn run_blocking(
+    config: &Config,
+    on_bound: impl FnOnce(SocketAddr, &[String], Option<&EmbeddedDeployment>),
+) -> Result<(), String> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| format!("runtime: {e}"))?;
     rt.block_on(async {
-        let bound = bind(config).await?;
-        let ids: Vec<String> = bound.state.processor.sp_ids().iter().map(ToString::to_string).collect();
         let Some(chain_config) = &config.chain else {
-            on_bound(bound.local_addr()?, &ids);
+            let bound = bind(config).await?;
+            let ids = sp_ids(&bound);
+            on_bound(bound.local_addr()?, &ids, None);
             return bound.serve(shutdown_signal()).await;
         };
-        // With a chain: the settlement worker runs beside the service until the same signal.
-        let chain = aep2_evm::Rpc::connect(&chain_config.rpc_url)
-            .await
-            .map_err(|e| format!("chain.rpcUrl: {e}"))?;
-        let domain = aep2::Domain::Eip712(aep2::Eip712Domain {
-            chain_id: aep2_evm::Chain::chain_id(&chain),
-            verifying_contract: chain_config.wallet,
-        });
-        if !config.domains.contains(&domain) {
-            return Err(format!(
-                "chain: the wallet {} on chain {} is not one of the configured domains",
-                chain_config.wallet,
-                aep2_evm::Chain::chain_id(&chain)
-            ));
-        }
         let key = aep2_evm::TxKey::from_bytes(&chain_config.tx_key).ok_or("chain.txKey is not a secp256k1 key")?;
-        let state = bound.state.clone();
-        let settler = crate::settlement::Settler::new(
-            &chain,
-            state.processor.ledger(),
-            alloy::primitives::Address::from(chain_config.wallet.0),
-            key,
-            chain_config.settlement.clone(),
-        );
-        on_bound(bound.local_addr()?, &ids);
-        let (stop, stopped) = tokio::sync::watch::channel(false);
-        let stop = Arc::new(stop);
-        let on_signal = stop.clone();
-        tokio::spawn(async move {
-            shutdown_signal().await;
-            let _ = on_signal.send(true);
-        });
-        let until = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
-            let _ = rx.wait_for(|s| *s).await;
-        };
-        let serve = async {
-            let served = bound.serve(until(stopped.clone())).await;
-            // However the service ended, the worker stops with it.
-            let _ = stop.send(true);
-            served
-        };
-        let (served, ()) = tokio::join!(serve, settler.run(until(stopped.clone())));
-        served
+        match &chain_config.source {
+            crate::config::ChainSource::Rpc { url, wallet } => {
+                let chain = aep2_evm::Rpc::connect(url)
+                    .await
+                    .map_err(|e| format!("chain.rpcUrl: {e}"))?;
+                let domain = aep2::Domain::Eip712(aep2::Eip712Domain {
+                    chain_id: aep2_evm::Chain::chain_id(&chain),
+                    verifying_contract: *wallet,
+                });
+                if !config.domains.contains(&domain) {
+                    return Err(format!(
+                        "chain: the wallet {wallet} on chain {} is not one of the configured domains",
+                        aep2_evm::Chain::chain_id(&chain)
+                    ));
+                }
+                let bound = bind(config).await?;
+                let ids = sp_ids(&bound);
+                on_bound(bound.local_addr()?, &ids, None);
+                serve_and_settle(bound, &chain, *wallet, key, chain_config).await
+            }
+            crate::config::ChainSource::Embedded(spec) => {
+                let chain = aep2_evm::Embedded::new(spec.chain_id, crate::unix_now()).following_wall_clock();
+                // Withdrawals wait out every promise a receipt made before the request.
+                let delay = (3 * 3600).max(
+                    config
+                        .settlement_window
+                        .saturating_add(2 * chain_config.settlement.margin),
+                );
+                let deployment = deploy_embedded(&chain, &key, delay, &spec.fund)
+                    .await
+                    .map_err(|e| format!("chain.embedded: {e}"))?;
+                let domain = aep2::Domain::Eip712(aep2::Eip712Domain {
+                    chain_id: spec.chain_id,
+                    verifying_contract: deployment.wallet,
+                });
+                let mut config = config.clone();
+                if !config.domains.contains(&domain) {
+                    config.domains.push(domain.clone());
+                }
+                let bound = bind(&config).await?;
+                // The chain of an earlier run is gone: a ledger that settled on it would no
+                // longer match any chain.
+                let ledger = bound.state.processor.ledger();
+                let key_of = crate::domain_key(&domain);
+                if ledger.chain_cursor(&key_of).map_err(|e| e.to_string())?.is_some()
+                    || !ledger
+                        .batches(Some(&key_of), None)
+                        .map_err(|e| e.to_string())?
+                        .is_empty()
+                {
+                    return Err(format!(
+                        "chain.embedded: the ledger {} already settled on an embedded chain, which lived only in \
+                         that process; use a new database",
+                        config.database.display()
+                    ));
+                }
+                let ids = sp_ids(&bound);
+                on_bound(bound.local_addr()?, &ids, Some(&deployment));
+                serve_and_settle(bound, &chain, deployment.wallet, key, chain_config).await
+            }
+        }
     })
+}
+
+fn sp_ids(bound: &Bound) -> Vec<String> {
+    bound.state.processor.sp_ids().iter().map(ToString::to_string).collect()
+}
+
+/// Deploys the debit wallet and a test token on an embedded chain, authorises the SP's
+/// transaction key and funds each payer: minted, approved and deposited from its own key.
+async fn deploy_embedded(
+    chain: &aep2_evm::Embedded,
+    sp: &aep2_evm::TxKey,
+    withdrawal_delay: u64,
+    fund: &[([u8; 32], aep2::U256)],
+) -> Result<EmbeddedDeployment, String> {
+    use aep2_evm::contract;
+    let e = |err: aep2_evm::ChainError| err.to_string();
+    let deployer = aep2_evm::TxKey::from_label("aep2 serve sp: embedded chain deployer");
+    let wallet = contract::deploy_wallet(chain, &deployer, withdrawal_delay)
+        .await
+        .map_err(e)?;
+    let token = contract::deploy_token(chain, &deployer, "USDC").await.map_err(e)?;
+    let w = contract::Wallet { address: wallet };
+    w.set_settlement_processor(chain, &deployer, sp.address(), true)
+        .await
+        .map_err(e)?;
+    for (i, (secret, amount)) in fund.iter().enumerate() {
+        let payer =
+            aep2_evm::TxKey::from_bytes(secret).ok_or_else(|| format!("fund[{i}].key is not a secp256k1 key"))?;
+        let amount = alloy::primitives::U256::from_be_bytes(amount.0);
+        contract::mint(chain, &deployer, token, payer.address(), amount)
+            .await
+            .map_err(e)?;
+        w.deposit(chain, &payer, token, amount).await.map_err(e)?;
+    }
+    Ok(EmbeddedDeployment {
+        chain_id: aep2_evm::Chain::chain_id(chain),
+        wallet: aep2::EvmAddress(wallet.0.0),
+        token: aep2::EvmAddress(token.0.0),
+    })
+}
+
+/// Serves until SIGTERM or Ctrl-C with the settlement worker beside the service; either ending
+/// stops the other.
+async fn serve_and_settle<C: aep2_evm::Chain>(
+    bound: Bound,
+    chain: &C,
+    wallet: aep2::EvmAddress,
+    key: aep2_evm::TxKey,
+    chain_config: &crate::config::ChainConfig,
+) -> Result<(), String> {
+    let state = bound.state.clone();
+    let settler = crate::settlement::Settler::new(
+        chain,
+        state.processor.ledger(),
+        alloy::primitives::Address::from(wallet.0),
+        key,
+        chain_config.settlement.clone(),
+    );
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let stop = Arc::new(stop);
+    let on_signal = stop.clone();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = on_signal.send(true);
+    });
+    let until = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let serve = async {
+        let served = bound.serve(until(stopped.clone())).await;
+        // However the service ended, the worker stops with it.
+        let _ = stop.send(true);
+        served
+    };
+    let (served, ()) = tokio::join!(serve, settler.run(until(stopped.clone())));
+    served
 }
 
 /// Completes on SIGTERM or Ctrl-C (SIGINT).

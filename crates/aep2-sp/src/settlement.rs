@@ -5,24 +5,30 @@
 //! One [`Settler::tick`] reads the chain once and moves the ledger forward:
 //! 1. the funds the chain reports up to the last confirmed block (deposits, withdrawal requests,
 //!    withdrawals), applied with the block cursor in one ledger transaction;
+//!    At most [`MAX_SCAN_BLOCKS`] blocks are read per tick, from `from_block` (the wallet's
+//!    deployment) on, so a first start on a long chain catches up in bounded steps;
 //! 2. the batch in flight, if any: confirmed (each mandate settled or failed, from the batch's
-//!    events) once its transaction has the configured confirmations; abandoned, its mandates
-//!    back in the queue, if it reverted or its SP nonce went to another transaction; otherwise
-//!    its signed transaction is broadcast again (idempotent);
-//! 3. with none in flight, a new batch when one is due: full (`max_items`), old (`max_age`), or
-//!    a promise close (`enqueueDeadline − margin`). The batch, its mandates and its signed
-//!    transaction are recorded before the transaction is sent.
+//!    events) once one of its transactions has the configured confirmations; abandoned, its
+//!    mandates back in the queue, if it reverted or its SP nonce went to another transaction;
+//!    replaced by a transaction with higher fees at the same nonce once its latest has waited
+//!    `bump_after` (at most [`MAX_ATTEMPTS`] in all); otherwise its latest transaction is
+//!    broadcast again (idempotent);
+//! 3. with none in flight, the mandates that can no longer settle (their deadline is before the
+//!    chain's latest block) fail as `expired` without being sent; then a new batch when one is
+//!    due: full (`max_items`), old (`max_age`), or a promise close (`enqueueDeadline − margin`).
+//!    The batch, its mandates and its signed transaction are recorded before the transaction is
+//!    sent; so is every replacement.
 //!
 //! A crash at any point leaves the ledger at a step boundary; the next tick asks the chain what
 //! happened and continues. A mandate is never reported settled before its transaction is
 //! confirmed, and never settled twice (the ledger assigns it to one batch at a time; the
 //! contract's nonce guard is the last line).
 
-use crate::ledger::{AccountKey, BatchState, FundsEvent, ItemOutcome, Ledger, NewBatch, StoredBatch};
+use crate::ledger::{AccountKey, BatchState, FundsEvent, ItemOutcome, Ledger, NewBatch, StoredBatch, TxAttempt};
 use aep2::json::parse;
 use aep2::{Error, EvmAddress, Mandate, Profile, Reason, SignedMandate};
 use aep2_evm::contract::{AEP2DebitWallet, BatchOutcome, SkipReason, Wallet, abi_mandate, decode};
-use aep2_evm::{Chain, ChainError, SignedTx, TxKey, TxRequest};
+use aep2_evm::{Chain, ChainError, Fees, SignedTx, TxKey, TxReceipt, TxRequest};
 use alloy::primitives::{Address, B256, Bytes, keccak256};
 use std::time::Duration;
 
@@ -40,9 +46,24 @@ pub struct SettlementOptions {
     /// Pause between ticks of [`Settler::run`].
     pub poll: Duration,
     /// A batch whose SP nonce was taken while its receipt cannot be found is abandoned only
-    /// this long after it was recorded (seconds): nodes report the nonce before the receipt.
+    /// this long after its latest transaction was recorded (seconds): nodes report the nonce
+    /// before the receipt.
     pub abandon_after: u64,
+    /// A batch transaction not included after this long (seconds) is replaced by one with
+    /// higher fees at the same nonce (a fee rise left it below the base fee).
+    pub bump_after: u64,
+    /// The first block with events of the wallet (its deployment): funds are read from there.
+    pub from_block: u64,
 }
+
+/// The most transactions one batch is sent as: the first and its replacements.
+pub const MAX_ATTEMPTS: usize = 16;
+
+/// The most blocks one tick reads funds events from.
+pub const MAX_SCAN_BLOCKS: u64 = 50_000;
+
+/// The most transactions of abandoned batches searched for a mandate settled unnoticed.
+const MAX_EARLIER_ATTEMPTS: usize = 256;
 
 impl Default for SettlementOptions {
     fn default() -> Self {
@@ -53,6 +74,8 @@ impl Default for SettlementOptions {
             confirmations: 1,
             poll: Duration::from_millis(500),
             abandon_after: 30,
+            bump_after: 30,
+            from_block: 0,
         }
     }
 }
@@ -68,6 +91,10 @@ pub struct Tick {
     pub abandoned: Option<[u8; 32]>,
     /// The batch sent (new, or again).
     pub sent: Option<[u8; 32]>,
+    /// The batch whose transaction was replaced by one with higher fees.
+    pub bumped: Option<[u8; 32]>,
+    /// Mandates failed as `expired` without being sent.
+    pub expired: usize,
     /// Whether a batch is still in flight after the tick.
     pub in_flight: bool,
 }
@@ -159,12 +186,17 @@ impl<'a, C: Chain> Settler<'a, C> {
         let Some(safe) = (head.number + 1).checked_sub(self.options.confirmations.max(1)) else {
             return Ok(out);
         };
-        out.funds_events = self.read_funds(safe, now).await?;
+        out.funds_events = self.read_funds(safe, head.number, now).await?;
         let open = self.ledger.batches(Some(&self.domain), Some(BatchState::Signed))?;
         if let Some(batch) = open.first() {
             self.progress(batch, safe, now, &mut out).await?;
             out.in_flight = out.confirmed.is_none() && out.abandoned.is_none();
             return Ok(out);
+        }
+        // The head is the confirmed block only with one confirmation; with more, the contract
+        // answers `expired` for such a mandate in its batch.
+        if self.options.confirmations <= 1 {
+            out.expired = self.fail_expired(head.timestamp, now).await?;
         }
         if let Some(batch) = self.form(now).await? {
             out.sent = Some(batch);
@@ -190,12 +222,17 @@ impl<'a, C: Chain> Settler<'a, C> {
         }
     }
 
-    async fn read_funds(&self, safe: u64, now: u64) -> Result<usize, SettleError> {
-        let from = self.ledger.chain_cursor(&self.domain)?.unwrap_or(0);
-        if from > safe {
-            return Ok(0);
-        }
-        let logs = self.chain.logs(self.wallet.address, from, safe).await?;
+    async fn read_funds(&self, safe: u64, head: u64, now: u64) -> Result<usize, SettleError> {
+        let from = self
+            .ledger
+            .chain_cursor(&self.domain)?
+            .unwrap_or(self.options.from_block);
+        let to = safe.min(from.saturating_add(MAX_SCAN_BLOCKS - 1));
+        let logs = if from <= to {
+            self.chain.logs(self.wallet.address, from, to).await?
+        } else {
+            Vec::new()
+        };
         let account = |owner: Address, token: Address| AccountKey {
             domain: self.domain.clone(),
             payer: evm_display(owner),
@@ -227,10 +264,12 @@ impl<'a, C: Chain> Settler<'a, C> {
                 });
             }
         }
-        self.ledger.apply_funds_events(&self.domain, &events, safe + 1, now)?;
-        // A withdrawal request stops new acceptance from its own block, confirmed or not.
-        let head = self.chain.head().await?.number;
-        if head > safe {
+        if from <= to {
+            self.ledger.apply_funds_events(&self.domain, &events, to + 1, now)?;
+        }
+        // A withdrawal request stops new acceptance from its own block, confirmed or not
+        // (once the confirmed blocks are read: the look-ahead spans the confirmations only).
+        if to >= safe && head > safe {
             for l in self.chain.logs(self.wallet.address, safe + 1, head).await? {
                 if let Some(e) = decode::<AEP2DebitWallet::WithdrawalRequested>(&l) {
                     let amount = aep2::U256(e.amount.to_be_bytes());
@@ -242,8 +281,19 @@ impl<'a, C: Chain> Settler<'a, C> {
     }
 
     async fn progress(&self, batch: &StoredBatch, safe: u64, now: u64, out: &mut Tick) -> Result<(), SettleError> {
-        let hash = B256::from(batch.tx_hash);
-        match self.chain.receipt(hash).await? {
+        let mut attempts = self.ledger.batch_attempts(&batch.batch_id)?;
+        if attempts.is_empty() {
+            attempts.push(TxAttempt {
+                tx_hash: batch.tx_hash,
+                raw_tx: batch.raw_tx.clone(),
+                fees: (0, 0),
+                created_at: batch.created_at,
+            });
+        }
+        let Some(latest) = attempts.last().cloned() else {
+            return Ok(());
+        };
+        match self.included(&attempts).await? {
             Some(r) if r.block > safe => Ok(()),
             Some(r) if !r.success => {
                 self.ledger.abandon_batch(&batch.batch_id, now)?;
@@ -251,8 +301,7 @@ impl<'a, C: Chain> Settler<'a, C> {
                 Ok(())
             }
             Some(r) => {
-                let block = r.block;
-                let gas = r.gas_used;
+                let (hash, block, gas) = (r.hash, r.block, r.gas_used);
                 let outcome = BatchOutcome::of(self.wallet.address, r);
                 let mut outcomes: Vec<([u8; 32], ItemOutcome)> = outcome
                     .settled
@@ -269,7 +318,7 @@ impl<'a, C: Chain> Settler<'a, C> {
                     // inclusion the worker missed (a lagging node, a reorg): then it is settled.
                     if *reason == Some(SkipReason::NonceUsed) {
                         if earlier.is_none() {
-                            earlier = Some(self.settled_events(safe).await?);
+                            earlier = Some(self.settled_unnoticed(&outcome.skipped).await?);
                         }
                         let found = earlier.iter().flatten().find(|(d, _, _)| d == digest);
                         if let Some((_, tx, b)) = found {
@@ -279,18 +328,19 @@ impl<'a, C: Chain> Settler<'a, C> {
                     }
                     outcomes.push((digest.0, ItemOutcome::Failed(code.code().to_owned())));
                 }
-                self.ledger.confirm_batch(&batch.batch_id, block, gas, &outcomes, now)?;
+                self.ledger
+                    .confirm_batch(&batch.batch_id, &hash.0, block, gas, &outcomes, now)?;
                 out.confirmed = Some(batch.batch_id);
                 Ok(())
             }
             None => {
                 let next = self.chain.nonce(self.sp.address()).await?;
                 if next > batch.sp_nonce {
-                    // The nonce moved: either this transaction was included (nodes may report
-                    // the nonce before the receipt: wait `abandon_after` for it), or another
-                    // transaction took the nonce and this one can never be included.
-                    if self.chain.receipt(hash).await?.is_some()
-                        || now < batch.created_at.saturating_add(self.options.abandon_after)
+                    // The nonce moved: either one of its transactions was included (nodes may
+                    // report the nonce before the receipt: wait `abandon_after` for it), or
+                    // another transaction took the nonce and none of these can be included.
+                    if now < latest.created_at.saturating_add(self.options.abandon_after)
+                        || self.included(&attempts).await?.is_some()
                     {
                         return Ok(());
                     }
@@ -298,18 +348,40 @@ impl<'a, C: Chain> Settler<'a, C> {
                     out.abandoned = Some(batch.batch_id);
                     return Ok(());
                 }
-                let tx = SignedTx {
-                    hash,
-                    from: self.sp.address(),
-                    nonce: batch.sp_nonce,
-                    raw: Bytes::from(batch.raw_tx.clone()),
+                let tx = if now >= latest.created_at.saturating_add(self.options.bump_after)
+                    && attempts.len() < MAX_ATTEMPTS
+                {
+                    let bumped = self.replacement(batch, &latest).await?;
+                    self.ledger.record_attempt(
+                        &batch.batch_id,
+                        &TxAttempt {
+                            tx_hash: bumped.hash.0,
+                            raw_tx: bumped.raw.to_vec(),
+                            fees: (bumped.fees.max_fee_per_gas, bumped.fees.max_priority_fee_per_gas),
+                            created_at: now,
+                        },
+                    )?;
+                    out.bumped = Some(batch.batch_id);
+                    bumped
+                } else {
+                    SignedTx {
+                        hash: B256::from(latest.tx_hash),
+                        from: self.sp.address(),
+                        nonce: batch.sp_nonce,
+                        raw: Bytes::from(latest.raw_tx.clone()),
+                        fees: Fees {
+                            max_fee_per_gas: latest.fees.0,
+                            max_priority_fee_per_gas: latest.fees.1,
+                        },
+                    }
                 };
                 match self.chain.broadcast(&tx).await {
                     Ok(()) => {
                         out.sent = Some(batch.batch_id);
                         Ok(())
                     }
-                    // "nonce too low" and the like: the next tick looks at the chain again.
+                    // "nonce too low", "replacement underpriced" and the like: the next tick
+                    // looks at the chain again.
                     Err(ChainError::Refused(_)) => Ok(()),
                     Err(e) => Err(e.into()),
                 }
@@ -317,11 +389,124 @@ impl<'a, C: Chain> Settler<'a, C> {
         }
     }
 
-    /// Every `MandateSettled` of the deployment up to block `safe`: (digest, transaction, block).
+    /// Fails as `expired`, unsent, the waiting mandates whose deadline is before the confirmed
+    /// chain time `chain_time` and whose nonce is unused (spec `aep2.md#settlement-states`): no
+    /// later block can settle them. A used nonce is left to a batch, whose skip tells whether
+    /// this mandate or another one used it.
+    async fn fail_expired(&self, chain_time: u64, now: u64) -> Result<usize, SettleError> {
+        let mut ids = Vec::new();
+        for id in self.ledger.expired_queue(&self.domain, chain_time)? {
+            let Some(m) = self.ledger.mandate(&id)? else { continue };
+            let address = |text: &str| {
+                EvmAddress::parse(text)
+                    .map(|a| Address::from(a.0))
+                    .map_err(SettleError::Ledger)
+            };
+            let nonce: alloy::primitives::U256 = m.nonce.parse().map_err(|_| {
+                SettleError::Ledger(Error::new(
+                    Reason::ReplayStoreUnavailable,
+                    "stored nonce is not decimal",
+                ))
+            })?;
+            let used = self
+                .wallet
+                .nonce_used(
+                    self.chain,
+                    address(&m.account.payer)?,
+                    address(&m.account.token)?,
+                    nonce,
+                )
+                .await?;
+            if !used {
+                ids.push(id);
+            }
+        }
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        Ok(self.ledger.fail_expired(&ids, now)?)
+    }
+
+    /// The receipt of whichever of a batch's transactions was included (at most one can be:
+    /// they share a nonce).
+    async fn included(&self, attempts: &[TxAttempt]) -> Result<Option<TxReceipt>, SettleError> {
+        for a in attempts.iter().rev() {
+            if let Some(r) = self.chain.receipt(B256::from(a.tx_hash)).await? {
+                return Ok(Some(r));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The batch's transaction again, at the same nonce, with fees above `latest`'s.
+    async fn replacement(&self, batch: &StoredBatch, latest: &TxAttempt) -> Result<SignedTx, SettleError> {
+        let ids = self.ledger.batch_mandates(&batch.batch_id)?;
+        let mut items = Vec::with_capacity(ids.len());
+        for id in &ids {
+            let m = self.ledger.mandate(id)?.ok_or_else(|| {
+                Error::new(
+                    Reason::ReplayStoreUnavailable,
+                    "a batch's mandate is missing from the ledger",
+                )
+            })?;
+            items.push(item_of(&m.envelope)?);
+        }
+        let request = TxRequest {
+            to: Some(self.wallet.address),
+            data: Wallet::settle_calldata(B256::from(batch.batch_id), items),
+            nonce: batch.sp_nonce,
+            gas: Wallet::batch_gas(ids.len()),
+            value: alloy::primitives::U256::ZERO,
+            min_fees: Fees {
+                max_fee_per_gas: latest.fees.0,
+                max_priority_fee_per_gas: latest.fees.1,
+            }
+            .bumped(),
+        };
+        Ok(self.chain.sign(&self.sp, request).await?)
+    }
+
+    /// Mandates among `skipped` that a transaction of an abandoned batch settled without the
+    /// worker noticing: (digest, transaction, block). Only the SP's own transactions since the
+    /// earliest of them was accepted are searched, receipt by receipt, not the chain's history.
+    async fn settled_unnoticed(
+        &self,
+        skipped: &[(B256, Option<SkipReason>)],
+    ) -> Result<Vec<(B256, B256, u64)>, SettleError> {
+        let mut since = u64::MAX;
+        for (digest, _) in skipped {
+            if let Some(m) = self.ledger.mandate(&digest.0)? {
+                since = since.min(m.accepted_at);
+            }
+        }
+        let mut out = Vec::new();
+        if since == u64::MAX {
+            return Ok(out);
+        }
+        for hash in self
+            .ledger
+            .abandoned_attempts(&self.domain, since, MAX_EARLIER_ATTEMPTS)?
+        {
+            let Some(r) = self.chain.receipt(B256::from(hash)).await? else {
+                continue;
+            };
+            if !r.success {
+                continue;
+            }
+            let (tx, block) = (r.hash, r.block);
+            for d in BatchOutcome::of(self.wallet.address, r).settled {
+                out.push((d, tx, block));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every `MandateSettled` of the deployment from `from_block` up to block `safe`: (digest,
+    /// transaction, block).
     async fn settled_events(&self, safe: u64) -> Result<Vec<(B256, B256, u64)>, SettleError> {
         Ok(self
             .chain
-            .logs(self.wallet.address, 0, safe)
+            .logs(self.wallet.address, self.options.from_block, safe)
             .await?
             .iter()
             .filter_map(|l| decode::<AEP2DebitWallet::MandateSettled>(l).map(|e| (e.digest, l.tx, l.block)))
@@ -360,6 +545,7 @@ impl<'a, C: Chain> Settler<'a, C> {
             nonce,
             gas: Wallet::batch_gas(ids.len()),
             value: alloy::primitives::U256::ZERO,
+            min_fees: Fees::default(),
         };
         let signed = self.chain.sign(&self.sp, request).await?;
         self.ledger.record_batch(&NewBatch {
@@ -369,6 +555,7 @@ impl<'a, C: Chain> Settler<'a, C> {
             sp_nonce: nonce,
             tx_hash: signed.hash.0,
             raw_tx: signed.raw.to_vec(),
+            fees: (signed.fees.max_fee_per_gas, signed.fees.max_priority_fee_per_gas),
             now,
         })?;
         match self.chain.broadcast(&signed).await {
@@ -420,13 +607,23 @@ pub struct Reconciliation {
 /// Compares the ledger with the chain for the deployment `wallet` (spec
 /// `aep2.md#settlement-reconcile`): every mandate's state against its `MandateSettled` event and
 /// `nonceUsed`, every account's balance against `balanceOf`. Read-only on both sides.
-pub async fn reconcile<C: Chain>(chain: &C, ledger: &Ledger, wallet: Address) -> Result<Reconciliation, SettleError> {
+///
+/// Events are read from `from_block` (the wallet's deployment) to the latest block.
+pub async fn reconcile<C: Chain>(
+    chain: &C,
+    ledger: &Ledger,
+    wallet: Address,
+    from_block: u64,
+) -> Result<Reconciliation, SettleError> {
     let settler = Settler::new(
         chain,
         ledger,
         wallet,
         TxKey::from_label("reconcile"),
-        SettlementOptions::default(),
+        SettlementOptions {
+            from_block,
+            ..SettlementOptions::default()
+        },
     );
     let domain = settler.domain().to_owned();
     let head = chain.head().await?.number;

@@ -230,7 +230,10 @@ fn a_mandate_is_held_for_the_first_submission_id_it_was_brought_with() {
     assert_eq!(sp.ledger().audit().unwrap(), Vec::<String>::new());
 }
 
-/// Undoes what version 3 added (settlement), leaving a version-2 file.
+/// Undoes what version 4 added (a batch's transactions), leaving a version-3 file.
+const TO_VERSION_3: &str = "DROP INDEX batch_txs_batch; DROP TABLE batch_txs;";
+
+/// Undoes what version 3 added (settlement) from a version-3 file, leaving a version-2 file.
 const TO_VERSION_2: &str = "DROP INDEX mandates_batch; DROP TABLE batches; DROP TABLE withdrawals; \
      DROP TABLE chain_cursor; ALTER TABLE mandates DROP COLUMN batch_id; ALTER TABLE mandates DROP COLUMN settled_tx; \
      ALTER TABLE mandates DROP COLUMN settled_block; ALTER TABLE mandates DROP COLUMN failure; \
@@ -250,7 +253,7 @@ fn a_version_2_ledger_is_upgraded_in_place_and_keeps_its_mandates() {
         sp.enqueue(a.as_bytes(), NOW).unwrap().mandate.mandate_id
     };
     let conn = rusqlite::Connection::open(&db).unwrap();
-    conn.execute_batch(&format!("{TO_VERSION_2} PRAGMA user_version = 2;"))
+    conn.execute_batch(&format!("{TO_VERSION_3} {TO_VERSION_2} PRAGMA user_version = 2;"))
         .unwrap();
     drop(conn);
     let sp = Processor::new(
@@ -279,7 +282,7 @@ fn a_version_1_ledger_is_upgraded_in_place() {
         // (settlement) added, user_version 1.
         let conn = rusqlite::Connection::open(&db).unwrap();
         conn.execute_batch(&format!(
-            "{TO_VERSION_2} ALTER TABLE mandates DROP COLUMN submission_id; PRAGMA user_version = 1;"
+            "{TO_VERSION_3} {TO_VERSION_2} ALTER TABLE mandates DROP COLUMN submission_id; PRAGMA user_version = 1;"
         ))
         .unwrap();
     }
@@ -297,4 +300,45 @@ fn a_version_1_ledger_is_upgraded_in_place() {
             .submission_id,
         Some([9; 16])
     );
+}
+
+#[test]
+fn a_version_3_ledger_keeps_each_batch_transaction_as_its_first_attempt() {
+    let db = temp_db("upgrade-3");
+    let (a, _) = evm_envelope("up3-payer", 1, 100, NOW + 3600, EnvelopeForm::Mvp);
+    let (domain, id) = {
+        let sp = Processor::new(
+            &config(db.clone()),
+            Ledger::open(&db, &LedgerOptions::default()).unwrap(),
+        )
+        .unwrap();
+        sp.ledger().deposit(&evm_deposit("d", "up3-payer", 1_000), NOW).unwrap();
+        let m = sp.enqueue(a.as_bytes(), NOW).unwrap().mandate;
+        (m.account.domain.clone(), m.mandate_id)
+    };
+    let ledger = Ledger::open(&db, &LedgerOptions::default()).unwrap();
+    ledger
+        .record_batch(&aep2_sp::NewBatch {
+            batch_id: [3; 32],
+            domain,
+            mandates: vec![id],
+            sp_nonce: 0,
+            tx_hash: [4; 32],
+            raw_tx: vec![5, 6],
+            fees: (7, 8),
+            now: NOW,
+        })
+        .unwrap();
+    drop(ledger);
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.execute_batch(&format!("{TO_VERSION_3} PRAGMA user_version = 3;"))
+        .unwrap();
+    drop(conn);
+    let ledger = Ledger::open(&db, &LedgerOptions::default()).unwrap();
+    let attempts = ledger.batch_attempts(&[3; 32]).unwrap();
+    assert_eq!(attempts.len(), 1);
+    assert_eq!(attempts[0].tx_hash, [4; 32]);
+    assert_eq!(attempts[0].raw_tx, vec![5, 6]);
+    // Version 3 did not keep fees: an unknown fee reads as zero, which any replacement exceeds.
+    assert_eq!(attempts[0].fees, (0, 0));
 }

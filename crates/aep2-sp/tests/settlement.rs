@@ -291,6 +291,7 @@ async fn crashes_lose_nothing<C: TestChain>(chain: &C) {
             from: w.sp_tx.address(),
             nonce: b.sp_nonce,
             raw: Bytes::from(b.raw_tx.clone()),
+            fees: Default::default(),
         };
         let _ = chain.broadcast(&tx).await;
     }
@@ -299,7 +300,7 @@ async fn crashes_lose_nothing<C: TestChain>(chain: &C) {
     assert!(w.ledger().audit().unwrap().is_empty(), "{:?}", w.ledger().audit());
 
     // 4. The ledger and the chain agree after all that; a planted difference is reported.
-    let r = reconcile(chain, w.ledger(), w.wallet).await.unwrap();
+    let r = reconcile(chain, w.ledger(), w.wallet, 0).await.unwrap();
     assert_eq!((r.mandates, r.accounts), (5, 1), "{}", chain.name());
     assert!(r.differences.is_empty(), "{}: {:?}", chain.name(), r.differences);
     let conn = rusqlite::Connection::open(w._dir.0.join("ledger.db")).unwrap();
@@ -317,7 +318,7 @@ async fn crashes_lose_nothing<C: TestChain>(chain: &C) {
         amount: CoreU256::from_u64(1),
     };
     w.ledger().deposit(&stray, now).unwrap();
-    let r = reconcile(chain, w.ledger(), w.wallet).await.unwrap();
+    let r = reconcile(chain, w.ledger(), w.wallet, 0).await.unwrap();
     let kinds: Vec<_> = r.differences.iter().map(|d| (d.kind, d.subject.clone())).collect();
     let account = format!(
         "{}/{}",
@@ -390,4 +391,156 @@ async fn withdrawal_requests_stop_acceptance<C: TestChain>(chain: &C) {
 #[test]
 fn a_withdrawal_request_stops_new_acceptance_and_accepted_mandates_still_settle() {
     on_both_chains!(withdrawal_requests_stop_acceptance);
+}
+
+async fn expired_mandates_fail_unsent<C: TestChain>(chain: &C) {
+    let w = world(chain, 10_000).await;
+    let settler = Settler::new(chain, w.ledger(), w.wallet, w.sp_tx.clone(), options(10));
+    settle_all(&settler, chain).await; // the deposit
+    let now = now_of(chain).await;
+    let late = w.pay(1, Address::repeat_byte(0x51), 100, now);
+    // The chain passes the mandate's deadline (now + 600) before any batch took it.
+    chain.set_time(now + 601).await;
+    contract::mint(
+        chain,
+        &chain.deployer(),
+        w.token,
+        Address::repeat_byte(1),
+        U256::from(1u64),
+    )
+    .await
+    .unwrap();
+    let t = settler.tick(now + 601).await.unwrap();
+    assert_eq!(t.expired, 1, "{}", chain.name());
+    assert!(t.sent.is_none(), "nothing left to send ({})", chain.name());
+    let m = w.ledger().mandate(&late).unwrap().unwrap();
+    assert_eq!(m.status, Status::Failed);
+    assert_eq!(m.settlement.failure.as_deref(), Some("expired"));
+    assert!(w.ledger().batches(None, None).unwrap().is_empty());
+    // The reservation is released: the whole deposit is available again.
+    let balance = w
+        .ledger()
+        .balance(&aep2_sp::AccountKey {
+            domain: reconcile_domain(&w),
+            payer: evm(w.payer.address()).to_checksum(),
+            token: evm(w.token).to_checksum(),
+        })
+        .unwrap();
+    assert_eq!(balance.available(), CoreU256::from_u64(10_000));
+    assert!(w.ledger().audit().unwrap().is_empty(), "{:?}", w.ledger().audit());
+}
+
+#[test]
+fn a_mandate_past_its_deadline_fails_as_expired_without_being_sent() {
+    on_both_chains!(expired_mandates_fail_unsent);
+}
+
+async fn funds_read_from_the_deployment<C: TestChain>(chain: &C) {
+    let w = world(chain, 10_000).await;
+    // A second deposit after `from_block`; the first (in `world`) is before it and not read.
+    let from = chain.head().await.unwrap().number + 1;
+    contract::mint(chain, &chain.deployer(), w.token, w.payer.address(), U256::from(500u64))
+        .await
+        .unwrap();
+    Wallet { address: w.wallet }
+        .deposit(chain, &w.payer, w.token, U256::from(500u64))
+        .await
+        .unwrap();
+    let settler = Settler::new(
+        chain,
+        w.ledger(),
+        w.wallet,
+        w.sp_tx.clone(),
+        SettlementOptions {
+            from_block: from,
+            ..options(10)
+        },
+    );
+    settler.tick(now_of(chain).await).await.unwrap();
+    let domain = reconcile_domain(&w);
+    assert_eq!(
+        w.ledger().chain_cursor(&domain).unwrap(),
+        Some(chain.head().await.unwrap().number + 1)
+    );
+    let balance = w
+        .ledger()
+        .balance(&aep2_sp::AccountKey {
+            domain,
+            payer: evm(w.payer.address()).to_checksum(),
+            token: evm(w.token).to_checksum(),
+        })
+        .unwrap();
+    assert_eq!(balance.balance, CoreU256::from_u64(500), "{}", chain.name());
+}
+
+#[test]
+fn funds_are_read_from_the_configured_first_block() {
+    on_both_chains!(funds_read_from_the_deployment);
+}
+
+/// anvil only: the embedded chain includes every transaction at once, so none gets stuck.
+#[test]
+fn a_batch_stuck_below_the_base_fee_is_replaced_with_higher_fees_and_settles_once() {
+    let Some(anvil) = aep2_evm::devnet::Anvil::start() else {
+        return;
+    };
+    let rt = aep2_evm::devnet::runtime();
+    rt.block_on(async {
+        let chain = aep2_evm::devnet::rpc(&anvil).await;
+        let w = world(&chain, 10_000).await;
+        let opts = SettlementOptions {
+            bump_after: 30,
+            ..options(10)
+        };
+        let settler = Settler::new(&chain, w.ledger(), w.wallet, w.sp_tx.clone(), opts);
+        settle_all(&settler, &chain).await; // the deposit
+        let now = now_of(&chain).await;
+        let id = w.pay(1, Address::repeat_byte(0x52), 100, now);
+        // The batch is sent while nothing is mined; then the base fee jumps far above its fees.
+        chain.raw("evm_setAutomine", serde_json::json!([false])).await.unwrap();
+        let t = settler.tick(now).await.unwrap();
+        assert!(t.sent.is_some());
+        let batch = w.ledger().batches(None, Some(BatchState::Signed)).unwrap()[0].clone();
+        let first = w.ledger().batch_attempts(&batch.batch_id).unwrap();
+        assert_eq!(first.len(), 1);
+        let high = first[0].fees.0.saturating_mul(50);
+        chain
+            .raw(
+                "anvil_setNextBlockBaseFeePerGas",
+                serde_json::json!([format!("{high:#x}")]),
+            )
+            .await
+            .unwrap();
+        chain.raw("evm_mine", serde_json::json!([])).await.unwrap();
+        assert!(
+            chain.receipt(B256::from(first[0].tx_hash)).await.unwrap().is_none(),
+            "stuck"
+        );
+        // Before bump_after: the same transaction again. After: a replacement.
+        let t = settler.tick(now + 10).await.unwrap();
+        assert!(t.bumped.is_none());
+        let t = settler.tick(now + 31).await.unwrap();
+        assert_eq!(t.bumped, Some(batch.batch_id));
+        let attempts = w.ledger().batch_attempts(&batch.batch_id).unwrap();
+        assert_eq!(attempts.len(), 2);
+        assert!(attempts[1].fees.0 > attempts[0].fees.0 && attempts[1].fees.1 > attempts[0].fees.1);
+        chain.raw("evm_mine", serde_json::json!([])).await.unwrap();
+        chain.raw("evm_setAutomine", serde_json::json!([true])).await.unwrap();
+        let t = settler.tick(now + 32).await.unwrap();
+        assert_eq!(t.confirmed, Some(batch.batch_id));
+        let m = w.ledger().mandate(&id).unwrap().unwrap();
+        assert_eq!(m.status, Status::Settled);
+        assert_eq!(m.settlement.tx, Some(attempts[1].tx_hash));
+        let confirmed = &w.ledger().batches(None, Some(BatchState::Confirmed)).unwrap()[0];
+        assert_eq!(confirmed.tx_hash, attempts[1].tx_hash);
+        assert!(chain.receipt(B256::from(attempts[0].tx_hash)).await.unwrap().is_none());
+        assert_eq!(
+            Wallet { address: w.wallet }
+                .balance(&chain, w.payer.address(), w.token)
+                .await
+                .unwrap(),
+            U256::from(10_000 - 100)
+        );
+        assert!(w.ledger().audit().unwrap().is_empty(), "{:?}", w.ledger().audit());
+    });
 }

@@ -26,7 +26,7 @@ use std::time::Duration;
 
 mod settlement;
 
-pub use settlement::{BatchState, FundsEvent, ItemOutcome, NewBatch, QueuedMandate, StoredBatch};
+pub use settlement::{BatchState, FundsEvent, ItemOutcome, NewBatch, QueuedMandate, StoredBatch, TxAttempt};
 
 /// The settlement tables (schema version 3), in the fresh schema and in the migration from 2.
 macro_rules! settlement_tables {
@@ -61,6 +61,24 @@ CREATE TABLE chain_cursor (
     domain TEXT NOT NULL PRIMARY KEY,
     next_block INTEGER NOT NULL
 ) STRICT;
+"
+    };
+}
+
+/// The transactions sent for each batch (schema version 4): a stuck one is replaced by one with
+/// higher fees at the same nonce, and any of them may be the one included.
+macro_rules! attempt_table {
+    () => {
+        "
+CREATE TABLE batch_txs (
+    tx_hash BLOB NOT NULL PRIMARY KEY CHECK (length(tx_hash) = 32),
+    batch_id BLOB NOT NULL REFERENCES batches (batch_id),
+    raw_tx BLOB NOT NULL,
+    max_fee TEXT NOT NULL,
+    priority_fee TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+) STRICT;
+CREATE INDEX batch_txs_batch ON batch_txs (batch_id, created_at);
 "
     };
 }
@@ -112,7 +130,8 @@ CREATE TABLE mandates (
 CREATE INDEX mandates_status ON mandates (status, accepted_at);
 CREATE INDEX mandates_account ON mandates (domain, payer, token);
 ",
-    settlement_tables!()
+    settlement_tables!(),
+    attempt_table!()
 );
 
 /// Version 1 to 2: the payee's submission id (spec `aep2.md#sp-enqueue`, *Submission id*).
@@ -133,13 +152,20 @@ ALTER TABLE mandates ADD COLUMN failure TEXT;
     settlement_tables!()
 );
 
+/// Version 3 to 4: every transaction of a batch (fee bumping, spec `aep2.md#settlement-node-errors`).
+const MIGRATE_3_TO_4: &str = concat!(
+    attempt_table!(),
+    "INSERT INTO batch_txs (tx_hash, batch_id, raw_tx, max_fee, priority_fee, created_at) \
+     SELECT tx_hash, batch_id, raw_tx, '0', '0', created_at FROM batches;"
+);
+
 /// What a ledger file is.
 const KIND: FileKind = FileKind {
     name: "SP ledger",
     application_id: Ledger::APPLICATION_ID,
     schema_version: Ledger::SCHEMA_VERSION,
     schema: SCHEMA,
-    migrations: &[(1, MIGRATE_1_TO_2), (2, MIGRATE_2_TO_3)],
+    migrations: &[(1, MIGRATE_1_TO_2), (2, MIGRATE_2_TO_3), (3, MIGRATE_3_TO_4)],
 };
 
 const MANDATE_COLUMNS: &str = "mandate_id, profile, domain, payer, token, payee, amount, nonce, deadline, ref, \
@@ -354,7 +380,7 @@ impl Ledger {
     /// The `PRAGMA application_id` that marks an SP ledger: "AEPs" in ASCII.
     pub const APPLICATION_ID: i32 = 0x4145_5073;
     /// The `PRAGMA user_version` of the schema this build creates and reads.
-    pub const SCHEMA_VERSION: i32 = 3;
+    pub const SCHEMA_VERSION: i32 = 4;
 
     /// Opens (creating if needed) the ledger at `path`.
     ///

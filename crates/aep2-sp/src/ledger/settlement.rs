@@ -40,8 +40,24 @@ pub struct NewBatch {
     pub tx_hash: [u8; 32],
     /// The signed transaction.
     pub raw_tx: Vec<u8>,
+    /// Its fees.
+    pub fees: (u128, u128),
     /// Now (unix seconds).
     pub now: u64,
+}
+
+/// One transaction sent for a batch: the first, or a replacement at the same nonce.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TxAttempt {
+    /// Its hash.
+    pub tx_hash: [u8; 32],
+    /// The signed transaction.
+    pub raw_tx: Vec<u8>,
+    /// `maxFeePerGas`, `maxPriorityFeePerGas` (wei; zero when the chain charges none or the
+    /// attempt predates schema 4).
+    pub fees: (u128, u128),
+    /// When it was recorded.
+    pub created_at: u64,
 }
 
 /// Where a batch stands.
@@ -84,9 +100,9 @@ pub struct StoredBatch {
     pub state: BatchState,
     /// The SP transaction nonce.
     pub sp_nonce: u64,
-    /// The transaction hash.
+    /// The latest transaction's hash (once confirmed: the included one's).
     pub tx_hash: [u8; 32],
-    /// The signed transaction.
+    /// The latest signed transaction (once confirmed: the included one).
     pub raw_tx: Vec<u8>,
     /// The number of mandates.
     pub items: u64,
@@ -223,6 +239,81 @@ impl Ledger {
         Ok(out)
     }
 
+    /// Up to 1000 mandates of `domain` waiting for a batch whose deadline is before
+    /// `chain_time`. A mandate accepted before a batch that was abandoned is left out: that
+    /// batch may have settled it unnoticed, which the contract's answer to a later batch
+    /// (`nonce_used`) reveals.
+    pub fn expired_queue(&self, domain: &str, chain_time: u64) -> Result<Vec<[u8; 32]>, Error> {
+        let conn = self.conn();
+        let mut s = conn
+            .prepare_cached(
+                "SELECT mandate_id FROM mandates \
+                 WHERE status = 'accepted' AND batch_id IS NULL AND domain = ?1 AND deadline < ?2 \
+                 AND accepted_at > coalesce((SELECT max(t.created_at) FROM batch_txs t \
+                     JOIN batches b ON b.batch_id = t.batch_id \
+                     WHERE b.domain = ?1 AND b.state = 'abandoned'), -1) \
+                 ORDER BY deadline LIMIT 1000",
+            )
+            .map_err(|e| unavailable("expired queue", &e))?;
+        let rows = s
+            .query_map(params![domain, to_sql_int(chain_time)], |r| r.get::<_, Vec<u8>>(0))
+            .map_err(|e| unavailable("expired queue", &e))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let id = row.map_err(|e| unavailable("expired queue", &e))?;
+            out.push(
+                id.try_into()
+                    .map_err(|_| Error::new(Reason::ReplayStoreUnavailable, "stored mandate id is not 32 bytes"))?,
+            );
+        }
+        Ok(out)
+    }
+
+    /// Fails the mandates `ids` as `expired`, releasing their reservations, in one transaction;
+    /// a mandate no longer waiting for a batch is left as it is. Returns how many failed.
+    pub fn fail_expired(&self, ids: &[[u8; 32]], now: u64) -> Result<usize, Error> {
+        let mut conn = self.conn();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| unavailable("fail expired: begin", &e))?;
+        let mut failed = 0;
+        for id in ids {
+            let row = tx
+                .prepare_cached(
+                    "SELECT domain, payer, token, amount FROM mandates \
+                     WHERE mandate_id = ?1 AND status = 'accepted' AND batch_id IS NULL",
+                )
+                .and_then(|mut s| {
+                    s.query_row([id], |r| {
+                        Ok((
+                            AccountKey {
+                                domain: r.get(0)?,
+                                payer: r.get(1)?,
+                                token: r.get(2)?,
+                            },
+                            r.get::<_, Vec<u8>>(3)?,
+                        ))
+                    })
+                    .optional()
+                })
+                .map_err(|e| unavailable("fail expired: mandate", &e))?;
+            let Some((account, amount)) = row else { continue };
+            let amount = blob_u256(&amount)?;
+            let (balance, reserved) = read_account(&tx, &account)?;
+            let reserved = sub(&reserved, &amount)
+                .ok_or_else(|| Error::new(Reason::ReplayStoreUnavailable, "fail expired: reservation below amount"))?;
+            write_account(&tx, &account, &balance, &reserved)?;
+            tx.prepare_cached(
+                "UPDATE mandates SET status = 'failed', failure = 'expired', updated_at = ?2 WHERE mandate_id = ?1",
+            )
+            .and_then(|mut s| s.execute(params![id, to_sql_int(now)]))
+            .map_err(|e| unavailable("fail expired: status", &e))?;
+            failed += 1;
+        }
+        tx.commit().map_err(|e| unavailable("fail expired: commit", &e))?;
+        Ok(failed)
+    }
+
     /// Records a batch and assigns its mandates to it, before its transaction is sent. Fails
     /// (`replay_store_unavailable`) and records nothing if any mandate is not waiting.
     pub fn record_batch(&self, b: &NewBatch) -> Result<(), Error> {
@@ -246,6 +337,16 @@ impl Ledger {
             ])
         })
         .map_err(|e| unavailable("record batch: insert", &e))?;
+        insert_attempt(
+            &tx,
+            &b.batch_id,
+            &TxAttempt {
+                tx_hash: b.tx_hash,
+                raw_tx: b.raw_tx.clone(),
+                fees: b.fees,
+                created_at: b.now,
+            },
+        )?;
         for id in &b.mandates {
             let n = tx
                 .prepare_cached(
@@ -303,13 +404,92 @@ impl Ledger {
         Ok(out)
     }
 
-    /// Records a confirmed batch: each of its mandates settled (the balance and the reservation
+    /// The transactions sent for a batch, the first first.
+    pub fn batch_attempts(&self, batch_id: &[u8; 32]) -> Result<Vec<TxAttempt>, Error> {
+        let conn = self.conn();
+        let mut s = conn
+            .prepare_cached(
+                "SELECT tx_hash, raw_tx, max_fee, priority_fee, created_at FROM batch_txs \
+                 WHERE batch_id = ?1 ORDER BY created_at, rowid",
+            )
+            .map_err(|e| unavailable("batch attempts", &e))?;
+        let rows = s
+            .query_map([batch_id], row_to_attempt)
+            .map_err(|e| unavailable("batch attempts", &e))?;
+        let mut out = Vec::new();
+        for row in rows {
+            out.push(row.map_err(|e| unavailable("batch attempts", &e))??);
+        }
+        Ok(out)
+    }
+
+    /// Records a replacement transaction of a batch still in flight, before it is sent; it
+    /// becomes the batch's latest. Fails if the batch is not in flight.
+    pub fn record_attempt(&self, batch_id: &[u8; 32], attempt: &TxAttempt) -> Result<(), Error> {
+        let mut conn = self.conn();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| unavailable("record attempt: begin", &e))?;
+        let n = tx
+            .prepare_cached(
+                "UPDATE batches SET tx_hash = ?2, raw_tx = ?3, updated_at = ?4 WHERE batch_id = ?1 AND state = 'signed'",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    batch_id,
+                    attempt.tx_hash,
+                    attempt.raw_tx,
+                    to_sql_int(attempt.created_at)
+                ])
+            })
+            .map_err(|e| unavailable("record attempt: batch", &e))?;
+        if n != 1 {
+            return Err(Error::new(
+                Reason::ReplayStoreUnavailable,
+                "record attempt: the batch is not in flight",
+            ));
+        }
+        insert_attempt(&tx, batch_id, attempt)?;
+        tx.commit().map_err(|e| unavailable("record attempt: commit", &e))
+    }
+
+    /// The transactions of `domain`'s abandoned batches recorded at or after `since`, newest
+    /// first, at most `limit`: where a mandate may have been settled unnoticed.
+    pub fn abandoned_attempts(&self, domain: &str, since: u64, limit: usize) -> Result<Vec<[u8; 32]>, Error> {
+        let conn = self.conn();
+        let mut s = conn
+            .prepare_cached(
+                "SELECT t.tx_hash FROM batch_txs t JOIN batches b ON b.batch_id = t.batch_id \
+                 WHERE b.domain = ?1 AND b.state = 'abandoned' AND t.created_at >= ?2 \
+                 ORDER BY t.created_at DESC, t.rowid DESC LIMIT ?3",
+            )
+            .map_err(|e| unavailable("abandoned attempts", &e))?;
+        let rows = s
+            .query_map(
+                params![domain, to_sql_int(since), i64::try_from(limit).unwrap_or(i64::MAX)],
+                |r| r.get::<_, Vec<u8>>(0),
+            )
+            .map_err(|e| unavailable("abandoned attempts", &e))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let h = row.map_err(|e| unavailable("abandoned attempts", &e))?;
+            out.push(
+                h.try_into()
+                    .map_err(|_| Error::new(Reason::ReplayStoreUnavailable, "stored hash is not 32 bytes"))?,
+            );
+        }
+        Ok(out)
+    }
+
+    /// Records a confirmed batch, included by its transaction `included` (one of its
+    /// attempts): each of its mandates settled (the balance and the reservation
     /// both fall by its amount) or failed (the reservation is released), in one transaction.
     /// Every mandate of the batch must have an outcome. Confirming a batch twice changes
     /// nothing.
     pub fn confirm_batch(
         &self,
         batch_id: &[u8; 32],
+        included: &[u8; 32],
         block: u64,
         gas_used: u64,
         outcomes: &[([u8; 32], ItemOutcome)],
@@ -413,7 +593,9 @@ impl Ledger {
         }
         tx.prepare_cached(
             "UPDATE batches SET state = 'confirmed', block = ?2, gas_used = ?3, settled = ?4, skipped = ?5, \
-             updated_at = ?6 WHERE batch_id = ?1",
+             updated_at = ?6, tx_hash = ?7, \
+             raw_tx = coalesce((SELECT raw_tx FROM batch_txs WHERE tx_hash = ?7 AND batch_id = ?1), raw_tx) \
+             WHERE batch_id = ?1",
         )
         .and_then(|mut s| {
             s.execute(params![
@@ -422,7 +604,8 @@ impl Ledger {
                 to_sql_int(gas_used),
                 to_sql_int(settled),
                 to_sql_int(skipped),
-                to_sql_int(now)
+                to_sql_int(now),
+                included
             ])
         })
         .map_err(|e| unavailable("confirm batch: batch", &e))?;
@@ -520,6 +703,47 @@ impl Ledger {
         }
         tx.commit().map_err(|e| unavailable("raise withdrawal: commit", &e))
     }
+}
+
+fn insert_attempt(conn: &rusqlite::Connection, batch_id: &[u8; 32], a: &TxAttempt) -> Result<(), Error> {
+    conn.prepare_cached(
+        "INSERT INTO batch_txs (tx_hash, batch_id, raw_tx, max_fee, priority_fee, created_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (tx_hash) DO NOTHING",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            a.tx_hash,
+            batch_id,
+            a.raw_tx,
+            a.fees.0.to_string(),
+            a.fees.1.to_string(),
+            to_sql_int(a.created_at)
+        ])
+    })
+    .map(|_| ())
+    .map_err(|e| unavailable("record the batch transaction", &e))
+}
+
+fn row_to_attempt(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<TxAttempt, Error>> {
+    let (hash, raw_tx, max_fee, priority, created): (Vec<u8>, Vec<u8>, String, String, i64) =
+        (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?);
+    let bad = |what: &str| {
+        Error::new(
+            Reason::ReplayStoreUnavailable,
+            format!("stored batch transaction: {what}"),
+        )
+    };
+    Ok((|| {
+        Ok(TxAttempt {
+            tx_hash: hash.try_into().map_err(|_| bad("hash is not 32 bytes"))?,
+            raw_tx,
+            fees: (
+                max_fee.parse().map_err(|_| bad("fee is not decimal"))?,
+                priority.parse().map_err(|_| bad("fee is not decimal"))?,
+            ),
+            created_at: u64::try_from(created).unwrap_or(0),
+        })
+    })())
 }
 
 /// A chain movement of funds, recorded once per event id.
