@@ -240,3 +240,20 @@ async fn batch_settles_and_skips<C: TestChain>(chain: &C) {
 fn a_batch_settles_what_verifies_skips_the_rest_and_pays_each_payee_once() {
     on_both_chains!(batch_settles_and_skips);
 }
+
+async fn delay_bounds<C: TestChain>(chain: &C) {
+    let key = chain.deployer();
+    assert!(contract::deploy_wallet(chain, &key, 3599).await.is_err(), "below one hour");
+    assert!(contract::deploy_wallet(chain, &key, 365 * 86_400).await.is_ok(), "one year");
+    assert!(
+        contract::deploy_wallet(chain, &key, 365 * 86_400 + 1).await.is_err(),
+        "above one year"
+    );
+    // A delay that would wrap the uint64 unlock time (and so unlock at once) is refused.
+    assert!(contract::deploy_wallet(chain, &key, u64::MAX).await.is_err(), "2^64 - 1");
+}
+
+#[test]
+fn the_withdrawal_delay_is_bounded_on_both_sides() {
+    on_both_chains!(delay_bounds);
+}

@@ -56,7 +56,8 @@ import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/Reentrancy
 ///      still settle during the delay.
 ///   4. `withdraw(token)` at `block.timestamp >= unlockAt` pays `min(q, balance)` to the owner and
 ///      clears the request. `cancelWithdrawal(token)` clears it with no transfer.
-///   5. `withdrawalDelay >= MIN_WITHDRAWAL_DELAY` (one hour), fixed at deployment, and an SP MUST run
+///   5. `MIN_WITHDRAWAL_DELAY <= withdrawalDelay <= MAX_WITHDRAWAL_DELAY` (one hour, one year), fixed
+///      at deployment, and an SP MUST run
 ///      with `w + L + m <= withdrawalDelay`, where `w` is its settlement window (the longest
 ///      `enqueueDeadline - acceptance time` it signs), `L` the longest time it may take to observe a
 ///      `WithdrawalRequested` event (confirmations and polling) while it keeps accepting, and `m > 0`
@@ -127,6 +128,10 @@ contract AEP2DebitWallet is EIP712, Ownable2Step, ReentrancyGuardTransient {
     /// delay must also exceed every authorised SP's settlement window plus observation lag plus margin.
     uint256 public constant MIN_WITHDRAWAL_DELAY = 1 hours;
 
+    /// @notice The upper bound of `withdrawalDelay` (one year): `unlockAt` is a uint64, and a delay
+    /// that wrapped it would unlock at once while `withdrawalDelay()` promised payees a long wait.
+    uint256 public constant MAX_WITHDRAWAL_DELAY = 365 days;
+
     /// secp256k1 group order n, and n / 2.
     uint256 private constant SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141;
     uint256 private constant SECP256K1_HALF_N = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0;
@@ -166,19 +171,24 @@ contract AEP2DebitWallet is EIP712, Ownable2Step, ReentrancyGuardTransient {
     error NotSettlementProcessor(address caller);
     error ZeroAmount();
     error WithdrawalDelayTooShort(uint256 delay, uint256 minimum);
+    error WithdrawalDelayTooLong(uint256 delay, uint256 maximum);
     error InsufficientBalance(uint256 balance, uint256 amount);
     error NoPendingWithdrawal();
     error WithdrawalLocked(uint64 unlockAt);
     error NothingOwed();
 
     /// @param initialOwner administers the SP set (Ownable2Step).
-    /// @param withdrawalDelay_ at least `MIN_WITHDRAWAL_DELAY`, and larger than every SP's `w + L + m`.
+    /// @param withdrawalDelay_ at least `MIN_WITHDRAWAL_DELAY`, at most `MAX_WITHDRAWAL_DELAY`, and larger
+    /// than every SP's `w + L + m`.
     constructor(address initialOwner, uint256 withdrawalDelay_)
         EIP712("AEP2DebitWallet", "1")
         Ownable(initialOwner)
     {
         if (withdrawalDelay_ < MIN_WITHDRAWAL_DELAY) {
             revert WithdrawalDelayTooShort(withdrawalDelay_, MIN_WITHDRAWAL_DELAY);
+        }
+        if (withdrawalDelay_ > MAX_WITHDRAWAL_DELAY) {
+            revert WithdrawalDelayTooLong(withdrawalDelay_, MAX_WITHDRAWAL_DELAY);
         }
         withdrawalDelay = withdrawalDelay_;
     }
