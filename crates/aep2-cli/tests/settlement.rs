@@ -47,6 +47,49 @@ fn start_sp(config: &Path) -> (Child, String) {
     (child, format!("http://{}", v["listening"].as_str().unwrap()))
 }
 
+/// Enqueues `n` mandates of `amount` from `payer` to `payee` (nonces from `first_nonce`) through
+/// the SP's HTTP API, as payees forward them, retrying while the payer's deposit has not yet
+/// reached the SP from the chain.
+#[allow(clippy::too_many_arguments)] // test helper: every argument is one of the mandate's values
+fn pay_through_sp(
+    url: &str,
+    payer: &TxKey,
+    token: EvmAddress,
+    domain: &Domain,
+    n: u64,
+    first_nonce: u64,
+    amount: u64,
+    payee: Address,
+    now: u64,
+) {
+    let key = PayerKey::Secp256k1(SecretKey::from_bytes(&payer.secret_bytes()).unwrap());
+    let client = aep2_sp::SpClient::new(url).unwrap();
+    runtime().block_on(async {
+        for i in 0..n {
+            let m = EvmMandate {
+                owner: evm(payer.address()),
+                token,
+                payee: evm(payee),
+                amount: CoreU256::from_u64(amount),
+                nonce: CoreU256::from_u64(first_nonce + i),
+                deadline: now + 600,
+                reference: [i as u8; 32],
+            };
+            let (sm, _) = aep2::sign_mandate(&Mandate::Eip712(m), domain, &key, EnvelopeForm::Mvp).unwrap();
+            let started = Instant::now();
+            loop {
+                match client.enqueue(&aep2::json::to_compact(&sm.to_json())).await {
+                    Ok(_) => break,
+                    Err(e) => {
+                        assert!(started.elapsed() < Duration::from_secs(10), "enqueue {i}: {e}");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                }
+            }
+        }
+    });
+}
+
 fn settled_count(db: &Path) -> u64 {
     let ledger = aep2_sp::Ledger::open(db, &aep2_sp::LedgerOptions::default()).unwrap();
     ledger.counts().unwrap().settled
@@ -108,34 +151,17 @@ fn the_sp_settles_survives_sigkill_and_reconciles_with_the_chain() {
         chain_id: 84532,
         verifying_contract: evm(wallet),
     });
-    let key = PayerKey::Secp256k1(SecretKey::from_bytes(&payer.secret_bytes()).unwrap());
-    let client = aep2_sp::SpClient::new(&url).unwrap();
-    rt.block_on(async {
-        for i in 0..n {
-            let m = EvmMandate {
-                owner: evm(payer.address()),
-                token: evm(token),
-                payee: evm(Address::repeat_byte(0x5a)),
-                amount: CoreU256::from_u64(100),
-                nonce: CoreU256::from_u64(70_000 + i),
-                deadline: now + 600,
-                reference: [i as u8; 32],
-            };
-            let (sm, _) = aep2::sign_mandate(&Mandate::Eip712(m), &domain, &key, EnvelopeForm::Mvp).unwrap();
-            // The deposit reaches the SP from the chain: retry while it has not yet.
-            let started = Instant::now();
-            loop {
-                match client.enqueue(&aep2::json::to_compact(&sm.to_json())).await {
-                    Ok(_) => break,
-                    Err(e) if started.elapsed() < Duration::from_secs(10) => {
-                        let _ = e;
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                    }
-                    Err(e) => panic!("enqueue {i}: {e}"),
-                }
-            }
-        }
-    });
+    pay_through_sp(
+        &url,
+        &payer,
+        evm(token),
+        &domain,
+        n,
+        70_000,
+        100,
+        Address::repeat_byte(0x5a),
+        now,
+    );
 
     // SIGKILL as soon as the first batch has settled, then restart on the same ledger.
     let started = Instant::now();
@@ -266,35 +292,19 @@ fn serve_sp_on_an_embedded_chain_funds_settles_and_refuses_a_used_ledger() {
         chain_id: 31337,
         verifying_contract: wallet,
     });
-    let key = PayerKey::Secp256k1(SecretKey::from_bytes(&payer.secret_bytes()).unwrap());
-    let client = aep2_sp::SpClient::new(&url).unwrap();
     let n = 12u64;
     let now = aep2_sp::unix_now();
-    runtime().block_on(async {
-        for i in 0..n {
-            let m = EvmMandate {
-                owner: evm(payer.address()),
-                token,
-                payee: evm(Address::repeat_byte(0x5b)),
-                amount: CoreU256::from_u64(250),
-                nonce: CoreU256::from_u64(90_000 + i),
-                deadline: now + 600,
-                reference: [i as u8; 32],
-            };
-            let (sm, _) = aep2::sign_mandate(&Mandate::Eip712(m), &domain, &key, EnvelopeForm::Mvp).unwrap();
-            // The deposit reaches the ledger from the embedded chain's event.
-            let started = Instant::now();
-            loop {
-                match client.enqueue(&aep2::json::to_compact(&sm.to_json())).await {
-                    Ok(_) => break,
-                    Err(e) => {
-                        assert!(started.elapsed() < Duration::from_secs(10), "enqueue {i}: {e}");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                    }
-                }
-            }
-        }
-    });
+    pay_through_sp(
+        &url,
+        &payer,
+        token,
+        &domain,
+        n,
+        90_000,
+        250,
+        Address::repeat_byte(0x5b),
+        now,
+    );
     let db = dir.join("ledger.db");
     let started = Instant::now();
     while settled_count(&db) < n {

@@ -243,14 +243,23 @@ fn a_batch_settles_what_verifies_skips_the_rest_and_pays_each_payee_once() {
 
 async fn delay_bounds<C: TestChain>(chain: &C) {
     let key = chain.deployer();
-    assert!(contract::deploy_wallet(chain, &key, 3599).await.is_err(), "below one hour");
-    assert!(contract::deploy_wallet(chain, &key, 365 * 86_400).await.is_ok(), "one year");
+    assert!(
+        contract::deploy_wallet(chain, &key, 3599).await.is_err(),
+        "below one hour"
+    );
+    assert!(
+        contract::deploy_wallet(chain, &key, 365 * 86_400).await.is_ok(),
+        "one year"
+    );
     assert!(
         contract::deploy_wallet(chain, &key, 365 * 86_400 + 1).await.is_err(),
         "above one year"
     );
     // A delay that would wrap the uint64 unlock time (and so unlock at once) is refused.
-    assert!(contract::deploy_wallet(chain, &key, u64::MAX).await.is_err(), "2^64 - 1");
+    assert!(
+        contract::deploy_wallet(chain, &key, u64::MAX).await.is_err(),
+        "2^64 - 1"
+    );
 }
 
 #[test]

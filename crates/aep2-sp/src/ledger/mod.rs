@@ -417,19 +417,7 @@ impl Ledger {
             .map_err(|e| unavailable("deposit: begin", &e))?;
         let existing = tx
             .prepare_cached("SELECT domain, payer, token, amount FROM deposits WHERE id = ?1")
-            .and_then(|mut s| {
-                s.query_row([&deposit.id], |r| {
-                    Ok((
-                        AccountKey {
-                            domain: r.get(0)?,
-                            payer: r.get(1)?,
-                            token: r.get(2)?,
-                        },
-                        r.get::<_, Vec<u8>>(3)?,
-                    ))
-                })
-                .optional()
-            })
+            .and_then(|mut s| s.query_row([&deposit.id], account_and_amount).optional())
             .map_err(|e| unavailable("deposit: look up id", &e))?;
         if let Some((account, amount)) = existing {
             let same = account == deposit.account && amount.as_slice() == deposit.amount.0.as_slice();
@@ -696,16 +684,7 @@ impl Ledger {
         let sums = |sql: &str| -> Result<std::collections::BTreeMap<AccountKey, U256>, Error> {
             let mut s = tx.prepare(sql).map_err(|e| unavailable("audit", &e))?;
             let rows = s
-                .query_map([], |r| {
-                    Ok((
-                        AccountKey {
-                            domain: r.get(0)?,
-                            payer: r.get(1)?,
-                            token: r.get(2)?,
-                        },
-                        r.get::<_, Vec<u8>>(3)?,
-                    ))
-                })
+                .query_map([], account_and_amount)
                 .map_err(|e| unavailable("audit", &e))?;
             let mut out = std::collections::BTreeMap::new();
             for row in rows {
@@ -886,6 +865,18 @@ fn blob_u256(b: &[u8]) -> Result<U256, Error> {
     b.try_into()
         .map(U256)
         .map_err(|_| Error::new(Reason::ReplayStoreUnavailable, "stored amount is not 32 bytes"))
+}
+
+/// Columns 0 to 3 of a row, `domain, payer, token, amount`: an account and an amount blob.
+fn account_and_amount(r: &rusqlite::Row<'_>) -> rusqlite::Result<(AccountKey, Vec<u8>)> {
+    Ok((
+        AccountKey {
+            domain: r.get(0)?,
+            payer: r.get(1)?,
+            token: r.get(2)?,
+        },
+        r.get::<_, Vec<u8>>(3)?,
+    ))
 }
 
 /// `a + b`, or `None` on overflow past 2^256 − 1.

@@ -6,7 +6,7 @@
 //! it or after it. A batch is recorded, with its signed transaction, before the transaction is
 //! broadcast: after a crash the worker finds it and asks the chain what became of it.
 
-use super::{AccountKey, Ledger, add, blob_u256, read_account, sub, unavailable, write_account};
+use super::{AccountKey, Ledger, account_and_amount, add, blob_u256, read_account, sub, unavailable, write_account};
 use aep2::uint::U256;
 use aep2::{Error, Reason};
 use aep2_replay::sqlite_file::to_sql_int;
@@ -283,19 +283,7 @@ impl Ledger {
                     "SELECT domain, payer, token, amount FROM mandates \
                      WHERE mandate_id = ?1 AND status = 'accepted' AND batch_id IS NULL",
                 )
-                .and_then(|mut s| {
-                    s.query_row([id], |r| {
-                        Ok((
-                            AccountKey {
-                                domain: r.get(0)?,
-                                payer: r.get(1)?,
-                                token: r.get(2)?,
-                            },
-                            r.get::<_, Vec<u8>>(3)?,
-                        ))
-                    })
-                    .optional()
-                })
+                .and_then(|mut s| s.query_row([id], account_and_amount).optional())
                 .map_err(|e| unavailable("fail expired: mandate", &e))?;
             let Some((account, amount)) = row else { continue };
             let amount = blob_u256(&amount)?;
@@ -538,19 +526,7 @@ impl Ledger {
                     "SELECT domain, payer, token, amount FROM mandates \
                      WHERE mandate_id = ?1 AND batch_id = ?2 AND status = 'accepted'",
                 )
-                .and_then(|mut s| {
-                    s.query_row(params![id, batch_id], |r| {
-                        Ok((
-                            AccountKey {
-                                domain: r.get(0)?,
-                                payer: r.get(1)?,
-                                token: r.get(2)?,
-                            },
-                            r.get::<_, Vec<u8>>(3)?,
-                        ))
-                    })
-                    .optional()
-                })
+                .and_then(|mut s| s.query_row(params![id, batch_id], account_and_amount).optional())
                 .map_err(|e| unavailable("confirm batch: mandate", &e))?;
             let Some((account, amount)) = row else {
                 return Err(Error::new(
