@@ -306,10 +306,15 @@ async fn malformed_and_oversized_input_gets_a_4xx_with_a_reason_code() {
         .post(
             "/a2a",
             &[("content-type", "application/json")],
-            br#"{"jsonrpc":"2.0","id":1,"method":"tasks/get"}"#,
+            br#"{"jsonrpc":"2.0","id":1,"method":"tasks/cancel"}"#,
         )
         .await;
-    assert!(String::from_utf8_lossy(&reply.body).contains("-32601"));
+    let v: serde_json::Value = serde_json::from_slice(&reply.body).unwrap();
+    assert_eq!(
+        (v["error"]["code"].as_i64(), v["id"].as_i64()),
+        (Some(-32601), Some(1)),
+        "{v}"
+    );
     let reply = env.get("/nowhere", &[]).await;
     assert_rejected(&reply, 404, "route_unknown");
     // Still alive and paying.
@@ -475,7 +480,10 @@ async fn a2a_order_mode_quotes_in_input_required_and_completes_on_payment() {
             );
         to_compact(&Value::Object(o))
     };
-    let ct = [("content-type", "application/json")];
+    let ct = [
+        ("content-type", "application/json"),
+        ("a2a-extensions", aep2_a2a::EXTENSION_URI),
+    ];
     let ask = aep2_a2a::Message::new(aep2_a2a::Role::User, "m-1", vec![aep2_a2a::Part::text("Report please")]);
     let reply = env.post("/a2a", &ct, rpc(&ask, "SendMessage").as_bytes()).await;
     let v: serde_json::Value = serde_json::from_slice(&reply.body).unwrap();
