@@ -409,9 +409,9 @@ fn is_json(headers: &HeaderMap) -> bool {
 /// What a `SendMessage` comes to.
 enum Outcome {
     /// A task to store and answer; with the mandate taken when the answer is a serve.
-    Fresh(Task, Option<Taken>),
+    Fresh(Box<(Task, Option<Taken>)>),
     /// A task already stored (a paid message presented again): answered as it is.
-    Stored(Task),
+    Stored(Box<Task>),
     /// A JSON-RPC error (code, message).
     Refused(i64, String),
 }
@@ -565,7 +565,8 @@ async fn rpc(State(inner): State<Arc<Inner>>, req: Request) -> Response {
     let (body, delivery) = match op {
         Op::Get => (get_task(&inner, version, &id, &params), None),
         Op::Send => match send_message(&inner, &params).await {
-            Outcome::Fresh(task, taken) => {
+            Outcome::Fresh(fresh) => {
+                let (task, taken) = *fresh;
                 let answer = task_result(version, &id, &task);
                 // A task over the byte bound on its own is not kept; it is still answered.
                 let _kept = inner.tasks.put(task);
@@ -664,15 +665,13 @@ async fn send_message(inner: &Inner, params: &Object) -> Outcome {
                 &e,
                 None,
             );
-            return Outcome::Fresh(
-                Task {
-                    context_id: format!("ctx-{task_id}"),
-                    id: task_id,
-                    status,
-                    paid: None,
-                },
-                None,
-            );
+            let task = Task {
+                context_id: format!("ctx-{task_id}"),
+                id: task_id,
+                status,
+                paid: None,
+            };
+            return Outcome::Fresh(Box::new((task, None)));
         }
         Err(e) => return Outcome::Refused(codes::INVALID_PARAMS, e.to_string()),
     };
@@ -683,7 +682,7 @@ async fn send_message(inner: &Inner, params: &Object) -> Outcome {
         // A2A: a finished task takes no more messages; but the message that paid it, presented
         // again (its answer was lost), gets that answer again — it is not charged twice.
         if let Some(stored) = repeat_of(inner, &message, task) {
-            return Outcome::Stored(stored);
+            return Outcome::Stored(Box::new(stored));
         }
         return Outcome::Refused(
             codes::UNSUPPORTED_OPERATION,
@@ -710,11 +709,12 @@ async fn send_message(inner: &Inner, params: &Object) -> Outcome {
         paid,
     };
     match payment(inner, &message, &task_id, now).await {
-        Paid::Served(status, taken, v, request) => {
-            Outcome::Fresh(task(status, Some((v.digest.id, request))), Some(taken))
+        Paid::Served(served) => {
+            let (status, taken, v, request) = *served;
+            Outcome::Fresh(Box::new((task(status, Some((v.digest.id, request))), Some(taken))))
         }
-        Paid::Unserved(status) => Outcome::Fresh(task(status, None), None),
-        Paid::Again(stored) => Outcome::Stored(stored),
+        Paid::Unserved(status) => Outcome::Fresh(Box::new((task(status, None), None))),
+        Paid::Again(stored) => Outcome::Stored(Box::new(stored)),
     }
 }
 
@@ -729,7 +729,7 @@ fn repeat_of(inner: &Inner, message: &Message, task: &Task) -> Option<Task> {
 
 enum Paid {
     /// Paid and served: the status, the mandate taken, its verification and request hash.
-    Served(TaskStatus, Taken, Verified, [u8; 32]),
+    Served(Box<(TaskStatus, Taken, Verified, [u8; 32])>),
     /// Payment required, or rejected.
     Unserved(TaskStatus),
     /// The paying message again: its stored task.
@@ -856,7 +856,7 @@ async fn served(inner: &Inner, message: &Message, task_id: &str, v: Verified, ta
                 Some(&taken.receipt),
                 TaskState::Completed,
             );
-            Paid::Served(status, taken, v, request)
+            Paid::Served(Box::new((status, taken, v, request)))
         }
         Err(e) => Paid::Unserved(aep2_a2a::payment_rejected(
             agent_message(task_id, format!("Payment rejected: {}", e.code())),
