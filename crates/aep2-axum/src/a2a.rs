@@ -21,7 +21,7 @@ use crate::layer::{
 use crate::quotes::{QuoteBook, QuoteEntry};
 use aep2::json::{self, Object, Value};
 use aep2::{Error, PayeePolicy, QuoteRef, Reason, Verified, Verifier};
-use aep2_a2a::{A2aVersion, AgentCard, EXTENSION_URI, Message, Part, Role, Task, TaskState, TaskStatus, TaskStore};
+use aep2_a2a::{A2aVersion, EXTENSION_URI, Part, Role, Task, TaskState, TaskStatus};
 use aep2_x402::{MvpBody, PaymentRequirements};
 use axum::Router;
 use axum::extract::{Request, State};
@@ -30,6 +30,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use std::sync::Arc;
 use std::time::Duration;
+
+#[doc(no_inline)]
+pub use aep2_a2a::{Accept, Aep2Extension, AgentCard, Message, Mode, Skill, TaskStore};
 
 /// The JSON-RPC endpoint's path.
 pub const RPC_PATH: &str = "/a2a";
@@ -644,6 +647,17 @@ fn agent_message(task_id: &str, text: String) -> Message {
     .with_task_id(task_id)
 }
 
+/// A fresh task id: 128 random bits, so that a task (and the answer a payer paid for) cannot be
+/// fetched by guessing its id.
+fn fresh_task_id() -> String {
+    let mut b = [0u8; 16];
+    if getrandom::fill(&mut b).is_err() {
+        // No randomness: still unique, only guessable.
+        return format!("task-{}", fresh_request_id());
+    }
+    format!("task-{}", &aep2::codec::hex_encode_0x(&b)[2..])
+}
+
 /// The hash under which the endpoint records a task's quote.
 fn task_key(task_id: &str) -> [u8; 32] {
     aep2::hash::sha256(format!("a2a-task:{task_id}").as_bytes())
@@ -659,7 +673,7 @@ async fn send_message(inner: &Inner, params: &Object) -> Outcome {
         // JSON that is not an A2A message (spec aep2.md#a2a-results): a rejected payment, so the
         // client agent reads the reason where it reads every other payment outcome.
         Err(e) if e.reason() == Reason::A2aMessageInvalid => {
-            let task_id = format!("task-{}", fresh_request_id());
+            let task_id = fresh_task_id();
             let status = aep2_a2a::payment_rejected(
                 agent_message(&task_id, format!("Payment rejected: {}", e.code())),
                 &e,
@@ -693,10 +707,7 @@ async fn send_message(inner: &Inner, params: &Object) -> Outcome {
             ),
         );
     }
-    let task_id = message
-        .task_id
-        .clone()
-        .unwrap_or_else(|| format!("task-{}", fresh_request_id()));
+    let task_id = message.task_id.clone().unwrap_or_else(fresh_task_id);
     let context_id = message
         .context_id
         .clone()
