@@ -253,3 +253,106 @@ fn read_accept(v: &Value) -> Result<Accept> {
         settlement_processor,
     })
 }
+
+/// One skill of an [`AgentCard`] (A2A `AgentSkill`: `id`, `name`, `description`, `tags`,
+/// `examples`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Skill {
+    /// `id`.
+    pub id: String,
+    /// `name`.
+    pub name: String,
+    /// `description`.
+    pub description: String,
+    /// `tags`.
+    pub tags: Vec<String>,
+    /// `examples`.
+    pub examples: Vec<String>,
+}
+
+impl Skill {
+    fn to_json(&self) -> Value {
+        let strings = |v: &[String]| Value::Array(v.iter().map(s).collect());
+        let mut o = Object::new()
+            .with("id", s(&self.id))
+            .with("name", s(&self.name))
+            .with("description", s(&self.description))
+            .with("tags", strings(&self.tags));
+        if !self.examples.is_empty() {
+            o.insert("examples", strings(&self.examples));
+        }
+        Value::Object(o)
+    }
+}
+
+/// A paid agent's A2A `AgentCard`, served at `/.well-known/agent-card.json`
+/// (spec `aep2.md#a2a-discovery`), with the AEP2 extension in `capabilities.extensions`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AgentCard {
+    /// `name`.
+    pub name: String,
+    /// `description`.
+    pub description: String,
+    /// The agent's own version (`version`).
+    pub version: String,
+    /// The JSON-RPC endpoint (`supportedInterfaces[].url`, v0.3 `url`).
+    pub url: String,
+    /// The AEP2 declaration.
+    pub extension: Aep2Extension,
+    /// `skills` (A2A requires the member; it may be empty).
+    pub skills: Vec<Skill>,
+    /// `defaultInputModes` / `defaultOutputModes` (media types).
+    pub media_types: Vec<String>,
+}
+
+impl AgentCard {
+    /// The card as an A2A v1.0 client reads it: `supportedInterfaces` lists the endpoint once
+    /// per protocol version it answers (`1.0` first, the preferred one, then `0.3`), binding
+    /// `JSONRPC`.
+    pub fn to_json_v1(&self) -> Value {
+        let interface = |version: &str| {
+            Value::Object(
+                Object::new()
+                    .with("url", s(&self.url))
+                    .with("protocolBinding", s("JSONRPC"))
+                    .with("protocolVersion", s(version)),
+            )
+        };
+        let mut o = Object::new()
+            .with("name", s(&self.name))
+            .with("description", s(&self.description))
+            .with(
+                "supportedInterfaces",
+                Value::Array(vec![interface("1.0"), interface("0.3")]),
+            )
+            .with("version", s(&self.version));
+        self.common(&mut o);
+        Value::Object(o)
+    }
+
+    /// The card as an A2A v0.3 client reads it: `protocolVersion` `0.3.0`, `url` and
+    /// `preferredTransport` `JSONRPC`, no v1.0 members.
+    pub fn to_json_v0_3(&self) -> Value {
+        let mut o = Object::new()
+            .with("protocolVersion", s("0.3.0"))
+            .with("name", s(&self.name))
+            .with("description", s(&self.description))
+            .with("url", s(&self.url))
+            .with("preferredTransport", s("JSONRPC"))
+            .with("version", s(&self.version));
+        self.common(&mut o);
+        Value::Object(o)
+    }
+
+    fn common(&self, o: &mut Object) {
+        let capabilities = Object::new()
+            .with("streaming", Value::Bool(false))
+            .with("pushNotifications", Value::Bool(false))
+            .with("extensions", Value::Array(vec![self.extension.to_json()]));
+        let modes = Value::Array(self.media_types.iter().map(s).collect());
+        o.insert("capabilities", Value::Object(capabilities));
+        o.insert("defaultInputModes", modes.clone());
+        o.insert("defaultOutputModes", modes);
+        o.insert("skills", Value::Array(self.skills.iter().map(Skill::to_json).collect()));
+    }
+}

@@ -31,9 +31,11 @@ mod card;
 #[doc(hidden)]
 pub mod fuzzing;
 mod message;
+mod task;
 
-pub use card::{Accept, Aep2Extension, MAX_ACCEPTS, Mode};
+pub use card::{Accept, Aep2Extension, AgentCard, MAX_ACCEPTS, Mode, Skill};
 pub use message::{A2aVersion, MAX_MESSAGE_BYTES, MESSAGE_LIMITS, Message, Part, PartContent, Role};
+pub use task::{Task, TaskStore};
 
 use aep2::codec::hex_encode_0x;
 use aep2::envelope::decode_json_bytes;
@@ -366,6 +368,12 @@ impl TaskState {
         }
     }
 
+    /// Whether the task is finished for good (completed, failed, rejected): A2A lets no further
+    /// message continue it.
+    pub const fn is_terminal(self) -> bool {
+        matches!(self, TaskState::Completed | TaskState::Failed | TaskState::Rejected)
+    }
+
     /// The v0.3 spelling.
     pub const fn v0_3(self) -> &'static str {
         match self {
@@ -391,10 +399,20 @@ pub struct TaskStatus {
 impl TaskStatus {
     /// The v1.0 JSON object `{state, message}`.
     pub fn to_json(&self) -> Value {
+        self.to_json_for(A2aVersion::V1_0)
+    }
+
+    /// The JSON object `{state, message}` spelt for `version` (v0.3: `input-required`, a
+    /// `kind`-tagged message with role `agent`).
+    pub fn to_json_for(&self, version: A2aVersion) -> Value {
+        let state = match version {
+            A2aVersion::V1_0 => self.state.v1(),
+            A2aVersion::V0_3 => self.state.v0_3(),
+        };
         Value::Object(
             Object::new()
-                .with("state", s(self.state.v1()))
-                .with("message", self.message.to_json()),
+                .with("state", s(state))
+                .with("message", self.message.to_json_for(version)),
         )
     }
 

@@ -139,6 +139,38 @@ impl Part {
         Value::Object(o)
     }
 
+    /// The v0.3 JSON object (`kind`-tagged; a file part's name and media type inside `file`).
+    pub fn to_json_v0_3(&self) -> Value {
+        let mut o = match &self.content {
+            PartContent::Text(t) => Object::new().with("kind", s("text")).with("text", s(t)),
+            PartContent::Data(d) => {
+                let data = match d {
+                    Value::Object(_) => d.clone(),
+                    other => Value::Object(Object::new().with("value", other.clone())),
+                };
+                Object::new().with("kind", s("data")).with("data", data)
+            }
+            PartContent::Url(_) | PartContent::Raw(_) => {
+                let mut f = match &self.content {
+                    PartContent::Url(u) => Object::new().with("uri", s(u)),
+                    PartContent::Raw(b) => Object::new().with("bytes", s(base64_encode(b))),
+                    _ => Object::new(),
+                };
+                if let Some(n) = &self.filename {
+                    f.insert("name", s(n));
+                }
+                if let Some(m) = &self.media_type {
+                    f.insert("mimeType", s(m));
+                }
+                Object::new().with("kind", s("file")).with("file", Value::Object(f))
+            }
+        };
+        if !self.metadata.is_empty() {
+            o.insert("metadata", Value::Object(self.metadata.clone()));
+        }
+        Value::Object(o)
+    }
+
     /// The part's entry in the request descriptor: content in v1.0 names, file bytes replaced by
     /// their SHA-256 (`rawSha256`, lowercase hex), metadata left out.
     fn descriptor(&self) -> Value {
@@ -410,6 +442,49 @@ impl Message {
             );
         }
         Value::Object(o)
+    }
+
+    /// The v0.3 JSON object: `kind: "message"`, roles `user` / `agent`, `kind`-tagged parts
+    /// (`text`, `file` with `uri` or `bytes`, `data`), for answering a v0.3 client in its own
+    /// shapes. A data part whose value is not an object (v0.3 allows only objects) is wrapped as
+    /// `{"value": …}`.
+    pub fn to_json_v0_3(&self) -> Value {
+        let mut o = Object::new()
+            .with("kind", s("message"))
+            .with("messageId", s(&self.message_id));
+        if let Some(c) = &self.context_id {
+            o.insert("contextId", s(c));
+        }
+        if let Some(t) = &self.task_id {
+            o.insert("taskId", s(t));
+        }
+        o.insert("role", s(self.role.v0_3()));
+        o.insert(
+            "parts",
+            Value::Array(self.parts.iter().map(Part::to_json_v0_3).collect()),
+        );
+        if !self.metadata.is_empty() {
+            o.insert("metadata", Value::Object(self.metadata.clone()));
+        }
+        if !self.extensions.is_empty() {
+            o.insert("extensions", Value::Array(self.extensions.iter().map(s).collect()));
+        }
+        if !self.reference_task_ids.is_empty() {
+            o.insert(
+                "referenceTaskIds",
+                Value::Array(self.reference_task_ids.iter().map(s).collect()),
+            );
+        }
+        Value::Object(o)
+    }
+
+    /// The JSON object in the spelling of `version` ([`Message::to_json`] or
+    /// [`Message::to_json_v0_3`]).
+    pub fn to_json_for(&self, version: A2aVersion) -> Value {
+        match version {
+            A2aVersion::V1_0 => self.to_json(),
+            A2aVersion::V0_3 => self.to_json_v0_3(),
+        }
     }
 
     /// The compact v1.0 JSON text.

@@ -47,6 +47,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod a2a;
 pub mod agent;
 mod checkout;
 mod cors;

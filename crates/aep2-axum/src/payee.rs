@@ -8,7 +8,8 @@
 //! | `GET /paid/order` | Order Mode over x402: a `402` with a quote, then the quote-bound mandate |
 //! | `GET /free` | the same content unpaid (the benchmark's baseline) |
 //! | `POST /mcp` | MCP JSON-RPC `tools/call` of the paid tool `get_weather` (mandate in `params._meta`) |
-//! | `POST /a2a` | A2A JSON-RPC `message/send` (v0.3) or `SendMessage` (v1.0): Intent Mode with the mandate on the message, Order Mode through `input-required` |
+//! | `POST /a2a` | A2A JSON-RPC `SendMessage` / `GetTask` (v1.0) and `message/send` / `tasks/get` (v0.3), each answered in its generation's shapes: Intent Mode with the mandate on the message, Order Mode through `input-required` ([`crate::a2a`]) |
+//! | `GET /.well-known/agent-card.json` | the A2A agent card with the AEP2 extension (v1.0 card for `A2A-Version: 1.0`, else v0.3; also at `/.well-known/agent.json`, v0.3) |
 //! | `GET /health` | `{"status": "ok", "payee", "sp", "price", …}` |
 //!
 //! Every paid endpoint shares one [`Checkout`] (one payment store, one SP). Connections are
@@ -16,15 +17,15 @@
 //! refuses what it cannot serve (another method: `405` with `Allow`; `OPTIONS`: `204`) before
 //! any payment is read, and with [`PayeeConfig::cors_origins`] answers CORS preflights itself.
 
+use crate::a2a::A2aAgent;
 use crate::checkout::{Checkout, Taken};
 use crate::layer::{
-    Clock, DEFAULT_MAX_HEADER_BYTES, MvpPrice, Paid, PaidLayer, Paywall, QuoteTerms, issue_quote, order_options,
-    quote_key, read_body, system_clock,
+    Clock, DEFAULT_MAX_HEADER_BYTES, MvpPrice, Paid, PaidLayer, Paywall, QuoteTerms, read_body, system_clock,
 };
-use crate::quotes::{QuoteBook, QuoteEntry};
+use crate::quotes::QuoteBook;
 use aep2::json::{self, Object, Value};
 use aep2::{AccountId, Domain, Error, PayeePolicy, Reason, SpId, U256, Verifier};
-use aep2_a2a::{Message, Part, Role, TaskState, TaskStatus};
+use aep2_a2a::{Aep2Extension, AgentCard, Message, Mode, Skill};
 use aep2_mcp::ToolCall;
 use aep2_replay::{MemoryStore, PaymentStore, SqliteOptions, SqliteStore};
 use aep2_sp::{HttpLimits, SpClient};
@@ -162,8 +163,6 @@ struct Shared {
     verifier: Arc<Verifier>,
     config: PayeeConfig,
     checkout: Arc<Checkout>,
-    /// Quotes of the A2A endpoint, found by task.
-    a2a_quotes: Arc<QuoteBook>,
     clock: Clock,
 }
 
@@ -194,7 +193,10 @@ pub fn router(config: &PayeeConfig, checkout: Arc<Checkout>) -> Result<Router, S
 /// [`router`] with another clock (tests). Fails on a malformed CORS origin.
 pub fn router_with_clock(config: &PayeeConfig, checkout: Arc<Checkout>, clock: Clock) -> Result<Router, String> {
     let cors = crate::Cors::new(&config.cors_origins, &[Method::GET, Method::POST])
-        .map_err(|e| format!("CORS origin: {e}"))?;
+        .map_err(|e| format!("CORS origin: {e}"))?
+        .with_allowed_header(header::HeaderName::from_static("a2a-version"))
+        .with_allowed_header(header::HeaderName::from_static("a2a-extensions"))
+        .with_allowed_header(header::HeaderName::from_static("x-a2a-extensions"));
     let verifier = Arc::new(Verifier::new(config.domain.clone()));
     let policy = config.policy();
     let limits = |p: Paywall| {
@@ -238,11 +240,11 @@ pub fn router_with_clock(config: &PayeeConfig, checkout: Arc<Checkout>, clock: C
         )
         .with_description("ETH/USD price report (Order Mode)"),
     );
+    let agent = a2a_agent(config, verifier.clone(), checkout.clone(), clock.clone());
     let shared = Arc::new(Shared {
         verifier,
         config: config.clone(),
         checkout,
-        a2a_quotes: Arc::new(QuoteBook::new(10_000, 60)),
         clock,
     });
     // `any`: the paid layer sees every method and refuses those it does not serve itself, before
@@ -256,7 +258,7 @@ pub fn router_with_clock(config: &PayeeConfig, checkout: Arc<Checkout>, clock: C
     Ok(app
         .route("/free", get(free_report))
         .route("/mcp", any(mcp))
-        .route("/a2a", any(a2a))
+        .merge(agent.router())
         .route("/health", any(health))
         .fallback(unknown_route)
         .with_state(shared)
@@ -446,225 +448,53 @@ async fn mcp_take(
     Ok((carrier.unwrap_or(aep2_mcp::Carrier::Mandate), v, taken))
 }
 
-/// A JSON-RPC error response with the reason code in `error.data.reason`.
-fn rpc_error(id: Option<&Value>, code: i64, e: &Error) -> Response {
-    let error = Object::new()
-        .with("code", Value::Number(code.to_string()))
-        .with("message", s(e.to_string()))
-        .with("data", Value::Object(Object::new().with("reason", s(e.code()))));
-    let body = Object::new()
-        .with("jsonrpc", s("2.0"))
-        .with("id", id.cloned().unwrap_or(Value::Null))
-        .with("error", Value::Object(error));
-    rpc_ok(Value::Object(body))
-}
-
-/// The A2A generation a JSON-RPC method belongs to: `SendMessage` (v1.0) or `message/send` (v0.3).
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum A2aMethod {
-    V1,
-    V03,
-}
-
-async fn a2a(State(st): State<Arc<Shared>>, req: Request) -> Response {
-    let text = match rpc_text(&st, req, "/a2a").await {
-        Ok(t) => t,
-        Err(r) => return r,
-    };
-    let rpc = match json::parse(&text, &aep2_a2a::MESSAGE_LIMITS) {
-        Ok(Value::Object(o)) => o,
-        Ok(_) => {
-            return rpc_error(
-                None,
-                -32600,
-                &Error::new(Reason::JsonInvalid, "not a JSON-RPC request object"),
-            );
-        }
-        Err(e) => return rpc_error(None, -32700, &e),
-    };
-    let id = rpc.get("id").cloned();
-    let bad = |what: &str| Error::new(Reason::A2aMessageInvalid, what.to_owned());
-    if rpc.get("jsonrpc") != Some(&s("2.0")) || !matches!(id, Some(Value::String(_) | Value::Number(_))) {
-        return rpc_error(id.as_ref(), -32600, &bad("not a JSON-RPC 2.0 request with an id"));
-    }
-    let method = match rpc.get("method") {
-        Some(Value::String(m)) if m == "SendMessage" => A2aMethod::V1,
-        Some(Value::String(m)) if m == "message/send" => A2aMethod::V03,
-        _ => return rpc_error(id.as_ref(), -32601, &bad("methods: SendMessage, message/send")),
-    };
-    let message_text = match rpc.get("params") {
-        Some(Value::Object(p)) => match p.get("message") {
-            Some(m) => json::to_compact(m),
-            None => return rpc_error(id.as_ref(), -32602, &bad("params.message is required")),
+/// The payee's A2A agent: its card (the AEP2 extension required: nothing is served unpaid),
+/// Intent and Order Mode at the payee's price, the summary as the paid answer.
+fn a2a_agent(config: &PayeeConfig, verifier: Arc<Verifier>, checkout: Arc<Checkout>, clock: Clock) -> A2aAgent {
+    let card = AgentCard {
+        name: "AEP2 demo payee".into(),
+        description: "Summarises reports; every answer is paid with an AEP2 mandate".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        // Replaced per request by the served endpoint.
+        url: String::new(),
+        extension: Aep2Extension {
+            description: "Pays per task with AEP2 mandates (Intent Mode or Order Mode)".into(),
+            required: true,
+            accepts: vec![aep2_a2a::Accept {
+                domain: config.domain.clone(),
+                settlement_processor: config.sp,
+            }],
+            modes: vec![Mode::Intent, Mode::Order],
         },
-        _ => return rpc_error(id.as_ref(), -32602, &bad("params must be an object")),
+        skills: vec![Skill {
+            id: "summarise".into(),
+            name: "Summarise a report".into(),
+            description: format!(
+                "A short summary of the report named in the message, for {} units",
+                config.price
+            ),
+            tags: vec!["summary".into(), "paid".into()],
+            examples: vec!["Summarise the Q3 EU solar report".into()],
+        }],
+        media_types: vec!["text/plain".into()],
     };
-    let (task_id, context_id, (status, delivery)) = match Message::parse(&message_text) {
-        Ok(message) => {
-            let now = (st.clock)();
-            let task_id = message
-                .task_id
-                .clone()
-                .unwrap_or_else(|| format!("task-{}", crate::layer::fresh_request_id()));
-            let context_id = message.context_id.clone().unwrap_or_else(|| format!("ctx-{task_id}"));
-            let status = a2a_status(&st, &message, &task_id, now).await;
-            (task_id, context_id, status)
-        }
-        // JSON that is not an A2A message (spec aep2.md#a2a-results): a rejected payment, so the
-        // client agent reads the reason where it reads every other payment outcome.
-        Err(e) if e.reason() == Reason::A2aMessageInvalid => {
-            let task_id = format!("task-{}", crate::layer::fresh_request_id());
-            let status = aep2_a2a::payment_rejected(
-                agent_message(&task_id, format!("Payment rejected: {}", e.code())),
-                &e,
-                None,
-            );
-            (task_id.clone(), format!("ctx-{task_id}"), (status, None))
-        }
-        Err(e) => return rpc_error(id.as_ref(), -32602, &e),
-    };
-    let task = Object::new()
-        .with("id", s(task_id))
-        .with("contextId", s(context_id))
-        .with("status", status.to_json());
-    let result = match method {
-        A2aMethod::V1 => Object::new().with("task", Value::Object(task)),
-        A2aMethod::V03 => {
-            let mut t = Object::new().with("kind", s("task"));
-            for (k, v) in task.iter() {
-                t.insert(k, v.clone());
-            }
-            t
-        }
-    };
-    let body = Object::new()
-        .with("jsonrpc", s("2.0"))
-        .with("id", id.unwrap_or(Value::Null))
-        .with("result", Value::Object(result));
-    delivered(&st, delivery, rpc_ok(Value::Object(body)))
-}
-
-/// The hash under which the A2A endpoint records a task's quote.
-fn task_key(task_id: &str) -> [u8; 32] {
-    aep2::hash::sha256(format!("a2a-task:{task_id}").as_bytes())
-}
-
-fn agent_message(task_id: &str, text: String) -> Message {
-    Message::new(
-        Role::Agent,
-        format!("msg-{}", crate::layer::fresh_request_id()),
-        vec![Part::text(text)],
+    // The card names the endpoint at the configured origin, else at the listen address (when
+    // it is one a client can dial), else at the request's Host.
+    let base = config.public_origin.clone().or_else(|| {
+        let l = config.listen;
+        (!l.ip().is_unspecified() && l.port() != 0).then(|| format!("http://{l}"))
+    });
+    A2aAgent::new(
+        verifier,
+        config.policy(),
+        config.terms("Summary of the requested report"),
+        checkout,
+        card,
+        served_text,
     )
-    .with_task_id(task_id)
-}
-
-/// The task status answering an A2A message, and the mandate taken if the answer is a serve.
-async fn a2a_status(st: &Shared, message: &Message, task_id: &str, now: u64) -> (TaskStatus, Option<Taken>) {
-    let policy = st.config.policy();
-    let reject = |e: &Error| {
-        let status = aep2_a2a::payment_rejected(
-            agent_message(task_id, format!("Payment rejected: {}", e.code())),
-            e,
-            None,
-        );
-        (status, None)
-    };
-    // The payment record's request: the message's own hash, the same for a retried reply.
-    let request = match message.request_hash() {
-        Ok(h) => h,
-        Err(e) => return reject(&e),
-    };
-    let accepted = |v: &aep2::Verified, taken: &Taken| {
-        aep2_a2a::payment_accepted(
-            agent_message(task_id, served_text(message)),
-            v,
-            Some(&taken.receipt),
-            TaskState::Completed,
-        )
-    };
-    let quoted = message
-        .task_id
-        .as_deref()
-        .and_then(|t| st.a2a_quotes.latest_for(&task_key(t)));
-    if let Some(entry) = quoted {
-        // Order Mode reply: judged against the quote recorded for this task, never a copy in the reply.
-        let options = order_options(&policy);
-        // The message is parsed already: extract from it rather than read the text again.
-        let verified = aep2_a2a::extract_mandate(message)
-            .and_then(|envelope| st.verifier.check_value(&envelope, None).into_result());
-        let v = match verified {
-            Ok(v) => v,
-            Err(e) => return reject(&e),
-        };
-        let key = quote_key(v.mandate());
-        let mut verdict = entry.quote.check(&v, now, options);
-        if verdict.is_ok() && (key != entry.quote.mandate_ref() || !st.a2a_quotes.claim(&key, v.digest.id)) {
-            verdict = Err(Error::new(
-                Reason::RequestMismatch,
-                "the task's quote is paid, or being paid, by another mandate",
-            ));
-        }
-        let claimed = verdict.is_ok();
-        let taken = st.checkout.take(&v, request, verdict, now).await;
-        if claimed {
-            st.a2a_quotes.conclude(&key, v.digest.id, &taken);
-        }
-        return match taken {
-            Ok(taken) => match st.checkout.served(&taken, (st.clock)()).await {
-                Ok(()) => (accepted(&v, &taken), Some(taken)),
-                Err(e) => reject(&e),
-            },
-            Err(e) => reject(&e),
-        };
-    }
-    match aep2_a2a::extract_mandate(message) {
-        Err(e) if e.reason() == Reason::PaymentMissing => {
-            // Order Mode: quote first, remembered under the task.
-            let terms = st.config.terms("Summary of the requested report");
-            let quote = match issue_quote(&st.verifier, &policy, &terms, now) {
-                Ok(mut q) => {
-                    q.request_id = task_id.chars().take(64).collect();
-                    match q.validated() {
-                        Ok(q) => q,
-                        Err(e) => return reject(&e),
-                    }
-                }
-                Err(e) => return reject(&e),
-            };
-            let requirements = PaymentRequirements::for_quote(&quote, now);
-            st.a2a_quotes.insert(
-                QuoteEntry {
-                    quote,
-                    request: task_key(task_id),
-                },
-                now,
-            );
-            let m = agent_message(
-                task_id,
-                format!(
-                    "Payment required: {} of {} to {}",
-                    requirements.amount, requirements.asset, requirements.pay_to
-                ),
-            );
-            (aep2_a2a::payment_required(m, &[requirements]), None)
-        }
-        Err(e) => reject(&e),
-        Ok(envelope) => {
-            // Intent Mode, bound to this message: core verification, then the policy at `now`.
-            let v = match st.verifier.check_value(&envelope, None).into_result() {
-                Ok(v) => v,
-                Err(e) => return reject(&e),
-            };
-            let verdict = policy.clone().with_request_hash(request).check(&v, now);
-            match st.checkout.take(&v, request, verdict, now).await {
-                Ok(taken) => match st.checkout.served(&taken, (st.clock)()).await {
-                    Ok(()) => (accepted(&v, &taken), Some(taken)),
-                    Err(e) => reject(&e),
-                },
-                Err(e) => reject(&e),
-            }
-        }
-    }
+    .with_base_url(base)
+    .with_clock(clock)
+    .with_limits(config.http.max_body_bytes, config.http.body_timeout)
 }
 
 fn served_text(message: &Message) -> String {
@@ -711,9 +541,12 @@ pub async fn bind_with(config: &PayeeConfig, checkout: Arc<Checkout>, clock: Clo
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|e| format!("bind {}: {e}", config.listen))?;
+    // The agent card names the address actually bound (port 0 picks one).
+    let mut bound = config.clone();
+    bound.listen = listener.local_addr().map_err(|e| e.to_string())?;
     Ok(BoundPayee {
         listener,
-        app: router_with_clock(config, checkout.clone(), clock)?,
+        app: router_with_clock(&bound, checkout.clone(), clock)?,
         limits: config.http,
         checkout,
     })

@@ -306,10 +306,15 @@ async fn malformed_and_oversized_input_gets_a_4xx_with_a_reason_code() {
         .post(
             "/a2a",
             &[("content-type", "application/json")],
-            br#"{"jsonrpc":"2.0","id":1,"method":"tasks/get"}"#,
+            br#"{"jsonrpc":"2.0","id":1,"method":"tasks/cancel"}"#,
         )
         .await;
-    assert!(String::from_utf8_lossy(&reply.body).contains("-32601"));
+    let v: serde_json::Value = serde_json::from_slice(&reply.body).unwrap();
+    assert_eq!(
+        (v["error"]["code"].as_i64(), v["id"].as_i64()),
+        (Some(-32601), Some(1)),
+        "{v}"
+    );
     let reply = env.get("/nowhere", &[]).await;
     assert_rejected(&reply, 404, "route_unknown");
     // Still alive and paying.
@@ -475,7 +480,10 @@ async fn a2a_order_mode_quotes_in_input_required_and_completes_on_payment() {
             );
         to_compact(&Value::Object(o))
     };
-    let ct = [("content-type", "application/json")];
+    let ct = [
+        ("content-type", "application/json"),
+        ("a2a-extensions", aep2_a2a::EXTENSION_URI),
+    ];
     let ask = aep2_a2a::Message::new(aep2_a2a::Role::User, "m-1", vec![aep2_a2a::Part::text("Report please")]);
     let reply = env.post("/a2a", &ct, rpc(&ask, "SendMessage").as_bytes()).await;
     let v: serde_json::Value = serde_json::from_slice(&reply.body).unwrap();
@@ -818,4 +826,150 @@ async fn an_mvp_answer_that_breaks_off_is_not_a_serve() {
         .unwrap();
     assert_rejected(&reply, 402, "mandate_replayed");
     assert!(broke.load(Ordering::SeqCst));
+}
+
+/// The A2A endpoint's transport (spec `aep2.md#a2a-transport`), without any client library: the
+/// card per version, method names and versions, activation, v0.3 shapes, task polling.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a2a_card_methods_versions_activation_and_tasks() {
+    let env = env("a2a-transport").await;
+    let ext = aep2_a2a::EXTENSION_URI;
+    let json = |r: &Reply| -> serde_json::Value { serde_json::from_slice(&r.body).unwrap() };
+    // The card: v1.0 for A2A-Version 1.0, v0.3 without it, v0.3 at the older path; cacheable.
+    let v1 = env.get("/.well-known/agent-card.json", &[("a2a-version", "1.0")]).await;
+    assert_eq!(v1.status, 200);
+    let card = json(&v1);
+    assert_eq!(card["supportedInterfaces"][0]["protocolVersion"], "1.0", "{card}");
+    assert_eq!(card["supportedInterfaces"][1]["protocolVersion"], "0.3", "{card}");
+    assert!(
+        card["supportedInterfaces"][0]["url"]
+            .as_str()
+            .unwrap()
+            .ends_with("/a2a")
+    );
+    let found =
+        aep2_a2a::Aep2Extension::find(&aep2::json::parse(&card.to_string(), &aep2::json::Limits::AEP2).unwrap())
+            .unwrap()
+            .unwrap();
+    assert!(found.required);
+    assert_eq!(v1.header("cache-control"), Some("public, max-age=300"));
+    let etag = v1.header("etag").unwrap().to_owned();
+    let again = env
+        .get(
+            "/.well-known/agent-card.json",
+            &[("a2a-version", "1.0"), ("if-none-match", &etag)],
+        )
+        .await;
+    assert_eq!(again.status, 304);
+    for (path, headers) in [
+        ("/.well-known/agent-card.json", vec![]),
+        ("/.well-known/agent.json", vec![("a2a-version", "1.0")]),
+    ] {
+        let c = json(&env.get(path, &headers).await);
+        assert_eq!(c["protocolVersion"], "0.3.0", "{path}: {c}");
+        assert_eq!(c["preferredTransport"], "JSONRPC");
+        assert!(c.get("supportedInterfaces").is_none(), "{c}");
+    }
+    assert_eq!(
+        env.get("/.well-known/agent-card.json", &[("a2a-version", "2.5")])
+            .await
+            .status,
+        400
+    );
+
+    let call = |method: &str, params: serde_json::Value| {
+        serde_json::json!({"jsonrpc": "2.0", "id": "q-1", "method": method, "params": params}).to_string()
+    };
+    let post = |body: String, headers: Vec<(&'static str, &'static str)>| {
+        let env = &env;
+        async move {
+            let mut h = vec![("content-type", "application/json")];
+            h.extend(headers);
+            env.post("/a2a", &h, body.as_bytes()).await
+        }
+    };
+    let ask = serde_json::json!({"message": {"kind": "message", "messageId": "m-1", "role": "user",
+        "parts": [{"kind": "text", "text": "Report please"}]}});
+    // Not activated: -32008, whatever the payment.
+    let r = json(&post(call("message/send", ask.clone()), vec![]).await);
+    assert_eq!(
+        (r["error"]["code"].as_i64(), r["id"].as_str()),
+        (Some(-32008), Some("q-1")),
+        "{r}"
+    );
+    // v0.3 (X-A2A-Extensions, echoed): pure v0.3 shapes.
+    let reply = post(call("message/send", ask.clone()), vec![("x-a2a-extensions", ext)]).await;
+    assert_eq!(reply.header("x-a2a-extensions"), Some(ext));
+    let text = String::from_utf8_lossy(&reply.body).into_owned();
+    for bad in ["TASK_STATE_", "ROLE_"] {
+        assert!(!text.contains(bad), "{text}");
+    }
+    let r = json(&reply);
+    let task = &r["result"];
+    assert_eq!(
+        (task["kind"].as_str(), task["status"]["state"].as_str()),
+        (Some("task"), Some("input-required")),
+        "{r}"
+    );
+    assert_eq!(task["status"]["message"]["kind"], "message");
+    assert_eq!(task["status"]["message"]["role"], "agent");
+    assert_eq!(task["status"]["message"]["parts"][0]["kind"], "text");
+    let id = task["id"].as_str().unwrap().to_owned();
+    // The same task polled in v0.3 and in v1.0, each in its own spelling.
+    let polled = json(
+        &post(
+            call("tasks/get", serde_json::json!({"id": id})),
+            vec![("x-a2a-extensions", ext)],
+        )
+        .await,
+    );
+    assert_eq!(polled["result"]["status"]["state"], "input-required", "{polled}");
+    let reply = post(
+        call("GetTask", serde_json::json!({"id": id})),
+        vec![("a2a-extensions", ext), ("a2a-version", "1.0")],
+    )
+    .await;
+    assert_eq!(reply.header("a2a-extensions"), Some(ext));
+    let polled = json(&reply);
+    assert_eq!(
+        polled["result"]["status"]["state"], "TASK_STATE_INPUT_REQUIRED",
+        "{polled}"
+    );
+    assert_eq!(polled["result"]["status"]["message"]["role"], "ROLE_AGENT");
+    assert!(polled["result"].get("kind").is_none());
+    // Unknown task, unknown method, a method of the other generation, an unknown version.
+    let r = json(
+        &post(
+            call("GetTask", serde_json::json!({"id": "nope"})),
+            vec![("a2a-extensions", ext)],
+        )
+        .await,
+    );
+    assert_eq!(r["error"]["code"], -32001, "{r}");
+    let r = json(&post(call("tasks/list", serde_json::json!({})), vec![("a2a-extensions", ext)]).await);
+    assert_eq!(
+        (r["error"]["code"].as_i64(), r["id"].as_str()),
+        (Some(-32601), Some("q-1")),
+        "{r}"
+    );
+    assert_eq!(r["error"]["data"]["reason"], "route_unknown", "{r}");
+    let r = json(
+        &post(
+            call("message/send", ask.clone()),
+            vec![("a2a-extensions", ext), ("a2a-version", "1.0")],
+        )
+        .await,
+    );
+    assert_eq!(r["error"]["code"], -32601, "{r}");
+    assert_eq!(r["error"]["data"][0]["metadata"]["reason"], "route_unknown", "{r}");
+    let r = json(
+        &post(
+            call("SendMessage", ask.clone()),
+            vec![("a2a-extensions", ext), ("a2a-version", "9.1")],
+        )
+        .await,
+    );
+    assert_eq!(r["error"]["code"], -32009, "{r}");
+    let r = json(&post(call("GetTask", serde_json::json!({})), vec![("a2a-extensions", ext)]).await);
+    assert_eq!(r["error"]["code"], -32602, "{r}");
 }

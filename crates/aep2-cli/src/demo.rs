@@ -570,7 +570,11 @@ async fn agent(w: &World, checks: &mut Vec<Check>, rows: &mut Vec<Row>) -> Resul
         .send(
             "POST",
             &format!("{}/a2a", w.base),
-            &[("content-type", "application/json")],
+            &[
+                ("content-type", "application/json"),
+                ("a2a-version", "1.0"),
+                ("a2a-extensions", aep2_a2a::EXTENSION_URI),
+            ],
             to_compact(&Value::Object(rpc)).as_bytes(),
         )
         .await?;
