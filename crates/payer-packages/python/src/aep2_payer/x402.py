@@ -110,8 +110,11 @@ class Aep2Payer:
 
     # --- mandates -----------------------------------------------------------------------------
 
-    def mandate_for(self, req: dict[str, Any], bound: BoundRequest | None = None) -> SignedMandate:
-        """Signs (or re-uses) the mandate that pays ``req`` for ``bound`` (Intent Mode) or its quote."""
+    def mandate_for(
+        self, req: dict[str, Any], bound: BoundRequest | None = None, request_hash: str | None = None
+    ) -> SignedMandate:
+        """Signs (or re-uses) the mandate that pays ``req``: for its quote (Order Mode), else for
+        ``request_hash`` (an MCP or A2A request hash) or the HTTP request ``bound`` (Intent Mode)."""
         if req.get("scheme") != SCHEME:
             raise Aep2Error("x402_scheme_unsupported", f"scheme {req.get('scheme')!r} is not aep2")
         network = req.get("network", "")
@@ -133,6 +136,8 @@ class Aep2Payer:
         if quote is not None:
             _check_quote(quote, req, profile, extra.get("domain"))
             ref = quote_hash(quote)
+        elif request_hash is not None:
+            ref = codec.hex0x(codec.parse_hex32(request_hash, "request_descriptor_invalid"))
         elif bound is not None:
             ref, _ = http_request_hash(bound.method, bound.url, bound.body)
         else:
