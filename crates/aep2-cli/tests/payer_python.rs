@@ -10,6 +10,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
 
+#[allow(dead_code)] // the shared helpers; this test needs only some of them
 mod common;
 
 use common::{BIN, CONTRACT, TOKEN, key};
@@ -19,7 +20,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, Stdio};
 
 fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
 }
 
 fn package() -> PathBuf {
@@ -42,7 +46,10 @@ fn python() -> Option<PathBuf> {
          target/venv-payer-py/bin/pip install --require-hashes -r crates/payer-packages/python/requirements.txt",
         py.display()
     );
-    assert!(std::env::var("AEP2_REQUIRE_CLIENTS").as_deref() != Ok("1"), "AEP2_REQUIRE_CLIENTS=1: {msg}");
+    assert!(
+        std::env::var("AEP2_REQUIRE_CLIENTS").as_deref() != Ok("1"),
+        "AEP2_REQUIRE_CLIENTS=1: {msg}"
+    );
     eprintln!("skipped: {msg}");
     None
 }
@@ -99,7 +106,12 @@ fn python_payer_pays_through_the_x402_sdk() {
     });
     std::fs::write(dir.join("sp.json"), cfg.to_string()).unwrap();
     let sp = Proc::spawn(
-        &["serve".into(), "sp".into(), "--config".into(), dir.join("sp.json").display().to_string()],
+        &[
+            "serve".into(),
+            "sp".into(),
+            "--config".into(),
+            dir.join("sp.json").display().to_string(),
+        ],
         &dir.join("sp.log"),
     );
     let payee_args: Vec<String> = [
