@@ -76,7 +76,13 @@ def test_same_request_same_mandate_until_the_outcome_is_known():
     payer = Aep2Payer(KEY)
     bound = BoundRequest("POST", "http://api.test/paid", b"{}")
     first = payer.mandate_for(entry(), bound)
-    assert payer.mandate_for(entry(), bound) is first  # outcome unknown: presented again
+    # While it is being presented, a concurrent identical call is another call: its own mandate.
+    concurrent = payer.mandate_for(entry(), bound)
+    assert concurrent.signature != first.signature
+    payer.finish(concurrent.signature)
+    payer.release(first.signature)  # its outcome is unknown
+    assert payer.mandate_for(entry(), bound) is first  # presented again, not replaced
+    assert payer.mandate_for(entry(), bound) is not first  # (and in flight again)
     assert payer.mandate_for(entry(), BoundRequest("POST", "http://api.test/paid", b"[]")) is not first
     payer.finish(first.signature)
     again = payer.mandate_for(entry(), bound)
@@ -188,5 +194,22 @@ def test_transport_error_after_retries_keeps_the_mandate():
         assert r.status_code == 200
         assert server.paid == [base.paid[0]]
         assert len(payer.signed) == 1 and payer.unfinished() == []
+    finally:
+        server.close()
+
+
+def test_concurrent_identical_calls_each_pay_once():
+    server = Server([])
+    try:
+        payer = Aep2Payer(KEY, retry_delay=0.01)
+
+        async def go():
+            async with payer.httpx_client(sdk_client(payer)) as http:
+                return await asyncio.gather(*(http.get(server.url + "/paid") for _ in range(3)))
+
+        rs = asyncio.run(go())
+        assert [r.status_code for r in rs] == [200, 200, 200]
+        assert len(set(server.paid)) == 3 and len(payer.signed) == 3
+        assert payer.unfinished() == []
     finally:
         server.close()

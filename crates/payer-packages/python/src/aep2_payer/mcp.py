@@ -14,7 +14,7 @@ from typing import Any
 from .errors import Aep2Error
 from .hashes import mcp_request_hash
 from .mandate import SignedMandate
-from .x402 import SCHEME, Aep2Payer
+from .x402 import RETRY_REASONS, SCHEME, Aep2Payer
 
 MANDATE_KEY = "dev.aep2/mandate"
 PAYMENT_RESPONSE_KEY = "dev.aep2/payment-response"
@@ -98,7 +98,13 @@ async def call_paid_tool(
         return result
     signed = sign_for_tool_call(payer, name, arguments, required)
     meta = mandate_meta(signed, kwargs.pop("meta", None))
-    paid = await session.call_tool(name, arguments, meta=meta, **kwargs)
-    if payment_response_of(paid) is not None or reason_of(paid) not in ("settlement_unavailable", "payment_in_progress", "replay_store_unavailable"):
+    try:
+        paid = await session.call_tool(name, arguments, meta=meta, **kwargs)
+    except BaseException:
+        payer.release(signed.signature)  # outcome unknown: the next call presents this mandate
+        raise
+    if payment_response_of(paid) is None and reason_of(paid) in RETRY_REASONS:
+        payer.release(signed.signature)
+    else:
         payer.finish(signed.signature)
     return paid

@@ -61,8 +61,15 @@ class SpendRefused(Aep2Error):
 
 @dataclass
 class _Pending:
+    key: tuple[str, ...]
     signed: SignedMandate
     deadline: int
+    # Being presented now: a concurrent call for the same request is another call, with its own mandate.
+    in_flight: bool = True
+
+
+#: Unfinished mandates kept at most (the oldest are forgotten first).
+MAX_UNFINISHED = 1024
 
 
 @dataclass
@@ -80,8 +87,7 @@ class Aep2Payer:
     max_retries: int = 3
     retry_delay: float = 0.5
     max_retry_wait: float = 15.0
-    _pending: dict[tuple[str, ...], _Pending] = field(default_factory=dict, repr=False)
-    _by_signature: dict[str, tuple[str, ...]] = field(default_factory=dict, repr=False)
+    _pending: dict[str, _Pending] = field(default_factory=dict, repr=False)
     #: Every mandate this payer signed, newest last (bounded; for receipts and audits).
     signed: list[SignedMandate] = field(default_factory=list, repr=False)
 
@@ -151,9 +157,10 @@ class Aep2Payer:
         cache_key = (ref, network, req.get("payTo", ""), req.get("asset", ""), amount)
         now = unix_now()
         self._purge(now)
-        pending = self._pending.get(cache_key)
-        if pending is not None:
-            return pending.signed  # outcome unknown: present the same mandate again
+        for pending in self._pending.values():
+            if pending.key == cache_key and not pending.in_flight:
+                pending.in_flight = True
+                return pending.signed  # outcome unknown: present the same mandate again
         mandate = {
             "owner" if profile == "eip712" else "payer": self.key.address,
             "token": req.get("asset"),
@@ -164,27 +171,32 @@ class Aep2Payer:
             "ref": ref,
         }
         signed = sign_mandate(profile, mandate, domain, self.key, self.form)
-        self._pending[cache_key] = _Pending(signed, mandate["deadline"])
-        self._by_signature[signed.signature] = cache_key
+        self._pending[signed.signature] = _Pending(cache_key, signed, mandate["deadline"])
+        while len(self._pending) > MAX_UNFINISHED:
+            self._pending.pop(next(iter(self._pending)))
         self.signed.append(signed)
         del self.signed[:-256]
         return signed
 
     def finish(self, signature: str) -> None:
         """Forgets the unfinished mandate with this signature: its outcome is known."""
-        key = self._by_signature.pop(signature, None)
-        if key is not None:
-            self._pending.pop(key, None)
+        self._pending.pop(signature, None)
+
+    def release(self, signature: str) -> None:
+        """Marks the mandate with this signature as no longer being presented, its outcome unknown:
+        the next payment of the same request and terms presents it again."""
+        pending = self._pending.get(signature)
+        if pending is not None:
+            pending.in_flight = False
 
     def unfinished(self) -> list[SignedMandate]:
         """Mandates presented whose outcome is unknown (they are presented again, never replaced)."""
         return [p.signed for p in self._pending.values()]
 
     def _purge(self, now: int) -> None:
-        for k, p in list(self._pending.items()):
+        for sig, p in list(self._pending.items()):
             if p.deadline < now:
-                self._pending.pop(k, None)
-                self._by_signature.pop(p.signed.signature, None)
+                self._pending.pop(sig, None)
 
     # --- httpx --------------------------------------------------------------------------------
 
@@ -297,6 +309,14 @@ class SafeRetryTransport(httpx.AsyncBaseTransport):
         sig = payment_signature_of(request.headers)
         if sig is None:
             return await self._inner.handle_async_request(request)
+        try:
+            return await self._present(request, sig)
+        except BaseException:
+            # Cancelled, or retries ran out: the outcome is unknown and the mandate is kept.
+            self._payer.release(sig)
+            raise
+
+    async def _present(self, request: httpx.Request, sig: str) -> httpx.Response:
         attempt = 0
         while True:
             try:
@@ -317,7 +337,9 @@ class SafeRetryTransport(httpx.AsyncBaseTransport):
                 attempt += 1
                 continue
             self.attempts.append((sig, str(response.status_code)))
-            if response.status_code != 503:
+            if response.status_code == 503:
+                self._payer.release(sig)
+            else:
                 self._payer.finish(sig)
             return response
 
