@@ -1,6 +1,7 @@
 //! The Python payer package (`crates/payer-packages/python`, `aep2-payer`) with the real x402 SDK
 //! against `aep2 serve sp` and `aep2 serve payee` on loopback: Intent Mode (request-bound) and
-//! Order Mode paid through `x402Client` and its httpx transport, every receipt verified, and the
+//! Order Mode paid through `x402Client` and its httpx transport (and a POST through the SDK's requests
+//! adapter), every receipt verified, and the
 //! safe-retry cases (a paid attempt failing before or after it reaches the payee, an SP stall) each
 //! presenting the same mandate again and charged once. Then the package's pytest unit tests.
 //!
@@ -35,7 +36,7 @@ fn python() -> Option<PathBuf> {
     let py = workspace().join("target/venv-payer-py/bin/python");
     let usable = py.exists()
         && Command::new(&py)
-            .args(["-c", "import x402, mcp, coincurve, Crypto, pytest"])
+            .args(["-c", "import x402, mcp, requests, coincurve, Crypto, pytest"])
             .status()
             .is_ok_and(|s| s.success());
     if usable {

@@ -122,6 +122,24 @@ async def main() -> None:
         out["order"] = payer.signed[-1].mandate_id
         check(payer.unfinished() == [], "nothing left unfinished")
 
+    # The SDK's requests integration (x402ClientSync + x402HTTPAdapter), a POST with a body.
+    from x402 import x402ClientSync
+
+    from aep2_payer.requests import session
+
+    payer = Aep2Payer(Secp256k1Key.from_hex(KEY), max_amount=PRICE)
+    sync_client = payer.register(x402ClientSync())
+    sync_client.set_spend_controls({"allowed_assets": [{"network": "eip155:84532", "asset": TOKEN}]})
+    before = available(address)
+    body = b'{"symbol":"ETH"}'
+    with session(sync_client, payer) as s:
+        r = s.post(PAYEE + "/paid/intent", data=body, headers={"content-type": "application/json"})
+    served(r, payer, "requests POST")
+    check(payer.signed[-1].mandate["ref"] == http_request_hash("POST", PAYEE + "/paid/intent", body)[0],
+          "requests: ref is the hash of the POST with its body")
+    check(available(address) == before - PRICE, "requests: charged once")
+    out["requestsPost"] = payer.signed[-1].mandate_id
+
     # A paid attempt that never reaches the payee: the same mandate is sent again and served once.
     payer, client, _ = new_payer(retry_delay=0.2)
     flaky = Flaky("before")

@@ -213,3 +213,23 @@ def test_concurrent_identical_calls_each_pay_once():
         assert payer.unfinished() == []
     finally:
         server.close()
+
+
+def test_requests_adapter_binds_and_retries_with_the_same_mandate():
+    from x402 import x402ClientSync
+
+    from aep2_payer.requests import session
+
+    server = Server([503])
+    try:
+        payer = Aep2Payer(KEY, retry_delay=0.01)
+        client = payer.register(x402ClientSync())
+        client.set_spend_controls({"allowed_assets": [{"network": "eip155:84532", "asset": TOKEN}]})
+        with session(client, payer) as http:
+            r = http.get(server.url + "/paid?x=1")
+        assert r.status_code == 200
+        assert len(server.paid) == 2 and len(set(server.paid)) == 1 and len(payer.signed) == 1
+        assert payer.signed[0].mandate["ref"] == http_request_hash("GET", server.url + "/paid?x=1")[0]
+        assert payer.unfinished() == []
+    finally:
+        server.close()
