@@ -8,12 +8,15 @@ package's venv (which has its dependencies):
     cargo run -q -p aep2-conformance -- run --validate-protocol \
       --adapter "target/venv-payer-py/bin/python conformance/adapters/payer-python/adapter.py"
 """
+
 import json
 import os
 import sys
 
 # The package from this checkout, whether or not it is installed in the interpreter's venv.
-_SRC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "crates", "payer-packages", "python", "src")
+_SRC = os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "crates", "payer-packages", "python", "src"
+)
 sys.path.insert(0, os.path.normpath(_SRC))
 
 import aep2_payer  # noqa: E402
@@ -28,11 +31,18 @@ def answer(case):
     if kind == "sign_mandate":
         profile = ctx["profile"]
         key = Secp256k1Key.from_hex(inp["key"]) if profile == "eip712" else Ed25519Key.from_hex(inp["key"])
-        signed = sign_mandate(profile, inp["mandate"], domain_from_json(profile, ctx.get("domain")), key,
-                              ctx.get("form", "mvp"))
-        return {"verdict": "valid", "outputs": {"signature": signed.signature, "header": signed.header,
-                                                "signingBytes": "0x" + signed.signing_bytes.hex(),
-                                                "mandateId": signed.mandate_id}}
+        signed = sign_mandate(
+            profile, inp["mandate"], domain_from_json(profile, ctx.get("domain")), key, ctx.get("form", "mvp")
+        )
+        return {
+            "verdict": "valid",
+            "outputs": {
+                "signature": signed.signature,
+                "header": signed.header,
+                "signingBytes": "0x" + signed.signing_bytes.hex(),
+                "mandateId": signed.mandate_id,
+            },
+        }
     if kind == "http_request_hash":
         h, d = http_request_hash(inp["method"], inp["url"], bytes.fromhex(inp["body"]))
     elif kind == "mcp_request_hash":
@@ -52,10 +62,13 @@ def send(message):
 for line in sys.stdin:
     request = json.loads(line)
     if request["cmd"] == "start":
-        send({"version": 1,
-              "implementation": {"name": "aep2-payer", "language": "python", "version": aep2_payer.__version__},
-              "capabilities": {"kinds": KINDS, "profiles": ["eip712", "ed25519", "solana-mvp"],
-                               "reasonCodes": True}})
+        send(
+            {
+                "version": 1,
+                "implementation": {"name": "aep2-payer", "language": "python", "version": aep2_payer.__version__},
+                "capabilities": {"kinds": KINDS, "profiles": ["eip712", "ed25519", "solana-mvp"], "reasonCodes": True},
+            }
+        )
     elif request["cmd"] == "run":
         try:
             body = answer(request["case"])

@@ -135,8 +135,10 @@ async def main() -> None:
     with session(sync_client, payer) as s:
         r = s.post(PAYEE + "/paid/intent", data=body, headers={"content-type": "application/json"})
     served(r, payer, "requests POST")
-    check(payer.signed[-1].mandate["ref"] == http_request_hash("POST", PAYEE + "/paid/intent", body)[0],
-          "requests: ref is the hash of the POST with its body")
+    check(
+        payer.signed[-1].mandate["ref"] == http_request_hash("POST", PAYEE + "/paid/intent", body)[0],
+        "requests: ref is the hash of the POST with its body",
+    )
     check(available(address) == before - PRICE, "requests: charged once")
     out["requestsPost"] = payer.signed[-1].mandate_id
 
@@ -148,8 +150,10 @@ async def main() -> None:
         r = await http.get(PAYEE + "/paid/intent?case=connect-error")
         served(r, payer, "retry after a connect error")
         check(len(payer.signed) == 1, "retry: one mandate signed")
-        check(len(flaky.paid_headers) == 2 and flaky.paid_headers[0] == flaky.paid_headers[1],
-              "retry: the same PAYMENT-SIGNATURE presented twice")
+        check(
+            len(flaky.paid_headers) == 2 and flaky.paid_headers[0] == flaky.paid_headers[1],
+            "retry: the same PAYMENT-SIGNATURE presented twice",
+        )
         check(available(address) == before - PRICE, "retry: charged once")
         out["connectError"] = {"attempts": len(flaky.paid_headers), "mandates": len(payer.signed)}
 
@@ -159,13 +163,21 @@ async def main() -> None:
     async with payer.httpx_client(client, base=flaky) as http:
         before = available(address)
         r = await http.get(PAYEE + "/paid/intent?case=lost-response")
-        check(r.status_code == 402 and r.json().get("reason") == "mandate_replayed",
-              f"lost response: {r.status_code} {r.text[:200]}")
-        check(len(payer.signed) == 1 and len(flaky.paid_headers) == 2 and flaky.paid_headers[0] == flaky.paid_headers[1],
-              "lost response: the same mandate presented again, no second one signed")
+        check(
+            r.status_code == 402 and r.json().get("reason") == "mandate_replayed",
+            f"lost response: {r.status_code} {r.text[:200]}",
+        )
+        check(
+            len(payer.signed) == 1 and len(flaky.paid_headers) == 2 and flaky.paid_headers[0] == flaky.paid_headers[1],
+            "lost response: the same mandate presented again, no second one signed",
+        )
         check(charged(payer.signed[0].mandate_id), "lost response: the SP holds the mandate")
         check(available(address) == before - PRICE, "lost response: charged once")
-        out["lostResponse"] = {"attempts": len(flaky.paid_headers), "mandates": len(payer.signed), "second": "mandate_replayed"}
+        out["lostResponse"] = {
+            "attempts": len(flaky.paid_headers),
+            "mandates": len(payer.signed),
+            "second": "mandate_replayed",
+        }
 
     # An SP stall: 503 settlement_unavailable, then the same mandate is served once the SP is back.
     payer, client, _ = new_payer(retry_delay=1.0, max_retries=4)

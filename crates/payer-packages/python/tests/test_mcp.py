@@ -5,7 +5,14 @@ import json
 import mcp.types as t
 
 from aep2_payer import Secp256k1Key, mcp_request_hash, quote_hash
-from aep2_payer.mcp import MANDATE_KEY, mandate_meta, payment_required_of, payment_response_of, reason_of, sign_for_tool_call
+from aep2_payer.mcp import (
+    MANDATE_KEY,
+    mandate_meta,
+    payment_required_of,
+    payment_response_of,
+    reason_of,
+    sign_for_tool_call,
+)
 from aep2_payer.x402 import Aep2Payer
 
 KEY = Secp256k1Key.from_hex("22" * 32)
@@ -15,22 +22,36 @@ DOMAIN = {"chainId": 84532, "verifyingContract": "0x91d861cD4d2F5d8Ffb31CB730838
 
 
 def entry(**extra):
-    return {"scheme": "aep2", "network": "eip155:84532", "amount": "1000", "asset": TOKEN, "payTo": PAYEE,
-            "maxTimeoutSeconds": 60, "extra": {"domain": DOMAIN, "settlementWindow": 310, **extra}}
+    return {
+        "scheme": "aep2",
+        "network": "eip155:84532",
+        "amount": "1000",
+        "asset": TOKEN,
+        "payTo": PAYEE,
+        "maxTimeoutSeconds": 60,
+        "extra": {"domain": DOMAIN, "settlementWindow": 310, **extra},
+    }
 
 
 def payment_required_result(pr, structured=True):
     """A payment-required result as a payee sends it (spec §12.4), parsed by the SDK."""
-    wire = {"content": [{"type": "text", "text": json.dumps(pr)}, {"type": "text", "text": "Payment required"}],
-            "isError": True, "_meta": {"dev.aep2/reason": "payment_missing"}}
+    wire = {
+        "content": [{"type": "text", "text": json.dumps(pr)}, {"type": "text", "text": "Payment required"}],
+        "isError": True,
+        "_meta": {"dev.aep2/reason": "payment_missing"},
+    }
     if structured:
         wire["structuredContent"] = pr
     return t.CallToolResult.model_validate(wire)
 
 
 def test_reads_the_payment_required_result_and_binds_the_call():
-    pr = {"x402Version": 2, "error": "payment_missing", "resource": {"url": "mcp://tool/get_weather"},
-          "accepts": [entry()]}
+    pr = {
+        "x402Version": 2,
+        "error": "payment_missing",
+        "resource": {"url": "mcp://tool/get_weather"},
+        "accepts": [entry()],
+    }
     args = {"location": "New York", "units": "metric"}
     for structured in (True, False):  # structuredContent, else content[0].text
         result = payment_required_result(pr, structured)
@@ -53,20 +74,40 @@ def test_mandate_goes_in_params_meta_of_the_sdk_request():
 
 
 def test_order_mode_uses_the_quote():
-    quote = {"aep2": 1, "kind": "payment-request", "profile": "eip712", "domain": DOMAIN, "requestId": "q-2",
-             "payee": PAYEE, "asset": TOKEN, "amount": "1000", "expiry": 4102444800, "description": "weather",
-             "settlementProcessor": "0x" + "66" * 20, "settlementWindow": 310}
+    quote = {
+        "aep2": 1,
+        "kind": "payment-request",
+        "profile": "eip712",
+        "domain": DOMAIN,
+        "requestId": "q-2",
+        "payee": PAYEE,
+        "asset": TOKEN,
+        "amount": "1000",
+        "expiry": 4102444800,
+        "description": "weather",
+        "settlementProcessor": "0x" + "66" * 20,
+        "settlementWindow": 310,
+    }
     signed = sign_for_tool_call(Aep2Payer(KEY), "get_weather", {"x": 1}, {"accepts": [entry(quote=quote)]})
     assert signed.mandate["ref"] == quote_hash(quote)
 
 
 def test_served_result_payment_response():
-    served = t.CallToolResult.model_validate({
-        "content": [{"type": "text", "text": "sunny"}],
-        "_meta": {"dev.aep2/payment-response": {"success": True, "transaction": "", "network": "eip155:84532",
-                                                "payer": KEY.address, "amount": "1000",
-                                                "extra": {"mandateId": "0x" + "ab" * 32, "status": "accepted"}}},
-    })
+    served = t.CallToolResult.model_validate(
+        {
+            "content": [{"type": "text", "text": "sunny"}],
+            "_meta": {
+                "dev.aep2/payment-response": {
+                    "success": True,
+                    "transaction": "",
+                    "network": "eip155:84532",
+                    "payer": KEY.address,
+                    "amount": "1000",
+                    "extra": {"mandateId": "0x" + "ab" * 32, "status": "accepted"},
+                }
+            },
+        }
+    )
     assert payment_required_of(served) is None
     assert payment_response_of(served)["extra"]["mandateId"] == "0x" + "ab" * 32
     # An ordinary tool error is not a payment request.

@@ -40,8 +40,12 @@ def run(kind, ctx, inp):
         p = ctx["profile"]
         key = Secp256k1Key.from_hex(inp["key"]) if p == "eip712" else Ed25519Key.from_hex(inp["key"])
         s = sign_mandate(p, inp["mandate"], domain_from_json(p, ctx.get("domain")), key, ctx.get("form", "mvp"))
-        return {"signature": s.signature, "header": s.header, "signingBytes": "0x" + s.signing_bytes.hex(),
-                "mandateId": s.mandate_id}
+        return {
+            "signature": s.signature,
+            "header": s.header,
+            "signingBytes": "0x" + s.signing_bytes.hex(),
+            "mandateId": s.mandate_id,
+        }
     if kind == "http_request_hash":
         h, d = http_request_hash(inp["method"], inp["url"], bytes.fromhex(inp["body"]))
     elif kind == "mcp_request_hash":
@@ -82,10 +86,14 @@ def test_eip712_worked_example():
         "owner": "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266",
         "token": "0x036CbD53842c5426634e7929541eC2318f3dCF7e",
         "payee": "0x2222222222222222222222222222222222222222",
-        "amount": "1000", "nonce": "1", "deadline": 1700000600,
+        "amount": "1000",
+        "nonce": "1",
+        "deadline": 1700000600,
         "ref": "0xc01aa5533230e792b6b341f2c78c606ef0b50bf56ee18ca7a8fa956d5235fe98",
     }
-    s = sign_mandate("eip712", mandate, Eip712Domain(84532, "0x91d861cD4d2F5d8Ffb31CB7308388CA5e6999912"), key, "native")
+    s = sign_mandate(
+        "eip712", mandate, Eip712Domain(84532, "0x91d861cD4d2F5d8Ffb31CB7308388CA5e6999912"), key, "native"
+    )
     assert s.mandate_id == "0xacffc66c2eab7d0e63e893c1027af74f82090d2718062bdb0c174f653e2e43ca"
     assert s.signature == (
         "0xd7ff6c5d02ded4432ad3fc3f2f65503cdb27f41cbe39f61dba994f6e936c8b9f"
@@ -99,9 +107,13 @@ def test_ed25519_worked_example():
     key = Ed25519Key.from_hex("0625abc24eb009fab119bfb4d4e09804fefaf6bf46af33a549d2c3f52aa86118")
     assert key.address == "73LczaJo17YVrSW9ULFfLdS5H3THPxY97SBvtJrDrhx3"
     mandate = {
-        "payer": key.address, "token": "4zMMC9srt5Ri5X14GAgXhaHii3GnPAEERYPJgZJDncDU",
-        "payee": "AxjwQw2GwyvsESkERYTMeFXPxeiHSkymdifN7RjSDQMw", "amount": "750", "nonce": "987654321",
-        "deadline": 1893456000, "ref": "0x4591d180dfb6b869743b60d5fb5fdd97ca78aa883236f07fab0b6bbb243216b7",
+        "payer": key.address,
+        "token": "4zMMC9srt5Ri5X14GAgXhaHii3GnPAEERYPJgZJDncDU",
+        "payee": "AxjwQw2GwyvsESkERYTMeFXPxeiHSkymdifN7RjSDQMw",
+        "amount": "750",
+        "nonce": "987654321",
+        "deadline": 1893456000,
+        "ref": "0x4591d180dfb6b869743b60d5fb5fdd97ca78aa883236f07fab0b6bbb243216b7",
     }
     domain = Ed25519Domain("solana:EtWTRABZaYq6iMfeYKouRu166VU2xqa1", "AnZDD6eXMV3xfhLqXWi6DUp8ebJwYCYfce8sYawVgdan")
     s = sign_mandate("ed25519", mandate, domain, key, "native")
@@ -113,11 +125,17 @@ def test_ed25519_worked_example():
 def test_quote_hash_worked_example():
     """spec §9.2, also with the payee in lowercase hex (the same hash)."""
     quote = {
-        "aep2": 1, "kind": "payment-request", "profile": "eip712",
+        "aep2": 1,
+        "kind": "payment-request",
+        "profile": "eip712",
         "domain": {"chainId": 84532, "verifyingContract": "0x91d861cD4d2F5d8Ffb31CB7308388CA5e6999912"},
-        "requestId": "order-2026-0001", "payee": "0xaAD167617dF02Dd30208722c88d9027a2fDD8812",
-        "asset": "0x036CbD53842c5426634e7929541eC2318f3dCF7e", "amount": "1000", "expiry": 1800000300,
-        "description": "Market report: EU solar, Q3", "settlementProcessor": "0x405B10be927D3BF157196C995d8131c6A097673c",
+        "requestId": "order-2026-0001",
+        "payee": "0xaAD167617dF02Dd30208722c88d9027a2fDD8812",
+        "asset": "0x036CbD53842c5426634e7929541eC2318f3dCF7e",
+        "amount": "1000",
+        "expiry": 1800000300,
+        "description": "Market report: EU solar, Q3",
+        "settlementProcessor": "0x405B10be927D3BF157196C995d8131c6A097673c",
         "settlementWindow": 300,
     }
     h = "0xce5bef34a9b51df459f0f66c0ea247891fd4a68ab2dbb069c00c589b6aaba1dd"
@@ -127,21 +145,41 @@ def test_quote_hash_worked_example():
 
 def test_signer_refuses_another_key():
     key = Secp256k1Key.from_hex("11" * 32)
-    mandate = {"owner": "0x2222222222222222222222222222222222222222", "token": "0x" + "33" * 20,
-               "payee": "0x" + "44" * 20, "amount": "1", "nonce": "0", "deadline": 1, "ref": "0x" + "00" * 32}
+    mandate = {
+        "owner": "0x2222222222222222222222222222222222222222",
+        "token": "0x" + "33" * 20,
+        "payee": "0x" + "44" * 20,
+        "amount": "1",
+        "nonce": "0",
+        "deadline": 1,
+        "ref": "0x" + "00" * 32,
+    }
     with pytest.raises(Aep2Error) as e:
         sign_mandate("eip712", mandate, Eip712Domain(1, "0x" + "55" * 20), key)
     assert e.value.code == "signature_invalid"
 
 
-@pytest.mark.parametrize("field,value,code", [
-    ("amount", "0", "amount_zero"), ("amount", "01", "uint_invalid"), ("amount", 1, "field_type"),
-    ("ref", "0x" + "AB" * 32, "ref_invalid"), ("token", "0x036cbD53842c5426634e7929541eC2318f3dCF7e", "address_checksum"),
-])
+@pytest.mark.parametrize(
+    "field,value,code",
+    [
+        ("amount", "0", "amount_zero"),
+        ("amount", "01", "uint_invalid"),
+        ("amount", 1, "field_type"),
+        ("ref", "0x" + "AB" * 32, "ref_invalid"),
+        ("token", "0x036cbD53842c5426634e7929541eC2318f3dCF7e", "address_checksum"),
+    ],
+)
 def test_mandate_fields_checked(field, value, code):
     key = Secp256k1Key.from_hex("11" * 32)
-    mandate = {"owner": key.address, "token": "0x036CbD53842c5426634e7929541eC2318f3dCF7e",
-               "payee": "0x" + "44" * 20, "amount": "1", "nonce": "0", "deadline": 1, "ref": "0x" + "00" * 32}
+    mandate = {
+        "owner": key.address,
+        "token": "0x036CbD53842c5426634e7929541eC2318f3dCF7e",
+        "payee": "0x" + "44" * 20,
+        "amount": "1",
+        "nonce": "0",
+        "deadline": 1,
+        "ref": "0x" + "00" * 32,
+    }
     mandate[field] = value
     with pytest.raises(Aep2Error) as e:
         sign_mandate("eip712", mandate, Eip712Domain(1, "0x" + "55" * 20), key)

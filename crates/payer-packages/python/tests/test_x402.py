@@ -9,6 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import httpx
 import pytest
 from x402 import x402Client
+from x402.http.clients.httpx import PaymentError
 from x402.schemas import PaymentRequired
 
 from aep2_payer import Aep2Error, Secp256k1Key, http_request_hash, quote_hash
@@ -21,8 +22,15 @@ DOMAIN = {"chainId": 84532, "verifyingContract": "0x91d861cD4d2F5d8Ffb31CB730838
 
 
 def entry(**extra):
-    return {"scheme": "aep2", "network": "eip155:84532", "amount": "1000", "asset": TOKEN, "payTo": PAYEE,
-            "maxTimeoutSeconds": 60, "extra": {"domain": DOMAIN, "settlementWindow": 310, **extra}}
+    return {
+        "scheme": "aep2",
+        "network": "eip155:84532",
+        "amount": "1000",
+        "asset": TOKEN,
+        "payTo": PAYEE,
+        "maxTimeoutSeconds": 60,
+        "extra": {"domain": DOMAIN, "settlementWindow": 310, **extra},
+    }
 
 
 def sdk_client(payer):
@@ -62,9 +70,20 @@ def test_intent_mode_needs_the_request():
 
 
 def test_order_mode_signs_the_quote_hash():
-    quote = {"aep2": 1, "kind": "payment-request", "profile": "eip712", "domain": DOMAIN, "requestId": "q-1",
-             "payee": PAYEE, "asset": TOKEN, "amount": "1000", "expiry": 4102444800, "description": "x",
-             "settlementProcessor": "0x" + "66" * 20, "settlementWindow": 310}
+    quote = {
+        "aep2": 1,
+        "kind": "payment-request",
+        "profile": "eip712",
+        "domain": DOMAIN,
+        "requestId": "q-1",
+        "payee": PAYEE,
+        "asset": TOKEN,
+        "amount": "1000",
+        "expiry": 4102444800,
+        "description": "x",
+        "settlementProcessor": "0x" + "66" * 20,
+        "settlementWindow": 310,
+    }
     signed = Aep2Payer(KEY).mandate_for(entry(quote=quote))
     assert signed.mandate["ref"] == quote_hash(quote)
     with pytest.raises(Aep2Error) as e:
@@ -92,7 +111,7 @@ def test_same_request_same_mandate_until_the_outcome_is_known():
 def test_spend_cap():
     with pytest.raises(Aep2Error) as e:
         Aep2Payer(KEY, max_amount=999).mandate_for(entry(), BoundRequest("GET", "http://a.test/"))
-    assert e.value.code == "amount_insufficient"
+    assert e.value.code == "spend_limit"
 
 
 class Server:
@@ -110,8 +129,11 @@ class Server:
             def do_GET(self):
                 sig = self.headers.get("payment-signature")
                 if sig is None:
-                    pr = {"x402Version": 2, "resource": {"url": f"http://{self.headers['host']}{self.path}"},
-                          "accepts": [entry()]}
+                    pr = {
+                        "x402Version": 2,
+                        "resource": {"url": f"http://{self.headers['host']}{self.path}"},
+                        "accepts": [entry()],
+                    }
                     self.send_response(402)
                     self.send_header("PAYMENT-REQUIRED", base64.b64encode(json.dumps(pr).encode()).decode())
                     self.send_header("content-length", "2")
@@ -179,7 +201,7 @@ def test_transport_error_after_retries_keeps_the_mandate():
             await http.get(server.url + "/paid")
 
     try:
-        with pytest.raises(Exception):
+        with pytest.raises(PaymentError):  # the SDK wraps the last transport error
             asyncio.run(go())
         assert len(base.paid) == 2 and len(set(base.paid)) == 1
         assert payer.unfinished() == payer.signed

@@ -62,8 +62,10 @@ def requirements_of(obj: dict[str, Any]) -> list[dict[str, Any]] | None:
     if payment_status(obj) != "payment-required":
         return None
     reqs = ((_status_message(obj) or {}).get("metadata") or {}).get(REQUIREMENTS)
-    if not isinstance(reqs, list) or not 1 <= len(reqs) <= 8 or any(
-        not isinstance(r, dict) or r.get("scheme") != SCHEME for r in reqs
+    if (
+        not isinstance(reqs, list)
+        or not 1 <= len(reqs) <= 8
+        or any(not isinstance(r, dict) or r.get("scheme") != SCHEME for r in reqs)
     ):
         raise Aep2Error("x402_scheme_unsupported", "aep2.dev/requirements is not 1 to 8 aep2 entries")
     return reqs

@@ -159,7 +159,11 @@ def _part(p: Any, v03: bool, i: int) -> dict[str, Any]:
             raise _inv(f"{what}.metadata is not an object")
         return out
     kind = p.get("kind")
-    allowed = {"text": ("kind", "text", "metadata"), "file": ("kind", "file", "metadata"), "data": ("kind", "data", "metadata")}
+    allowed = {
+        "text": ("kind", "text", "metadata"),
+        "file": ("kind", "file", "metadata"),
+        "data": ("kind", "data", "metadata"),
+    }
     if kind not in allowed:
         raise _inv(f"{what}.kind is not text, file or data")
     for k in p:

@@ -43,7 +43,10 @@ class Eip712Domain:
 
     def to_json(self) -> dict[str, Any]:
         """The native envelope's ``domain`` object."""
-        return {"chainId": self.chain_id, "verifyingContract": codec.to_checksum(codec.parse_address(self.verifying_contract))}
+        return {
+            "chainId": self.chain_id,
+            "verifyingContract": codec.to_checksum(codec.parse_address(self.verifying_contract)),
+        }
 
     @property
     def network(self) -> str:
@@ -245,9 +248,12 @@ def signing_input(profile: str, mandate: dict[str, Any], domain: Domain | None) 
 
         struct = codec.keccak256(
             _MANDATE_TYPEHASH
-            + b"\0" * 12 + codec.parse_address(mandate["owner"])
-            + b"\0" * 12 + codec.parse_address(mandate["token"])
-            + b"\0" * 12 + codec.parse_address(mandate["payee"])
+            + b"\0" * 12
+            + codec.parse_address(mandate["owner"])
+            + b"\0" * 12
+            + codec.parse_address(mandate["token"])
+            + b"\0" * 12
+            + codec.parse_address(mandate["payee"])
             + word(int(mandate["amount"]))
             + word(int(mandate["nonce"]))
             + word(mandate["deadline"])

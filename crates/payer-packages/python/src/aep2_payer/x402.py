@@ -56,7 +56,8 @@ _BOUND: contextvars.ContextVar[BoundRequest | None] = contextvars.ContextVar("ae
 
 
 class SpendRefused(Aep2Error):
-    """The payer's own limits refuse the terms (no mandate is signed)."""
+    """The payer's own limits refuse the terms (no mandate is signed): code ``spend_limit``, a
+    payer-local code that never travels on the wire."""
 
 
 @dataclass
@@ -137,7 +138,7 @@ class Aep2Payer:
         if not isinstance(amount, str) or not amount.isdigit():
             raise Aep2Error("uint_invalid", "amount is not a decimal string")
         if self.max_amount is not None and int(amount) > self.max_amount:
-            raise SpendRefused("amount_insufficient", f"price {amount} is above this payer's cap {self.max_amount}")
+            raise SpendRefused("spend_limit", f"price {amount} is above this payer's cap {self.max_amount}")
         quote = extra.get("quote")
         if quote is not None:
             _check_quote(quote, req, profile, extra.get("domain"))
@@ -207,7 +208,9 @@ class Aep2Payer:
         retry = SafeRetryTransport(self, base or httpx.AsyncHTTPTransport())
         return RequestBindingTransport(x402AsyncTransport(x402_client, transport=retry))
 
-    def httpx_client(self, x402_client: Any, base: httpx.AsyncBaseTransport | None = None, **kwargs: Any) -> httpx.AsyncClient:
+    def httpx_client(
+        self, x402_client: Any, base: httpx.AsyncBaseTransport | None = None, **kwargs: Any
+    ) -> httpx.AsyncClient:
         """An ``httpx.AsyncClient`` that pays 402s with this payer through ``x402_client``."""
         return httpx.AsyncClient(transport=self.transport(x402_client, base), **kwargs)
 
