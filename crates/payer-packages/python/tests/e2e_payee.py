@@ -182,8 +182,10 @@ async def main() -> None:
     # An SP stall: 503 settlement_unavailable, then the same mandate is served once the SP is back.
     payer, client, _ = new_payer(retry_delay=1.0, max_retries=4)
     pid = int(SP_PID)
+    before = available(address)
     os.kill(pid, signal.SIGSTOP)
-    timer = threading.Timer(6.0, lambda: os.kill(pid, signal.SIGCONT))
+    # Resumed 3 s after the payee's 5 s SP timeout: the first attempt is answered 503 even on a slow machine.
+    timer = threading.Timer(8.0, lambda: os.kill(pid, signal.SIGCONT))
     timer.start()
     try:
         # A client timeout above the payee's 5 s SP timeout, so the payee's 503 is what comes back.
@@ -197,6 +199,7 @@ async def main() -> None:
     served(r, payer, "retry after an SP stall")
     check(len(payer.signed) == before_stall + 1, "stall: one mandate signed")
     check(any(a.startswith("503") for a in attempts), f"stall: a 503 was seen {attempts}")
+    check(available(address) == before - PRICE, "stall: charged once")
     out["spStall"] = attempts
     print(json.dumps(out))
 
