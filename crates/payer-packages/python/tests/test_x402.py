@@ -255,3 +255,27 @@ def test_requests_adapter_binds_and_retries_with_the_same_mandate():
         assert payer.unfinished() == []
     finally:
         server.close()
+
+
+@pytest.mark.parametrize(
+    "change,code",
+    [
+        ({"settlementProcessor": None}, "missing_field"),
+        ({"extra_member": 1}, "unknown_field"),
+        ({"expiry": "soon"}, "field_type"),
+    ],
+)
+def test_malformed_quote_is_refused_before_signing(change, code):
+    quote = {"aep2": 1, "kind": "payment-request", "profile": "eip712", "domain": DOMAIN, "requestId": "q-1",
+             "payee": PAYEE, "asset": TOKEN, "amount": "1000", "expiry": 4102444800, "description": "x",
+             "settlementProcessor": "0x" + "66" * 20, "settlementWindow": 310}  # fmt: skip
+    for k, v in change.items():
+        if v is None:
+            del quote[k]
+        else:
+            quote[k] = v
+    payer = Aep2Payer(KEY)
+    with pytest.raises(Aep2Error) as e:
+        payer.mandate_for(entry(quote=quote))
+    assert e.value.code == code
+    assert payer.signed == []

@@ -95,8 +95,31 @@ def mcp_request_hash(name: str, arguments: Any = None) -> tuple[str, str]:
     return _tagged(_MCP_TAG, descriptor), descriptor
 
 
+_QUOTE_MEMBERS = (
+    "aep2", "kind", "profile", "domain", "requestId", "payee", "asset", "amount", "expiry",
+    "description", "settlementProcessor", "settlementWindow",
+)  # fmt: skip
+
+
 def quote_hash(quote: dict[str, Any]) -> str:
-    """Spec §9.2 over a payment request as issued (its addresses rewritten in EIP-55 form)."""
+    """Spec §9.2 over a payment request as issued (its addresses rewritten in EIP-55 form).
+
+    The member set is checked first (``field_type``, ``unknown_field``, ``missing_field``), so a
+    malformed quote is refused with its code before anything is signed for it."""
+    if not isinstance(quote, dict):
+        raise Aep2Error("field_type", "the quote is not an object")
+    members = [m for m in _QUOTE_MEMBERS if not (m == "domain" and quote.get("profile") == "solana-mvp")]
+    for k in quote:
+        if k not in members:
+            raise Aep2Error("unknown_field", f"unknown quote member {k[:64]!r}")
+    for k in members:
+        if k not in quote:
+            raise Aep2Error("missing_field", f"the quote lacks {k!r}")
+    for k in ("aep2", "expiry", "settlementWindow"):
+        if isinstance(quote[k], bool) or not isinstance(quote[k], int) or not 0 <= quote[k] <= 2**53 - 1:
+            raise Aep2Error("field_type", f"quote {k} is not an integer")
+    if not all(isinstance(quote[k], str) for k in ("kind", "profile", "requestId", "description", "amount")):
+        raise Aep2Error("field_type", "a quote member that must be a string is not")
     q = dict(quote)
     if q.get("profile") == "eip712":
         for k in ("payee", "asset", "settlementProcessor"):

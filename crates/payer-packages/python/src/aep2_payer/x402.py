@@ -258,6 +258,8 @@ def payment_signature_of(headers: httpx.Headers) -> str | None:
 
 def decode_payment_response(value: str) -> dict[str, Any]:
     """The ``PAYMENT-RESPONSE`` object (spec §10.4) of a served paid response."""
+    if len(value) > 65536:
+        raise Aep2Error("header_too_large", "PAYMENT-RESPONSE is longer than 65536 bytes")
     try:
         obj = json.loads(codec.b64decode_canonical(value))
     except (ValueError, Aep2Error) as e:
