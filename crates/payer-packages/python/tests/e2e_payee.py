@@ -21,7 +21,7 @@ import httpx
 from x402 import x402Client
 
 from aep2_payer import Secp256k1Key, http_request_hash, quote_hash
-from aep2_payer.receipts import verify_mvp_evm_receipt
+from aep2_payer.receipts import verify_receipt
 from aep2_payer.x402 import Aep2Payer, decode_payment_response
 
 PAYEE, SP, KEY, SP_ADDR, TOKEN, SP_PID = sys.argv[1:7]
@@ -90,7 +90,7 @@ def served(r: httpx.Response, payer: Aep2Payer, what: str) -> dict:
     signed = payer.signed[-1]
     check(pr["extra"]["mandateId"] == signed.mandate_id, f"{what}: mandateId")
     check(pr["extra"]["status"] == "receipted", f"{what}: status receipted")
-    checks = verify_mvp_evm_receipt(pr["extra"]["receipt"], signed, expected_sp=SP_ADDR)
+    checks = verify_receipt(pr["extra"]["receipt"], signed, expected_sp=SP_ADDR)
     check(checks == ["signature", "sp", "mandate-digest", "deadline-rule"], f"{what}: receipt checks {checks}")
     check(charged(signed.mandate_id), f"{what}: the SP holds the mandate")
     return pr
@@ -121,6 +121,14 @@ async def main() -> None:
         check(available(address) == before - PRICE, "order: charged once")
         out["order"] = payer.signed[-1].mandate_id
         check(payer.unfinished() == [], "nothing left unfinished")
+
+    # The native envelope form: the SP answers with a native receipt.
+    payer, client, _ = new_payer(form="native")
+    async with payer.httpx_client(client) as http:
+        r = await http.get(PAYEE + "/paid/intent?form=native")
+        pr = served(r, payer, "native envelope")
+        check(pr["extra"]["receipt"].get("aep2") == 1, "native envelope: a native receipt")
+        out["native"] = payer.signed[-1].mandate_id
 
     # The SDK's requests integration (x402ClientSync + x402HTTPAdapter), a POST with a body.
     from x402 import x402ClientSync
