@@ -1,0 +1,124 @@
+"""Checking the SP's receipt that a payee returns in ``PAYMENT-RESPONSE``: ``mvp-evm`` (spec §6.1)
+and native ``eip712`` (§6.3) receipts of ``eip712`` mandates."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import coincurve
+
+from . import codec
+from .errors import Aep2Error
+from .mandate import Eip712Domain, SignedMandate, domain_from_json
+
+_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+_PREFIX = b"\x19Ethereum Signed Message:\n32"
+_RECEIPT_TYPEHASH = codec.keccak256(b"Receipt(address sp,bytes32 mandateDigest,uint256 enqueueDeadline)")
+_DOMAIN_TYPEHASH = codec.keccak256(
+    b"EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"
+)
+
+
+def _recover(sig_text: Any, digest: bytes) -> bytes:
+    """The address recovered from a 65-byte ``0x`` signature under the secp256k1 rules of §4.1.2."""
+    if not isinstance(sig_text, str) or not re.fullmatch(r"0x([0-9a-fA-F]{2})*", sig_text):
+        raise Aep2Error("signature_encoding", "the signature is not 0x hex")
+    sig = bytes.fromhex(sig_text[2:])
+    if len(sig) != 65:
+        raise Aep2Error("signature_length", "the signature is not 65 bytes")
+    if sig[64] not in (27, 28):
+        raise Aep2Error("signature_v_invalid", "v is not 27 or 28")
+    r, s = int.from_bytes(sig[:32], "big"), int.from_bytes(sig[32:64], "big")
+    if not 0 < r < _N or not 0 < s <= _N // 2:
+        raise Aep2Error("signature_invalid", "r or s out of range, or high s")
+    try:
+        pub = coincurve.PublicKey.from_signature_and_message(sig[:64] + bytes([sig[64] - 27]), digest, hasher=None)
+    except Exception:  # noqa: BLE001 - libsecp256k1 raises a bare Exception for unrecoverable input
+        raise Aep2Error("signature_invalid", "no key recovers from the signature") from None
+    return codec.keccak256(pub.format(compressed=False)[1:])[12:]
+
+
+def _policy(sp: bytes, digest_text: str, deadline: int, signed: SignedMandate, expected_sp: str | None) -> list[str]:
+    checks = ["signature"]
+    if expected_sp is not None:
+        if codec.parse_address(expected_sp) != sp:
+            raise Aep2Error("receipt_sp_mismatch", "the receipt is from another SP")
+        checks.append("sp")
+    if bytes.fromhex(digest_text[2:]) != bytes.fromhex(signed.mandate_id[2:]):
+        raise Aep2Error("receipt_digest_mismatch", "the receipt is for another mandate")
+    checks.append("mandate-digest")
+    if deadline > signed.mandate["deadline"]:
+        raise Aep2Error("receipt_deadline_after_mandate", "the SP promises settlement after the deadline")
+    checks.append("deadline-rule")
+    return checks
+
+
+def _digest_and_deadline(receipt: dict[str, Any]) -> tuple[str, int]:
+    digest_text = receipt["mandateDigest"]
+    if not isinstance(digest_text, str) or not re.fullmatch(r"0x[0-9a-fA-F]{64}", digest_text):
+        raise Aep2Error("field_type", "mandateDigest is not 0x and 64 hex digits")
+    deadline = receipt["enqueueDeadline"]
+    if isinstance(deadline, bool) or not isinstance(deadline, int) or not 0 <= deadline < 2**53:
+        raise Aep2Error("field_type", "enqueueDeadline is not an integer")
+    return digest_text, deadline
+
+
+def verify_receipt(receipt: Any, signed: SignedMandate, expected_sp: str | None = None) -> list[str]:
+    """Checks the receipt of an ``eip712`` mandate in either form; returns the checks performed."""
+    if isinstance(receipt, dict) and "aep2" in receipt:
+        return verify_native_eip712_receipt(receipt, signed, expected_sp)
+    return verify_mvp_evm_receipt(receipt, signed, expected_sp)
+
+
+def verify_native_eip712_receipt(receipt: Any, signed: SignedMandate, expected_sp: str | None = None) -> list[str]:
+    """Checks a native ``eip712`` receipt (spec §6.3): schema, the EIP-712 ``Receipt`` signature by
+    ``sp`` under the receipt's own domain, then the domain is the mandate's (``domain_mismatch``),
+    the expected SP, the mandate digest and the deadline rule."""
+    members = {"aep2", "kind", "profile", "domain", "sp", "mandateDigest", "enqueueDeadline", "signature"}
+    if not isinstance(receipt, dict) or set(receipt) != members:
+        raise Aep2Error("unknown_field" if isinstance(receipt, dict) else "field_type", "not a native receipt")
+    if receipt["aep2"] != 1 or receipt["kind"] != "receipt":
+        raise Aep2Error("field_type", "not an AEP2 v1 receipt")
+    if receipt["profile"] != "eip712" or signed.profile != "eip712":
+        raise Aep2Error("receipt_digest_mismatch", "only eip712 native receipts are checked here")
+    domain = domain_from_json("eip712", receipt["domain"])
+    assert isinstance(domain, Eip712Domain)
+    sp = codec.parse_address(receipt["sp"])
+    digest_text, deadline = _digest_and_deadline(receipt)
+    separator = codec.keccak256(
+        _DOMAIN_TYPEHASH
+        + codec.keccak256(b"AEP2SettlementProcessor")
+        + codec.keccak256(b"1")
+        + domain.chain_id.to_bytes(32, "big")
+        + b"\0" * 12
+        + codec.parse_address(domain.verifying_contract)
+    )
+    struct = codec.keccak256(
+        _RECEIPT_TYPEHASH + b"\0" * 12 + sp + bytes.fromhex(digest_text[2:]) + deadline.to_bytes(32, "big")
+    )
+    if _recover(receipt["signature"], codec.keccak256(b"\x19\x01" + separator + struct)) != sp:
+        raise Aep2Error("signature_invalid", "the receipt was not signed by sp")
+    mandate_domain = signed.envelope.get("domain")
+    if mandate_domain is not None and domain.to_json() != domain_from_json("eip712", mandate_domain).to_json():
+        raise Aep2Error("domain_mismatch", "the receipt names another deployment")
+    return _policy(sp, digest_text, deadline, signed, expected_sp)
+
+
+def verify_mvp_evm_receipt(receipt: Any, signed: SignedMandate, expected_sp: str | None = None) -> list[str]:
+    """Checks an ``mvp-evm`` receipt for an ``eip712`` mandate; returns the checks performed.
+
+    Signature (``sp`` recovered from ``spEnqueueSig`` over the EIP-191 hash of
+    ``keccak256(mandateDigest ‖ word(enqueueDeadline))``), the expected SP when given, the
+    mandate digest, and the deadline rule of §6.4. Raises :class:`Aep2Error` with the code.
+    """
+    if signed.profile != "eip712":
+        raise Aep2Error("receipt_digest_mismatch", "an mvp-evm receipt belongs to an eip712 mandate")
+    if not isinstance(receipt, dict) or set(receipt) != {"sp", "mandateDigest", "enqueueDeadline", "spEnqueueSig"}:
+        raise Aep2Error("unknown_field" if isinstance(receipt, dict) else "field_type", "not an mvp-evm receipt")
+    sp = codec.parse_address(receipt["sp"])
+    digest_text, deadline = _digest_and_deadline(receipt)
+    commitment = codec.keccak256(bytes.fromhex(digest_text[2:]) + deadline.to_bytes(32, "big"))
+    if _recover(receipt["spEnqueueSig"], codec.keccak256(_PREFIX + commitment)) != sp:
+        raise Aep2Error("signature_invalid", "spEnqueueSig was not made by sp")
+    return _policy(sp, digest_text, deadline, signed, expected_sp)
