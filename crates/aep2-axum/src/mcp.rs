@@ -8,14 +8,17 @@
 //! with `Allow: POST` (no server-initiated stream), as the Streamable HTTP transport allows.
 
 use crate::checkout::{Checkout, Taken};
-use crate::layer::{Clock, system_clock};
-use aep2::{Error, Verifier};
+use crate::layer::{Clock, read_body, system_clock};
+use aep2::json::{self, Value};
+use aep2::{Error, Reason, Verifier};
 use aep2_mcp::ToolCall;
 use aep2_mcp::paid::{Accepted, PaymentFuture, Payments, Price};
 use aep2_x402::PaymentResponse;
 use axum::body::Body;
 use axum::extract::Request;
-use axum::response::Response;
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use std::time::Duration;
 use rmcp::ServerHandler;
 use rmcp::model::Extensions;
 use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
@@ -123,22 +126,113 @@ pub fn http_config(max_body_bytes: usize, any_host: bool) -> StreamableHttpServe
     if any_host { config.disable_allowed_hosts() } else { config }
 }
 
+/// The pre-checks of [`streamable_http`]: body size and the time to send it.
+#[derive(Clone, Copy, Debug)]
+pub struct McpHttpLimits {
+    /// Largest POST body read (larger: `413`, `header_too_large`).
+    pub max_body_bytes: usize,
+    /// Time allowed to send the body (`408`, `request_timeout`).
+    pub body_timeout: Duration,
+}
+
+fn rejection(status: StatusCode, e: &Error) -> Response {
+    let body = aep2_x402::MvpBody::rejection_with_status(e, status.as_u16(), None).to_text();
+    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+/// A JSON-RPC error answering a POST the MCP server cannot take: `status`, the request's id when
+/// it has a usable one.
+fn rpc_rejection(status: StatusCode, id: Option<&Value>, e: &Error) -> Response {
+    let body = json::to_compact(&aep2_mcp::jsonrpc_error(id, e));
+    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+/// Reads and checks a POST before rmcp sees it, so that every refusal names a reason code and
+/// keeps the request id: `415` unless JSON; the body within `limits`; strict JSON within the MCP
+/// binding's message limits (`400` and `-32700`); a message rmcp's model cannot read is
+/// `-32600`; a `tools/call` is read by [`ToolCall::parse`] (spec `aep2.md#mcp-tool-call`:
+/// `-32600`/`-32602`/`-32700` with its id). Clients that name no `Accept` (plain JSON-RPC) are
+/// answered as if they accepted JSON.
+async fn precheck(req: Request, limits: McpHttpLimits) -> Result<Request, Response> {
+    if req.method() != Method::POST {
+        return Ok(req);
+    }
+    let json_ct = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|ct| ct.split(';').next())
+        .is_some_and(|e| e.trim().eq_ignore_ascii_case("application/json"));
+    if !json_ct {
+        return Err(rejection(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            &Error::new(Reason::ContentTypeUnsupported, "Content-Type must be application/json"),
+        ));
+    }
+    let (mut parts, body) = req.into_parts();
+    let bytes = read_body(&parts.headers, body, limits.max_body_bytes, limits.body_timeout)
+        .await
+        .map_err(|(status, e)| rejection(status, &e))?;
+    let text = std::str::from_utf8(&bytes).map_err(|_| {
+        rpc_rejection(
+            StatusCode::BAD_REQUEST,
+            None,
+            &Error::new(Reason::Utf8Invalid, "the body is not UTF-8"),
+        )
+    })?;
+    let message = json::parse(text, &aep2_mcp::MESSAGE_LIMITS).map_err(|e| rpc_rejection(StatusCode::BAD_REQUEST, None, &e))?;
+    let id = match &message {
+        Value::Object(o) => o.get("id").filter(|v| matches!(v, Value::String(_) | Value::Number(_))).cloned(),
+        _ => None,
+    };
+    if serde_json::from_str::<rmcp::model::ClientJsonRpcMessage>(text).is_err() {
+        let e = Error::new(Reason::McpRequestInvalid, "not a JSON-RPC 2.0 MCP message");
+        let status = if id.is_some() { StatusCode::OK } else { StatusCode::BAD_REQUEST };
+        return Err(rpc_rejection(status, id.as_ref(), &e));
+    }
+    let is_call = matches!(&message, Value::Object(o) if o.get("method") == Some(&Value::String(aep2_mcp::TOOLS_CALL.into())));
+    if is_call && let Err(e) = ToolCall::parse(text) {
+        return Err(rpc_rejection(StatusCode::OK, id.as_ref(), &e));
+    }
+    let accepts_both = parts
+        .headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect::<Vec<_>>()
+        .join(",");
+    if !(accepts_both.contains("application/json") && accepts_both.contains("text/event-stream")) {
+        parts.headers.insert(
+            header::ACCEPT,
+            HeaderValue::from_static("application/json, text/event-stream"),
+        );
+    }
+    Ok(Request::from_parts(parts, Body::from(bytes)))
+}
+
 /// rmcp's Streamable HTTP server for `server` as an axum handler (mount it with
-/// `axum::routing::any`): each request gets a clone of `server`, and a served paid answer's body
-/// is wrapped by [`Checkout::deliver`], so that its serve becomes final once it is handed over.
+/// `axum::routing::any`): each request gets a clone of `server`; a POST is first checked as
+/// `precheck` says (limits, strict JSON, the tool call under this crate's binding); a served
+/// paid answer's body is wrapped by [`Checkout::deliver`], so that its serve becomes final once
+/// it is handed over.
 pub fn streamable_http<S>(
     server: S,
     checkout: Arc<Checkout>,
     config: StreamableHttpServerConfig,
+    limits: McpHttpLimits,
 ) -> impl Fn(Request) -> std::pin::Pin<Box<dyn Future<Output = Response> + Send>> + Clone + Send + Sync + 'static
 where
     S: ServerHandler + Clone,
 {
     let service = StreamableHttpService::new(move || Ok(server.clone()), Arc::new(NeverSessionManager::default()), config);
-    move |mut req: Request| {
+    move |req: Request| {
         let service = service.clone();
         let checkout = checkout.clone();
         Box::pin(async move {
+            let mut req = match precheck(req, limits).await {
+                Ok(r) => r,
+                Err(refused) => return refused,
+            };
             let slot = DeliverySlot::default();
             req.extensions_mut().insert(slot.clone());
             let response = match service.oneshot(req).await {

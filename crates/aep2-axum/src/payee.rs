@@ -253,6 +253,10 @@ pub fn router_with_clock(config: &PayeeConfig, checkout: Arc<Checkout>, clock: C
         WeatherServer::new(config, verifier.clone(), checkout.clone(), clock.clone()),
         checkout.clone(),
         mcp_config,
+        crate::mcp::McpHttpLimits {
+            max_body_bytes: config.http.max_body_bytes.min(MAX_RPC_BYTES),
+            body_timeout: config.http.body_timeout,
+        },
     );
     let shared = Arc::new(Shared {
         verifier,

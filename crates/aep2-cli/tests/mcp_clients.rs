@@ -297,6 +297,22 @@ fn wire() {
     let body = body.unwrap_or_else(|| panic!("{text}"));
     assert_eq!(body["id"], 9, "{body}");
     assert_eq!(body["error"]["code"], -32602, "{body}");
+    // A tools/call is read under the binding's rules, and its errors keep the id.
+    let empty_name = json!({"jsonrpc": "2.0", "id": 11, "method": "tools/call", "params": {"name": ""}});
+    let (_, text, body) = rpc(&addr, Some("2025-11-25"), &empty_name);
+    let body = body.unwrap_or_else(|| panic!("{text}"));
+    assert_eq!(body["id"], 11, "{body}");
+    assert_eq!(body["error"]["code"], -32602, "{body}");
+    assert_eq!(body["error"]["data"]["reason"], "mcp_params_invalid", "{body}");
+    let bad_params = json!({"jsonrpc": "2.0", "id": "b-1", "method": "tools/call", "params": "x"});
+    let (_, text, body) = rpc(&addr, Some("2025-11-25"), &bad_params);
+    let body = body.unwrap_or_else(|| panic!("{text}"));
+    assert_eq!(body["id"], "b-1", "{body}");
+    assert_eq!(body["error"]["code"], -32600, "{body}");
+    // Not JSON: 400 and a parse error.
+    let (status, text) = http(&addr, "POST", "/mcp", &[("Content-Type", "application/json")], "{not json");
+    assert_eq!(status, 400, "{text}");
+    assert!(text.contains("-32700"), "{text}");
     // No server-initiated stream: GET is 405 with Allow.
     let (status, text) = http(&addr, "GET", "/mcp", &[("Accept", "text/event-stream")], "");
     assert_eq!(status, 405, "{text}");
