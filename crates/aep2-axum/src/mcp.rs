@@ -135,6 +135,16 @@ pub struct McpHttpLimits {
     pub body_timeout: Duration,
 }
 
+impl Default for McpHttpLimits {
+    /// The binding's message limit ([`aep2_mcp::MAX_MESSAGE_BYTES`]) and 5 s.
+    fn default() -> McpHttpLimits {
+        McpHttpLimits {
+            max_body_bytes: aep2_mcp::MAX_MESSAGE_BYTES,
+            body_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
 fn rejection(status: StatusCode, e: &Error) -> Response {
     let body = aep2_x402::MvpBody::rejection_with_status(e, status.as_u16(), None).to_text();
     (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
