@@ -18,12 +18,12 @@ use axum::body::Body;
 use axum::extract::Request;
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use std::time::Duration;
 use rmcp::ServerHandler;
 use rmcp::model::Extensions;
 use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use tower::ServiceExt;
 
 /// The [`Payments`] backend of a payee: core verification, the tool's policy bound to the call's
@@ -123,7 +123,11 @@ pub fn http_config(max_body_bytes: usize, any_host: bool) -> StreamableHttpServe
         .with_json_response(true)
         .with_sse_keep_alive(None)
         .with_max_request_body_bytes(max_body_bytes);
-    if any_host { config.disable_allowed_hosts() } else { config }
+    if any_host {
+        config.disable_allowed_hosts()
+    } else {
+        config
+    }
 }
 
 /// The pre-checks of [`streamable_http`]: body size and the time to send it.
@@ -190,17 +194,26 @@ async fn precheck(req: Request, limits: McpHttpLimits) -> Result<Request, Respon
             &Error::new(Reason::Utf8Invalid, "the body is not UTF-8"),
         )
     })?;
-    let message = json::parse(text, &aep2_mcp::MESSAGE_LIMITS).map_err(|e| rpc_rejection(StatusCode::BAD_REQUEST, None, &e))?;
+    let message =
+        json::parse(text, &aep2_mcp::MESSAGE_LIMITS).map_err(|e| rpc_rejection(StatusCode::BAD_REQUEST, None, &e))?;
     let id = match &message {
-        Value::Object(o) => o.get("id").filter(|v| matches!(v, Value::String(_) | Value::Number(_))).cloned(),
+        Value::Object(o) => o
+            .get("id")
+            .filter(|v| matches!(v, Value::String(_) | Value::Number(_)))
+            .cloned(),
         _ => None,
     };
     if serde_json::from_str::<rmcp::model::ClientJsonRpcMessage>(text).is_err() {
         let e = Error::new(Reason::McpRequestInvalid, "not a JSON-RPC 2.0 MCP message");
-        let status = if id.is_some() { StatusCode::OK } else { StatusCode::BAD_REQUEST };
+        let status = if id.is_some() {
+            StatusCode::OK
+        } else {
+            StatusCode::BAD_REQUEST
+        };
         return Err(rpc_rejection(status, id.as_ref(), &e));
     }
-    let is_call = matches!(&message, Value::Object(o) if o.get("method") == Some(&Value::String(aep2_mcp::TOOLS_CALL.into())));
+    let is_call =
+        matches!(&message, Value::Object(o) if o.get("method") == Some(&Value::String(aep2_mcp::TOOLS_CALL.into())));
     if is_call && let Err(e) = ToolCall::parse(text) {
         return Err(rpc_rejection(StatusCode::OK, id.as_ref(), &e));
     }
@@ -234,7 +247,11 @@ pub fn streamable_http<S>(
 where
     S: ServerHandler + Clone,
 {
-    let service = StreamableHttpService::new(move || Ok(server.clone()), Arc::new(NeverSessionManager::default()), config);
+    let service = StreamableHttpService::new(
+        move || Ok(server.clone()),
+        Arc::new(NeverSessionManager::default()),
+        config,
+    );
     move |req: Request| {
         let service = service.clone();
         let checkout = checkout.clone();

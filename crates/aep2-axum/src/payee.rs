@@ -21,10 +21,12 @@ use crate::layer::{
     Clock, DEFAULT_MAX_HEADER_BYTES, MvpPrice, Paid, PaidLayer, Paywall, QuoteTerms, issue_quote, order_options,
     quote_key, read_body, system_clock,
 };
+use crate::mcp::McpCheckout;
 use crate::quotes::{QuoteBook, QuoteEntry};
 use aep2::json::{self, Object, Value};
 use aep2::{AccountId, Domain, Error, PayeePolicy, Reason, SpId, U256, Verifier};
 use aep2_a2a::{Message, Part, Role, TaskState, TaskStatus};
+use aep2_mcp::paid::{PaidTools, Price};
 use aep2_replay::{MemoryStore, PaymentStore, SqliteOptions, SqliteStore};
 use aep2_sp::{HttpLimits, SpClient};
 use aep2_x402::{MvpBody, PaymentRequirements};
@@ -33,8 +35,6 @@ use axum::extract::{Extension, Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
-use crate::mcp::McpCheckout;
-use aep2_mcp::paid::{PaidTools, Price};
 use rmcp::ServerHandler;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, ErrorData, Implementation, ListToolsResult,
@@ -764,7 +764,11 @@ impl WeatherServer {
             serde_json::Value::Object(o) => o,
             _ => serde_json::Map::new(),
         };
-        Tool::new(TOOL_NAME, "Current weather for a place (paid: see _meta[\"dev.aep2/accepts\"])", Arc::new(schema))
+        Tool::new(
+            TOOL_NAME,
+            "Current weather for a place (paid: see _meta[\"dev.aep2/accepts\"])",
+            Arc::new(schema),
+        )
     }
 }
 
@@ -797,7 +801,9 @@ impl ServerHandler for WeatherServer {
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
-        Ok(ListToolsResult::with_all_items(self.paid.list(vec![WeatherServer::tool()])))
+        Ok(ListToolsResult::with_all_items(
+            self.paid.list(vec![WeatherServer::tool()]),
+        ))
     }
 
     async fn call_tool(

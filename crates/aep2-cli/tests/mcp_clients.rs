@@ -109,7 +109,12 @@ impl Services {
         let path = dir.join("sp.json");
         std::fs::write(&path, cfg.to_string()).unwrap();
         let sp = Proc::spawn(
-            &["serve".into(), "sp".into(), "--config".into(), path.display().to_string()],
+            &[
+                "serve".into(),
+                "sp".into(),
+                "--config".into(),
+                path.display().to_string(),
+            ],
             &dir.join("sp.log"),
         );
         let payee_args: Vec<String> = [
@@ -165,7 +170,13 @@ impl Services {
         let hash = aep2_mcp::request_hash(TOOL, Some(&args)).unwrap();
         let signed = self
             .payer
-            .sign(payee(), EvmAddress::parse(TOKEN).unwrap(), U256::from_u64(PRICE), now() + 900, hash)
+            .sign(
+                payee(),
+                EvmAddress::parse(TOKEN).unwrap(),
+                U256::from_u64(PRICE),
+                now() + 900,
+                hash,
+            )
             .unwrap();
         let id = aep2::codec::hex_encode_0x(&mandate_digest(&signed.mandate, &domain()).unwrap().id);
         (serde_json::from_str(&json::to_compact(&signed.to_json())).unwrap(), id)
@@ -237,7 +248,10 @@ fn rpc(addr: &str, version: Option<&str>, message: &J) -> (u16, String, Option<J
         }
     }
     let (status, text) = http(addr, "POST", "/mcp", &headers, &message.to_string());
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
     (status, text, serde_json::from_str(&body).ok())
 }
 
@@ -273,7 +287,10 @@ fn wire() {
         assert_eq!(body["id"], 1);
         assert_eq!(body["result"]["protocolVersion"], v, "{body}");
         assert!(body["result"]["capabilities"]["tools"].is_object(), "{body}");
-        assert!(body["result"].get("resultType").is_none(), "no resultType before 2026-07-28: {body}");
+        assert!(
+            body["result"].get("resultType").is_none(),
+            "no resultType before 2026-07-28: {body}"
+        );
     }
     let (_, text, body) = rpc(&addr, None, &initialize("2024-11-05"));
     let agreed = body.unwrap()["result"]["protocolVersion"].as_str().unwrap().to_owned();
@@ -283,7 +300,11 @@ fn wire() {
     let (status, text, _) = rpc(&addr, Some("2025-11-25"), &note);
     assert_eq!(status, 202, "{text}");
     // ping, and errors that keep their id.
-    let (_, text, body) = rpc(&addr, Some("2025-11-25"), &json!({"jsonrpc": "2.0", "id": "p-1", "method": "ping"}));
+    let (_, text, body) = rpc(
+        &addr,
+        Some("2025-11-25"),
+        &json!({"jsonrpc": "2.0", "id": "p-1", "method": "ping"}),
+    );
     let body = body.unwrap_or_else(|| panic!("{text}"));
     assert_eq!(body["id"], "p-1");
     assert!(body["result"].is_object(), "{body}");
@@ -292,7 +313,8 @@ fn wire() {
     let body = body.unwrap_or_else(|| panic!("{text}"));
     assert_eq!(body["id"], "m-7", "{body}");
     assert_eq!(body["error"]["code"], -32601, "{body}");
-    let bad_tool = json!({"jsonrpc": "2.0", "id": 9, "method": "tools/call", "params": {"name": "nope", "arguments": {}}});
+    let bad_tool =
+        json!({"jsonrpc": "2.0", "id": 9, "method": "tools/call", "params": {"name": "nope", "arguments": {}}});
     let (_, text, body) = rpc(&addr, Some("2025-11-25"), &bad_tool);
     let body = body.unwrap_or_else(|| panic!("{text}"));
     assert_eq!(body["id"], 9, "{body}");
@@ -310,7 +332,13 @@ fn wire() {
     assert_eq!(body["id"], "b-1", "{body}");
     assert_eq!(body["error"]["code"], -32600, "{body}");
     // Not JSON: 400 and a parse error.
-    let (status, text) = http(&addr, "POST", "/mcp", &[("Content-Type", "application/json")], "{not json");
+    let (status, text) = http(
+        &addr,
+        "POST",
+        "/mcp",
+        &[("Content-Type", "application/json")],
+        "{not json",
+    );
     assert_eq!(status, 400, "{text}");
     assert!(text.contains("-32700"), "{text}");
     // No server-initiated stream: GET is 405 with Allow.
@@ -351,7 +379,10 @@ fn wire() {
 fn judge(svc: &Services, report: &J, ids: &[String; 2], versions: &[&str]) {
     let name = report["name"].as_str().unwrap();
     let version = report["protocolVersion"].as_str().unwrap_or("");
-    assert!(versions.contains(&version), "{name}: negotiated {version:?}, expected one of {versions:?}");
+    assert!(
+        versions.contains(&version),
+        "{name}: negotiated {version:?}, expected one of {versions:?}"
+    );
     let tools = report["tools"].as_array().unwrap();
     assert_eq!(tools.len(), 1, "{name}: {report}");
     assert_eq!(tools[0]["name"], TOOL);
@@ -361,17 +392,25 @@ fn judge(svc: &Services, report: &J, ids: &[String; 2], versions: &[&str]) {
     let unpaid = &report["unpaid"];
     assert_eq!(unpaid["isError"], true, "{name}: {unpaid}");
     assert_eq!(reason(unpaid), "payment_missing", "{name}: {unpaid}");
-    assert_eq!(unpaid["structuredContent"]["accepts"][0]["amount"], PRICE.to_string(), "{name}: {unpaid}");
+    assert_eq!(
+        unpaid["structuredContent"]["accepts"][0]["amount"],
+        PRICE.to_string(),
+        "{name}: {unpaid}"
+    );
     let paid = &report["paid"];
     assert_eq!(paid["isError"], false, "{name}: {paid}");
     assert!(
-        paid["content"][0]["text"].as_str().unwrap_or("").starts_with("Weather in "),
+        paid["content"][0]["text"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("Weather in "),
         "{name}: {paid}"
     );
     let response = &paid["_meta"]["dev.aep2/payment-response"];
     assert_eq!(response["extra"]["mandateId"], ids[0].as_str(), "{name}: {paid}");
-    let receipt = aep2::Receipt::from_json(&json::parse(&response["extra"]["receipt"].to_string(), &Limits::AEP2).unwrap())
-        .unwrap_or_else(|e| panic!("{name}: receipt {e}: {paid}"));
+    let receipt =
+        aep2::Receipt::from_json(&json::parse(&response["extra"]["receipt"].to_string(), &Limits::AEP2).unwrap())
+            .unwrap_or_else(|e| panic!("{name}: receipt {e}: {paid}"));
     receipt
         .verify(&aep2::ReceiptExpectations {
             sp: Some(&aep2::SpId::Evm(sp_key().address())),
@@ -382,7 +421,10 @@ fn judge(svc: &Services, report: &J, ids: &[String; 2], versions: &[&str]) {
     let replayed = &report["replayed"];
     assert_eq!(replayed["isError"], true, "{name}: {replayed}");
     assert_eq!(reason(replayed), "mandate_replayed", "{name}: {replayed}");
-    assert!(replayed["_meta"].get("dev.aep2/payment-response").is_none(), "{name}: {replayed}");
+    assert!(
+        replayed["_meta"].get("dev.aep2/payment-response").is_none(),
+        "{name}: {replayed}"
+    );
     let mismatched = &report["mismatched"];
     assert_eq!(mismatched["isError"], true, "{name}: {mismatched}");
     assert_eq!(reason(mismatched), "request_mismatch", "{name}: {mismatched}");
@@ -399,7 +441,11 @@ fn available(what: &str, path: &Path, install: &str) -> bool {
         return true;
     }
     let required = std::env::var("AEP2_REQUIRE_CLIENTS").is_ok_and(|v| v == "1");
-    assert!(!required, "{what}: {} is missing and AEP2_REQUIRE_CLIENTS=1 ({install})", path.display());
+    assert!(
+        !required,
+        "{what}: {} is missing and AEP2_REQUIRE_CLIENTS=1 ({install})",
+        path.display()
+    );
     eprintln!("notice: {what} skipped: {} is missing ({install})", path.display());
     false
 }
@@ -408,7 +454,11 @@ fn available(what: &str, path: &Path, install: &str) -> bool {
 fn drive(dir: &Path, mut command: Command, runs: &[J]) -> Vec<J> {
     let spec = dir.join("runs.json");
     std::fs::write(&spec, json!({ "runs": runs }).to_string()).unwrap();
-    let out = command.arg(&spec).stderr(Stdio::inherit()).output().expect("run the client program");
+    let out = command
+        .arg(&spec)
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("run the client program");
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(out.status.success(), "client program failed ({}): {stdout}", out.status);
     let reports: Vec<J> = stdout
@@ -423,7 +473,11 @@ fn drive(dir: &Path, mut command: Command, runs: &[J]) -> Vec<J> {
 fn typescript_sdk() {
     let folder = workspace().join("crates/aep2-mcp/clients/typescript");
     let sdk = folder.join("node_modules/@modelcontextprotocol/sdk/package.json");
-    if !available("@modelcontextprotocol/sdk", &sdk, "cd crates/aep2-mcp/clients/typescript && npm ci") {
+    if !available(
+        "@modelcontextprotocol/sdk",
+        &sdk,
+        "cd crates/aep2-mcp/clients/typescript && npm ci",
+    ) {
         return;
     }
     let version: J = serde_json::from_str(&std::fs::read_to_string(&sdk).unwrap()).unwrap();
@@ -437,7 +491,10 @@ fn typescript_sdk() {
     judge(&svc, &reports[0], &http_ids, &["2025-11-25"]);
     judge(&svc, &reports[1], &stdio_ids, &["", "2025-11-25"]);
     assert_eq!(reports[0]["pinged"], true);
-    eprintln!("@modelcontextprotocol/sdk {}: http and stdio passed", version["version"]);
+    eprintln!(
+        "@modelcontextprotocol/sdk {}: http and stdio passed",
+        version["version"]
+    );
 }
 
 #[test]

@@ -18,9 +18,7 @@
 //! [`Payments::served`] records the serve — only then does the result leave, so a paid call is
 //! served once per charge.
 
-use crate::{
-    ToolCall, attach_payment_response, jsonrpc_error_code, payment_required_result, Carrier,
-};
+use crate::{Carrier, ToolCall, attach_payment_response, jsonrpc_error_code, payment_required_result};
 use aep2::json::{self, Object, Value};
 use aep2::{Domain, Error, PayeePolicy, Reason};
 use aep2_x402::{PaymentRequirements, PaymentResponse};
@@ -90,7 +88,11 @@ pub trait Payments: Send + Sync + 'static {
     /// Verifies the payment of `call` under `price` (core verification, the policy bound to
     /// [`ToolCall::request_hash`]) and takes it: recorded for replay, accepted by the settlement
     /// processor. Any error is answered with the payment-required result naming its code.
-    fn accept<'a>(&'a self, call: &'a ToolCall, price: &'a Price) -> PaymentFuture<'a, Result<Accepted<Self::Ticket>, Error>>;
+    fn accept<'a>(
+        &'a self,
+        call: &'a ToolCall,
+        price: &'a Price,
+    ) -> PaymentFuture<'a, Result<Accepted<Self::Ticket>, Error>>;
 
     /// Records that the call of `ticket` was served. Only `Ok` lets the result go out (an error:
     /// another presentation took the payment over, or the store failed). `extensions` are the
@@ -163,8 +165,8 @@ pub fn tool_call(request: &CallToolRequestParams, context: &RequestContext<RoleS
     let id = serde_json::to_value(&context.id)
         .map_err(|e| Error::new(Reason::McpRequestInvalid, format!("request id: {e}")))?;
     let message = serde_json::json!({"jsonrpc": "2.0", "id": id, "method": crate::TOOLS_CALL, "params": params});
-    let text = serde_json::to_string(&message)
-        .map_err(|e| Error::new(Reason::McpRequestInvalid, format!("request: {e}")))?;
+    let text =
+        serde_json::to_string(&message).map_err(|e| Error::new(Reason::McpRequestInvalid, format!("request: {e}")))?;
     ToolCall::parse(&text)
 }
 
@@ -177,6 +179,18 @@ fn rmcp_result(v: &Value) -> CallToolResult {
     let mut result: CallToolResult = serde_json::from_value(to_serde(v)).unwrap_or_else(|_| CallToolResult::default());
     result.result_type = Some(ResultType::COMPLETE);
     result
+}
+
+/// Adds the payment response to a result's `_meta` under the carrier's key
+/// ([`attach_payment_response`]), keeping its other members.
+fn with_payment_response(result: &mut CallToolResult, carrier: Carrier, response: &PaymentResponse) {
+    let mut holder = Object::new();
+    attach_payment_response(&mut holder, carrier, response);
+    if let Some(Value::Object(added)) = holder.remove("_meta") {
+        let mut meta = result.meta.take().unwrap_or_else(|| MetaObject(serde_json::Map::new()));
+        meta.0.extend(serde_object(added));
+        result.meta = Some(meta);
+    }
 }
 
 impl<P: Payments> PaidTools<P> {
@@ -224,8 +238,9 @@ impl<P: Payments> PaidTools<P> {
 
     /// Serves a `tools/call`: an unpriced tool by `serve` alone; a priced one only once its
     /// payment is taken, and its result only once the serve is recorded (see the module docs).
-    /// A tool result with `isError: true`, or a protocol error from `serve`, is not a serve: the
-    /// payment is given back ([`Payments::unserved`]) and the same mandate pays a retry.
+    /// A tool result with `isError: true` is not a serve: it is returned with the payment
+    /// response, and the payment is given back ([`Payments::unserved`]) so that the same mandate
+    /// pays a retry without a second charge; a protocol error from `serve` likewise.
     pub async fn call<F, Fut>(
         &self,
         request: CallToolRequestParams,
@@ -246,22 +261,24 @@ impl<P: Payments> PaidTools<P> {
         };
         let extensions = context.extensions.clone();
         let mut result = match serve(request, context).await {
-            Ok(r) if r.is_error != Some(true) => r,
-            other => {
+            Ok(r) if r.is_error != Some(true) => {
+                if let Err(e) = self.payments.served(accepted.ticket, &extensions).await {
+                    return Ok(payment_required(&call, price, &e).into());
+                }
+                r
+            }
+            // The tool failed: its own result, with the payment response (the mandate is
+            // recorded, `aep2.md#mcp-results`), and the serve still owed to the same mandate.
+            Ok(r) => {
                 self.payments.unserved(accepted.ticket).await;
-                return other.map(CallToolResponse::from);
+                r
+            }
+            Err(e) => {
+                self.payments.unserved(accepted.ticket).await;
+                return Err(e);
             }
         };
-        if let Err(e) = self.payments.served(accepted.ticket, &extensions).await {
-            return Ok(payment_required(&call, price, &e).into());
-        }
-        let mut meta = Object::new();
-        attach_payment_response(&mut meta, accepted.carrier, &accepted.response);
-        if let Some(Value::Object(added)) = meta.remove("_meta") {
-            let mut out = result.meta.take().unwrap_or_else(|| MetaObject(serde_json::Map::new()));
-            out.0.extend(serde_object(added));
-            result.meta = Some(out);
-        }
+        with_payment_response(&mut result, accepted.carrier, &accepted.response);
         result.result_type = Some(ResultType::COMPLETE);
         Ok(result.into())
     }
