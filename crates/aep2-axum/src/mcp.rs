@@ -26,6 +26,16 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tower::ServiceExt;
 
+/// The request headers of MCP's Streamable HTTP transport (lowercase), for a CORS allowlist:
+/// the protocol version, the session id, 2026-07-28's method and name headers, SSE resumption.
+pub const MCP_REQUEST_HEADERS: [&str; 5] = [
+    "mcp-protocol-version",
+    "mcp-session-id",
+    "mcp-method",
+    "mcp-name",
+    "last-event-id",
+];
+
 /// The [`Payments`] backend of a payee: core verification, the tool's policy bound to the call's
 /// request hash, then [`Checkout::take`] (replay record, settlement, receipt check) and
 /// [`Checkout::served`].

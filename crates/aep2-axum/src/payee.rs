@@ -200,8 +200,12 @@ pub fn router(config: &PayeeConfig, checkout: Arc<Checkout>) -> Result<Router, S
 
 /// [`router`] with another clock (tests). Fails on a malformed CORS origin.
 pub fn router_with_clock(config: &PayeeConfig, checkout: Arc<Checkout>, clock: Clock) -> Result<Router, String> {
-    let cors = crate::Cors::new(&config.cors_origins, &[Method::GET, Method::POST])
+    let mut cors = crate::Cors::new(&config.cors_origins, &[Method::GET, Method::POST])
         .map_err(|e| format!("CORS origin: {e}"))?;
+    // A browser MCP client sends the Streamable HTTP headers on every POST to /mcp.
+    for name in crate::mcp::MCP_REQUEST_HEADERS {
+        cors = cors.with_allowed_header(axum::http::HeaderName::from_static(name));
+    }
     let verifier = Arc::new(Verifier::new(config.domain.clone()));
     let policy = config.policy();
     let limits = |p: Paywall| {
