@@ -363,8 +363,8 @@ fn wire() {
     let body = body.unwrap_or_else(|| panic!("{text}"));
     assert_eq!(body["result"]["resultType"], "complete", "{body}");
     assert_eq!(reason(&body["result"]), "payment_missing", "{body}");
-    let (envelope, id) = svc.mandate(&json!({"location": "Oslo"}));
-    call["params"]["_meta"]["dev.aep2/mandate"] = envelope;
+    let (paid_oslo, id) = svc.mandate(&json!({"location": "Oslo"}));
+    call["params"]["_meta"]["dev.aep2/mandate"] = paid_oslo.clone();
     let (_, text, body) = rpc(&addr, Some("2026-07-28"), &call);
     let body = body.unwrap_or_else(|| panic!("{text}"));
     assert_eq!(body["result"]["resultType"], "complete", "{body}");
@@ -373,6 +373,58 @@ fn wire() {
     assert_eq!(response["extra"]["mandateId"], id, "{body}");
     assert_eq!(response["extra"]["status"], "receipted", "{body}");
     assert!(svc.charged(&id));
+
+    // The x402 carrier: an x402 v2 PaymentPayload under x402/payment, answered under
+    // x402/payment-response.
+    let arguments = json!({"location": "Bergen"});
+    let (envelope, x402_id) = svc.mandate(&arguments);
+    let accepted: J = serde_json::from_str(&tool["_meta"]["dev.aep2/accepts"][0].to_string()).unwrap();
+    let mut meta = modern_meta();
+    meta["x402/payment"] = json!({"x402Version": 2, "accepted": accepted, "payload": envelope});
+    let call = json!({"jsonrpc": "2.0", "id": 4, "method": "tools/call",
+        "params": {"name": TOOL, "arguments": arguments, "_meta": meta}});
+    let (_, text, body) = rpc(&addr, Some("2026-07-28"), &call);
+    let body = body.unwrap_or_else(|| panic!("{text}"));
+    assert_eq!(body["result"]["isError"], false, "{body}");
+    assert_eq!(
+        body["result"]["_meta"]["x402/payment-response"]["extra"]["mandateId"], x402_id,
+        "{body}"
+    );
+    assert!(
+        body["result"]["_meta"].get("dev.aep2/payment-response").is_none(),
+        "{body}"
+    );
+
+    // stdio shares the payment store: the mandate paid over HTTP is a replay there, and an
+    // unpaid call asks for payment.
+    let mut child = Command::new(BIN)
+        .args(svc.stdio_args())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(std::fs::File::create(dir.join("stdio.log")).unwrap()))
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut send = |m: &J| writeln!(stdin, "{m}").unwrap();
+    send(&initialize("2025-06-18"));
+    let init: J = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    assert_eq!(init["result"]["protocolVersion"], "2025-06-18", "{init}");
+    send(&json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
+    let mut replay = json!({"jsonrpc": "2.0", "id": 5, "method": "tools/call",
+        "params": {"name": TOOL, "arguments": {"location": "Oslo"}}});
+    send(&replay);
+    let unpaid: J = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    assert_eq!(unpaid["id"], 5, "{unpaid}");
+    assert_eq!(reason(&unpaid["result"]), "payment_missing", "{unpaid}");
+    replay["id"] = json!(6);
+    replay["params"]["_meta"] = json!({"dev.aep2/mandate": paid_oslo});
+    send(&replay);
+    let replayed: J = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    assert_eq!(replayed["id"], 6, "{replayed}");
+    assert_eq!(reason(&replayed["result"]), "mandate_replayed", "{replayed}");
+    drop(stdin);
+    assert!(child.wait().unwrap().success(), "stdio server exits when stdin closes");
 }
 
 /// The checks every client run must pass: its report line and the SP's record.
@@ -491,6 +543,7 @@ fn typescript_sdk() {
     judge(&svc, &reports[0], &http_ids, &["2025-11-25"]);
     judge(&svc, &reports[1], &stdio_ids, &["", "2025-11-25"]);
     assert_eq!(reports[0]["pinged"], true);
+    assert_eq!(reports[1]["pinged"], true);
     eprintln!(
         "@modelcontextprotocol/sdk {}: http and stdio passed",
         version["version"]
@@ -515,5 +568,8 @@ fn python_sdk() {
     judge(&svc, &reports[0], &modern_ids, &["2026-07-28"]);
     judge(&svc, &reports[1], &legacy_ids, &["2025-11-25"]);
     judge(&svc, &reports[2], &stdio_ids, &["2025-11-25"]);
+    // ping is answered up to 2025-11-25; 2026-07-28 removed it: method not found.
+    assert_eq!(reports[0]["pinged"]["code"], -32601, "{}", reports[0]);
+    assert!(reports[1..].iter().all(|r| r["pinged"] == true), "{reports:?}");
     eprintln!("mcp (Python): 2026-07-28 and 2025-11-25 over HTTP, stdio passed");
 }

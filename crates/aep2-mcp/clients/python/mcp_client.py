@@ -12,6 +12,7 @@ The test judges the answers; this program only reports them.
 import asyncio
 import json
 import sys
+import warnings
 
 from mcp import Client, StdioServerParameters
 
@@ -30,6 +31,14 @@ async def exercise(run):
     report = {"name": run["name"]}
     async with Client(server, mode=run["mode"], read_timeout_seconds=20) as client:
         report["protocolVersion"] = client.protocol_version
+        # ping exists up to 2025-11-25; 2026-07-28 removed it (the server says method not found).
+        try:
+            if client.protocol_version == "2026-07-28":
+                warnings.simplefilter("ignore")
+            await client.send_ping()
+            report["pinged"] = True
+        except Exception as e:
+            report["pinged"] = {"code": getattr(getattr(e, "error", None), "code", None)}
         report["tools"] = dump(await client.list_tools())["tools"]
         tool, arguments = run["tool"], run["arguments"]
         report["unpaid"] = dump(await client.call_tool(tool, arguments))
