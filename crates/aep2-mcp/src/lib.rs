@@ -1,7 +1,7 @@
 //! # aep2-mcp
 //!
 //! The MCP (Model Context Protocol) binding of AEP2 (spec `aep2.md#binding-mcp`): pure functions
-//! over JSON-RPC message text and [`aep2::json::Value`]s, no transport; [`paid`] puts them
+//! over JSON-RPC message text and [`aep2::json::Value`]s, no transport; `paid` (feature `rmcp`) puts them
 //! on the official MCP SDK.
 //!
 //! - [`ToolCall::parse`]: a JSON-RPC 2.0 `tools/call` request, read strictly within
@@ -17,7 +17,7 @@
 //!   `_meta` (`aep2.md#mcp-results`).
 //! - [`request_hash`] / [`ToolCall::request_hash`]: the tool-call descriptor
 //!   `JCS({"arguments", "name"})` and its hash for request binding (`aep2.md#mcp-request-hash`).
-//! - [`paid`] (feature `rmcp`, default): paid tools on the official MCP Rust SDK, `rmcp`.
+//! - `paid` (feature `rmcp`): paid tools on the official MCP Rust SDK, `rmcp`.
 
 use aep2::codec::base64_encode;
 use aep2::envelope::{decode_header, decode_json_bytes};

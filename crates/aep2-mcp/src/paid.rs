@@ -1,4 +1,4 @@
-//! Paid tools on the official MCP Rust SDK, [`rmcp`] (feature `rmcp`, on by default).
+//! Paid tools on the official MCP Rust SDK, [`rmcp`] (feature `rmcp`).
 //!
 //! rmcp runs the MCP lifecycle (`initialize` and version negotiation, `ping`, notifications,
 //! `resultType` for 2026-07-28, errors that keep the request id); [`PaidTools`] adds payment to
