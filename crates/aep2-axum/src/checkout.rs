@@ -330,6 +330,13 @@ impl Checkout {
         })
     }
 
+    /// Marks the serve of `taken` final now, for a transport whose writes this checkout cannot
+    /// see (stdio: the answer goes to a pipe as soon as the handler returns). Over HTTP use
+    /// [`Checkout::deliver`], which waits until the body is handed over.
+    pub fn delivered_now(self: &Arc<Self>, taken: &Taken) {
+        self.clone().on_delivered(taken.claim);
+    }
+
     /// Gives the mandate of `taken` back unserved (the route failed), with its receipt recorded,
     /// so that the payer's next presentation of the same mandate is served without forwarding
     /// and without waiting for the lease.

@@ -11,6 +11,8 @@
 //!   `PAYMENT-RESPONSE`. Every rejection is a status and a JSON body naming the reason code.
 //! - [`Checkout`]: the stateful tail shared by every binding: the durable payment state (replay
 //!   record, submission id, receipt, served), settlement, the receipt check.
+//! - [`mcp`]: paid MCP tools over rmcp (`aep2_mcp::paid`) on a [`Checkout`], and rmcp's
+//!   Streamable HTTP server as an axum route.
 //! - [`payee`]: the demo payee service behind `aep2 serve payee`: paid HTTP routes (Intent and
 //!   Order Mode), a paid MCP endpoint and a paid A2A endpoint.
 //! - [`agent`]: the payer's side (sign a mandate for the terms of a `402`, a tool call or an A2A
@@ -52,6 +54,7 @@ pub mod agent;
 mod checkout;
 mod cors;
 mod layer;
+pub mod mcp;
 pub mod payee;
 mod quotes;
 

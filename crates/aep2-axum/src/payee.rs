@@ -7,7 +7,7 @@
 //! | `GET /paid/mvp` | Intent Mode without request binding, for FluxA MVP clients (`X-Payment-Mandate`); served only with its own payee account ([`PayeeConfig::mvp_payee`], spec `aep2.md#request-binding`) |
 //! | `GET /paid/order` | Order Mode over x402: a `402` with a quote, then the quote-bound mandate |
 //! | `GET /free` | the same content unpaid (the benchmark's baseline) |
-//! | `POST /mcp` | MCP JSON-RPC `tools/call` of the paid tool `get_weather` (mandate in `params._meta`) |
+//! | `POST /mcp` | MCP over Streamable HTTP (rmcp, stateless, JSON responses): the paid tool `get_weather` (mandate in `params._meta`, price in `tools/list`); `GET` is `405` (no server stream) |
 //! | `POST /a2a` | A2A JSON-RPC `SendMessage` / `GetTask` (v1.0) and `message/send` / `tasks/get` (v0.3), each answered in its generation's shapes: Intent Mode with the mandate on the message, Order Mode through `input-required` ([`crate::a2a`]) |
 //! | `GET /.well-known/agent-card.json` | the A2A agent card with the AEP2 extension (v1.0 card for `A2A-Version: 1.0`, else v0.3; also at `/.well-known/agent.json`, v0.3) |
 //! | `GET /health` | `{"status": "ok", "payee", "sp", "price", …}` |
@@ -18,23 +18,28 @@
 //! any payment is read, and with [`PayeeConfig::cors_origins`] answers CORS preflights itself.
 
 use crate::a2a::A2aAgent;
-use crate::checkout::{Checkout, Taken};
-use crate::layer::{
-    Clock, DEFAULT_MAX_HEADER_BYTES, MvpPrice, Paid, PaidLayer, Paywall, QuoteTerms, read_body, system_clock,
-};
+use crate::checkout::Checkout;
+use crate::layer::{Clock, DEFAULT_MAX_HEADER_BYTES, MvpPrice, Paid, PaidLayer, Paywall, QuoteTerms, system_clock};
+use crate::mcp::McpCheckout;
 use crate::quotes::QuoteBook;
 use aep2::json::{self, Object, Value};
 use aep2::{AccountId, Domain, Error, PayeePolicy, Reason, SpId, U256, Verifier};
 use aep2_a2a::{Aep2Extension, AgentCard, Message, Mode, Skill};
-use aep2_mcp::ToolCall;
+use aep2_mcp::paid::{PaidTools, Price};
 use aep2_replay::{MemoryStore, PaymentStore, SqliteOptions, SqliteStore};
 use aep2_sp::{HttpLimits, SpClient};
-use aep2_x402::{MvpBody, PaymentRequirements, PaymentResponse};
+use aep2_x402::MvpBody;
 use axum::Router;
-use axum::extract::{Extension, Request, State};
-use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::extract::{Extension, State};
+use axum::http::{Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
+use rmcp::ServerHandler;
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, ErrorData, Implementation, ListToolsResult,
+    PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
+};
+use rmcp::service::{RequestContext, RoleServer};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -160,10 +165,8 @@ impl PayeeConfig {
 
 /// What the handlers share.
 struct Shared {
-    verifier: Arc<Verifier>,
     config: PayeeConfig,
     checkout: Arc<Checkout>,
-    clock: Clock,
 }
 
 /// Opens the payment store and builds the [`Checkout`] for `config` (its SP client and SP).
@@ -192,11 +195,15 @@ pub fn router(config: &PayeeConfig, checkout: Arc<Checkout>) -> Result<Router, S
 
 /// [`router`] with another clock (tests). Fails on a malformed CORS origin.
 pub fn router_with_clock(config: &PayeeConfig, checkout: Arc<Checkout>, clock: Clock) -> Result<Router, String> {
-    let cors = crate::Cors::new(&config.cors_origins, &[Method::GET, Method::POST])
+    let mut cors = crate::Cors::new(&config.cors_origins, &[Method::GET, Method::POST])
         .map_err(|e| format!("CORS origin: {e}"))?
         .with_allowed_header(header::HeaderName::from_static("a2a-version"))
         .with_allowed_header(header::HeaderName::from_static("a2a-extensions"))
         .with_allowed_header(header::HeaderName::from_static("x-a2a-extensions"));
+    // A browser MCP client sends the Streamable HTTP headers on every POST to /mcp.
+    for name in crate::mcp::MCP_REQUEST_HEADERS {
+        cors = cors.with_allowed_header(header::HeaderName::from_static(name));
+    }
     let verifier = Arc::new(Verifier::new(config.domain.clone()));
     let policy = config.policy();
     let limits = |p: Paywall| {
@@ -241,11 +248,22 @@ pub fn router_with_clock(config: &PayeeConfig, checkout: Arc<Checkout>, clock: C
         .with_description("ETH/USD price report (Order Mode)"),
     );
     let agent = a2a_agent(config, verifier.clone(), checkout.clone(), clock.clone());
+    let mcp_config = crate::mcp::http_config(
+        config.http.max_body_bytes.min(MAX_RPC_BYTES),
+        config.public_origin.is_some() || !config.listen.ip().is_loopback(),
+    );
+    let mcp_http = crate::mcp::streamable_http(
+        WeatherServer::new(config, verifier.clone(), checkout.clone(), clock.clone()),
+        checkout.clone(),
+        mcp_config,
+        crate::mcp::McpHttpLimits {
+            max_body_bytes: config.http.max_body_bytes.min(MAX_RPC_BYTES),
+            body_timeout: config.http.body_timeout,
+        },
+    );
     let shared = Arc::new(Shared {
-        verifier,
         config: config.clone(),
         checkout,
-        clock,
     });
     // `any`: the paid layer sees every method and refuses those it does not serve itself, before
     // any payment is read (a method router's own 405 would come after the layer).
@@ -257,7 +275,7 @@ pub fn router_with_clock(config: &PayeeConfig, checkout: Arc<Checkout>, clock: C
     }
     Ok(app
         .route("/free", get(free_report))
-        .route("/mcp", any(mcp))
+        .route("/mcp", any(mcp_http))
         .merge(agent.router())
         .route("/health", any(health))
         .fallback(unknown_route)
@@ -339,113 +357,6 @@ fn route_unknown(status: StatusCode, method: &Method, path: &str) -> Response {
         status,
         &Error::new(Reason::RouteUnknown, format!("no operation {method} {shown}")),
     )
-}
-
-fn is_json(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|ct| ct.split(';').next())
-        .is_some_and(|e| e.trim().eq_ignore_ascii_case("application/json"))
-}
-
-/// The body of a JSON-RPC `POST` as UTF-8 text, or the transport-level rejection.
-async fn rpc_text(st: &Shared, req: Request, path: &str) -> Result<String, Response> {
-    if req.method() != Method::POST {
-        return Err(route_unknown(StatusCode::METHOD_NOT_ALLOWED, req.method(), path));
-    }
-    if !is_json(req.headers()) {
-        return Err(error_response(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            &Error::new(Reason::ContentTypeUnsupported, "Content-Type must be application/json"),
-        ));
-    }
-    let (parts, body) = req.into_parts();
-    let limit = st.config.http.max_body_bytes.min(MAX_RPC_BYTES);
-    let bytes = read_body(&parts.headers, body, limit, st.config.http.body_timeout)
-        .await
-        .map_err(|(status, e)| error_response(status, &e))?;
-    String::from_utf8(bytes).map_err(|_| {
-        error_response(
-            StatusCode::BAD_REQUEST,
-            &Error::new(Reason::Utf8Invalid, "the body is not UTF-8"),
-        )
-    })
-}
-
-fn rpc_ok(v: Value) -> Response {
-    json_response(StatusCode::OK, &v)
-}
-
-async fn mcp(State(st): State<Arc<Shared>>, req: Request) -> Response {
-    let text = match rpc_text(&st, req, "/mcp").await {
-        Ok(t) => t,
-        Err(r) => return r,
-    };
-    let call = match ToolCall::parse(&text) {
-        Ok(c) => c,
-        Err(e) => return rpc_ok(aep2_mcp::jsonrpc_error(None, &e)),
-    };
-    if call.name != TOOL_NAME {
-        let e = Error::new(
-            Reason::McpParamsInvalid,
-            format!("unknown tool {:?}; this server has {TOOL_NAME}", call.name),
-        );
-        return rpc_ok(aep2_mcp::jsonrpc_error(Some(&call.id), &e));
-    }
-    let now = (st.clock)();
-    let price = st.config.policy();
-    let terms = vec![PaymentRequirements::for_policy(&price, &st.config.domain, 60)];
-    let request = match call.request_hash() {
-        Ok(h) => h,
-        Err(e) => return rpc_ok(aep2_mcp::payment_required_result(&call, terms, &e)),
-    };
-    let bound = price.clone().with_request_hash(request);
-    let (result, delivery) = match mcp_take(&st, &call, &bound, request, now).await {
-        Err(e) => (aep2_mcp::payment_required_result(&call, terms, &e), None),
-        Ok((carrier, v, taken)) => {
-            let location = match call.arguments.as_ref().and_then(|a| a.get("location")) {
-                Some(Value::String(l)) => l.clone(),
-                _ => "the requested place".to_owned(),
-            };
-            let result = aep2_mcp::paid_text_result(
-                format!("Weather in {location}: 12 °C, clear sky"),
-                carrier,
-                &PaymentResponse::accepted(&v, Some(&taken.receipt)),
-            );
-            match st.checkout.served(&taken, (st.clock)()).await {
-                Ok(()) => (result, Some(taken)),
-                Err(e) => (aep2_mcp::payment_required_result(&call, terms, &e), None),
-            }
-        }
-    };
-    delivered(&st, delivery, rpc_ok(aep2_mcp::jsonrpc_result(&call.id, result)))
-}
-
-/// A served answer whose serve becomes final once it is handed over ([`Checkout::deliver`]).
-fn delivered(st: &Shared, taken: Option<Taken>, resp: Response) -> Response {
-    match taken {
-        Some(taken) => {
-            let (parts, body) = resp.into_parts();
-            Response::from_parts(parts, st.checkout.deliver(&taken, body))
-        }
-        None => resp,
-    }
-}
-
-/// Verifies a paid tool call (core verification, then the policy at `now`) and takes its mandate
-/// for the call's request hash `request`.
-async fn mcp_take(
-    st: &Shared,
-    call: &ToolCall,
-    policy: &PayeePolicy,
-    request: [u8; 32],
-    now: u64,
-) -> Result<(aep2_mcp::Carrier, aep2::Verified, Taken), Error> {
-    let (carrier, report) = aep2_mcp::check_call(call, &st.verifier, None);
-    let v = report.into_result()?;
-    let taken = st.checkout.take(&v, request, policy.check(&v, now), now).await?;
-    Ok((carrier.unwrap_or(aep2_mcp::Carrier::Mandate), v, taken))
 }
 
 /// The payee's A2A agent: its card (the AEP2 extension required: nothing is served unpaid),
@@ -607,5 +518,116 @@ pub fn run_blocking(config: &PayeeConfig, on_bound: impl FnOnce(SocketAddr)) -> 
         let bound = bind(config).await?;
         on_bound(bound.local_addr()?);
         bound.serve(aep2_sp::service::shutdown_signal()).await
+    })
+}
+
+/// The demo payee's MCP server: the paid tool [`TOOL_NAME`] at the payee's price, over
+/// `aep2_mcp::paid` (served by `/mcp`, and over stdio by `aep2 serve payee --mcp-stdio`).
+#[derive(Clone, Debug)]
+pub struct WeatherServer {
+    paid: PaidTools<McpCheckout>,
+}
+
+impl WeatherServer {
+    /// The tool priced by `config` (its policy, announced for 60 s), paid through `checkout`.
+    pub fn new(config: &PayeeConfig, verifier: Arc<Verifier>, checkout: Arc<Checkout>, clock: Clock) -> WeatherServer {
+        let price = Price::new(config.policy(), &config.domain, 60);
+        let payments = McpCheckout::new(verifier, checkout).with_clock(clock);
+        WeatherServer {
+            paid: PaidTools::new(payments).with_price(TOOL_NAME, price),
+        }
+    }
+
+    fn tool() -> Tool {
+        let schema = serde_json::json!({
+            "type": "object",
+            "properties": {"location": {"type": "string", "description": "a city"}},
+            "required": ["location"],
+        });
+        let schema = match schema {
+            serde_json::Value::Object(o) => o,
+            _ => serde_json::Map::new(),
+        };
+        Tool::new(
+            TOOL_NAME,
+            "Current weather for a place (paid: see _meta[\"dev.aep2/accepts\"])",
+            Arc::new(schema),
+        )
+    }
+}
+
+/// The tool itself, reached only once paid.
+async fn weather(request: CallToolRequestParams) -> Result<CallToolResult, ErrorData> {
+    if request.name != TOOL_NAME {
+        return Err(ErrorData::invalid_params(
+            format!("unknown tool {:?}; this server has {TOOL_NAME}", request.name),
+            None,
+        ));
+    }
+    let location = match request.arguments.as_ref().and_then(|a| a.get("location")) {
+        Some(serde_json::Value::String(l)) => l.clone(),
+        _ => "the requested place".to_owned(),
+    };
+    Ok(CallToolResult::success(vec![ContentBlock::text(format!(
+        "Weather in {location}: 12 °C, clear sky"
+    ))]))
+}
+
+impl ServerHandler for WeatherServer {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+            .with_server_info(Implementation::new("aep2-demo-payee", env!("CARGO_PKG_VERSION")))
+            .with_instructions("Paid tools: call without payment to get the terms, then pay with an AEP2 mandate in params._meta[\"dev.aep2/mandate\"].")
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        Ok(ListToolsResult::with_all_items(
+            self.paid.list(vec![WeatherServer::tool()]),
+        ))
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        self.paid.call(request, context, |r, _| weather(r)).await
+    }
+
+    fn supported_protocol_versions(&self) -> std::borrow::Cow<'static, [rmcp::model::ProtocolVersion]> {
+        std::borrow::Cow::Borrowed(&aep2_mcp::paid::PROTOCOL_VERSIONS)
+    }
+
+    fn get_tool(&self, name: &str) -> Option<Tool> {
+        (name == TOOL_NAME).then(WeatherServer::tool)
+    }
+}
+
+/// Serves the demo payee's paid tools over stdio (newline-delimited JSON-RPC on stdin/stdout)
+/// until the client closes stdin: the same tool, price, payment store and SP as `/mcp`. Every
+/// paid answer is marked delivered as soon as it is written.
+pub fn run_mcp_stdio_blocking(config: &PayeeConfig) -> Result<(), String> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("runtime: {e}"))?;
+    rt.block_on(async {
+        let cfg = config.clone();
+        let checkout = tokio::task::spawn_blocking(move || checkout_for(&cfg))
+            .await
+            .map_err(|e| e.to_string())??;
+        let checkout = Arc::new(checkout);
+        let verifier = Arc::new(Verifier::new(config.domain.clone()));
+        let server = WeatherServer::new(config, verifier, checkout.clone(), system_clock());
+        let running = rmcp::ServiceExt::serve(server, rmcp::transport::stdio())
+            .await
+            .map_err(|e| format!("mcp stdio: {e}"))?;
+        let quit = running.waiting().await;
+        checkout.drain(Duration::from_secs(1)).await;
+        quit.map(|_| ()).map_err(|e| format!("mcp stdio: {e}"))
     })
 }

@@ -296,7 +296,8 @@ async fn malformed_and_oversized_input_gets_a_4xx_with_a_reason_code() {
     let reply = env
         .post("/mcp", &[("content-type", "application/json")], b"{not json")
         .await;
-    assert_eq!(reply.status, 200);
+    // Streamable HTTP: input the server cannot accept is an HTTP error, with the JSON-RPC error.
+    assert_eq!(reply.status, 400);
     assert!(
         String::from_utf8_lossy(&reply.body).contains("-32700"),
         "{}",

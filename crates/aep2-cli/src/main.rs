@@ -87,10 +87,12 @@ enum ServeCmd {
     #[command(after_help = AFTER_HELP.as_str())]
     Sp(ServeSpArgs),
     /// The demo payee: paid routes /paid/intent (request-bound, GET and POST), /paid/mvp (MVP
-    /// clients, unbound; only with --mvp-payee), /paid/order (Order Mode, GET), /free, POST /mcp
-    /// (tool get_weather), POST /a2a (A2A v1.0 SendMessage/GetTask, v0.3 message/send/tasks/get;
-    /// card at /.well-known/agent-card.json, naming --public-origin or the listen address), GET
-    /// /health; every paid request
+    /// clients, unbound; only with --mvp-payee), /paid/order (Order Mode, GET), /free, /mcp
+    /// (MCP Streamable HTTP on rmcp, stateless: the paid tool get_weather, its price in
+    /// tools/list; protocol versions 2025-06-18, 2025-11-25, 2026-07-28; --mcp-stdio serves
+    /// the same tool over stdio instead), POST /a2a (A2A v1.0 SendMessage/GetTask, v0.3
+    /// message/send/tasks/get; card at /.well-known/agent-card.json, naming --public-origin or the
+    /// listen address), GET /health; every paid request
     /// forwarded to the SP and answered with its receipt, and served once per charge: payment
     /// state is durable (a SQLite file in --data-dir unless told otherwise) and a mandate left
     /// unserved by an SP stall or a crash is served when presented again, at any instance

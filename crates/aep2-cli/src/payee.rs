@@ -71,6 +71,12 @@ pub(crate) struct ServePayeeArgs {
     /// of the request hash. Default: http:// and the request's Host header.
     #[arg(long)]
     pub(crate) public_origin: Option<String>,
+    /// Serve the paid MCP tools (get_weather, same price, payment database and SP) over stdio
+    /// instead of HTTP, for a local agent that starts this command as its MCP server:
+    /// newline-delimited JSON-RPC on stdin/stdout, until stdin closes. Nothing else is written
+    /// to stdout; --listen is not used.
+    #[arg(long)]
+    pub(crate) mcp_stdio: bool,
 }
 
 pub(crate) fn serve_payee(a: &ServePayeeArgs) -> Result<ExitCode, String> {
@@ -106,6 +112,10 @@ pub(crate) fn serve_payee(a: &ServePayeeArgs) -> Result<ExitCode, String> {
     };
     if config.settlement_window > config.max_horizon + config.clock_skew {
         return Err("--settlement-window exceeds --max-horizon plus --clock-skew: no mandate could pass".into());
+    }
+    if a.mcp_stdio {
+        aep2_axum::payee::run_mcp_stdio_blocking(&config)?;
+        return Ok(ExitCode::SUCCESS);
     }
     aep2_axum::payee::run_blocking(&config, |addr| {
         // One line, flushed, so that a supervisor (or a test) can read the bound port.

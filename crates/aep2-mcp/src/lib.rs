@@ -1,7 +1,8 @@
 //! # aep2-mcp
 //!
 //! The MCP (Model Context Protocol) binding of AEP2 (spec `aep2.md#binding-mcp`): pure functions
-//! over JSON-RPC message text and [`aep2::json::Value`]s, no transport and no MCP SDK.
+//! over JSON-RPC message text and [`aep2::json::Value`]s, no transport; `paid` (feature `rmcp`) puts them
+//! on the official MCP SDK.
 //!
 //! - [`ToolCall::parse`]: a JSON-RPC 2.0 `tools/call` request, read strictly within
 //!   [`MESSAGE_LIMITS`] (`aep2.md#mcp-tool-call`). Its errors are protocol errors, answered with
@@ -16,6 +17,7 @@
 //!   `_meta` (`aep2.md#mcp-results`).
 //! - [`request_hash`] / [`ToolCall::request_hash`]: the tool-call descriptor
 //!   `JCS({"arguments", "name"})` and its hash for request binding (`aep2.md#mcp-request-hash`).
+//! - `paid` (feature `rmcp`): paid tools on the official MCP Rust SDK, `rmcp`.
 
 use aep2::codec::base64_encode;
 use aep2::envelope::{decode_header, decode_json_bytes};
@@ -660,6 +662,9 @@ pub fn paid_text_result(text: impl Into<String>, carrier: Carrier, response: &Pa
 
 #[doc(hidden)]
 pub mod fuzzing;
+
+#[cfg(feature = "rmcp")]
+pub mod paid;
 
 #[cfg(test)]
 mod tests {
