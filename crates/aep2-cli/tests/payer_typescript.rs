@@ -4,7 +4,7 @@
 //! `GET /paid/order` (Order Mode) through `@x402/fetch` `wrapFetchWithPayment` and the package's
 //! `aep2` scheme, checks each `PAYMENT-RESPONSE` receipt and the SP's charge, and checks that an
 //! unknown outcome is retried with the same mandate and charged once. The package's own unit
-//! tests (`npm test`, node:test) run here too.
+//! tests (`npm test`, node:test) and its type check (`npm run typecheck`) run here too.
 //!
 //! Without the package's node_modules (`npm ci` in its folder) or `node`, the tests print a
 //! notice and pass; with `AEP2_REQUIRE_CLIENTS=1` (CI) that is a failure.
@@ -188,7 +188,7 @@ fn x402_client_pays_intent_and_order_mode_and_retries_with_the_same_mandate() {
 }
 
 #[test]
-fn npm_unit_tests_pass() {
+fn npm_unit_tests_and_typecheck_pass() {
     if !clients_present() {
         return;
     }
@@ -200,6 +200,19 @@ fn npm_unit_tests_pass() {
     assert!(
         out.status.success(),
         "npm test failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The declarations (src/index.d.ts) against @x402/core's own types and the README's snippet
+    // (examples/agent.ts), with the pinned typescript.
+    let out = Command::new("node")
+        .args(["node_modules/typescript/bin/tsc", "-p", "tsconfig.json"])
+        .current_dir(package_dir())
+        .output()
+        .expect("run tsc");
+    assert!(
+        out.status.success(),
+        "npm run typecheck failed:\n{}\n{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
