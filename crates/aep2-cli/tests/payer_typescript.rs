@@ -3,7 +3,9 @@
 //! (`e2e/x402.mjs`) that pays `GET /paid/intent` (Intent Mode, request-bound) and
 //! `GET /paid/order` (Order Mode) through `@x402/fetch` `wrapFetchWithPayment` and the package's
 //! `aep2` scheme, checks each `PAYMENT-RESPONSE` receipt and the SP's charge, and checks that an
-//! unknown outcome is retried with the same mandate and charged once. The package's own unit
+//! unknown outcome (a transport failure before or after the payee served, an outage over a whole
+//! call, a `503 settlement_unavailable` while the SP is stalled with SIGSTOP) is retried with the
+//! same mandate and charged once. The package's own unit
 //! tests (`npm test`, node:test) and its type check (`npm run typecheck`) run here too.
 //!
 //! Without the package's node_modules (`npm ci` in its folder) or `node`, the tests print a
@@ -158,6 +160,7 @@ fn x402_client_pays_intent_and_order_mode_and_retries_with_the_same_mandate() {
             aep2::codec::hex_encode_0x(&aep2::hash::sha256(b"payer-typescript")),
         )
         .env("AEP2_PRICE", PRICE.to_string())
+        .env("AEP2_SP_PID", sp.child.id().to_string())
         .output()
         .expect("run node");
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -172,19 +175,20 @@ fn x402_client_pays_intent_and_order_mode_and_retries_with_the_same_mandate() {
     assert_eq!(v["ok"], true);
     assert_eq!(v["retry"]["attempts"], 2);
     assert_eq!(v["lost"]["reason"], "mandate_replayed");
+    assert_eq!(v["stall"]["statuses"], serde_json::json!([503, 200]));
     eprintln!(
         "payer-typescript x402 ({} s): {}",
         common::now() - started,
         stdout.trim()
     );
 
-    // The SP, asked directly: five paid calls, five charges (the retries charged nothing more).
+    // The SP, asked directly: six paid calls, six charges (the retries charged nothing more).
     let a = get_json(
         &sp.addr,
         &format!("/v1/accounts?payer={}", payer.address().to_checksum()),
     );
     let available: u64 = a["accounts"][0]["available"].as_str().unwrap().parse().unwrap();
-    assert_eq!(available, 1_000_000 - 5 * PRICE, "{a}");
+    assert_eq!(available, 1_000_000 - 6 * PRICE, "{a}");
 }
 
 #[test]

@@ -4,7 +4,7 @@
 // unknown outcome is retried with the same mandate and served once.
 //
 // Env: AEP2_PAYEE_URL (http://host:port), AEP2_SP_URL, AEP2_PAYER_KEY (0x secp256k1 secret),
-// AEP2_PRICE. Prints one JSON line of results; exits 1 on the first failed check.
+// AEP2_PRICE, and AEP2_SP_PID (optional: the SP's pid, stopped and continued to stall it). Prints one JSON line of results; exits 1 on the first failed check.
 
 import assert from "node:assert/strict";
 import { x402Client } from "@x402/core/client";
@@ -183,6 +183,41 @@ function recording(base, tap) {
   const after = await spBalance(payer);
   assert.equal(before.available - after.available, PRICE, "charged once");
   results.resume = { attempts: sent.length, sameMandate: true };
+}
+
+// 6. The SP stalls (SIGSTOP): the payee cannot get a receipt and answers 503
+//    settlement_unavailable; the payer presents the same mandate again once the SP is back, and
+//    the payee resumes it (same submission id) and serves it once.
+if (process.env.AEP2_SP_PID) {
+  const spPid = Number(process.env.AEP2_SP_PID);
+  const { payer, client } = newPayer({ retry: { attempts: 4, baseDelayMs: 200, attemptTimeoutMs: 30_000 } });
+  const seen = [];
+  const watching = async (req) => {
+    const h = req.headers.get("payment-signature");
+    const res = await fetch(req);
+    if (h) {
+      seen.push({ header: h, status: res.status, reason: res.status === 503 ? (await res.clone().json()).reason : undefined });
+      if (res.status === 503) process.kill(spPid, "SIGCONT"); // the SP comes back before the retry
+    }
+    return res;
+  };
+  const before = await spBalance(payer);
+  const pay = payer.fetchWithPayment(wrapFetchWithPayment, client, watching);
+  process.kill(spPid, "SIGSTOP");
+  let res;
+  try {
+    res = await pay(`${PAYEE}/paid/intent`);
+  } finally {
+    process.kill(spPid, "SIGCONT");
+  }
+  const pr = await checkServed(res, payer, "stall");
+  assert.equal(seen.length, 2, `two paid attempts: ${JSON.stringify(seen.map((s) => s.status))}`);
+  assert.equal(seen[0].status, 503);
+  assert.equal(seen[0].reason, "settlement_unavailable");
+  assert.equal(seen[0].header, seen[1].header, "the same mandate after the 503");
+  const after = await spBalance(payer);
+  assert.equal(before.available - after.available, PRICE, "charged once");
+  results.stall = { statuses: seen.map((s) => s.status), reason: seen[0].reason, mandateId: pr.extra.mandateId };
 }
 
 console.log(JSON.stringify({ ok: true, ...results }));

@@ -286,8 +286,10 @@ export class Aep2Payer {
       }
       if (res.status >= 500 || res.status === 408) {
         if (attempt === attempts) return res; // still unknown: the entry stays for a later call
-        const ra = Number(res.headers.get("retry-after"));
-        const delay = Number.isFinite(ra) && ra >= 0 ? ra * 1000 : baseDelayMs * 2 ** (attempt - 1);
+        // Retry-After in seconds (spec §8.6: payment_in_progress), bounded like the back-off.
+        const raText = res.headers.get("retry-after");
+        const ra = raText !== null && /^[0-9]{1,6}$/.test(raText.trim()) ? Number(raText.trim()) : NaN;
+        const delay = Number.isFinite(ra) ? ra * 1000 : baseDelayMs * 2 ** (attempt - 1);
         await res.arrayBuffer().catch(() => {});
         await sleep(Math.min(maxDelayMs, delay));
         continue;
