@@ -182,13 +182,13 @@ fn x402_client_pays_intent_and_order_mode_and_retries_with_the_same_mandate() {
         stdout.trim()
     );
 
-    // The SP, asked directly: six paid calls, six charges (the retries charged nothing more).
+    // The SP, asked directly: nine paid calls, nine charges (the retries charged nothing more).
     let a = get_json(
         &sp.addr,
         &format!("/v1/accounts?payer={}", payer.address().to_checksum()),
     );
     let available: u64 = a["accounts"][0]["available"].as_str().unwrap().parse().unwrap();
-    assert_eq!(available, 1_000_000 - 6 * PRICE, "{a}");
+    assert_eq!(available, 1_000_000 - 9 * PRICE, "{a}");
 }
 
 #[test]

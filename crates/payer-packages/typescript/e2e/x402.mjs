@@ -86,6 +86,20 @@ function recording(base, tap) {
   results.intent = { mandateId: pr.extra.mandateId, receipt: pr.extra.receipt.enqueueDeadline !== undefined };
 }
 
+// 1b. Intent Mode with a body: POST /paid/intent; the hash covers the body octets as sent.
+{
+  const { payer, client } = newPayer();
+  const sent = [];
+  const pay = payer.fetchWithPayment(wrapFetchWithPayment, client, recording(fetch, (r) => sent.push(r.headers.get("payment-signature"))));
+  const body = JSON.stringify({ symbol: "ETH", note: "caf\u00e9" });
+  const res = await pay(`${PAYEE}/paid/intent`, { method: "POST", headers: { "content-type": "application/json" }, body });
+  const pr = await checkServed(res, payer, "intent POST");
+  const p = payloadOf(sent.filter(Boolean)[0]);
+  const { httpRequestHash } = await import("../src/index.js");
+  assert.equal(p.payload.mandate.ref, httpRequestHash("POST", `${PAYEE}/paid/intent`, body).requestHash);
+  results.intentPost = { mandateId: pr.extra.mandateId };
+}
+
 // 2. Order Mode: GET /paid/order answers 402 with a quote; the mandate's ref is the quote hash.
 {
   const { payer, client } = newPayer();
@@ -183,6 +197,21 @@ function recording(base, tap) {
   const after = await spBalance(payer);
   assert.equal(before.available - after.available, PRICE, "charged once");
   results.resume = { attempts: sent.length, sameMandate: true };
+}
+
+// 5b. Two concurrent calls for the same resource are two purchases: an in-flight mandate is
+//     not re-presented by the other call (only one whose outcome stayed unknown is).
+{
+  const { payer, client } = newPayer();
+  const before = await spBalance(payer);
+  const pay = payer.fetchWithPayment(wrapFetchWithPayment, client);
+  const [a, b] = await Promise.all([pay(`${PAYEE}/paid/intent`), pay(`${PAYEE}/paid/intent`)]);
+  const pa = await checkServed(a, payer, "concurrent a");
+  const pb = await checkServed(b, payer, "concurrent b");
+  assert.notEqual(pa.extra.mandateId, pb.extra.mandateId, "two mandates");
+  const after = await spBalance(payer);
+  assert.equal(before.available - after.available, 2n * PRICE, "charged twice, once each");
+  results.concurrent = { mandates: 2 };
 }
 
 // 6. The SP stalls (SIGSTOP): the payee cannot get a receipt and answers 503

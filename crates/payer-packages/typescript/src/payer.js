@@ -91,8 +91,12 @@ export class Aep2Payer {
     this.deadlineMargin = o.deadlineMargin ?? 120;
     this.retry = { attempts: 4, baseDelayMs: 250, maxDelayMs: 5000, attemptTimeoutMs: 30_000, ...(o.retry ?? {}) };
     this.now = o.now ?? (() => Math.floor(Date.now() / 1000));
-    /** Unfinished presentations by HTTP request hash: `{header, mandateId, deadline}`. */
-    this.pending = new Map();
+    /**
+     * Presentations not known to be finished, oldest first: `{requestHash, header, mandateId,
+     * deadline, inFlight}`. One in flight is not re-presented by another call (two concurrent
+     * calls for the same resource are two purchases); one whose outcome stayed unknown is.
+     */
+    this.pending = new Set();
     this.calls = new AsyncLocalStorage();
     const payer = this;
     /** The x402 SchemeNetworkClient (register it with x402Client.register). */
@@ -137,7 +141,7 @@ export class Aep2Payer {
 
   /** Unfinished presentations (outcome unknown) kept for retry. */
   get unfinished() {
-    return [...this.pending.values()].map((p) => ({ mandateId: p.mandateId, deadline: p.deadline }));
+    return [...this.pending].filter((p) => !p.inFlight).map((p) => ({ mandateId: p.mandateId, deadline: p.deadline }));
   }
 
   /**
@@ -213,14 +217,19 @@ export class Aep2Payer {
     return { x402Version: 2, payload: signed.envelope };
   }
 
-  #remember(key, entry) {
-    this.pending.delete(key);
-    this.pending.set(key, entry);
+  #remember(entry) {
+    this.pending.delete(entry);
+    this.pending.add(entry);
     const now = this.now();
-    for (const [k, v] of this.pending) {
+    for (const v of this.pending) {
       if (this.pending.size <= MAX_PENDING && v.deadline + RETAIN_AFTER_DEADLINE >= now) break;
-      this.pending.delete(k);
+      this.pending.delete(v);
     }
+  }
+
+  #unfinishedFor(requestHash) {
+    for (const e of this.pending) if (e.requestHash === requestHash && !e.inFlight) return e;
+    return undefined;
   }
 
   async #transport(baseFetch, input, init) {
@@ -232,10 +241,10 @@ export class Aep2Payer {
     const paid = req.headers.has(PAYMENT_SIGNATURE) || req.headers.has("X-PAYMENT");
     if (!paid) {
       if (call) call.request = { requestHash };
-      const open = this.pending.get(requestHash);
+      const open = this.#unfinishedFor(requestHash);
       if (!open) return baseFetch(req);
       // The same request with a mandate whose outcome was never learnt: present it again.
-      const res = await this.#send(baseFetch, req, body, open.header, requestHash, open);
+      const res = await this.#send(baseFetch, req, body, open.header, open);
       if (res.status === 402 || (res.status >= 400 && res.status < 500 && res.status !== 408)) {
         const reason = await reasonOf(res);
         throw Object.assign(
@@ -252,14 +261,23 @@ export class Aep2Payer {
     const header = req.headers.get(PAYMENT_SIGNATURE) ?? req.headers.get("X-PAYMENT");
     const name = req.headers.has(PAYMENT_SIGNATURE) ? PAYMENT_SIGNATURE : "X-PAYMENT";
     const signed = call?.signed;
-    const entry = { header: [name, header], mandateId: signed?.mandateId, deadline: signed?.deadline ?? this.now() + 3600 };
-    return this.#send(baseFetch, req, body, entry.header, requestHash, entry);
+    const entry = { requestHash, header: [name, header], mandateId: signed?.mandateId, deadline: signed?.deadline ?? this.now() + 3600 };
+    return this.#send(baseFetch, req, body, entry.header, entry);
   }
 
-  async #send(baseFetch, req, body, [name, value], requestHash, entry) {
-    const { attempts, baseDelayMs, maxDelayMs, attemptTimeoutMs } = this.retry;
+  async #send(baseFetch, req, body, [name, value], entry) {
     // Recorded before the first byte leaves: from here on the outcome may be unknown.
-    this.#remember(requestHash, entry);
+    entry.inFlight = true;
+    this.#remember(entry);
+    try {
+      return await this.#attempts(baseFetch, req, body, name, value, entry);
+    } finally {
+      entry.inFlight = false;
+    }
+  }
+
+  async #attempts(baseFetch, req, body, name, value, entry) {
+    const { attempts, baseDelayMs, maxDelayMs, attemptTimeoutMs } = this.retry;
     let lastError;
     for (let attempt = 1; attempt <= attempts; attempt++) {
       const headers = new Headers(req.headers);
@@ -281,7 +299,7 @@ export class Aep2Payer {
       } catch (e) {
         if (req.signal?.aborted) throw e;
         lastError = e;
-        await sleep(Math.min(maxDelayMs, baseDelayMs * 2 ** (attempt - 1)));
+        if (attempt < attempts) await sleep(Math.min(maxDelayMs, baseDelayMs * 2 ** (attempt - 1)));
         continue;
       }
       if (res.status >= 500 || res.status === 408) {
@@ -295,7 +313,7 @@ export class Aep2Payer {
         continue;
       }
       // A definitive answer: served (2xx) or refused (4xx); the mandate is finished either way.
-      this.pending.delete(requestHash);
+      this.pending.delete(entry);
       return res;
     }
     // Still unknown: the entry stays, and the next call for this request presents the same mandate.
