@@ -1,5 +1,6 @@
 //! The TypeScript payer package (`crates/payer-packages/typescript`, npm `@aep2/payer`) with the
-//! real x402 client: `aep2 serve sp` and `aep2 serve payee` on loopback, and a Node program
+//! real x402 client: `aep2 serve sp` and `aep2 serve payee` on loopback (an `eip712` and an
+//! `ed25519` deployment), and a Node program
 //! (`e2e/x402.mjs`) that pays `GET /paid/intent` (Intent Mode, request-bound) and
 //! `GET /paid/order` (Order Mode) through `@x402/fetch` `wrapFetchWithPayment` and the package's
 //! `aep2` scheme, checks each `PAYMENT-RESPONSE` receipt and the SP's charge, and checks that an
@@ -20,8 +21,6 @@ use serde_json::Value as J;
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, Stdio};
-
-const PRICE: u64 = 1000;
 
 fn package_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../payer-packages/typescript")
@@ -53,6 +52,8 @@ struct Proc {
     child: Child,
     _stdout: BufReader<ChildStdout>,
     addr: String,
+    /// The start line.
+    start: J,
 }
 
 impl Proc {
@@ -70,6 +71,7 @@ impl Proc {
         let v: J = serde_json::from_str(&line).unwrap_or_else(|e| panic!("start line {line:?} of {args:?}: {e}"));
         Proc {
             addr: v["listening"].as_str().unwrap().to_owned(),
+            start: v,
             child,
             _stdout: stdout,
         }
@@ -99,52 +101,83 @@ fn strings(args: &[&str]) -> Vec<String> {
     args.iter().map(|s| (*s).to_owned()).collect()
 }
 
-#[test]
-fn x402_client_pays_intent_and_order_mode_and_retries_with_the_same_mandate() {
+/// The deployment a profile's test runs on: the SP's domain entry, the payee's flags, its
+/// account and asset, the price.
+struct Deployment {
+    profile: &'static str,
+    domain: J,
+    payee_flags: [&'static str; 4],
+    payee: &'static str,
+    asset: &'static str,
+    price: u64,
+}
+
+fn deployment(profile: &'static str) -> Deployment {
+    match profile {
+        "eip712" => Deployment {
+            profile,
+            domain: serde_json::json!({ "chainId": 84532, "verifyingContract": CONTRACT }),
+            payee_flags: ["--chain-id", "84532", "--verifying-contract", CONTRACT],
+            payee: "0x4444444444444444444444444444444444444444",
+            asset: TOKEN,
+            price: 1000,
+        },
+        _ => Deployment {
+            profile,
+            domain: serde_json::json!({ "network": ED_NETWORK, "wallet": ED_WALLET }),
+            payee_flags: ["--network", ED_NETWORK, "--wallet", ED_WALLET],
+            payee: "AxjwQw2GwyvsESkERYTMeFXPxeiHSkymdifN7RjSDQMw",
+            asset: "4zMMC9srt5Ri5X14GAgXhaHii3GnPAEERYPJgZJDncDU",
+            price: 750,
+        },
+    }
+}
+
+const ED_NETWORK: &str = "solana:EtWTRABZaYq6iMfeYKouRu166VU2xqa1";
+const ED_WALLET: &str = "AnZDD6eXMV3xfhLqXWi6DUp8ebJwYCYfce8sYawVgdan";
+const BALANCE: u64 = 1_000_000;
+
+/// Starts an SP and a payee for `profile`, funds the payer, runs `e2e/x402.mjs` and checks what
+/// the SP charged.
+fn pays_over_x402(profile: &'static str) {
     if !clients_present() {
         return;
     }
+    let d = deployment(profile);
     let started = common::now();
-    let dir = common::temp_dir("payer-typescript", "x402");
-    let payer = key("payer-typescript");
-    let sp_key = key("payer-typescript-sp");
+    let dir = common::temp_dir("payer-typescript", profile);
+    let payer_seed = aep2::hash::sha256(format!("payer-typescript-{profile}").as_bytes());
+    let payer = if profile == "eip712" {
+        aep2::PayerKey::Secp256k1(key(&format!("payer-typescript-{profile}"))).signer()
+    } else {
+        aep2::PayerKey::Ed25519(payer_seed).signer()
+    };
+    let key_kind = if profile == "eip712" { "secp256k1" } else { "ed25519" };
     let cfg = serde_json::json!({
         "listen": "127.0.0.1:0",
         "database": dir.join("ledger.db").display().to_string(),
-        "keys": { "secp256k1": aep2::codec::hex_encode_0x(&aep2::hash::sha256(b"payer-typescript-sp")) },
-        "domains": [{ "profile": "eip712", "domain": { "chainId": 84532, "verifyingContract": CONTRACT } }],
+        "keys": { key_kind: aep2::codec::hex_encode_0x(&aep2::hash::sha256(b"payer-typescript-sp")) },
+        "domains": [{ "profile": profile, "domain": d.domain }],
         "settlementWindow": 300,
         "clockSkew": 5,
-        "deposits": [{ "id": "initial", "payer": payer.address().to_checksum(), "token": TOKEN, "amount": "1000000" }],
+        "deposits": [{ "id": "initial", "payer": payer, "token": d.asset, "amount": BALANCE.to_string() }],
     });
     std::fs::write(dir.join("sp.json"), cfg.to_string()).unwrap();
     let sp = Proc::spawn(
         &strings(&["serve", "sp", "--config", &dir.join("sp.json").display().to_string()]),
         &dir.join("sp.log"),
     );
-    let mut args = strings(&[
-        "serve",
-        "payee",
-        "--profile",
-        "eip712",
-        "--chain-id",
-        "84532",
-        "--verifying-contract",
-        CONTRACT,
-        "--asset",
-        TOKEN,
-        "--listen",
-        "127.0.0.1:0",
-        "--payee",
-        "0x4444444444444444444444444444444444444444",
-    ]);
+    let sp_id = sp.start["sp"][0].as_str().unwrap().to_owned();
+    let mut args = strings(&["serve", "payee", "--profile", profile, "--listen", "127.0.0.1:0"]);
+    args.extend(strings(&d.payee_flags));
+    args.extend(strings(&["--payee", d.payee, "--asset", d.asset]));
     args.extend([
         "--price".to_owned(),
-        PRICE.to_string(),
+        d.price.to_string(),
         "--sp-url".to_owned(),
         format!("http://{}", sp.addr),
         "--sp".to_owned(),
-        sp_key.address().to_checksum(),
+        sp_id,
         "--replay-db".to_owned(),
         dir.join("payee.db").display().to_string(),
     ]);
@@ -153,13 +186,11 @@ fn x402_client_pays_intent_and_order_mode_and_retries_with_the_same_mandate() {
     let out = Command::new("node")
         .arg("e2e/x402.mjs")
         .current_dir(package_dir())
+        .env("AEP2_PROFILE", d.profile)
         .env("AEP2_PAYEE_URL", format!("http://{}", payee.addr))
         .env("AEP2_SP_URL", format!("http://{}", sp.addr))
-        .env(
-            "AEP2_PAYER_KEY",
-            aep2::codec::hex_encode_0x(&aep2::hash::sha256(b"payer-typescript")),
-        )
-        .env("AEP2_PRICE", PRICE.to_string())
+        .env("AEP2_PAYER_KEY", payer_key_hex(profile, &payer_seed))
+        .env("AEP2_PRICE", d.price.to_string())
         .env("AEP2_SP_PID", sp.child.id().to_string())
         .output()
         .expect("run node");
@@ -167,28 +198,45 @@ fn x402_client_pays_intent_and_order_mode_and_retries_with_the_same_mandate() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         out.status.success(),
-        "e2e/x402.mjs failed: {}\nstdout: {stdout}\nstderr: {stderr}\npayee log: {}",
+        "e2e/x402.mjs ({profile}) failed: {}\nstdout: {stdout}\nstderr: {stderr}\npayee log: {}",
         out.status,
         std::fs::read_to_string(dir.join("payee.log")).unwrap_or_default()
     );
     let v: J = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("result line {stdout:?}: {e}"));
     assert_eq!(v["ok"], true);
+    assert_eq!(v["profile"], profile);
     assert_eq!(v["retry"]["attempts"], 2);
     assert_eq!(v["lost"]["reason"], "mandate_replayed");
     assert_eq!(v["stall"]["statuses"], serde_json::json!([503, 200]));
     eprintln!(
-        "payer-typescript x402 ({} s): {}",
+        "payer-typescript x402 {profile} ({} s): {}",
         common::now() - started,
         stdout.trim()
     );
 
     // The SP, asked directly: nine paid calls, nine charges (the retries charged nothing more).
-    let a = get_json(
-        &sp.addr,
-        &format!("/v1/accounts?payer={}", payer.address().to_checksum()),
-    );
+    let a = get_json(&sp.addr, &format!("/v1/accounts?payer={payer}"));
     let available: u64 = a["accounts"][0]["available"].as_str().unwrap().parse().unwrap();
-    assert_eq!(available, 1_000_000 - 9 * PRICE, "{a}");
+    assert_eq!(available, BALANCE - 9 * d.price, "{a}");
+}
+
+/// The payer's key as the Node program takes it: the secp256k1 secret or the Ed25519 seed.
+fn payer_key_hex(profile: &str, seed: &[u8; 32]) -> String {
+    if profile == "eip712" {
+        aep2::codec::hex_encode_0x(&aep2::hash::sha256(format!("payer-typescript-{profile}").as_bytes()))
+    } else {
+        aep2::codec::hex_encode_0x(seed)
+    }
+}
+
+#[test]
+fn x402_client_pays_an_eip712_payee_and_retries_with_the_same_mandate() {
+    pays_over_x402("eip712");
+}
+
+#[test]
+fn x402_client_pays_an_ed25519_payee_and_retries_with_the_same_mandate() {
+    pays_over_x402("ed25519");
 }
 
 #[test]

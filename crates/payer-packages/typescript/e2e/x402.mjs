@@ -3,8 +3,8 @@
 // @x402/fetch wrapFetchWithPayment) pays through @aep2/payer in Intent and Order Mode, and an
 // unknown outcome is retried with the same mandate and served once.
 //
-// Env: AEP2_PAYEE_URL (http://host:port), AEP2_SP_URL, AEP2_PAYER_KEY (0x secp256k1 secret),
-// AEP2_PRICE, and AEP2_SP_PID (optional: the SP's pid, stopped and continued to stall it). Prints one JSON line of results; exits 1 on the first failed check.
+// Env: AEP2_PROFILE (eip712 or ed25519), AEP2_PAYEE_URL (http://host:port), AEP2_SP_URL,
+// AEP2_PAYER_KEY (0x secp256k1 secret or Ed25519 seed), AEP2_PRICE, and AEP2_SP_PID (optional: the SP's pid, stopped and continued to stall it). Prints one JSON line of results; exits 1 on the first failed check.
 
 import assert from "node:assert/strict";
 import { x402Client } from "@x402/core/client";
@@ -15,10 +15,11 @@ const PAYEE = process.env.AEP2_PAYEE_URL;
 const SP = process.env.AEP2_SP_URL;
 const KEY = process.env.AEP2_PAYER_KEY;
 const PRICE = BigInt(process.env.AEP2_PRICE ?? "1000");
+const PROFILE = process.env.AEP2_PROFILE ?? "eip712";
 const results = {};
 
 function newPayer(opts = {}) {
-  const payer = new Aep2Payer({ key: KEY, maxAmount: (PRICE * 5n).toString(), retry: { baseDelayMs: 50 }, ...opts });
+  const payer = new Aep2Payer({ key: KEY, profile: PROFILE, maxAmount: (PRICE * 5n).toString(), retry: { baseDelayMs: 50 }, ...opts });
   // AEP2 tokens are not x402 default (USD) assets; the payer's maxAmount caps every payment.
   const client = payer.register(new x402Client().setSpendControls({ allowedAssets: true }));
   return { payer, client };
@@ -249,4 +250,4 @@ if (process.env.AEP2_SP_PID) {
   results.stall = { statuses: seen.map((s) => s.status), reason: seen[0].reason, mandateId: pr.extra.mandateId };
 }
 
-console.log(JSON.stringify({ ok: true, ...results }));
+console.log(JSON.stringify({ ok: true, profile: PROFILE, ...results }));
