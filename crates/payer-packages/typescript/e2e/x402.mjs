@@ -16,6 +16,7 @@ const SP = process.env.AEP2_SP_URL;
 const KEY = process.env.AEP2_PAYER_KEY;
 const PRICE = BigInt(process.env.AEP2_PRICE ?? "1000");
 const PROFILE = process.env.AEP2_PROFILE ?? "eip712";
+const SP_ID = process.env.AEP2_SP_ID;
 const results = {};
 
 function newPayer(opts = {}) {
@@ -57,6 +58,11 @@ async function checkServed(res, payer, what) {
   assert.match(pr.extra.mandateId, /^0x[0-9a-f]{64}$/);
   const held = await spMandate(pr.extra.mandateId);
   assert.ok(held, `${what}: the SP holds mandate ${pr.extra.mandateId}`);
+  // The SP's receipt, verified against the mandate this payer signed and the SP it trusts.
+  const { receipt } = payer.checkPaymentResponse(pr, { sp: SP_ID });
+  const all = receipt.receiptKind === "native" ? ["signature", "sp", "domain", "mandate-digest", "deadline-rule"] : ["signature", "sp", "mandate-digest", "deadline-rule"];
+  assert.deepEqual(receipt.checks, SP_ID ? all : all.filter((c) => c !== "sp"), `${what}: receipt checks`);
+  pr.receiptKind = receipt.receiptKind;
   return pr;
 }
 
@@ -84,7 +90,16 @@ function recording(base, tap) {
   assert.equal(p.payload.mandate.ref, (await import("../src/index.js")).httpRequestHash("GET", `${PAYEE}/paid/intent`).requestHash, "ref is the request hash");
   const after = await spBalance(payer);
   assert.equal(before.available - after.available, PRICE, "charged the price once");
-  results.intent = { mandateId: pr.extra.mandateId, receipt: pr.extra.receipt.enqueueDeadline !== undefined };
+  results.intent = { mandateId: pr.extra.mandateId, receiptKind: pr.receiptKind };
+}
+
+// 1c. The MVP envelope (eip712): the SP answers with an mvp-evm receipt, verified the same way.
+if (PROFILE === "eip712") {
+  const { payer, client } = newPayer({ form: "mvp" });
+  const pay = payer.fetchWithPayment(wrapFetchWithPayment, client);
+  const pr = await checkServed(await pay(`${PAYEE}/paid/intent`), payer, "intent mvp");
+  assert.equal(pr.receiptKind, "mvp-evm");
+  results.intentMvp = { mandateId: pr.extra.mandateId, receiptKind: pr.receiptKind };
 }
 
 // 1b. Intent Mode with a body: POST /paid/intent; the hash covers the body octets as sent.

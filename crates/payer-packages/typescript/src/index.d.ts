@@ -85,6 +85,8 @@ export interface PayerOptions {
   domain?: Domain;
   assets?: string[];
   payees?: string[];
+  /** The SP whose receipts this payer trusts (EVM address or base58 key). */
+  sp?: string;
   form?: EnvelopeForm;
   /** Seconds added to the payee's settlement window for the deadline (default 120). */
   deadlineMargin?: number;
@@ -123,6 +125,11 @@ export declare class Aep2Payer {
   fetchWithPayment<C>(wrapFetchWithPayment: (fetch: any, client: C) => FetchLike, client: C, baseFetch?: FetchLike): FetchLike;
   /** Presentations whose outcome is unknown, kept to be presented again. */
   readonly unfinished: { mandateId?: string; deadline: number }[];
+  /**
+   * Checks a served call's payment response against the mandate this payer signed for it and
+   * verifies the SP's receipt (spec §6).
+   */
+  checkPaymentResponse(source: Response | Headers | string | PaymentResponse, opts?: { sp?: string }): { paymentResponse: PaymentResponse; receipt?: ReceiptCheck };
   /** Signs for an entry; `ref` binds Intent Mode (ignored when the entry carries a quote). */
   signFor(requirements: Aep2Requirements, ref?: string): { envelope: Envelope; mandateId: string; deadline: number; ref: string };
 }
@@ -168,3 +175,12 @@ export declare function payA2aMessage<M extends object>(payer: Aep2Payer, messag
 export declare function a2aPaymentRequired(task: unknown): { taskId: string; contextId?: string; requirements: Aep2Requirements[]; quote?: Record<string, unknown> } | undefined;
 export declare function payA2aTask<M extends object>(payer: Aep2Payer, task: unknown, reply: M): { message: M & { taskId: string }; mandateId: string };
 export declare function a2aPaymentStatus(taskOrMessage: unknown): { status?: string; receipt?: unknown; error?: { code: string; message: string } } | undefined;
+
+export interface ReceiptCheck { receiptKind: "mvp-evm" | "native"; sp: string; enqueueDeadline: number; checks: string[] }
+/** Verifies an SP receipt (spec §6) for a mandate; checks only what it is given, and lists them. */
+export declare function verifyReceipt(
+  receipt: unknown,
+  expected?: { profile?: "eip712" | "ed25519"; domain?: Domain; mandateId?: string; deadline?: number; sp?: string },
+): ReceiptCheck;
+/** The EIP-55 signer of a 65-byte signature over a 32-byte hash, under spec §4.1.2. */
+export declare function recoverEvm(signature: string, hash: Uint8Array): string;

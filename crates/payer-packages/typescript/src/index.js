@@ -11,3 +11,4 @@ export {
   A2A_EXTENSION_URI, A2A_STATUS, A2A_MANDATE, A2A_REQUIREMENTS, A2A_RECEIPT, A2A_ERROR,
   a2aWireMessage, a2aMessageHash, withA2aMandate, payA2aMessage, a2aPaymentRequired, payA2aTask, a2aPaymentStatus,
 } from "./a2a.js";
+export { verifyReceipt, recoverEvm } from "./receipt.js";

@@ -10,6 +10,7 @@ import { fromBase64, parseAddress, toHex } from "./codec.js";
 import { ENVELOPE_LIMITS, parseStrict } from "./json.js";
 import { httpRequestHash, quoteHash } from "./hash.js";
 import { parseDomain, signMandate, signerOf } from "./mandate.js";
+import { verifyReceipt } from "./receipt.js";
 
 /** The x402 scheme id of AEP2 (spec §10). */
 export const SCHEME = "aep2";
@@ -18,6 +19,7 @@ export const PAYMENT_SIGNATURE = "PAYMENT-SIGNATURE";
 export const PAYMENT_RESPONSE = "PAYMENT-RESPONSE";
 
 const MAX_PENDING = 1024;
+const MAX_SIGNED = 4096;
 const MAX_BODY = 16 * 1024 * 1024;
 const RETAIN_AFTER_DEADLINE = 86_400;
 
@@ -86,6 +88,9 @@ export class Aep2Payer {
     this.address = signerOf(this.profile, o.key);
     this.domain = o.domain === undefined ? undefined : parseDomain(this.profile, o.domain);
     this.assets = o.assets;
+    this.sp = o.sp;
+    /** The mandates this payer signed, by id (bounded): what its receipts are checked against. */
+    this.signed = new Map();
     this.payees = o.payees;
     this.form = o.form ?? "native";
     this.deadlineMargin = o.deadlineMargin ?? 120;
@@ -201,7 +206,35 @@ export class Aep2Payer {
       ref: bound,
     };
     const s = signMandate({ profile: this.profile, domain, mandate, key: this.key, form: this.form });
+    this.signed.set(s.mandateId, { domain, deadline, amount: r.amount, sp: extra.quote?.settlementProcessor });
+    if (this.signed.size > MAX_SIGNED) this.signed.delete(this.signed.keys().next().value);
     return { envelope: s.envelope, mandateId: s.mandateId, deadline, ref: bound };
+  }
+
+  /**
+   * Checks a served call's payment response (a fetch Response with PAYMENT-RESPONSE, or the decoded
+   * object, e.g. MCP's `dev.aep2/payment-response`) against the mandate this payer signed for it,
+   * and verifies the SP's receipt (spec §6): signature, the SP (`sp` given here, the payer's `sp`
+   * option, or the quote's settlementProcessor), domain, mandate digest and the deadline rule.
+   * Returns `{paymentResponse, receipt}`; throws Aep2Error otherwise.
+   */
+  checkPaymentResponse(source, { sp } = {}) {
+    const pr = source && typeof source === "object" && "success" in source ? source : decodePaymentResponse(source);
+    if (!pr) throw new Aep2Error("payment_missing", "no payment response");
+    if (pr.success !== true) throw new Aep2Error("field_type", "payment response without success");
+    const mine = this.signed.get(pr.extra?.mandateId);
+    if (!mine) throw new Aep2Error("mandate_unknown", `mandate ${pr.extra?.mandateId} was not signed by this payer`);
+    if (pr.payer !== this.address) throw new Aep2Error("signature_invalid", `payment response names payer ${pr.payer}`);
+    if (pr.amount !== mine.amount) throw new Aep2Error("amount_not_exact", `payment response amount ${pr.amount}, mandate ${mine.amount}`);
+    if (pr.extra.status !== "receipted") return { paymentResponse: pr, receipt: undefined };
+    const receipt = verifyReceipt(pr.extra.receipt, {
+      profile: this.profile,
+      domain: mine.domain,
+      mandateId: pr.extra.mandateId,
+      deadline: mine.deadline,
+      sp: sp ?? this.sp ?? mine.sp,
+    });
+    return { paymentResponse: pr, receipt };
   }
 
   async #createPaymentPayload(x402Version, requirements, context) {
