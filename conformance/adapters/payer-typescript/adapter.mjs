@@ -2,21 +2,24 @@
 // AEP2 conformance adapter for the TypeScript payer package (@aep2/payer,
 // crates/payer-packages/typescript): the functions a payer uses to sign and to bind, run
 // against the vectors so that the package cannot drift from the spec. It answers the kinds a
-// payer computes: sign_mandate and the three request-hash kinds (verification is the payee's
-// job, and the package has no verifier). Protocol: spec/conformance.md.
+// payer computes: sign_mandate and the three request-hash kinds (mandate verification is the payee's
+// job), and verify_receipt (a payer verifies the SP's receipt it is handed). Protocol:
+// spec/conformance.md.
 //
 // It imports the package's own source (no copy), so what passes here is what ships; the
 // package's node_modules (npm ci in crates/payer-packages/typescript) provide its dependencies.
 
 import { createInterface } from "node:readline";
 import { createRequire } from "node:module";
-import { Aep2Error, a2aRequestHash, httpRequestHash, mcpRequestHash, signMandate, fromHex } from "../../../crates/payer-packages/typescript/src/index.js";
+import {
+  Aep2Error, a2aRequestHash, httpRequestHash, mcpRequestHash, signMandate, fromHex, decodeHeader, verifyEnvelope, verifyReceipt,
+} from "../../../crates/payer-packages/typescript/src/index.js";
 
 const require = createRequire(import.meta.url);
 const pkg = require("../../../crates/payer-packages/typescript/package.json");
 
 const MAX_LINE_BYTES = 1 << 20;
-const KINDS = ["sign_mandate", "http_request_hash", "a2a_request_hash", "mcp_request_hash"];
+const KINDS = ["sign_mandate", "verify_receipt", "http_request_hash", "a2a_request_hash", "mcp_request_hash"];
 
 function run(c) {
   const { kind, context, input } = c;
@@ -24,6 +27,17 @@ function run(c) {
     case "sign_mandate": {
       const s = signMandate({ profile: context.profile, domain: context.domain, mandate: input.mandate, key: input.key, form: context.form ?? "mvp" });
       return { verdict: "valid", outputs: { signature: s.signature, header: s.header } };
+    }
+    case "verify_receipt": {
+      // The receipt check a payer runs on its evidence (payer.checkPaymentResponse); the mandate
+      // header, when given, is verified first, without a time (spec §6).
+      let expected = { domain: context.domain, sp: context.sp };
+      if (input.mandateHeader !== undefined) {
+        const m = verifyEnvelope(decodeHeader(input.mandateHeader), context.profile, context.domain);
+        expected = { ...expected, profile: context.profile, mandateId: m.digest, deadline: m.parsed.deadline };
+      }
+      verifyReceipt(input.receipt, expected);
+      return { verdict: "valid" };
     }
     case "http_request_hash": {
       const h = httpRequestHash(input.method, input.url, fromHex(input.body));

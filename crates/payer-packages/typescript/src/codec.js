@@ -62,8 +62,8 @@ export function toBase58(bytes) {
 }
 
 /** Bytes of base58 text; throws `code` when the text is not base58 (or not `len` bytes). */
-export function fromBase58(text, code = "address_invalid", len = undefined) {
-  if (typeof text !== "string" || text.length === 0 || text.length > 128) throw new Aep2Error(code, "not base58");
+export function fromBase58(text, code = "address_invalid", len = undefined, maxChars = 128) {
+  if (typeof text !== "string" || text.length === 0 || text.length > maxChars) throw new Aep2Error(code, "not base58");
   let n = 0n;
   for (const ch of text) {
     const d = B58.indexOf(ch);

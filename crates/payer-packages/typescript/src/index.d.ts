@@ -37,6 +37,10 @@ export declare function parseMandate(profile: Profile, mandate: unknown): unknow
 export declare function parseDomain(profile: Profile, domain: unknown): Domain;
 export declare function signingBytes(parsed: unknown, domain?: Domain): { bytes: Uint8Array; mandateId: string; structHash?: string };
 export declare function domainSeparator(domain: Eip712Domain): Uint8Array;
+/** Decodes a header (spec §5.3) to the envelope value. */
+export declare function decodeHeader(header: string): unknown;
+/** Core verification of an envelope without a time (spec §7), as the receipt check needs it. */
+export declare function verifyEnvelope(envelope: unknown, profile: Profile, domain?: Domain): { parsed: unknown; form: EnvelopeForm; mandateId: string; digest: string; domain?: Domain };
 export declare const PROFILES: readonly Profile[];
 
 export interface RequestHash { descriptor: string; requestHash: string }
@@ -61,7 +65,7 @@ export declare function fromHex(text: string, code?: string): Uint8Array;
 export declare function toBase64(bytes: Uint8Array): string;
 export declare function fromBase64(text: string): Uint8Array;
 export declare function toBase58(bytes: Uint8Array): string;
-export declare function fromBase58(text: string, code?: string, len?: number): Uint8Array;
+export declare function fromBase58(text: string, code?: string, len?: number, maxChars?: number): Uint8Array;
 export declare function toChecksum(addr20: Uint8Array): string;
 
 /** An x402 v2 PaymentRequirements entry of scheme aep2 (spec §10.2). */
@@ -176,11 +180,11 @@ export declare function a2aPaymentRequired(task: unknown): { taskId: string; con
 export declare function payA2aTask<M extends object>(payer: Aep2Payer, task: unknown, reply: M): { message: M & { taskId: string }; mandateId: string };
 export declare function a2aPaymentStatus(taskOrMessage: unknown): { status?: string; receipt?: unknown; error?: { code: string; message: string } } | undefined;
 
-export interface ReceiptCheck { receiptKind: "mvp-evm" | "native"; sp: string; enqueueDeadline: number; checks: string[] }
+export interface ReceiptCheck { receiptKind: "mvp-evm" | "mvp-solana" | "native"; sp: string; enqueueDeadline: number; checks: string[] }
 /** Verifies an SP receipt (spec §6) for a mandate; checks only what it is given, and lists them. */
 export declare function verifyReceipt(
   receipt: unknown,
-  expected?: { profile?: "eip712" | "ed25519"; domain?: Domain; mandateId?: string; deadline?: number; sp?: string },
+  expected?: { profile?: Profile; domain?: Domain; mandateId?: string; deadline?: number; sp?: string },
 ): ReceiptCheck;
 /** The EIP-55 signer of a 65-byte signature over a 32-byte hash, under spec §4.1.2. */
 export declare function recoverEvm(signature: string, hash: Uint8Array): string;

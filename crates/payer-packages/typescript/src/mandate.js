@@ -6,8 +6,9 @@ import { ed25519 } from "@noble/curves/ed25519.js";
 import { keccak_256 } from "@noble/hashes/sha3.js";
 import { sha256 } from "@noble/hashes/sha2.js";
 import { Aep2Error } from "./errors.js";
-import { concat, fromBase58, fromHex, parseAddress, toBase58, toBase64, toChecksum, toHex, utf8 } from "./codec.js";
-import { jcs } from "./json.js";
+import { concat, fromBase58, fromBase64, fromHex, parseAddress, toBase58, toBase64, toChecksum, toHex, utf8 } from "./codec.js";
+import { ENVELOPE_LIMITS, jcs, parseStrict } from "./json.js";
+import { recoverEvm } from "./evm.js";
 
 /** The registered signature profiles. */
 export const PROFILES = Object.freeze(["eip712", "ed25519", "solana-mvp"]);
@@ -234,3 +235,98 @@ export function envelopeMandateId(profile, domain, envelope) {
   const p = parseMandate(profile, envelope.mandate);
   return signingBytes(p, profile === "solana-mvp" ? undefined : parseDomain(profile, envelope.domain ?? domain)).mandateId;
 }
+
+/**
+ * Decodes a header (spec §5.3: at most 8192 bytes, canonical base64, UTF-8, strict JSON within
+ * the envelope limits) to the envelope value.
+ */
+export function decodeHeader(header) {
+  if (typeof header !== "string") throw new Aep2Error("field_type", "the header is not a string");
+  if (utf8(header).length > 8192) throw new Aep2Error("header_too_large", "header above 8192 bytes");
+  const bytes = fromBase64(header);
+  let text;
+  try {
+    text = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(bytes);
+  } catch {
+    throw new Aep2Error("utf8_invalid", "the header is not UTF-8");
+  }
+  return parseStrict(text, ENVELOPE_LIMITS);
+}
+
+function ed25519Verify(sigText, msg, key32) {
+  if (typeof sigText !== "string") throw new Aep2Error("field_type", "signature is not a string");
+  const sig = fromBase58(sigText, "signature_encoding");
+  if (sig.length !== 64) throw new Aep2Error("signature_length", "signature is not 64 bytes");
+  let ok = false;
+  try {
+    // RFC 8032 strict decoding (zip215: false): canonical encodings, S < L.
+    ok = ed25519.verify(sig, msg, key32, { zip215: false });
+  } catch {
+    ok = false;
+  }
+  if (!ok) throw new Aep2Error("signature_invalid", "the signature does not verify for the signer");
+}
+
+/**
+ * Core verification of an envelope (spec §7) under the expected `profile` and `domain`, without a
+ * time (no expiry): schema, signature, then a native envelope's domain. Returns the parsed
+ * mandate, its mandate id, its digest (the MVP digest for solana-mvp) and the envelope form.
+ * The payer uses it on receipts' mandates; it does not implement the ed25519 torsion checks of
+ * §4.2.2 rule 2 and 4 beyond RFC 8032's strict decoding.
+ */
+export function verifyEnvelope(env, profile, domain) {
+  checkProfile(profile);
+  if (env === null || typeof env !== "object" || Array.isArray(env)) throw new Aep2Error("field_type", "the envelope is not an object");
+  let form;
+  let mandate;
+  let sig;
+  let dom = profile === "solana-mvp" ? undefined : domain;
+  if ("aep2" in env) {
+    form = "native";
+    const names = ["aep2", "profile", "domain", "mandate", "signature"];
+    for (const k of Object.keys(env)) if (!names.includes(k)) throw new Aep2Error("unknown_field", `envelope member ${k}`);
+    for (const k of names) if (!(k in env)) throw new Aep2Error("missing_field", `envelope member ${k}`);
+    parseInt53(env.aep2, "aep2");
+    if (env.aep2 !== 1) throw new Aep2Error("unsupported_version", "aep2 must be 1");
+    if (typeof env.profile !== "string") throw new Aep2Error("field_type", "profile is not a string");
+    if (env.profile !== "eip712" && env.profile !== "ed25519") throw new Aep2Error("unsupported_profile", `profile ${env.profile}`);
+    if (env.profile !== profile) throw new Aep2Error("profile_mismatch", `profile ${env.profile}, expected ${profile}`);
+    dom = parseDomain(profile, env.domain);
+    mandate = env.mandate;
+    sig = env.signature;
+  } else {
+    form = "mvp";
+    const names = ["mandate", "payerSig"];
+    for (const k of Object.keys(env)) if (!names.includes(k)) throw new Aep2Error("unknown_field", `envelope member ${k}`);
+    for (const k of names) if (!(k in env)) throw new Aep2Error("missing_field", `envelope member ${k}`);
+    mandate = env.mandate;
+    sig = env.payerSig;
+  }
+  const p = parseMandate(profile, mandate);
+  if (typeof sig !== "string") throw new Aep2Error("field_type", "the signature is not a string");
+  const sb = signingBytes(p, dom === undefined ? undefined : parseDomain(profile, dom));
+  if (profile === "eip712") {
+    if (recoverEvm(sig, fromHex(sb.mandateId)) !== toChecksum(p.signer)) {
+      throw new Aep2Error("signature_invalid", "the signature does not verify for the owner");
+    }
+  } else {
+    ed25519Verify(sig, sb.bytes, p.signer);
+  }
+  if (form === "native" && domain !== undefined && !sameDomainValue(profile, parseDomain(profile, dom), domain)) {
+    throw new Aep2Error("domain_mismatch", "the envelope is signed for another deployment");
+  }
+  const digest = profile === "solana-mvp" ? toBase58(sb.bytes) : sb.mandateId;
+  return { parsed: p, form, mandateId: sb.mandateId, digest, domain: dom };
+}
+
+function sameDomainValue(profile, a, b) {
+  let e;
+  try {
+    e = parseDomain(profile, b);
+  } catch {
+    return false;
+  }
+  return profile === "eip712" ? a.chainId === e.chainId && a.verifyingContract === e.verifyingContract : a.network === e.network && a.wallet === e.wallet;
+}
+
+export { ed25519Verify };

@@ -1,17 +1,16 @@
 // Verifying the SP's receipt for a mandate this payer signed (spec §6): the payer's evidence
 // that the SP promised to settle by `enqueueDeadline`. Forms `mvp-evm` (§6.1) and native
-// (§6.3, eip712 and ed25519); the payer never signs solana-mvp payments, so `mvp-solana`
-// receipts are refused as unsupported.
+// (§6.3, eip712 and ed25519) and `mvp-solana` (§6.2).
 
-import { secp256k1 } from "@noble/curves/secp256k1.js";
-import { ed25519 } from "@noble/curves/ed25519.js";
 import { keccak_256 } from "@noble/hashes/sha3.js";
 import { Aep2Error } from "./errors.js";
 import { concat, fromBase58, fromHex, parseAddress, toChecksum, toHex, utf8 } from "./codec.js";
 import { jcs } from "./json.js";
-import { parseDomain } from "./mandate.js";
+import { ed25519Verify, parseDomain } from "./mandate.js";
+import { recoverEvm } from "./evm.js";
 
-const N = secp256k1.Point.CURVE().n;
+export { recoverEvm };
+
 const RECEIPT_TYPEHASH = keccak_256(utf8("Receipt(address sp,bytes32 mandateDigest,uint256 enqueueDeadline)"));
 const DOMAIN_TYPEHASH = keccak_256(utf8("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"));
 const ED_PREFIX = concat(utf8("AEP2/ed25519/receipt/v1"), new Uint8Array([0]));
@@ -37,33 +36,12 @@ function digest32(v) {
   return `0x${v.slice(2).toLowerCase()}`;
 }
 
-/** The signer address of a 65-byte r ‖ s ‖ v signature over `hash`, under spec §4.1.2. */
-export function recoverEvm(sigText, hash) {
-  if (typeof sigText !== "string") throw new Aep2Error("field_type", "signature is not a string");
-  if (!/^0x([0-9a-fA-F]{2})*$/.test(sigText)) throw new Aep2Error("signature_encoding", "signature is not 0x hex");
-  const b = fromHex(sigText);
-  if (b.length !== 65) throw new Aep2Error("signature_length", "signature is not 65 bytes");
-  const v = b[64];
-  if (v !== 27 && v !== 28) throw new Aep2Error("signature_v_invalid", `v = ${v}`);
-  const r = BigInt(`0x${toHex(b.slice(0, 32))}`);
-  const s = BigInt(`0x${toHex(b.slice(32, 64))}`);
-  if (s > N / 2n) throw new Aep2Error("signature_high_s", "s above n/2");
-  if (r === 0n || r >= N || s === 0n) throw new Aep2Error("signature_scalar_out_of_range", "r or s out of range");
-  let pub;
-  try {
-    pub = secp256k1.recoverPublicKey(concat(new Uint8Array([v - 27]), b.slice(0, 64)), hash, { prehash: false });
-  } catch {
-    throw new Aep2Error("signature_unrecoverable", "no key recovers from this signature");
-  }
-  const full = secp256k1.Point.fromBytes(pub).toBytes(false);
-  return toChecksum(keccak_256(full.slice(1)).slice(12));
-}
-
 /**
  * Verifies `receipt` (the object from PAYMENT-RESPONSE `extra.receipt`, A2A `aep2.dev/receipt` or
  * MCP) for a mandate this payer signed: `{profile, domain, mandateId, deadline}`, and `sp` (the SP
  * it trusts; without it the receipt proves only that someone signed it). Returns
- * `{receiptKind, sp, enqueueDeadline, checks}` (`checks` lists what was checked); throws
+ * `{receiptKind, sp, enqueueDeadline, checks}`; `mandateId` is the mandate's digest (the MVP digest
+ * for solana-mvp) (`checks` lists what was checked); throws
  * Aep2Error with the spec's code otherwise.
  */
 export function verifyReceipt(receipt, { profile, domain, mandateId, deadline, sp } = {}) {
@@ -92,25 +70,36 @@ export function verifyReceipt(receipt, { profile, domain, mandateId, deadline, s
       if (signer !== toChecksum(rsp)) throw new Aep2Error("signature_invalid", "the receipt is not signed by its sp");
       signer = toChecksum(rsp);
     } else {
-      if (typeof receipt.signature !== "string") throw new Aep2Error("field_type", "signature is not a string");
-      const sig = fromBase58(receipt.signature, "signature_encoding");
-      if (sig.length !== 64) throw new Aep2Error("signature_length", "signature is not 64 bytes");
       const msg = concat(ED_PREFIX, utf8(jcs({ domain: { network: dom.network, wallet: dom.wallet }, receipt: { sp: receipt.sp, mandateDigest: md, enqueueDeadline } })));
-      // RFC 8032 strict decoding (zip215: false): canonical encodings only.
-      if (!ed25519.verify(sig, msg, rsp, { zip215: false })) throw new Aep2Error("signature_invalid", "the receipt is not signed by its sp");
+      ed25519Verify(receipt.signature, msg, rsp);
       signer = receipt.sp;
     }
   } else {
     closed(receipt, ["sp", "mandateDigest", "enqueueDeadline", "spEnqueueSig"]);
     if (typeof receipt.sp !== "string") throw new Aep2Error("field_type", "sp is not a string");
-    if (!receipt.sp.startsWith("0x")) throw new Aep2Error("unsupported_profile", "mvp-solana receipts are for solana-mvp mandates, which this payer does not sign");
-    kind = "mvp-evm";
-    const rsp = parseAddress(receipt.sp);
-    md = digest32(receipt.mandateDigest);
-    enqueueDeadline = deadlineOf(receipt.enqueueDeadline);
-    const commitment = keccak_256(concat(fromHex(md), word(enqueueDeadline)));
-    signer = recoverEvm(receipt.spEnqueueSig, keccak_256(concat(PERSONAL, commitment)));
-    if (signer !== toChecksum(rsp)) throw new Aep2Error("signature_invalid", "the receipt is not signed by its sp");
+    if (receipt.sp.startsWith("0x")) {
+      kind = "mvp-evm";
+      const rsp = parseAddress(receipt.sp);
+      md = digest32(receipt.mandateDigest);
+      enqueueDeadline = deadlineOf(receipt.enqueueDeadline);
+      const commitment = keccak_256(concat(fromHex(md), word(enqueueDeadline)));
+      signer = recoverEvm(receipt.spEnqueueSig, keccak_256(concat(PERSONAL, commitment)));
+      if (signer !== toChecksum(rsp)) throw new Aep2Error("signature_invalid", "the receipt is not signed by its sp");
+    } else {
+      kind = "mvp-solana";
+      const rsp = fromBase58(receipt.sp, "address_invalid", 32);
+      if (typeof receipt.mandateDigest !== "string" || receipt.mandateDigest === "") throw new Aep2Error("field_type", "mandateDigest is not base58");
+      try {
+        // An MVP digest is base58 of up to 458 signed bytes: at most 626 characters (spec §5.5).
+        fromBase58(receipt.mandateDigest, "field_type", undefined, 1024);
+      } catch {
+        throw new Aep2Error("field_type", "mandateDigest is not base58");
+      }
+      md = receipt.mandateDigest;
+      enqueueDeadline = deadlineOf(receipt.enqueueDeadline);
+      ed25519Verify(receipt.spEnqueueSig, utf8(`${md}:${enqueueDeadline}`), rsp);
+      signer = receipt.sp;
+    }
   }
   if (sp !== undefined) {
     const same = signer.startsWith("0x") ? sp.startsWith("0x") && toHex(parseAddress(sp)) === toHex(parseAddress(signer)) : sp === signer;
@@ -118,14 +107,27 @@ export function verifyReceipt(receipt, { profile, domain, mandateId, deadline, s
     checks.push("sp");
   }
   if (kind === "native" && domain !== undefined) {
-    const d = parseDomain(receipt.profile, domain);
-    const same = receipt.profile === "eip712" ? d.chainId === dom.chainId && d.verifyingContract === dom.verifyingContract : d.network === dom.network && d.wallet === dom.wallet;
+    // A domain of the other profile's shape is another deployment, not a malformed receipt.
+    let d;
+    try {
+      d = parseDomain(receipt.profile, domain);
+    } catch {
+      d = undefined;
+    }
+    const same = d !== undefined && (receipt.profile === "eip712" ? d.chainId === dom.chainId && d.verifyingContract === dom.verifyingContract : d.network === dom.network && d.wallet === dom.wallet);
     if (!same) throw new Aep2Error("domain_mismatch", "the receipt is for another deployment");
     checks.push("domain");
   }
   if (mandateId !== undefined) {
-    const formOk = kind === "native" ? profile === undefined || receipt.profile === profile : profile === undefined || profile === "eip712";
-    if (!formOk || md !== mandateId.toLowerCase()) throw new Aep2Error("receipt_digest_mismatch", "the receipt is for another mandate");
+    // The form belongs to the mandate's profile (check 3), then the digest: a hash compared as
+    // 32 bytes, the MVP digest (solana-mvp) as text.
+    const formOk =
+      profile === undefined ||
+      (kind === "native" && receipt.profile === profile) ||
+      (kind === "mvp-evm" && profile === "eip712") ||
+      (kind === "mvp-solana" && profile === "solana-mvp");
+    const same = kind === "mvp-solana" ? md === mandateId : md === mandateId.toLowerCase();
+    if (!formOk || !same) throw new Aep2Error("receipt_digest_mismatch", "the receipt is for another mandate");
     checks.push("mandate-digest");
   }
   if (deadline !== undefined) {
