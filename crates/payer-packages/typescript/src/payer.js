@@ -68,11 +68,14 @@ export function decodePaymentResponse(source) {
  * Options: `key` (0x hex: secp256k1 secret for eip712, Ed25519 seed otherwise), `profile`
  * (default eip712), `maxAmount` (required: the largest amount it signs, smallest units),
  * `domain` (optional: the only debit-wallet deployment it signs for), `assets` and `payees`
- * (optional allow-lists), `form` (`native` default, or `mvp`), `deadlineMargin` (seconds beyond
+ * (optional allow-lists), `sp` (optional: the SP whose receipts it trusts), `form` (`native` default, or `mvp`), `deadlineMargin` (seconds beyond
  * the payee's settlement window, default 120), `retry` ({attempts: 4, baseDelayMs: 250,
  * maxDelayMs: 5000, attemptTimeoutMs: 30000}), `now` (unix seconds clock, for tests).
  */
 export class Aep2Payer {
+  // Private, so that logging or serialising a payer never shows its key.
+  #key;
+
   constructor(opts) {
     const o = opts ?? {};
     this.profile = o.profile ?? "eip712";
@@ -84,8 +87,8 @@ export class Aep2Payer {
       throw new Aep2Error("uint_invalid", "maxAmount is required: a canonical decimal string in the asset's smallest unit");
     }
     this.maxAmount = BigInt(o.maxAmount);
-    this.key = o.key;
     this.address = signerOf(this.profile, o.key);
+    this.#key = o.key;
     this.domain = o.domain === undefined ? undefined : parseDomain(this.profile, o.domain);
     this.assets = o.assets;
     this.sp = o.sp;
@@ -205,7 +208,7 @@ export class Aep2Payer {
       deadline,
       ref: bound,
     };
-    const s = signMandate({ profile: this.profile, domain, mandate, key: this.key, form: this.form });
+    const s = signMandate({ profile: this.profile, domain, mandate, key: this.#key, form: this.form });
     this.signed.set(s.mandateId, { domain, deadline, amount: r.amount, sp: extra.quote?.settlementProcessor });
     if (this.signed.size > MAX_SIGNED) this.signed.delete(this.signed.keys().next().value);
     return { envelope: s.envelope, mandateId: s.mandateId, deadline, ref: bound };

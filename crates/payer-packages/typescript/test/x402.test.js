@@ -91,3 +91,10 @@ test("nonces are fresh per mandate", async () => {
   assert.notEqual(a.envelope.mandate.nonce, b.envelope.mandate.nonce);
   assert.notEqual(a.mandateId, b.mandateId);
 });
+
+test("the payer's key is private: inspecting or listing the payer does not show it", async () => {
+  const { inspect } = await import("node:util");
+  const { payer } = setup();
+  assert.ok(!inspect(payer, { depth: 10 }).includes(KEY.slice(2)));
+  assert.ok(!Object.values(payer).some((v) => v === KEY));
+});
