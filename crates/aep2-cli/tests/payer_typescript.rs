@@ -210,15 +210,16 @@ fn pays_over_x402(profile: &'static str) {
     assert_eq!(v["lost"]["reason"], "mandate_replayed");
     assert_eq!(v["stall"]["statuses"], serde_json::json!([503, 200]));
     assert_eq!(v["intent"]["receiptKind"], "native");
+    assert!(v["intentOneTrip"]["mandateId"].is_string());
     eprintln!(
         "payer-typescript x402 {profile} ({} s): {}",
         common::now() - started,
         stdout.trim()
     );
 
-    // The SP, asked directly: one charge per paid call (nine; ten with the MVP envelope's), the
+    // The SP, asked directly: one charge per paid call (ten; eleven with the MVP envelope's), the
     // retries charged nothing more.
-    let calls = if profile == "eip712" { 10 } else { 9 };
+    let calls = if profile == "eip712" { 11 } else { 10 };
     let a = get_json(&sp.addr, &format!("/v1/accounts?payer={payer}"));
     let available: u64 = a["accounts"][0]["available"].as_str().unwrap().parse().unwrap();
     assert_eq!(available, BALANCE - calls * d.price, "{a}");

@@ -7,7 +7,7 @@
 // AEP2_PAYER_KEY (0x secp256k1 secret or Ed25519 seed), AEP2_PRICE, and AEP2_SP_PID (optional: the SP's pid, stopped and continued to stall it). Prints one JSON line of results; exits 1 on the first failed check.
 
 import assert from "node:assert/strict";
-import { x402Client } from "@x402/core/client";
+import { x402Client, x402HTTPClient } from "@x402/core/client";
 import { wrapFetchWithPayment } from "@x402/fetch";
 import { Aep2Payer, decodePaymentResponse, fromBase64 } from "../src/index.js";
 
@@ -114,6 +114,25 @@ if (PROFILE === "eip712") {
   const { httpRequestHash } = await import("../src/index.js");
   assert.equal(p.payload.mandate.ref, httpRequestHash("POST", `${PAYEE}/paid/intent`, body).requestHash);
   results.intentPost = { mandateId: pr.extra.mandateId };
+}
+
+// 1d. Intent Mode in one round trip: terms known from an earlier 402, the mandate sent with the
+//     first request (payer.pay), no 402.
+{
+  const { payer } = newPayer();
+  const first = await fetch(`${PAYEE}/paid/intent`);
+  assert.equal(first.status, 402);
+  const terms = new x402HTTPClient(new x402Client()).getPaymentRequiredResponse((n) => first.headers.get(n)).accepts[0];
+  await first.arrayBuffer();
+  const statuses = [];
+  const counting = async (req) => {
+    const r = await fetch(req);
+    statuses.push(r.status);
+    return r;
+  };
+  const pr = await checkServed(await payer.pay(`${PAYEE}/paid/intent`, undefined, terms, counting), payer, "intent one round trip");
+  assert.deepEqual(statuses, [200], "one request, served");
+  results.intentOneTrip = { mandateId: pr.extra.mandateId };
 }
 
 // 2. Order Mode: GET /paid/order answers 402 with a quote; the mandate's ref is the quote hash.

@@ -127,6 +127,8 @@ export declare class Aep2Payer {
   wrap(paymentFetch: FetchLike): FetchLike;
   /** `wrap(wrapFetchWithPayment(fetch(baseFetch), client))`. */
   fetchWithPayment<C>(wrapFetchWithPayment: (fetch: any, client: C) => FetchLike, client: C, baseFetch?: FetchLike): FetchLike;
+  /** Intent Mode in one round trip: the mandate, bound to this request, sent with it. */
+  pay(input: RequestInfo | URL, init: RequestInit | undefined, requirements: Aep2Requirements, baseFetch?: FetchLike): Promise<Response>;
   /** Presentations whose outcome is unknown, kept to be presented again. */
   readonly unfinished: { mandateId?: string; deadline: number }[];
   /**

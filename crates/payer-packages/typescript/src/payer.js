@@ -6,7 +6,7 @@
 import { AsyncLocalStorage } from "node:async_hooks";
 import { randomBytes } from "node:crypto";
 import { Aep2Error } from "./errors.js";
-import { fromBase64, parseAddress, toHex } from "./codec.js";
+import { fromBase64, parseAddress, toBase64, toHex, utf8 } from "./codec.js";
 import { ENVELOPE_LIMITS, parseStrict } from "./json.js";
 import { httpRequestHash, quoteHash } from "./hash.js";
 import { parseDomain, signMandate, signerOf } from "./mandate.js";
@@ -145,6 +145,25 @@ export class Aep2Payer {
   /** wrap(wrapFetchWithPayment(fetch(baseFetch), client)): the one call an agent needs. */
   fetchWithPayment(wrapFetchWithPayment, client, baseFetch = globalThis.fetch) {
     return this.wrap(wrapFetchWithPayment(this.fetch(baseFetch), client));
+  }
+
+  /**
+   * Intent Mode in one round trip (spec §10): the payer already knows the terms (`requirements`,
+   * an x402 entry of scheme aep2 from an earlier 402, a catalogue or an AgentCard) and sends the
+   * mandate, bound to this request, with the request itself. Same safe retry as the x402 path: a
+   * request whose earlier mandate's outcome is unknown presents that mandate instead.
+   */
+  async pay(input, init, requirements, baseFetch = globalThis.fetch) {
+    const req = new Request(input, init);
+    const body = req.body ? new Uint8Array(await req.clone().arrayBuffer()) : new Uint8Array(0);
+    const { requestHash } = httpRequestHash(req.method, req.url, body);
+    const plain = { method: req.method, headers: req.headers, body: body.length ? body : undefined, signal: req.signal };
+    if (this.#unfinishedFor(requestHash)) return this.#transport(baseFetch, req.url, plain);
+    const signed = this.signFor(requirements, requestHash);
+    const payload = { x402Version: 2, resource: { url: req.url }, accepted: requirements, payload: signed.envelope };
+    const headers = new Headers(req.headers);
+    headers.set(PAYMENT_SIGNATURE, toBase64(utf8(JSON.stringify(payload))));
+    return this.calls.run({ request: { requestHash }, signed }, () => this.#transport(baseFetch, req.url, { ...plain, headers }));
   }
 
   /** Unfinished presentations (outcome unknown) kept for retry. */
