@@ -143,6 +143,7 @@ fn check_signature(group: &TestGroup, case: &TestCase, sig: &str, header: Option
             mandate: mandate.clone(),
             domain: (form == EnvelopeForm::Native).then(|| domain.clone()),
             signature: sig.to_owned(),
+            lanes: Vec::new(),
         };
         verifier
             .check_signed(signed, None)

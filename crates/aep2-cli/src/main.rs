@@ -20,6 +20,7 @@ use std::process::ExitCode;
 use std::sync::LazyLock;
 
 mod demo;
+mod lane;
 mod payee;
 
 static AFTER_HELP: LazyLock<String> = LazyLock::new(|| {
@@ -69,6 +70,9 @@ enum Cmd {
     /// Operate a settlement processor's ledger directly: fund payers, show accounts.
     #[command(subcommand, after_help = AFTER_HELP.as_str())]
     Sp(SpCmd),
+    /// Spending lanes: grant an agent a bounded budget, or a sub-agent a narrower one.
+    #[command(subcommand, after_help = AFTER_HELP.as_str())]
+    Lane(lane::LaneCmd),
     /// Run the whole protocol on loopback: an SP and a payee in-process, a funded agent paying
     /// over x402 (Intent and Order Mode), MCP and A2A, three rejections, and the receipt trail.
     /// Exit 0 if every step behaved as the spec says, 1 if one did not, 2 if it could not start.
@@ -305,6 +309,10 @@ struct SignArgs {
     /// Envelope form: mvp ({mandate, payerSig}) or native (names profile and domain).
     #[arg(long, value_enum, default_value = "mvp")]
     form: FormArg,
+    /// Sign under a spending lane: the lane file of `aep2 lane grant` (@FILE, inline or -);
+    /// --key is then the leaf lane's agent's key and the envelope carries the chain.
+    #[arg(long)]
+    lane: Option<String>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -423,6 +431,7 @@ fn main() -> ExitCode {
     let result = match cli.cmd {
         Cmd::Keygen(a) => keygen(&a),
         Cmd::Sign(a) => sign(&a),
+        Cmd::Lane(c) => lane::run(&c),
         Cmd::Verify(a) => verify(&a),
         Cmd::Inspect(a) => inspect(&a),
         Cmd::Receipt(ReceiptCmd::Sign(a)) => receipt_sign(&a),
@@ -576,16 +585,41 @@ fn sign(a: &SignArgs) -> Outcome {
         FormArg::Mvp => EnvelopeForm::Mvp,
         FormArg::Native => EnvelopeForm::Native,
     };
-    let (signed, digest) = sign_mandate(&mandate, &domain, &key, form).map_err(|e| e.to_string())?;
-    print(&json!({
+    let (signed, digest) = match &a.lane {
+        None => sign_mandate(&mandate, &domain, &key, form).map_err(|e| e.to_string())?,
+        Some(file) => {
+            let chain = lane::load_chain(file, domain.profile())?;
+            match aep2::sign_lane_mandate(&mandate, &domain, &key, form, &chain) {
+                Ok(x) => x,
+                // What every verifier would reject is refused like a verdict: exit 1, the code.
+                Err(e) => {
+                    print(&json!({ "code": e.code(), "stage": e.stage().as_str(), "message": e.to_string() }));
+                    return Ok(ExitCode::from(1));
+                }
+            }
+        }
+    };
+    let mut out = json!({
         "header": signed.encode(),
         "signature": signed.signature,
         "digest": digest.display(),
-        "signer": mandate.signer(),
+        "signer": key.signer(),
         "profile": domain.profile().as_str(),
         "form": form.as_str(),
-    }));
+    });
+    if !signed.lanes.is_empty() {
+        out["lanes"] = json!(lane_ids(&signed, &domain));
+    }
+    print(&out);
     Ok(ExitCode::SUCCESS)
+}
+
+/// The lane ids of an envelope's chain, root first.
+fn lane_ids(s: &aep2::SignedMandate, domain: &Domain) -> Vec<String> {
+    s.lanes
+        .iter()
+        .filter_map(|l| l.lane.digest(domain).ok().map(|d| hex_encode_0x(&d.id)))
+        .collect()
 }
 
 fn verify(a: &VerifyArgs) -> Outcome {
@@ -599,17 +633,27 @@ fn verify(a: &VerifyArgs) -> Outcome {
     // `signer` is the verified signer when valid; when invalid it is the address the
     // signature recovers to (eip712) or null, never the unverified claim.
     let signer = if valid {
-        report.signed.as_ref().map(|s| s.mandate.signer())
+        report.signed.as_ref().map(|s| match s.lanes.last() {
+            Some(leaf) => leaf.lane.agent.to_string(),
+            None => s.mandate.signer(),
+        })
     } else {
         report.recovered.map(|a| a.to_checksum())
     };
     let digest = report.digest.as_ref().map(|d| d.display());
     let mandate_id = report.digest.as_ref().map(|d| hex_encode_0x(&d.id));
-    println!(
-        "{}",
-        json!({ "valid": valid, "code": code, "digest": digest, "signer": signer, "mandateId": mandate_id,
-                "profile": domain.profile().as_str(), "stage": stage, "message": message })
-    );
+    let mut out = json!({ "valid": valid, "code": code, "digest": digest, "signer": signer, "mandateId": mandate_id,
+                "profile": domain.profile().as_str(), "stage": stage, "message": message });
+    // Under a lane, the chain's ids (root first) and purposes, once its signatures held.
+    if let Some(s) = report
+        .signed
+        .as_ref()
+        .filter(|s| !s.lanes.is_empty() && report.digest.is_some())
+    {
+        out["lanes"] = json!(lane_ids(s, &domain));
+        out["purposes"] = json!(s.lanes.iter().map(|l| l.lane.purpose.clone()).collect::<Vec<_>>());
+    }
+    println!("{out}");
     Ok(verdict_exit(valid))
 }
 

@@ -149,6 +149,15 @@ impl Processor {
         let v = decode_json_bytes(body)?;
         let verifier = self.verifier_for(&v)?;
         let verified = verifier.check_value(&v, None).into_result()?;
+        // This SP keeps no lane counters: a lane's total, count and allowance would go
+        // unenforced, so it accepts no lane mandate, before reserving anything
+        // (spec `aep2.md#lane-settlement`).
+        if !verified.signed.lanes.is_empty() {
+            return Err(Error::new(
+                Reason::LanesUnsupported,
+                "this settlement processor does not enforce spending-lane limits",
+            ));
+        }
         // A retry after a lost response gets the first receipt even if the mandate has expired
         // since: returning a stored promise is not signing a new one.
         if let Some(mut stored) = self.ledger.resubmission(&verified.digest.id, submission_id, now)? {

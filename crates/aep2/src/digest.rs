@@ -41,6 +41,15 @@ pub struct MandateDigest {
 }
 
 impl MandateDigest {
+    /// A digest with this id and input (never the MVP's base58 text).
+    pub(crate) fn of(id: [u8; 32], input: SigningInput) -> MandateDigest {
+        MandateDigest {
+            input,
+            id,
+            mvp_text: false,
+        }
+    }
+
     /// The Ed25519 message, or the 66-byte EIP-712 preimage `0x19 0x01 ‖ sep ‖ hash`.
     pub fn signed_bytes(&self) -> Vec<u8> {
         match &self.input {

@@ -42,6 +42,11 @@ pub struct Eip712Parts {
 }
 
 impl Eip712Parts {
+    /// The parts of `struct_hash` under `domain_separator`.
+    pub fn of(domain_separator: [u8; 32], struct_hash: [u8; 32]) -> Self {
+        Self::new(domain_separator, struct_hash)
+    }
+
     fn new(domain_separator: [u8; 32], struct_hash: [u8; 32]) -> Self {
         let digest = keccak256_parts(&[&[0x19, 0x01], &domain_separator, &struct_hash]);
         Eip712Parts {

@@ -4,6 +4,7 @@
 use crate::codec::{base64_decode, base64_encode};
 use crate::error::{Error, Result};
 use crate::json::{self, Limits, Object, Value};
+use crate::lane::{SignedLane, parse_chain};
 use crate::mandate::Mandate;
 use crate::profile::{Domain, Profile};
 use crate::reason::Reason;
@@ -47,6 +48,9 @@ pub struct SignedMandate {
     pub domain: Option<Domain>,
     /// The signature text (`payerSig` or `signature`).
     pub signature: String,
+    /// The spending-lane chain it is signed under, root first (spec `aep2.md#lane-envelope`);
+    /// empty for a mandate signed by its owner.
+    pub lanes: Vec<SignedLane>,
 }
 
 /// Decodes header text to JSON: length limit, strict base64, UTF-8, strict JSON.
@@ -96,19 +100,38 @@ impl SignedMandate {
     }
 
     fn mvp(obj: &Object, expected: Profile) -> Result<SignedMandate> {
-        let f = Fields::of(obj, "envelope", &["mandate", "payerSig"])?;
+        let f = Fields::of_with_optional(obj, "envelope", &["mandate", "payerSig"], &["lanes"])?;
         let mandate = Mandate::from_json(expected, f.value("mandate")?)?;
         let signature = f.string("payerSig")?.to_owned();
+        let lanes = Self::lanes(obj, expected)?;
         Ok(SignedMandate {
             form: EnvelopeForm::Mvp,
             mandate,
             domain: None,
             signature,
+            lanes,
         })
     }
 
+    /// The optional `lanes` member, checked last (spec `aep2.md#lane-envelope`).
+    fn lanes(obj: &Object, profile: Profile) -> Result<Vec<SignedLane>> {
+        match obj.get("lanes") {
+            None => Ok(Vec::new()),
+            Some(_) if profile == Profile::SolanaMvp => Err(Error::new(
+                Reason::UnsupportedProfile,
+                "solana-mvp mandates have no lanes",
+            )),
+            Some(v) => parse_chain(profile, v),
+        }
+    }
+
     fn native(obj: &Object, expected: Profile) -> Result<SignedMandate> {
-        let f = Fields::of(obj, "envelope", &["aep2", "profile", "domain", "mandate", "signature"])?;
+        let f = Fields::of_with_optional(
+            obj,
+            "envelope",
+            &["aep2", "profile", "domain", "mandate", "signature"],
+            &["lanes"],
+        )?;
         let version = parse_json_integer(f.number("aep2")?).map_err(|e| e.at("envelope.aep2"))?;
         if version != AEP2_VERSION {
             return Err(Error::new(
@@ -132,18 +155,20 @@ impl SignedMandate {
         let domain = Domain::from_json(profile, f.value("domain")?)?;
         let mandate = Mandate::from_json(profile, f.value("mandate")?)?;
         let signature = f.string("signature")?.to_owned();
+        let lanes = Self::lanes(obj, profile)?;
         Ok(SignedMandate {
             form: EnvelopeForm::Native,
             mandate,
             domain: Some(domain),
             signature,
+            lanes,
         })
     }
 
     /// The envelope as JSON, members in definition order and values in canonical form.
     pub fn to_json(&self) -> Value {
         let mandate = Value::Object(self.mandate.to_json());
-        let obj = match (self.form, &self.domain) {
+        let mut obj = match (self.form, &self.domain) {
             (EnvelopeForm::Native, Some(domain)) => Object::new()
                 .with("aep2", Value::from_u64(AEP2_VERSION))
                 .with("profile", Value::String(self.mandate.profile().as_str().to_owned()))
@@ -154,6 +179,12 @@ impl SignedMandate {
                 .with("mandate", mandate)
                 .with("payerSig", Value::String(self.signature.clone())),
         };
+        if !self.lanes.is_empty() {
+            obj.insert(
+                "lanes",
+                Value::Array(self.lanes.iter().map(SignedLane::to_json).collect()),
+            );
+        }
         Value::Object(obj)
     }
 

@@ -214,6 +214,31 @@ registry! {
     /// The HTTP request is not a well-formed HTTP/1.1 request (request line, header syntax,
     /// framing).
     HttpRequestInvalid => ("http_request_invalid", Decode, "sp-enqueue"),
+    /// A lane object breaks a value rule (allowance and period, window order, payee list,
+    /// purpose length).
+    LaneInvalid => ("lane_invalid", Schema, "lane-object"),
+    /// A lane chain has no link, or more links than the maximum depth.
+    LaneDepthExceeded => ("lane_depth_exceeded", Schema, "lane-chain"),
+    /// A link's parent is not the previous link's id (zero for the root).
+    LaneChainInvalid => ("lane_chain_invalid", Signature, "lane-verification"),
+    /// A lane's signature does not verify for its grantor.
+    LaneSignatureInvalid => ("lane_signature_invalid", Signature, "lane-verification"),
+    /// A sub-lane is wider than its parent, or names another owner or asset.
+    LaneAttenuationInvalid => ("lane_attenuation_invalid", Policy, "lane-chain"),
+    /// The mandate's owner is not the owner of the lane chain it is signed under.
+    LaneAgentMismatch => ("lane_agent_mismatch", Policy, "lane-verification"),
+    /// The mandate's token is not the lane's asset.
+    LaneAssetMismatch => ("lane_asset_mismatch", Policy, "lane-verification"),
+    /// The verification time is before a link's `validFrom`.
+    LaneNotYetValid => ("lane_not_yet_valid", Policy, "lane-verification"),
+    /// The verification time, or the mandate's deadline, is after a link's `validUntil`.
+    LaneExpired => ("lane_expired", Policy, "lane-verification"),
+    /// The amount is above a link's per-payment cap.
+    LanePaymentCapExceeded => ("lane_payment_cap_exceeded", Policy, "lane-verification"),
+    /// The payee is not in a link's payee list.
+    LanePayeeNotAllowed => ("lane_payee_not_allowed", Policy, "lane-verification"),
+    /// The settlement processor does not enforce lane limits, so it accepts no mandate under a lane.
+    LanesUnsupported => ("lanes_unsupported", Policy, "lane-settlement"),
 }
 
 impl fmt::Display for Reason {

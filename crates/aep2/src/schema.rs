@@ -31,6 +31,16 @@ impl<'a> Fields<'a> {
         Self::checked(obj, what, names, &[])
     }
 
+    /// Like [`Fields::with_optional`] for an object already in hand.
+    pub fn of_with_optional(
+        obj: &'a Object,
+        what: &'static str,
+        required: &[&str],
+        optional: &[&str],
+    ) -> Result<Fields<'a>> {
+        Self::checked(obj, what, required, optional)
+    }
+
     /// Checks that `v` is an object with all the members `required`, any of `optional`, and
     /// no others (host-protocol objects such as x402's have optional members; AEP2's own do not).
     pub fn with_optional(v: &'a Value, what: &'static str, required: &[&str], optional: &[&str]) -> Result<Fields<'a>> {

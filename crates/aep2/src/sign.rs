@@ -10,6 +10,7 @@ use crate::crypto::{ed25519, secp256k1};
 use crate::digest::{MandateDigest, SigningInput, mandate_digest};
 use crate::envelope::{EnvelopeForm, SignedMandate};
 use crate::error::{Error, Result};
+use crate::lane::{SignedLane, check_chain_policy, check_chain_signatures, lane_mandate_digest};
 use crate::mandate::Mandate;
 use crate::profile::{Domain, Profile};
 use crate::reason::Reason;
@@ -81,6 +82,53 @@ pub fn sign_mandate(
         mandate: mandate.clone(),
         domain: (form == EnvelopeForm::Native).then(|| domain.clone()),
         signature,
+        lanes: Vec::new(),
+    };
+    Ok((signed, digest))
+}
+
+/// Signs `mandate` under the lane chain `lanes` (root first) with the leaf agent's key and
+/// wraps it, with the chain, in an envelope of `form` (spec `aep2.md#lane-mandate`).
+///
+/// Refuses what every verifier would reject whatever the time: a key that is not the leaf's
+/// agent's (`signature_invalid`), a mandate for another owner (`lane_agent_mismatch`), a broken
+/// or wider chain, and a mandate outside the lane's asset, cap, payees or end.
+pub fn sign_lane_mandate(
+    mandate: &Mandate,
+    domain: &Domain,
+    key: &PayerKey,
+    form: EnvelopeForm,
+    lanes: &[SignedLane],
+) -> Result<(SignedMandate, MandateDigest)> {
+    let Some(leaf) = lanes.last() else {
+        return Err(Error::new(Reason::LaneDepthExceeded, "no lane to sign under"));
+    };
+    if domain.profile() == Profile::SolanaMvp {
+        return Err(Error::new(
+            Reason::UnsupportedProfile,
+            "solana-mvp mandates have no lanes",
+        ));
+    }
+    if key.signer() != leaf.lane.agent.to_string() {
+        return Err(Error::new(
+            Reason::SignatureInvalid,
+            format!(
+                "key belongs to {}, the leaf lane's agent is {}",
+                key.signer(),
+                leaf.lane.agent
+            ),
+        ));
+    }
+    let ids = check_chain_signatures(lanes, domain)?;
+    check_chain_policy(lanes, mandate, None)?;
+    let digest = lane_mandate_digest(mandate, domain, ids.last().unwrap_or(&[0; 32]))?;
+    let signature = key.sign_input(&digest.input)?;
+    let signed = SignedMandate {
+        form,
+        mandate: mandate.clone(),
+        domain: (form == EnvelopeForm::Native).then(|| domain.clone()),
+        signature,
+        lanes: lanes.to_vec(),
     };
     Ok((signed, digest))
 }

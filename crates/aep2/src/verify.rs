@@ -14,7 +14,9 @@ use crate::digest::{MandateDigest, SigningInput, mandate_digest};
 use crate::envelope::{SignedMandate, decode_header};
 use crate::error::{Error, Result};
 use crate::json::Value;
+use crate::lane::{check_chain_policy, check_chain_signatures, lane_mandate_digest};
 use crate::mandate::Mandate;
+use crate::policy::AccountId;
 use crate::profile::Domain;
 use crate::reason::Reason;
 use std::sync::{Mutex, PoisonError};
@@ -34,9 +36,13 @@ pub struct Verified {
 }
 
 impl Verified {
-    /// The verified signer (the mandate's owner or payer) in display form.
+    /// The verified signer in display form: the mandate's owner or payer, or under a lane the
+    /// leaf lane's agent.
     pub fn signer(&self) -> String {
-        self.signed.mandate.signer()
+        match self.signed.lanes.last() {
+            Some(leaf) => leaf.lane.agent.to_string(),
+            None => self.signed.mandate.signer(),
+        }
     }
 
     /// The mandate.
@@ -135,7 +141,15 @@ impl Verifier {
         // A native envelope is verified over the domain it claims, so a mandate validly signed
         // for another deployment is reported as `domain_mismatch` rather than a bad signature.
         let domain = sm.domain.clone().unwrap_or_else(|| self.expected.clone());
-        let digest = match mandate_digest(&sm.mandate, &domain) {
+        let digest = if sm.lanes.is_empty() {
+            mandate_digest(&sm.mandate, &domain)
+        } else {
+            // The chain first: its links' signatures are checked before the mandate's, which
+            // binds the leaf's id (spec `aep2.md#lane-verification`).
+            check_chain_signatures(&sm.lanes, &domain)
+                .and_then(|ids| lane_mandate_digest(&sm.mandate, &domain, ids.last().unwrap_or(&[0; 32])))
+        };
+        let digest = match digest {
             Ok(d) => d,
             Err(e) => return Report::failed(Some(sm), e),
         };
@@ -158,20 +172,46 @@ impl Verifier {
         digest: &MandateDigest,
         recovered: &mut Option<EvmAddress>,
     ) -> Result<()> {
+        // Under a lane the declared signer is the leaf's agent, otherwise the owner (payer).
+        let agent = sm.lanes.last().map(|leaf| &leaf.lane.agent);
         match (&sm.mandate, &digest.input) {
             (Mandate::Eip712(m), SigningInput::Eip712(parts)) => {
+                let expected = match agent {
+                    Some(AccountId::Evm(a)) => *a,
+                    Some(AccountId::Base58(_)) => {
+                        return Err(Error::new(Reason::ProfileMismatch, "an eip712 lane has EVM accounts"));
+                    }
+                    None => m.owner,
+                };
                 let sig = secp256k1::parse_signature(&sm.signature)?;
                 let signer = secp256k1::recover(&parts.digest, &sig)?;
                 *recovered = Some(signer);
-                if signer != m.owner {
+                if signer != expected {
+                    let role = if agent.is_some() {
+                        "leaf lane's agent"
+                    } else {
+                        "mandate owner"
+                    };
                     return Err(Error::new(
                         Reason::SignatureInvalid,
-                        format!("signature recovers to {signer}, mandate owner is {}", m.owner),
+                        format!("signature recovers to {signer}, the {role} is {expected}"),
                     ));
                 }
                 Ok(())
             }
-            (Mandate::Ed25519(m), SigningInput::Message(msg)) => self.check_ed25519(&m.payer.0, msg, &sm.signature),
+            (Mandate::Ed25519(m), SigningInput::Message(msg)) => {
+                let key = match agent {
+                    Some(AccountId::Base58(k)) => k.0,
+                    Some(AccountId::Evm(_)) => {
+                        return Err(Error::new(
+                            Reason::ProfileMismatch,
+                            "an ed25519 lane has base58 accounts",
+                        ));
+                    }
+                    None => m.payer.0,
+                };
+                self.check_ed25519(&key, msg, &sm.signature)
+            }
             (Mandate::SolanaMvp(m), SigningInput::Message(msg)) => self.check_ed25519(&m.payer.0, msg, &sm.signature),
             _ => Err(Error::new(
                 Reason::ProfileMismatch,
@@ -212,6 +252,9 @@ impl Verifier {
                     format!("deadline {deadline} is before now ({now})"),
                 ));
             }
+        }
+        if !sm.lanes.is_empty() {
+            check_chain_policy(&sm.lanes, &sm.mandate, now)?;
         }
         Ok(())
     }

@@ -995,6 +995,7 @@ fn native(f: &mut FileBuilder, pts: &Points) -> Result<(), String> {
         mandate: Mandate::Ed25519(m.clone()),
         domain: None,
         signature: signed(&m, &d, "bob"),
+        lanes: Vec::new(),
     };
     f.case(
         g,
@@ -1422,6 +1423,7 @@ fn native_envelope(m: &Ed25519Mandate, d: &Ed25519Domain, signature: &str) -> Si
         mandate: Mandate::Ed25519(m.clone()),
         domain: Some(Domain::Ed25519(d.clone())),
         signature: signature.to_owned(),
+        lanes: Vec::new(),
     }
 }
 
@@ -1431,6 +1433,7 @@ fn mvp_envelope(m: &SolanaMvpMandate, signature: &str) -> SignedMandate {
         mandate: Mandate::SolanaMvp(m.clone()),
         domain: None,
         signature: signature.to_owned(),
+        lanes: Vec::new(),
     }
 }
 

@@ -92,6 +92,7 @@ pub(crate) fn sign_with(m: &Mandate, domain: &Domain, signer_label: &str, form: 
         mandate: m.clone(),
         domain: (form == EnvelopeForm::Native).then(|| domain.clone()),
         signature: base58_encode(&ed25519::sign(&ed_seed(signer_label), &msg)),
+        lanes: Vec::new(),
     }
 }
 

@@ -68,6 +68,7 @@ pub(crate) fn signed_for(m: &EvmMandate, key: &SecretKey, d: &Eip712Domain) -> S
         mandate: Mandate::Eip712(m.clone()),
         domain: None,
         signature: hex_encode_0x(&key.sign_prehash(&digest)),
+        lanes: Vec::new(),
     }
 }
 

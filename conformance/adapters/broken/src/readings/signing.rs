@@ -125,6 +125,7 @@ fn sign(reading: Reading, case: &CaseInput) -> Result<Answer, String> {
             .then(|| domain.clone())
             .filter(|d| *d != Domain::SolanaMvp),
         signature: signature.clone(),
+        lanes: Vec::new(),
     };
     let mut a = valid();
     a.header = Some(signed.encode());
