@@ -350,7 +350,7 @@ fn a_lane_mandate_is_refused_with_lanes_unsupported_and_reserves_nothing() {
     let db = temp_db("lanes");
     let sp = Processor::new(
         &config(db),
-        Ledger::open(&temp_db("lanes-ledger"), &LedgerOptions::default()).unwrap(),
+        Ledger::open(temp_db("lanes-ledger"), &LedgerOptions::default()).unwrap(),
     )
     .unwrap();
     sp.ledger()
