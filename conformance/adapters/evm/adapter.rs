@@ -20,6 +20,8 @@
 //!   domain, then `domain_mismatch`), and the contract never sees the claim, so such a case is
 //!   skipped too (`envelope/native-eip712/0014` is signed for the contract's own domain and
 //!   claims another: invalid off chain, and the bare mandate and signature would settle);
+//! - no mandate under spending lanes: the contract of this version does not settle them (spec
+//!   `aep2.md#lane-settlement`), so such a case is skipped;
 //! - no funds and no nonce state: the fresh deployment holds nothing, so the contract reports
 //!   `InsufficientFunds` exactly when every check of the mandate passed, which is `valid`.
 //!
@@ -86,6 +88,12 @@ async fn judge(case: &CaseInput) -> Result<Answer, String> {
     let Mandate::Eip712(m) = &sm.mandate else {
         return Err("an eip712 header decoded to another profile".into());
     };
+    if !sm.lanes.is_empty() {
+        // The contract of this version settles no lane mandate (spec `aep2.md#lane-settlement`).
+        return Ok(Answer::Skip(
+            "a mandate under spending lanes: this contract version does not settle lane mandates".into(),
+        ));
+    }
     if let Some(Domain::Eip712(claimed)) = &sm.domain
         && *claimed != domain
     {

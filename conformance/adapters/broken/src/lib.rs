@@ -253,6 +253,9 @@ pub enum Variant {
     Receipt(readings::receipts::Reading),
     /// A reading of signing ([`readings::signing`]).
     Signing(readings::signing::Reading),
+    /// A reading of the spending-lane rules ([`readings::lanes`]), applied inside the mandate
+    /// pipeline.
+    Lane(readings::lanes::Reading),
 }
 
 impl Variant {
@@ -391,6 +394,7 @@ impl Variant {
             Variant::A2a(r) => r.id(),
             Variant::Receipt(r) => r.id(),
             Variant::Signing(r) => r.id(),
+            Variant::Lane(r) => r.id(),
         }
     }
 
@@ -600,6 +604,13 @@ impl BrokenVerifier {
         self.variant == Some(v)
     }
 
+    fn lane_reading(&self) -> Option<readings::lanes::Reading> {
+        match self.variant {
+            Some(Variant::Lane(r)) => Some(r),
+            _ => None,
+        }
+    }
+
     fn decode(&self, header: &str) -> Result<Value, Error> {
         if self.broken(Fault::LenientBase64) {
             if header.len() > aep2::envelope::MAX_HEADER_BYTES {
@@ -751,9 +762,12 @@ impl BrokenVerifier {
     /// Core verification of a header: decode, schema, signature, domain, expiry (at `now`, if
     /// given), in the normative order.
     pub fn verify_header(&self, header: &str, expected: &Domain, now: Option<u64>) -> Result<SignedMandate, Error> {
-        let value = self.decode(header)?;
+        let mut value = self.decode(header)?;
         if let Some(v) = self.variant {
             schema::before_schema(v, &value, expected.profile())?;
+        }
+        if let Some(read) = readings::lanes::before_schema(self.lane_reading(), &value)? {
+            value = read;
         }
         let sm = match SignedMandate::from_json(&value, expected.profile()) {
             Ok(sm) => sm,
@@ -764,6 +778,9 @@ impl BrokenVerifier {
                 return Err(e);
             }
         };
+        if !sm.lanes.is_empty() {
+            return self.verify_under_lanes(sm, expected, now);
+        }
         if self.reads(Variant::CoreExpiryBeforeSignature) {
             self.check_expiry(&sm, now)?;
         }
@@ -791,6 +808,26 @@ impl BrokenVerifier {
         }
         self.check_domain(&sm, expected)?;
         self.check_expiry(&sm, now)?;
+        Ok(sm)
+    }
+
+    /// Signature and policy stages of a mandate under a chain of lanes
+    /// (`aep2.md#lane-verification`), as the lane reading (if any) reads them.
+    fn verify_under_lanes(
+        &self,
+        sm: SignedMandate,
+        expected: &Domain,
+        now: Option<u64>,
+    ) -> Result<SignedMandate, Error> {
+        let r = self.lane_reading();
+        let domain = sm.domain.clone().unwrap_or_else(|| expected.clone());
+        readings::lanes::signature_stage(r, &sm, &domain)?;
+        if r == Some(readings::lanes::Reading::RulesBeforeCorePolicy) {
+            readings::lanes::policy(r, &sm, now)?;
+        }
+        self.check_domain(&sm, expected)?;
+        self.check_expiry(&sm, now)?;
+        readings::lanes::policy(r, &sm, now)?;
         Ok(sm)
     }
 

@@ -12,6 +12,7 @@ mod edkit;
 mod eip712;
 mod envelope;
 mod interop;
+mod lanes;
 mod mcp;
 mod order;
 mod policy;
@@ -293,6 +294,7 @@ pub fn generate_all(repo_root: &Path) -> Result<Vec<VectorFile>, String> {
         x402::generate(),
         a2a::generate(),
         mcp::generate(),
+        lanes::generate(),
     ])
 }
 

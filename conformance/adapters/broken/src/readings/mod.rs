@@ -5,6 +5,7 @@
 //! reference implementation, so the only divergence from the reference is that one reading.
 
 pub mod a2a;
+pub mod lanes;
 pub mod mcp;
 pub mod receipts;
 pub mod signing;
@@ -66,5 +67,6 @@ pub fn all() -> Vec<Variant> {
     out.extend(a2a::Reading::ALL.iter().map(|&r| Variant::A2a(r)));
     out.extend(receipts::Reading::ALL.iter().map(|&r| Variant::Receipt(r)));
     out.extend(signing::Reading::ALL.iter().map(|&r| Variant::Signing(r)));
+    out.extend(lanes::Reading::ALL.iter().map(|&r| Variant::Lane(r)));
     out
 }
