@@ -974,3 +974,81 @@ async fn a2a_card_methods_versions_activation_and_tasks() {
     let r = json(&post(call("GetTask", serde_json::json!({})), vec![("a2a-extensions", ext)]).await);
     assert_eq!(r["error"]["code"], -32602, "{r}");
 }
+
+/// A mandate under a spending lane is verified by the payee (chain, agent, caps) and forwarded;
+/// the SP, which keeps no lane counters, refuses it with `lanes_unsupported`: nothing is served
+/// and nothing charged (spec `aep2.md#lane-settlement`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lane_mandate_is_verified_then_refused_by_an_sp_without_lane_counters() {
+    use aep2::lane::{Lane, sign_lane};
+    use aep2::{AccountId, EnvelopeForm, EvmMandate, Mandate, PayerKey, sign_lane_mandate};
+    let env = env("lanes").await;
+    // The key `env` funds at the SP.
+    let owner = PayerKey::Secp256k1(key("payer-lanes"));
+    let agent = PayerKey::Secp256k1(key("lane-agent"));
+    let now = unix_now();
+    let lane = Lane {
+        profile: aep2::Profile::Eip712,
+        owner: AccountId::parse(&owner.signer()).unwrap(),
+        agent: AccountId::parse(&agent.signer()).unwrap(),
+        token: usdc().into(),
+        per_payment: U256::from_u64(PRICE),
+        total: U256::from_u64(PRICE * 10),
+        max_payments: 0,
+        period: 0,
+        allowance: U256::ZERO,
+        payees: vec![payee().into()],
+        valid_from: now - 60,
+        valid_until: now + 3600,
+        purpose: "test".into(),
+        parent: [0; 32],
+        salt: [9; 32],
+    };
+    let chain = vec![sign_lane(&lane, None, &domain(), &owner).unwrap()];
+    let url = env.url("/paid/intent");
+    let bound = aep2_x402::request_hash("GET", &url, b"").unwrap();
+    let mandate = |amount: u64| {
+        Mandate::Eip712(EvmMandate {
+            owner: env.payer.address(),
+            token: usdc(),
+            payee: payee(),
+            amount: U256::from_u64(amount),
+            nonce: U256::from_u64(amount),
+            deadline: now + 600,
+            reference: bound,
+        })
+    };
+    let send = |m: Mandate, force: bool| {
+        let signed = if force {
+            // Past the signer's refusals: a payment above the lane's cap.
+            let leaf = chain[0].lane.digest(&domain()).unwrap().id;
+            let d = aep2::lane::lane_mandate_digest(&m, &domain(), &leaf).unwrap();
+            aep2::SignedMandate {
+                form: EnvelopeForm::Mvp,
+                mandate: m,
+                domain: None,
+                signature: agent.sign_input(&d.input).unwrap(),
+                lanes: chain.clone(),
+            }
+        } else {
+            sign_lane_mandate(&m, &domain(), &agent, EnvelopeForm::Mvp, &chain)
+                .unwrap()
+                .0
+        };
+        let header = aep2_x402::payment_signature(&terms(), &signed.to_json());
+        let env = &env;
+        async move { env.get("/paid/intent", &[(PAYMENT_SIGNATURE, &header)]).await }
+    };
+    // Refused offline by the payee, before the SP: the lane's own cap.
+    assert_rejected(&send(mandate(PRICE + 1), true).await, 402, "lane_payment_cap_exceeded");
+    // Verified by the payee, refused by the SP: not served, not charged.
+    let reply = send(mandate(PRICE), false).await;
+    assert_ne!(reply.status, 200, "body {}", String::from_utf8_lossy(&reply.body));
+    assert_eq!(
+        reply.reason().as_deref(),
+        Some("lanes_unsupported"),
+        "body {}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    assert!(reply.header(PAYMENT_RESPONSE).is_none());
+}
