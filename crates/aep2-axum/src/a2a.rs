@@ -432,7 +432,7 @@ async fn rpc(State(inner): State<Arc<Inner>>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let bytes = match read_body(&parts.headers, body, inner.max_body, inner.body_timeout).await {
         Ok(b) => b,
-        Err((status, e)) => return http_error(status, &e),
+        Err((status, e)) => return crate::layer::closing(http_error(status, &e)),
     };
     let Ok(text) = String::from_utf8(bytes) else {
         return http_error(

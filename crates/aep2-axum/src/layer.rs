@@ -481,7 +481,7 @@ impl Paywall {
         }
         let body = match read_body(&parts.headers, body, self.max_body_bytes, self.body_timeout).await {
             Ok(b) => b,
-            Err((status, e)) => return self.reject(&e, Some(status), now, None),
+            Err((status, e)) => return closing(self.reject(&e, Some(status), now, None)),
         };
         let url = match self.url_of(&parts) {
             Ok(u) => u,
@@ -667,8 +667,17 @@ fn json_response(status: StatusCode, body: String) -> Response<Body> {
     resp
 }
 
+/// `resp` with `Connection: close`: for an answer given before the request's body was read to
+/// its end, so that no client sends its next request on a connection the server then closes.
+pub(crate) fn closing(mut resp: Response<Body>) -> Response<Body> {
+    resp.headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    resp
+}
+
 /// Reads the whole body within `limit` bytes and `timeout`: `413 header_too_large` (declared or
-/// found), `408 request_timeout`, `400 json_invalid` for a broken transfer.
+/// found), `408 request_timeout`, `400 json_invalid` for a broken transfer. The caller answers
+/// an error [`closing`]: the rest of the body was never read.
 pub(crate) async fn read_body(
     headers: &HeaderMap,
     body: Body,

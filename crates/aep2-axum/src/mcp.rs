@@ -196,7 +196,7 @@ async fn precheck(req: Request, limits: McpHttpLimits) -> Result<Request, Respon
     let (mut parts, body) = req.into_parts();
     let bytes = read_body(&parts.headers, body, limits.max_body_bytes, limits.body_timeout)
         .await
-        .map_err(|(status, e)| rejection(status, &e))?;
+        .map_err(|(status, e)| crate::layer::closing(rejection(status, &e)))?;
     let text = std::str::from_utf8(&bytes).map_err(|_| {
         rpc_rejection(
             StatusCode::BAD_REQUEST,

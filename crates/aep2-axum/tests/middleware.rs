@@ -290,6 +290,8 @@ async fn malformed_and_oversized_input_gets_a_4xx_with_a_reason_code() {
         .post("/paid/intent", &[("content-type", "application/json")], &body)
         .await;
     assert_rejected(&reply, 413, "header_too_large");
+    // Answered before the body was read: the connection is not reused.
+    assert_eq!(reply.header("connection"), Some("close"));
     // JSON-RPC endpoints: content type, size, syntax.
     let reply = env.post("/mcp", &[("content-type", "text/plain")], b"{}").await;
     assert_rejected(&reply, 415, "content_type_unsupported");
