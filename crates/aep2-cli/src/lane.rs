@@ -154,6 +154,16 @@ fn grant(a: &LaneGrantArgs) -> Outcome {
         Some(p) => load_chain(p, profile)?,
         None => Vec::new(),
     };
+    if parents.len() >= aep2::lane::MAX_LANE_DEPTH {
+        return refuse(&aep2::Error::new(
+            aep2::Reason::LaneDepthExceeded,
+            format!(
+                "the parent's chain has {} links already, at most {}",
+                parents.len(),
+                aep2::lane::MAX_LANE_DEPTH
+            ),
+        ));
+    }
     let parent = parents.last();
     let now = now_or_clock(None);
     let salt = match &a.salt {

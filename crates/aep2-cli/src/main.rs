@@ -650,7 +650,8 @@ fn verify(a: &VerifyArgs) -> Outcome {
         .as_ref()
         .filter(|s| !s.lanes.is_empty() && report.digest.is_some())
     {
-        out["lanes"] = json!(lane_ids(s, &domain));
+        // The ids under the domain the chain was verified under (a native envelope's own).
+        out["lanes"] = json!(lane_ids(s, report.domain.as_ref().unwrap_or(&domain)));
         out["purposes"] = json!(s.lanes.iter().map(|l| l.lane.purpose.clone()).collect::<Vec<_>>());
     }
     println!("{out}");

@@ -23,11 +23,11 @@ use crate::uint::{U256, parse_decimal_u64, parse_json_integer};
 use std::sync::LazyLock;
 
 /// The most links a lane chain has (owner → agent → sub-agent → its sub-agent).
-pub const MAX_LANE_DEPTH: usize = 4;
+pub const MAX_LANE_DEPTH: usize = 3;
 /// The most payees a lane lists.
 pub const MAX_LANE_PAYEES: usize = 8;
 /// The longest `purpose`, in bytes of UTF-8.
-pub const MAX_PURPOSE_BYTES: usize = 128;
+pub const MAX_PURPOSE_BYTES: usize = 64;
 
 /// The lane's EIP-712 type.
 pub const LANE_TYPE: &str = "Lane(address owner,address agent,address token,uint256 perPayment,uint256 total,\
@@ -248,6 +248,10 @@ impl Lane {
                 self.purpose.len()
             )));
         }
+        // Characters JSON escapes would multiply the purpose's size on the wire.
+        if self.purpose.chars().any(|c| c.is_control() || c == '"' || c == '\\') {
+            return Err(invalid("purpose has a control character, a quote or a backslash"));
+        }
         Ok(())
     }
 
@@ -412,11 +416,14 @@ pub fn parse_chain(profile: Profile, v: &Value) -> Result<Vec<SignedLane>> {
 }
 
 /// Signs `lane` under `domain` with the grantor's key: the owner's for a root lane, the
-/// `parent` lane's agent's for a sub-lane. Refuses (`signature_invalid`) a key that is not the
-/// grantor's, a sub-lane whose `parent` is not the given parent's id (`lane_chain_invalid`), and
-/// a sub-lane wider than its parent (`lane_attenuation_invalid`): every verifier would reject it.
+/// `parent` lane's agent's for a sub-lane. Refuses what every verifier would reject: a lane that
+/// breaks a schema or value rule (its code), a key that is not the grantor's
+/// (`signature_invalid`), a sub-lane whose `parent` is not the given parent's id
+/// (`lane_chain_invalid`), and a sub-lane wider than its parent (`lane_attenuation_invalid`).
+/// The depth of the chain is the caller's to check ([`MAX_LANE_DEPTH`]).
 pub fn sign_lane(lane: &Lane, parent: Option<&SignedLane>, domain: &Domain, key: &PayerKey) -> Result<SignedLane> {
-    lane.check_values()?;
+    // Every schema and value rule, as a verifier will read the lane.
+    Lane::from_json(lane.profile, &Value::Object(lane.to_json()))?;
     let grantor = match parent {
         None => {
             if !lane.is_root() {

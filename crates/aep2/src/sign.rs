@@ -92,7 +92,8 @@ pub fn sign_mandate(
 ///
 /// Refuses what every verifier would reject whatever the time: a key that is not the leaf's
 /// agent's (`signature_invalid`), a mandate for another owner (`lane_agent_mismatch`), a broken
-/// or wider chain, and a mandate outside the lane's asset, cap, payees or end.
+/// or wider chain, a mandate outside the lane's asset, cap, payees or end, and a header over the
+/// limit (`header_too_large`).
 pub fn sign_lane_mandate(
     mandate: &Mandate,
     domain: &Domain,
@@ -130,5 +131,15 @@ pub fn sign_lane_mandate(
         signature,
         lanes: lanes.to_vec(),
     };
+    let header = signed.encode().len();
+    if header > crate::envelope::MAX_HEADER_BYTES {
+        return Err(Error::new(
+            Reason::HeaderTooLarge,
+            format!(
+                "the header would be {header} bytes, limit {}",
+                crate::envelope::MAX_HEADER_BYTES
+            ),
+        ));
+    }
     Ok((signed, digest))
 }

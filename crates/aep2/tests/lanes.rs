@@ -535,7 +535,7 @@ fn the_signer_refuses_what_verifiers_reject() {
 }
 
 #[test]
-fn four_full_links_fit_the_header_limit() {
+fn the_largest_chain_fits_the_header_limit_with_room_for_an_x402_wrapper() {
     both(|w| {
         let payees: Vec<AccountId> = (0u8..8)
             .map(|i| match w.profile {
@@ -543,23 +543,104 @@ fn four_full_links_fit_the_header_limit() {
                 _ => AccountId::Base58(Base58Key([0x80 + i; 32])),
             })
             .collect();
-        let purpose = "p".repeat(128);
+        // The largest values of each member: amounts at the top of the profile's range.
+        let max = match w.profile {
+            Profile::Eip712 => U256([0xff; 32]),
+            _ => U256::from_u64(u64::MAX),
+        };
+        let purpose = "p".repeat(aep2::lane::MAX_PURPOSE_BYTES);
         let mut root = w.root();
         root.payees = payees.clone();
         root.purpose = purpose.clone();
+        root.per_payment = max;
+        root.total = max;
+        root.allowance = max;
+        root.max_payments = aep2::uint::MAX_JSON_INTEGER;
+        root.valid_until = aep2::uint::MAX_JSON_INTEGER;
         let mut links = vec![sign_lane(&root, None, &w.domain, &w.keys[0]).unwrap()];
         for i in 1..MAX_LANE_DEPTH {
             let lane = w.sub(&links[i - 1], i + 1, |l| {
                 l.payees = payees.clone();
                 l.purpose = purpose.clone();
+                l.per_payment = max;
+                l.total = max;
             });
             links.push(sign_lane(&lane, Some(&links[i - 1]), &w.domain, &w.keys[i]).unwrap());
         }
-        let m = w.mandate(400, payees[0], NOW + 600);
+        let mut m = w.mandate(400, payees[0], NOW + 600);
+        match &mut m {
+            Mandate::Eip712(x) => {
+                x.amount = max;
+                x.nonce = U256([0xff; 32]);
+            }
+            Mandate::Ed25519(x) => {
+                x.amount = u64::MAX;
+                x.nonce = u64::MAX;
+            }
+            Mandate::SolanaMvp(_) => unreachable!(),
+        }
         let (sm, _) = sign_lane_mandate(&m, &w.domain, &w.keys[MAX_LANE_DEPTH], EnvelopeForm::Native, &links).unwrap();
         let header = sm.encode();
-        println!("{}: four full links, {} bytes of header", w.profile, header.len());
-        assert!(header.len() <= aep2::envelope::MAX_HEADER_BYTES, "{}", header.len());
+        println!(
+            "{}: the largest {MAX_LANE_DEPTH}-link chain, {} bytes of header",
+            w.profile,
+            header.len()
+        );
+        // 1400 bytes are left for what an x402 v2 PAYMENT-SIGNATURE adds (accepted terms, a quote).
+        assert!(
+            header.len() + 1_400 <= aep2::envelope::MAX_HEADER_BYTES,
+            "{}",
+            header.len()
+        );
         assert!(w.verify(&sm, Some(NOW)).is_ok());
+    });
+}
+
+#[test]
+fn the_signer_refuses_a_header_over_the_limit_and_a_lane_a_verifier_rejects() {
+    both(|w| {
+        let mut bad = w.root();
+        bad.per_payment = U256::ZERO;
+        assert_eq!(
+            sign_lane(&bad, None, &w.domain, &w.keys[0]).unwrap_err().code(),
+            "amount_zero"
+        );
+        let mut bad = w.root();
+        bad.valid_until = u64::MAX;
+        assert_eq!(
+            sign_lane(&bad, None, &w.domain, &w.keys[0]).unwrap_err().code(),
+            "uint_out_of_range"
+        );
+        let mut bad = w.root();
+        bad.purpose = "line\nbreak".into();
+        assert_eq!(
+            sign_lane(&bad, None, &w.domain, &w.keys[0]).unwrap_err().code(),
+            "lane_invalid"
+        );
+        let mut bad = w.root();
+        bad.purpose = "a \"quote\"".into();
+        assert_eq!(
+            sign_lane(&bad, None, &w.domain, &w.keys[0]).unwrap_err().code(),
+            "lane_invalid"
+        );
+        if w.profile == Profile::Ed25519 {
+            let mut bad = w.root();
+            bad.total = U256([0xff; 32]);
+            assert_eq!(
+                sign_lane(&bad, None, &w.domain, &w.keys[0]).unwrap_err().code(),
+                "uint_out_of_range"
+            );
+        }
+        // A chain one link deeper than the maximum is refused where it is signed under.
+        let mut links = w.chain(MAX_LANE_DEPTH);
+        let extra = w.sub(links.last().unwrap(), MAX_LANE_DEPTH + 1, |_| {});
+        links.push(sign_lane(&extra, links.last(), &w.domain, &w.keys[MAX_LANE_DEPTH]).unwrap());
+        let m = w.ok_mandate();
+        assert_eq!(
+            sign_lane_mandate(&m, &w.domain, &w.keys[MAX_LANE_DEPTH + 1], EnvelopeForm::Mvp, &links)
+                .unwrap_err()
+                .code(),
+            "lane_depth_exceeded"
+        );
     });
 }

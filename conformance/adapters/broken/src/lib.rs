@@ -766,7 +766,7 @@ impl BrokenVerifier {
         if let Some(v) = self.variant {
             schema::before_schema(v, &value, expected.profile())?;
         }
-        if let Some(read) = readings::lanes::before_schema(self.lane_reading(), &value)? {
+        if let Some(read) = readings::lanes::before_schema(self.lane_reading(), &value, expected.profile())? {
             value = read;
         }
         let sm = match SignedMandate::from_json(&value, expected.profile()) {

@@ -297,13 +297,16 @@ pub(crate) fn generate() -> VectorFile {
         signature(&mut f, &w, p);
         policy(&mut f, &w, p);
         order(&mut f, &w, p);
+        purpose(&mut f, &w, p);
     }
+    solana(&mut f);
     f.finish()
 }
 
 fn valid(f: &mut FileBuilder, w: &W, p: &str) {
     let g = f.group(&format!("{p}-valid"), Kind::VerifyMandate, w.context(Some(NOW)));
-    for depth in 1..=4 {
+    // 4-link cases were issued while the maximum depth was 4 (retired in vectors/ids.tsv).
+    for depth in 1..=aep2::lane::MAX_LANE_DEPTH {
         for form in [EnvelopeForm::Mvp, EnvelopeForm::Native] {
             let sm = w.envelope(&w.ok_mandate(), &w.chain(depth), depth, form);
             f.case(
@@ -409,6 +412,134 @@ fn schema(f: &mut FileBuilder, w: &W, p: &str) {
                 .refs(&[ENV, OBJ]),
         );
     }
+    let four = w.envelope(&w.ok_mandate(), &w.chain(4), 4, EnvelopeForm::Native);
+    f.case(
+        g,
+        Case::new(
+            "four links, one more than the maximum depth",
+            W::input(&four),
+            Exp::Invalid(Reason::LaneDepthExceeded),
+        )
+        .flags(&["lane_schema"])
+        .refs(&[CHAIN, ENV]),
+    );
+    // Link 0 breaks a value rule and link 1 has an unknown member: each link is read wholly first.
+    let Value::Object(mut top) = sm.to_json() else { return };
+    if let Some(Value::Array(mut links)) = top.get("lanes").cloned() {
+        let edit = |link: &Value, name: &str, v: Value| -> Value {
+            let Value::Object(mut signed) = link.clone() else {
+                return link.clone();
+            };
+            if let Some(Value::Object(mut lane)) = signed.get("lane").cloned() {
+                lane.insert(name, v);
+                signed.insert("lane", Value::Object(lane));
+            }
+            Value::Object(signed)
+        };
+        links[0] = edit(&links[0], "purpose", Value::String("p".repeat(65)));
+        links[1] = edit(&links[1], "note", Value::String("x".into()));
+        top.insert("lanes", Value::Array(links));
+        f.case(
+            g,
+            Case::new(
+                "link 0's purpose too long and an unknown member in link 1: link 0 is read wholly first",
+                header_input(&header_of(&Value::Object(top))),
+                Exp::Invalid(Reason::LaneInvalid),
+            )
+            .flags(&["check_order"])
+            .refs(&[OBJ, ENV]),
+        );
+    }
+}
+
+/// `purpose`: any UTF-8 text (signed as written, JCS does not escape it) but the characters JSON
+/// escapes, up to 64 bytes.
+fn purpose(f: &mut FileBuilder, w: &W, p: &str) {
+    let g = f.group(&format!("{p}-purpose"), Kind::VerifyMandate, w.context(Some(NOW)));
+    let with_purpose = |text: &str| {
+        let mut root = w.root();
+        root.purpose = text.into();
+        let link = w.force_lane(&root, 0);
+        w.envelope(&w.ok_mandate(), &[link], 1, EnvelopeForm::Native)
+    };
+    let cases: Vec<(&str, String, Exp)> = vec![
+        (
+            "a purpose of non-ASCII text (signed as UTF-8, not escaped)",
+            "météo ☂ 天气 \u{2028} </script>".into(),
+            Exp::Valid,
+        ),
+        ("a purpose of exactly 64 bytes", "é".repeat(32), Exp::Valid),
+        (
+            "a purpose of 65 bytes",
+            format!("{}x", "é".repeat(32)),
+            Exp::Invalid(Reason::LaneInvalid),
+        ),
+        (
+            "a purpose with a line break",
+            "two\nlines".into(),
+            Exp::Invalid(Reason::LaneInvalid),
+        ),
+        (
+            "a purpose with a quote",
+            "say \"hi\"".into(),
+            Exp::Invalid(Reason::LaneInvalid),
+        ),
+        (
+            "a purpose with a backslash",
+            "a\\b".into(),
+            Exp::Invalid(Reason::LaneInvalid),
+        ),
+    ];
+    for (comment, text, exp) in cases {
+        f.case(
+            g,
+            Case::new(comment, W::input(&with_purpose(&text)), exp)
+                .flags(&["lane_schema"])
+                .refs(&[OBJ]),
+        );
+    }
+}
+
+/// `solana-mvp` has no lanes: `unsupported_profile`, found where `lanes` is read.
+fn solana(f: &mut FileBuilder) {
+    use super::edkit::{sign_with, sol_context, sol_mandate};
+    let g = f.group("solana-mvp", Kind::VerifyMandate, sol_context(Some(NOW)));
+    let w = W::ed25519();
+    let link = w.chain(1)[0].to_json();
+    let sm = sign_with(
+        &Mandate::SolanaMvp(sol_mandate("lanes/solana", 1, NOW + 600)),
+        &Domain::SolanaMvp,
+        "lanes/solana",
+        EnvelopeForm::Mvp,
+    );
+    let with_lanes = |v: Value| -> serde_json::Value {
+        let Value::Object(mut top) = v else {
+            return serde_json::Value::Null;
+        };
+        top.insert("lanes", Value::Array(vec![link.clone()]));
+        header_input(&header_of(&Value::Object(top)))
+    };
+    f.case(
+        g,
+        Case::new(
+            "a solana-mvp envelope with lanes (a member of AEP2 v1, for another profile)",
+            with_lanes(sm.to_json()),
+            Exp::Invalid(Reason::UnsupportedProfile),
+        )
+        .flags(&["lane_schema"])
+        .refs(&[ENV]),
+    );
+    let zero = super::with_mandate_field(&sm.to_json(), "amount", Some(Value::String("0".into())));
+    f.case(
+        g,
+        Case::new(
+            "a solana-mvp envelope with a zero amount and lanes: the mandate is read first",
+            with_lanes(zero),
+            Exp::Invalid(Reason::AmountZero),
+        )
+        .flags(&["check_order"])
+        .refs(&[ENV]),
+    );
 }
 
 fn signature(f: &mut FileBuilder, w: &W, p: &str) {
@@ -692,6 +823,46 @@ fn policy(f: &mut FileBuilder, w: &W, p: &str) {
         .flags(&["lane_policy"])
         .refs(&[OBJ, CHAIN]),
     );
+    // More ways a sub-lane is wider than its parent (rules 1, 3, 4 and 5 of aep2.md#lane-chain).
+    let other_owner = w.stranger("lane-other-owner");
+    let other_token = w.stranger("lane-other-token");
+    let outside = w.stranger("lane-outside-payee");
+    type Narrowing = Box<dyn Fn(&mut Lane)>;
+    let more: Vec<(&str, Narrowing)> = vec![
+        (
+            "a sub-lane of another owner",
+            Box::new(move |l: &mut Lane| l.owner = other_owner),
+        ),
+        (
+            "a sub-lane in another token",
+            Box::new(move |l: &mut Lane| l.token = other_token),
+        ),
+        (
+            "a sub-lane with a payee outside its parent's list",
+            Box::new(move |l: &mut Lane| l.payees = vec![outside]),
+        ),
+        (
+            "a sub-lane with a count limit above its parent's",
+            Box::new(|l: &mut Lane| l.max_payments = 101),
+        ),
+        (
+            "a sub-lane without an allowance under a parent with one",
+            Box::new(|l: &mut Lane| {
+                l.period = 0;
+                l.allowance = U256::ZERO;
+            }),
+        ),
+    ];
+    for (comment, edit) in more {
+        let lane = w.sub(&root[0], 2, |l| edit(l));
+        let sm = w.envelope(&w.ok_mandate(), &w.with_sub(&lane), 2, EnvelopeForm::Native);
+        f.case(
+            g,
+            Case::new(comment, W::input(&sm), Exp::Invalid(Reason::LaneAttenuationInvalid))
+                .flags(&["lane_policy"])
+                .refs(&[CHAIN]),
+        );
+    }
 }
 
 fn order(f: &mut FileBuilder, w: &W, p: &str) {

@@ -50,11 +50,17 @@ pub enum Reading {
     EmptyArrayPlain,
     /// The leaf's agent signs the plain mandate input (the leaf's id is not bound).
     MandatePlainType,
+    /// Every link's member set is checked before any link's members.
+    MemberSetsFirst,
+    /// `lanes` in a `solana-mvp` envelope is an unknown member.
+    SolanaLanesUnknown,
+    /// `lanes` in a `solana-mvp` envelope is refused before the mandate is read.
+    SolanaLanesFirst,
 }
 
 impl Reading {
     /// Every reading.
-    pub const ALL: [Reading; 19] = [
+    pub const ALL: [Reading; 22] = [
         Reading::SignatureBeforeParent,
         Reading::MandateSignatureFirst,
         Reading::RulesBeforeCorePolicy,
@@ -74,6 +80,9 @@ impl Reading {
         Reading::LanesBeforeMandate,
         Reading::EmptyArrayPlain,
         Reading::MandatePlainType,
+        Reading::MemberSetsFirst,
+        Reading::SolanaLanesUnknown,
+        Reading::SolanaLanesFirst,
     ];
 
     /// The choice point's id in `conformance/README.md`.
@@ -98,14 +107,24 @@ impl Reading {
             Reading::LanesBeforeMandate => "CP-lane-schema-last",
             Reading::EmptyArrayPlain => "CP-lane-empty-array",
             Reading::MandatePlainType => "CP-lane-mandate-type",
+            Reading::MemberSetsFirst => "CP-lane-links-one-by-one",
+            Reading::SolanaLanesUnknown => "CP-lane-solana-unsupported",
+            Reading::SolanaLanesFirst => "CP-lane-solana-after-members",
         }
     }
 }
 
 /// Before the envelope is read: the readings of the `lanes` member's place in the schema stage.
 /// Returns the value to read (changed by [`Reading::EmptyArrayPlain`]).
-pub fn before_schema(r: Option<Reading>, value: &Value) -> Result<Option<Value>, Error> {
+pub fn before_schema(r: Option<Reading>, value: &Value, profile: aep2::Profile) -> Result<Option<Value>, Error> {
     let Value::Object(o) = value else { return Ok(None) };
+    if profile == aep2::Profile::SolanaMvp && o.get("lanes").is_some() {
+        match r {
+            Some(Reading::SolanaLanesUnknown) => return Err(fail(Reason::UnknownField, "lanes")),
+            Some(Reading::SolanaLanesFirst) => return Err(fail(Reason::UnsupportedProfile, "lanes first")),
+            _ => {}
+        }
+    }
     let Some(Value::Array(links)) = o.get("lanes") else {
         return Ok(None);
     };
@@ -117,6 +136,17 @@ pub fn before_schema(r: Option<Reading>, value: &Value) -> Result<Option<Value>,
             let mut o = o.clone();
             o.remove("lanes");
             Ok(Some(Value::Object(o)))
+        }
+        Some(Reading::MemberSetsFirst) => {
+            for link in links {
+                if let Value::Object(signed) = link
+                    && let Some(Value::Object(lane)) = signed.get("lane")
+                    && lane.iter().any(|(k, _)| !aep2::lane::LANE_FIELDS.contains(&k))
+                {
+                    return Err(fail(Reason::UnknownField, "member sets first"));
+                }
+            }
+            Ok(None)
         }
         _ => Ok(None),
     }
