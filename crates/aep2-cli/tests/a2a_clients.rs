@@ -17,12 +17,12 @@ use aep2::json::{self as ajson, Limits};
 use aep2::{Domain, Eip712Domain, EvmAddress, PaymentRequest, SignedMandate, U256};
 use aep2_axum::agent::{Payer, check_receipt};
 use aep2_x402::PaymentRequirements;
-use common::{BIN, CONTRACT, TOKEN, key, now};
+use common::{CONTRACT, Proc, TOKEN, key, now};
 use serde_json::{Value as J, json};
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 const PRICE: u64 = 1000;
@@ -66,40 +66,6 @@ fn client_available() -> bool {
     );
     eprintln!("notice: skipping the @a2a-js/sdk client test: {why} (cd crates/aep2-a2a/clients/js && npm ci)");
     false
-}
-
-/// A child killed when dropped, so a failing test leaves none behind.
-struct Proc {
-    child: Child,
-    addr: String,
-}
-
-impl Proc {
-    fn spawn(args: &[String], log: &Path) -> Proc {
-        let log = std::fs::File::create(log).unwrap();
-        let mut child = Command::new(BIN)
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(log))
-            .spawn()
-            .expect("spawn aep2");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let v: J = serde_json::from_str(&line).unwrap_or_else(|e| panic!("start line {line:?}: {e}"));
-        Proc {
-            addr: v["listening"].as_str().unwrap().to_owned(),
-            child,
-        }
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 struct Resp {

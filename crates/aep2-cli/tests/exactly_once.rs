@@ -17,13 +17,12 @@ use aep2::crypto::secp256k1::SecretKey;
 use aep2::{Domain, Eip712Domain, EvmAddress, PayeePolicy, SignedMandate, U256, mandate_digest};
 use aep2_axum::agent::Payer;
 use aep2_x402::{PAYMENT_REQUIRED, PAYMENT_RESPONSE, PAYMENT_SIGNATURE, PaymentRequirements, X_PAYMENT_MANDATE};
-use common::{BIN, CONTRACT, TOKEN, key, now};
+use common::{CONTRACT, Proc, TOKEN, key, now, signal};
 use serde_json::Value as J;
 use std::collections::BTreeMap;
-use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdout, Command, Stdio};
 use std::sync::{Arc, Barrier, Mutex};
 use std::time::{Duration, Instant};
 
@@ -62,71 +61,6 @@ fn sp_key() -> SecretKey {
 
 fn temp_dir(name: &str) -> PathBuf {
     common::temp_dir("exactly-once", name)
-}
-
-fn signal(pid: u32, sig: &str) {
-    let ok = Command::new("kill")
-        .args([sig, &pid.to_string()])
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "kill {sig} {pid}");
-}
-
-/// A child process killed (SIGKILL) when dropped, so that a failing test leaves none behind.
-struct Proc {
-    child: Child,
-    // Held so that the child's stdout stays open.
-    _stdout: BufReader<ChildStdout>,
-    addr: String,
-}
-
-impl Proc {
-    /// Spawns `args`, stderr into `log`, and reads the start line `{"listening": …}`.
-    fn spawn(args: &[String], log: &Path) -> Proc {
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
-        let mut child = Command::new(BIN)
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(log))
-            .spawn()
-            .expect("spawn aep2");
-        let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut line = String::new();
-        stdout.read_line(&mut line).unwrap();
-        let v: J = serde_json::from_str(&line).unwrap_or_else(|e| panic!("start line {line:?} of {args:?}: {e}"));
-        Proc {
-            addr: v["listening"].as_str().unwrap().to_owned(),
-            child,
-            _stdout: stdout,
-        }
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// SIGTERM, and a clean exit.
-    fn terminate(mut self) {
-        signal(self.pid(), "-TERM");
-        let status = self.child.wait().unwrap();
-        assert!(status.success(), "clean shutdown on SIGTERM: {status:?}");
-    }
-
-    /// SIGKILL.
-    fn kill(mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
 }
 
 /// A settlement processor with one funded payer (`BALANCE`), window 300 s, skew 5 s.

@@ -21,12 +21,12 @@ mod common;
 use aep2::json::{self, Limits};
 use aep2::{Domain, Eip712Domain, EvmAddress, U256, mandate_digest};
 use aep2_axum::agent::Payer;
-use common::{BIN, CONTRACT, TOKEN, key, now};
+use common::{BIN, CONTRACT, Proc, TOKEN, key, now};
 use serde_json::{Value as J, json};
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdout, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 const PRICE: u64 = 1000;
@@ -49,41 +49,6 @@ fn sp_key() -> aep2::crypto::secp256k1::SecretKey {
 
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// A running `aep2` service; killed when dropped.
-struct Proc {
-    child: Child,
-    _stdout: BufReader<ChildStdout>,
-    addr: String,
-}
-
-impl Proc {
-    fn spawn(args: &[String], log: &Path) -> Proc {
-        let log = std::fs::File::create(log).unwrap();
-        let mut child = Command::new(BIN)
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(log))
-            .spawn()
-            .expect("spawn aep2");
-        let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut line = String::new();
-        stdout.read_line(&mut line).unwrap();
-        let v: J = serde_json::from_str(&line).unwrap_or_else(|e| panic!("start line {line:?} of {args:?}: {e}"));
-        Proc {
-            addr: v["listening"].as_str().unwrap().to_owned(),
-            child,
-            _stdout: stdout,
-        }
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// An SP with one funded payer, and a payee in front of it, each with its own files in `dir`.

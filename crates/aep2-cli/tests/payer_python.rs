@@ -11,14 +11,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
 
-#[allow(dead_code)] // the shared helpers; this test needs only some of them
 mod common;
 
-use common::{BIN, CONTRACT, TOKEN, key};
+use common::{CONTRACT, Proc, TOKEN, key};
 use serde_json::Value as J;
-use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdout, Command, Stdio};
+use std::process::Command;
 
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -53,41 +51,6 @@ fn python() -> Option<PathBuf> {
     );
     eprintln!("skipped: {msg}");
     None
-}
-
-/// A child killed when dropped; its start line `{"listening": …}` read.
-struct Proc {
-    child: Child,
-    _stdout: BufReader<ChildStdout>,
-    addr: String,
-}
-
-impl Proc {
-    fn spawn(args: &[String], log: &Path) -> Proc {
-        let log = std::fs::File::create(log).unwrap();
-        let mut child = Command::new(BIN)
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(log))
-            .spawn()
-            .expect("spawn aep2");
-        let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut line = String::new();
-        stdout.read_line(&mut line).unwrap();
-        let v: J = serde_json::from_str(&line).unwrap_or_else(|e| panic!("start line {line:?} of {args:?}: {e}"));
-        Proc {
-            addr: v["listening"].as_str().unwrap().to_owned(),
-            child,
-            _stdout: stdout,
-        }
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 #[test]

@@ -16,11 +16,10 @@
 
 mod common;
 
-use common::{BIN, CONTRACT, TOKEN, key};
+use common::{CONTRACT, Proc, TOKEN, key};
 use serde_json::Value as J;
-use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdout, Command, Stdio};
+use std::process::Command;
 
 fn package_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../payer-packages/typescript")
@@ -45,44 +44,6 @@ fn clients_present() -> bool {
     assert!(!required, "AEP2_REQUIRE_CLIENTS=1 but {what} is missing");
     eprintln!("notice: skipping the TypeScript payer tests: {what} is missing");
     false
-}
-
-/// A child process killed when dropped, with the address of its start line.
-struct Proc {
-    child: Child,
-    _stdout: BufReader<ChildStdout>,
-    addr: String,
-    /// The start line.
-    start: J,
-}
-
-impl Proc {
-    fn spawn(args: &[String], log: &Path) -> Proc {
-        let log = std::fs::File::create(log).unwrap();
-        let mut child = Command::new(BIN)
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(log))
-            .spawn()
-            .expect("spawn aep2");
-        let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut line = String::new();
-        stdout.read_line(&mut line).unwrap();
-        let v: J = serde_json::from_str(&line).unwrap_or_else(|e| panic!("start line {line:?} of {args:?}: {e}"));
-        Proc {
-            addr: v["listening"].as_str().unwrap().to_owned(),
-            start: v,
-            child,
-            _stdout: stdout,
-        }
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// `GET path` over HTTP/1.0 (the SP closes the connection after the answer): the JSON body.
