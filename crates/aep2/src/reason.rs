@@ -239,6 +239,14 @@ registry! {
     LanePayeeNotAllowed => ("lane_payee_not_allowed", Policy, "lane-verification"),
     /// The settlement processor does not enforce lane limits, so it accepts no mandate under a lane.
     LanesUnsupported => ("lanes_unsupported", Policy, "lane-settlement"),
+    /// The amount would take a lane's, or an ancestor's, total above its `total`.
+    LaneTotalExceeded => ("lane_total_exceeded", Policy, "lane-settlement"),
+    /// A lane, or an ancestor, has had its `maxPayments` payments.
+    LanePaymentsExhausted => ("lane_payments_exhausted", Policy, "lane-settlement"),
+    /// The amount would take a lane's, or an ancestor's, spend in the current window above its `allowance`.
+    LanePeriodExceeded => ("lane_period_exceeded", Policy, "lane-settlement"),
+    /// The lane, or an ancestor, has been revoked.
+    LaneRevoked => ("lane_revoked", Policy, "lane-settlement"),
 }
 
 impl fmt::Display for Reason {
