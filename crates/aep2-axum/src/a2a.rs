@@ -22,6 +22,7 @@ use crate::quotes::{QuoteBook, QuoteEntry};
 use aep2::json::{self, Object, Value};
 use aep2::{Error, PayeePolicy, QuoteRef, Reason, Verified, Verifier};
 use aep2_a2a::{A2aVersion, EXTENSION_URI, Part, Role, Task, TaskState, TaskStatus};
+use aep2_sp::{PaidRequest, RequestDescriptor};
 use aep2_x402::{MvpBody, PaymentRequirements};
 use axum::Router;
 use axum::extract::{Request, State};
@@ -762,6 +763,10 @@ async fn payment(inner: &Inner, message: &Message, task_id: &str, now: u64) -> P
         Ok(h) => h,
         Err(e) => return reject(&e, None),
     };
+    let paid = PaidRequest::A2a {
+        message_id: message.message_id.clone(),
+    };
+    let described = RequestDescriptor::new(paid, request);
     // A retried paid message whose answer was delivered: the stored task, if still held.
     let again = |v: &Verified| {
         inner
@@ -796,7 +801,7 @@ async fn payment(inner: &Inner, message: &Message, task_id: &str, now: u64) -> P
             ));
         }
         let claimed = verdict.is_ok();
-        let taken = inner.checkout.take(&v, request, verdict, now).await;
+        let taken = inner.checkout.take(&v, &described, verdict, now).await;
         if claimed {
             inner.quotes.conclude(&key, v.digest.id, &taken);
         }
@@ -846,7 +851,7 @@ async fn payment(inner: &Inner, message: &Message, task_id: &str, now: u64) -> P
                 Err(e) => return reject(&e, None),
             };
             let verdict = policy.clone().with_request_hash(request).check(&v, now);
-            match inner.checkout.take(&v, request, verdict, now).await {
+            match inner.checkout.take(&v, &described, verdict, now).await {
                 Ok(taken) => served(inner, message, task_id, v, taken, request).await,
                 Err(e) => match again(&v) {
                     Some(task) if e.reason() == Reason::MandateReplayed => Paid::Again(task),

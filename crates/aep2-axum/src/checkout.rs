@@ -5,7 +5,7 @@
 use aep2::json::to_compact;
 use aep2::{Error, Reason, Receipt, ReceiptExpectations, ReplayKey, SpId, Stage, Verified};
 use aep2_replay::{Begun, Claim, PaymentRecord, PaymentState, PaymentStore, Presentation};
-use aep2_sp::{SpClient, SpClientError};
+use aep2_sp::{RequestDescriptor, SpClient, SpClientError};
 use axum::body::Body;
 use std::fmt;
 use std::future::Future;
@@ -74,13 +74,24 @@ pub trait Settlement: Send + Sync {
     /// the mandate (`mandate_replayed` when it holds it for another submission);
     /// [`SpClientError::Unavailable`] and [`SpClientError::Protocol`] that no answer about it was
     /// obtained.
-    fn enqueue<'a>(&'a self, envelope_json: &'a str, submission_id: &'a [u8; 16]) -> SettlementFuture<'a>;
+    /// `request` describes what the mandate pays for, for the SP's audit trail.
+    fn enqueue<'a>(
+        &'a self,
+        envelope_json: &'a str,
+        submission_id: &'a [u8; 16],
+        request: &'a RequestDescriptor,
+    ) -> SettlementFuture<'a>;
 }
 
 impl Settlement for SpClient {
-    fn enqueue<'a>(&'a self, envelope_json: &'a str, submission_id: &'a [u8; 16]) -> SettlementFuture<'a> {
+    fn enqueue<'a>(
+        &'a self,
+        envelope_json: &'a str,
+        submission_id: &'a [u8; 16],
+        request: &'a RequestDescriptor,
+    ) -> SettlementFuture<'a> {
         Box::pin(async move {
-            self.enqueue_full(envelope_json, Some(submission_id))
+            self.enqueue_described(envelope_json, Some(submission_id), Some(request))
                 .await
                 .map(|r| r.receipt)
         })
@@ -191,7 +202,7 @@ impl Checkout {
         blocking(move || store.unfinished()).await
     }
 
-    /// Takes `v` for the request whose hash is `request`, given the verdict of the stateless
+    /// Takes `v` for the request `request` (its hash, and its description for the SP), given the verdict of the stateless
     /// checks at `now`: on `Ok`, see the type's documentation; on a policy-stage refusal, the
     /// mandate is still taken if the store holds it for this same request still owed a serve
     /// (unfinished) or a delivery (served, claim not given up) — it was judged when first taken,
@@ -200,7 +211,7 @@ impl Checkout {
     pub async fn take(
         &self,
         v: &Verified,
-        request: [u8; 32],
+        request: &RequestDescriptor,
         verdict: Result<(), Error>,
         now: u64,
     ) -> Result<Taken, Error> {
@@ -214,7 +225,7 @@ impl Checkout {
             let record = blocking(move || store.lookup(&id)).await?;
             // Owed a serve or a delivery (the store decides whether it can be taken now).
             let owed = |r: &PaymentRecord| {
-                r.request == request
+                r.request == request.hash
                     && (r.state.is_unfinished() || (r.state == PaymentState::Served && r.claimed_until > 0))
             };
             if !record.is_some_and(|r| owed(&r)) {
@@ -224,7 +235,8 @@ impl Checkout {
         self.accept(v, request, now).await
     }
 
-    async fn accept(&self, v: &Verified, request: [u8; 32], now: u64) -> Result<Taken, Error> {
+    async fn accept(&self, v: &Verified, described: &RequestDescriptor, now: u64) -> Result<Taken, Error> {
+        let request = described.hash;
         let key = ReplayKey::of(v);
         let presentation = Presentation {
             request,
@@ -257,7 +269,7 @@ impl Checkout {
             };
         }
         let envelope = to_compact(&v.signed.to_json());
-        let receipt = match self.settlement.enqueue(&envelope, &submission_id).await {
+        let receipt = match self.settlement.enqueue(&envelope, &submission_id, described).await {
             Ok(receipt) => receipt,
             // The SP could not store it, or refused the request rather than the mandate (this payee
             // decoded the envelope itself, so a decode-stage answer — timeout, size, content type,
@@ -415,7 +427,12 @@ mod tests {
     struct Scripted(Mutex<Vec<SpClientError>>);
 
     impl Settlement for Scripted {
-        fn enqueue<'a>(&'a self, _envelope_json: &'a str, _submission_id: &'a [u8; 16]) -> SettlementFuture<'a> {
+        fn enqueue<'a>(
+            &'a self,
+            _envelope_json: &'a str,
+            _submission_id: &'a [u8; 16],
+            _request: &'a RequestDescriptor,
+        ) -> SettlementFuture<'a> {
             let next = self.0.lock().unwrap().remove(0);
             Box::pin(async move { Err(next) })
         }
@@ -457,7 +474,11 @@ mod tests {
             Arc::new(Scripted(Mutex::new(script))),
             SpId::Evm(EvmAddress([3; 20])),
         );
-        let request = [9; 32];
+        let described = |hash| {
+            let paid = aep2_sp::PaidRequest::A2a { message_id: "m".into() };
+            RequestDescriptor::new(paid, hash)
+        };
+        let request = &described([9; 32]);
         // Each exchange fault: 503, and the same mandate may be presented again at once.
         for _ in 0..3 {
             let e = checkout.take(&v, request, Ok(()), 1_000).await.unwrap_err();
@@ -466,7 +487,7 @@ mod tests {
             assert_eq!(r.state, PaymentState::Received);
         }
         // With another request it is not resumed.
-        let e = checkout.take(&v, [8; 32], Ok(()), 1_000).await.unwrap_err();
+        let e = checkout.take(&v, &described([8; 32]), Ok(()), 1_000).await.unwrap_err();
         assert_eq!(e.reason(), Reason::RequestMismatch);
         // A refusal of the mandate itself is passed on, and the mandate is burned.
         let e = checkout.take(&v, request, Ok(()), 1_000).await.unwrap_err();

@@ -6,6 +6,7 @@ use aep2::json::{self, Limits, Value};
 use aep2::{
     Error, Mandate, OrderOptions, PayeePolicy, PaymentRequest, QuoteRef, Reason, Receipt, SpId, Verified, Verifier,
 };
+use aep2_sp::{PaidRequest, RequestDescriptor};
 use aep2_x402::{
     Carrier, MvpBody, PAYMENT_REQUIRED, PAYMENT_RESPONSE, PaymentRequired, PaymentRequirements, PaymentResponse,
     ResourceInfo, check_headers, http_status, request_hash,
@@ -491,6 +492,11 @@ impl Paywall {
             Ok(h) => h,
             Err(e) => return self.reject(&e, None, now, None),
         };
+        let paid = PaidRequest::Http {
+            method: parts.method.as_str().to_owned(),
+            url: url.clone(),
+        };
+        let described = RequestDescriptor::new(paid, hash);
         let mut pairs: Vec<(&str, &str)> = Vec::new();
         for (name, value) in &parts.headers {
             let payment = Carrier::ALL
@@ -508,8 +514,8 @@ impl Paywall {
             }
         }
         let accepted = match &self.pricing {
-            Pricing::Intent(policy) => self.accept_intent(&pairs, policy, hash, now).await,
-            Pricing::Order { policy, book, .. } => self.accept_order(&pairs, policy, book, hash, now).await,
+            Pricing::Intent(policy) => self.accept_intent(&pairs, policy, &described, now).await,
+            Pricing::Order { policy, book, .. } => self.accept_order(&pairs, policy, book, &described, now).await,
         };
         // The carrier named in a rejection: the one payment header sent, if exactly one was.
         let used = match pairs.as_slice() {
@@ -562,9 +568,10 @@ impl Paywall {
         &self,
         pairs: &[(&str, &str)],
         policy: &PayeePolicy,
-        hash: [u8; 32],
+        described: &RequestDescriptor,
         now: u64,
     ) -> Result<(Carrier, Verified, Taken), Error> {
+        let hash = described.hash;
         let bound;
         let policy = if self.bind_request {
             bound = policy.clone().with_request_hash(hash);
@@ -576,7 +583,7 @@ impl Paywall {
         let (carrier, report) = check_headers(pairs.iter().copied(), &self.verifier, None);
         let v = report.into_result()?;
         let verdict = policy.check(&v, now);
-        let taken = self.checkout.take(&v, hash, verdict, now).await?;
+        let taken = self.checkout.take(&v, described, verdict, now).await?;
         Ok((carrier.unwrap_or(Carrier::PaymentSignature), v, taken))
     }
 
@@ -585,9 +592,10 @@ impl Paywall {
         pairs: &[(&str, &str)],
         policy: &PayeePolicy,
         book: &QuoteBook,
-        hash: [u8; 32],
+        described: &RequestDescriptor,
         now: u64,
     ) -> Result<(Carrier, Verified, Taken), Error> {
+        let hash = described.hash;
         let (carrier, report) = check_headers(pairs.iter().copied(), &self.verifier, None);
         let carrier = carrier.unwrap_or(Carrier::PaymentSignature);
         let v = report.into_result()?;
@@ -607,10 +615,10 @@ impl Paywall {
                 "the quote is paid, or being paid, by another mandate",
             );
             // A retry of the mandate that holds the quote may still be owed its serve.
-            let taken = self.checkout.take(&v, hash, Err(e), now).await?;
+            let taken = self.checkout.take(&v, described, Err(e), now).await?;
             return Ok((carrier, v, taken));
         }
-        let taken = self.checkout.take(&v, hash, verdict, now).await;
+        let taken = self.checkout.take(&v, described, verdict, now).await;
         if claimed {
             book.conclude(&key, id, &taken);
         }

@@ -13,6 +13,7 @@ use aep2::json::{self, Value};
 use aep2::{Error, Reason, Verifier};
 use aep2_mcp::ToolCall;
 use aep2_mcp::paid::{Accepted, PaymentFuture, Payments, Price};
+use aep2_sp::RequestDescriptor;
 use aep2_x402::PaymentResponse;
 use axum::body::Body;
 use axum::extract::Request;
@@ -93,7 +94,9 @@ impl Payments for McpCheckout {
             let policy = price.policy.clone().with_request_hash(request);
             let (carrier, report) = aep2_mcp::check_call(call, &self.verifier, None);
             let v = report.into_result()?;
-            let taken = self.checkout.take(&v, request, policy.check(&v, now), now).await?;
+            let arguments = call.arguments.clone().map(aep2::json::Value::Object);
+            let described = RequestDescriptor::mcp(&call.name, arguments.as_ref(), request);
+            let taken = self.checkout.take(&v, &described, policy.check(&v, now), now).await?;
             Ok(Accepted {
                 carrier: carrier.unwrap_or(aep2_mcp::Carrier::Mandate),
                 response: PaymentResponse::accepted(&v, Some(&taken.receipt)),

@@ -4,6 +4,7 @@
 //! A receipt returned here has been parsed but not verified: the payee checks it with
 //! [`aep2::Receipt::verify`] against the SP it trusts and the mandate it sent.
 
+use crate::audit::RequestDescriptor;
 use aep2::json::{Limits, parse};
 use aep2::{Error, Reason, Receipt};
 use http_body_util::{BodyExt, Full, Limited};
@@ -116,14 +117,28 @@ impl SpClient {
         envelope_json: &str,
         submission_id: Option<&[u8; 16]>,
     ) -> Result<EnqueueResponse, SpClientError> {
-        let header = submission_id.map(crate::format_submission_id);
+        self.enqueue_described(envelope_json, submission_id, None).await
+    }
+
+    /// Like [`SpClient::enqueue_full`], describing the request the mandate pays for in
+    /// [`crate::audit::REQUEST_HEADER`], for the SP's audit trail.
+    pub async fn enqueue_described(
+        &self,
+        envelope_json: &str,
+        submission_id: Option<&[u8; 16]>,
+        request: Option<&RequestDescriptor>,
+    ) -> Result<EnqueueResponse, SpClientError> {
+        let id = submission_id.map(crate::format_submission_id);
+        let described = request.map(RequestDescriptor::to_header);
+        let headers: Vec<(&str, &str)> = [
+            id.as_deref().map(|v| (crate::SUBMISSION_ID_HEADER, v)),
+            described.as_deref().map(|v| (crate::audit::REQUEST_HEADER, v)),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
         let v = self
-            .call_with(
-                Method::POST,
-                "/enqueue",
-                Some(envelope_json.to_owned()),
-                header.as_deref(),
-            )
+            .call_with(Method::POST, "/enqueue", Some(envelope_json.to_owned()), &headers)
             .await?;
         let receipt_value = v
             .get("receipt")
@@ -174,7 +189,7 @@ impl SpClient {
     }
 
     async fn call(&self, method: Method, path: &str, body: Option<String>) -> Result<J, SpClientError> {
-        self.call_with(method, path, body, None).await
+        self.call_with(method, path, body, &[]).await
     }
 
     async fn call_with(
@@ -182,14 +197,14 @@ impl SpClient {
         method: Method,
         path: &str,
         body: Option<String>,
-        submission_id: Option<&str>,
+        headers: &[(&str, &str)],
     ) -> Result<J, SpClientError> {
         let mut req = Request::builder().method(method).uri(format!("{}{path}", self.base));
         if body.is_some() {
             req = req.header(hyper::header::CONTENT_TYPE, "application/json");
         }
-        if let Some(id) = submission_id {
-            req = req.header(crate::SUBMISSION_ID_HEADER, id);
+        for (name, value) in headers {
+            req = req.header(*name, *value);
         }
         let req = req
             .body(Full::new(Bytes::from(body.unwrap_or_default())))

@@ -23,12 +23,14 @@
 //! # Ok::<(), aep2::Error>(())
 //! ```
 
+pub mod audit;
 pub mod client;
 pub mod config;
 pub mod ledger;
 pub mod service;
 pub mod settlement;
 
+pub use audit::{PaidRequest, RequestDescriptor};
 pub use client::{EnqueueResponse, SpClient, SpClientError};
 pub use config::{ChainConfig, ChainSource, Config, EmbeddedChain, HttpLimits};
 pub use ledger::{
