@@ -419,7 +419,7 @@ pub fn parse_unix(text: &str) -> Option<u64> {
     canonical
         .then(|| text.parse::<u64>().ok())
         .flatten()
-        .filter(|&t| t <= (1 << 53) - 1)
+        .filter(|&t| t < (1 << 53))
 }
 
 /// Which records to read (spec `aep2.md#sp-audit`, *Export*).
