@@ -5,7 +5,8 @@ use aep2::crypto::secp256k1::SecretKey;
 use aep2::json::{self, Limits, Value};
 use aep2::{
     AccountId, Domain, EnvelopeForm, Error, EvmAddress, EvmMandate, Mandate, PayerKey, Reason, Receipt,
-    ReceiptExpectations, Result, SignedMandate, SpId, U256, mandate_digest, sign_mandate,
+    ReceiptExpectations, Result, SignedLane, SignedMandate, SpId, U256, mandate_digest, sign_lane_mandate,
+    sign_mandate,
 };
 use aep2_x402::PaymentRequirements;
 use http_body_util::{BodyExt, Full, Limited};
@@ -33,6 +34,9 @@ pub struct Payer {
     key: SecretKey,
     domain: Domain,
     nonce: AtomicU64,
+    /// The chain this payer signs under (spec `aep2.md#lane-mandate`), root first; empty: it
+    /// signs as the owner.
+    lanes: Vec<SignedLane>,
 }
 
 impl std::fmt::Debug for Payer {
@@ -53,12 +57,51 @@ impl Payer {
             key,
             domain,
             nonce: AtomicU64::new(first_nonce),
+            lanes: Vec::new(),
         }
     }
 
-    /// The payer's address.
+    /// An agent paying from its owner's funds under a spending lane: `key` is the leaf lane's
+    /// agent key and `lanes` the chain, root first. Its mandates name the lanes' owner, are
+    /// signed under the leaf, and draw random 128-bit nonces, since every agent of the owner
+    /// shares the owner's nonce space (spec `aep2.md#lane-mandate`, *Nonces*). Fails if the chain
+    /// is empty, longer than 3 links, or its leaf's agent is not `key`'s address.
+    pub fn under_lane(key: SecretKey, domain: Domain, lanes: Vec<SignedLane>) -> Result<Payer> {
+        let leaf = lanes
+            .last()
+            .ok_or_else(|| Error::new(Reason::LaneDepthExceeded, "no lane to pay under"))?;
+        if lanes.len() > aep2::lane::MAX_LANE_DEPTH {
+            return Err(Error::new(Reason::LaneDepthExceeded, "more than 3 lanes"));
+        }
+        if leaf.lane.agent != AccountId::Evm(key.address()) {
+            return Err(Error::new(
+                Reason::SignatureInvalid,
+                format!(
+                    "the key is {}, the leaf lane's agent {}",
+                    key.address(),
+                    leaf.lane.agent
+                ),
+            ));
+        }
+        Ok(Payer {
+            key,
+            domain,
+            nonce: AtomicU64::new(0),
+            lanes,
+        })
+    }
+
+    /// The address whose funds its mandates debit: the lanes' owner, or its own.
     pub fn address(&self) -> EvmAddress {
-        self.key.address()
+        match self.lanes.first().map(|l| l.lane.owner) {
+            Some(AccountId::Evm(owner)) => owner,
+            _ => self.key.address(),
+        }
+    }
+
+    /// The lane chain it signs under (empty for an owner).
+    pub fn lanes(&self) -> &[SignedLane] {
+        &self.lanes
     }
 
     /// The domain it signs for.
@@ -71,6 +114,16 @@ impl Payer {
         self.nonce.fetch_add(1, Ordering::Relaxed)
     }
 
+    fn fresh_nonce(&self) -> Result<U256> {
+        if self.lanes.is_empty() {
+            return Ok(U256::from_u64(self.next_nonce()));
+        }
+        let mut bytes = [0u8; 32];
+        getrandom::fill(&mut bytes[16..])
+            .map_err(|e| Error::new(Reason::SignatureInvalid, format!("no randomness for a nonce: {e}")))?;
+        Ok(U256(bytes))
+    }
+
     /// Signs an MVP-envelope mandate paying `amount` of `token` to `payee`, valid until
     /// `deadline`, with `reference` as `ref` and the next nonce.
     pub fn sign(
@@ -81,7 +134,7 @@ impl Payer {
         deadline: u64,
         reference: [u8; 32],
     ) -> Result<SignedMandate> {
-        self.sign_with_nonce(payee, token, amount, deadline, reference, self.next_nonce())
+        self.sign_mandate(payee, token, amount, deadline, reference, self.fresh_nonce()?)
     }
 
     /// [`Payer::sign`] with an explicit nonce.
@@ -94,21 +147,33 @@ impl Payer {
         reference: [u8; 32],
         nonce: u64,
     ) -> Result<SignedMandate> {
+        self.sign_mandate(payee, token, amount, deadline, reference, U256::from_u64(nonce))
+    }
+
+    fn sign_mandate(
+        &self,
+        payee: EvmAddress,
+        token: EvmAddress,
+        amount: U256,
+        deadline: u64,
+        reference: [u8; 32],
+        nonce: U256,
+    ) -> Result<SignedMandate> {
         let mandate = Mandate::Eip712(EvmMandate {
-            owner: self.key.address(),
+            owner: self.address(),
             token,
             payee,
             amount,
-            nonce: U256::from_u64(nonce),
+            nonce,
             deadline,
             reference,
         });
-        let (signed, _) = sign_mandate(
-            &mandate,
-            &self.domain,
-            &PayerKey::Secp256k1(self.key.clone()),
-            EnvelopeForm::Mvp,
-        )?;
+        let key = PayerKey::Secp256k1(self.key.clone());
+        let (signed, _) = if self.lanes.is_empty() {
+            sign_mandate(&mandate, &self.domain, &key, EnvelopeForm::Mvp)?
+        } else {
+            sign_lane_mandate(&mandate, &self.domain, &key, EnvelopeForm::Mvp, &self.lanes)?
+        };
         Ok(signed)
     }
 
