@@ -446,6 +446,98 @@ impl Default for AuditQuery {
     }
 }
 
+/// The form of a page of `GET /v1/audit`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PageFormat {
+    /// `{"success": true, "records": [...], "next": cursor | null}`.
+    Json,
+    /// One record per line; the next cursor in [`NEXT_CURSOR_HEADER`].
+    Jsonl,
+    /// A header line, then one record per line; the next cursor in [`NEXT_CURSOR_HEADER`].
+    Csv,
+}
+
+/// The response header naming the next page of a `jsonl` or `csv` page.
+pub const NEXT_CURSOR_HEADER: &str = "aep2-next-cursor";
+
+/// Reads the query of `GET /v1/audit`: `lane`, `since`, `after`, `limit` (1 ..= 1000),
+/// `format`, each at most once; anything else is `field_type` (`unknown_field` for another name).
+pub fn parse_audit_query(raw: Option<&str>) -> Result<(AuditQuery, PageFormat), Error> {
+    let bad = |why: String| Error::new(Reason::FieldType, why);
+    let mut query = AuditQuery::default();
+    let mut format = PageFormat::Json;
+    let mut seen = Vec::new();
+    for pair in raw.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        if seen.contains(&k) {
+            return Err(bad(format!("query parameter {k} given twice")));
+        }
+        seen.push(k);
+        match k {
+            "lane" => {
+                let lower = v.len() == 66
+                    && v.starts_with("0x")
+                    && v[2..].bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+                query.lane = Some(
+                    lower
+                        .then(|| hex_decode_0x(v).and_then(|b| <[u8; 32]>::try_from(b).ok()))
+                        .flatten()
+                        .ok_or_else(|| bad("lane must be 0x and 64 lowercase hex digits".into()))?,
+                );
+            }
+            "since" => query.since = Some(parse_unix(v).ok_or_else(|| bad("since must be a unix time".into()))?),
+            "after" => query.after = Some(Cursor::parse(v)?),
+            "limit" => {
+                query.limit = parse_unix(v)
+                    .and_then(|n| usize::try_from(n).ok())
+                    .filter(|n| (1..=MAX_PAGE).contains(n))
+                    .ok_or_else(|| bad(format!("limit must be 1 to {MAX_PAGE}")))?;
+            }
+            "format" => {
+                format = match v {
+                    "json" => PageFormat::Json,
+                    "jsonl" => PageFormat::Jsonl,
+                    "csv" => PageFormat::Csv,
+                    _ => return Err(bad("format must be json, jsonl or csv".into())),
+                }
+            }
+            _ => {
+                return Err(Error::new(
+                    Reason::UnknownField,
+                    "query parameters are lane, since, after, limit and format",
+                ));
+            }
+        }
+    }
+    Ok((query, format))
+}
+
+/// A rendered page: its content type, body and the cursor of the next page (`None` on the last).
+pub fn render_page(page: &[AuditRecord], limit: usize, format: PageFormat) -> (&'static str, String, Option<String>) {
+    let next = (page.len() == limit)
+        .then(|| page.last().map(|r| r.cursor().to_text()))
+        .flatten();
+    match format {
+        PageFormat::Json => {
+            let body = Object::new()
+                .with("success", Value::Bool(true))
+                .with("records", Value::Array(page.iter().map(AuditRecord::to_json).collect()))
+                .with("next", next.clone().map_or(Value::Null, Value::String));
+            ("application/json", json::to_compact(&Value::Object(body)), next)
+        }
+        PageFormat::Jsonl => (
+            "application/x-ndjson",
+            page.iter().map(AuditRecord::to_jsonl).collect(),
+            next,
+        ),
+        PageFormat::Csv => {
+            let mut body = csv_header();
+            body.extend(page.iter().map(AuditRecord::to_csv));
+            ("text/csv; charset=utf-8", body, next)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
