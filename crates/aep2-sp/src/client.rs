@@ -188,6 +188,21 @@ impl SpClient {
         self.call(Method::GET, &path, None).await
     }
 
+    /// `POST /v1/lanes/revoke` with the body `{"revocation", "lanes"}` (its JSON text): the SP's
+    /// answer `{"success", "lane", "revoked", "revokedAt"}`.
+    pub async fn revoke_lane(&self, body_json: &str) -> Result<J, SpClientError> {
+        self.call(Method::POST, "/v1/lanes/revoke", Some(body_json.to_owned()))
+            .await
+    }
+
+    /// `GET /v1/lanes/{laneId}`: a stored lane's counters (`lane_unknown` if the SP has none).
+    pub async fn lane(&self, lane_id: &str) -> Result<J, SpClientError> {
+        if !lane_id.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return Err(SpClientError::Protocol("lane id must be 0x-hex".into()));
+        }
+        self.call(Method::GET, &format!("/v1/lanes/{lane_id}"), None).await
+    }
+
     async fn call(&self, method: Method, path: &str, body: Option<String>) -> Result<J, SpClientError> {
         self.call_with(method, path, body, &[]).await
     }

@@ -34,16 +34,17 @@ pub use audit::{PaidRequest, RequestDescriptor};
 pub use client::{EnqueueResponse, SpClient, SpClientError};
 pub use config::{ChainConfig, ChainSource, Config, EmbeddedChain, HttpLimits};
 pub use ledger::{
-    AccountKey, Balance, BatchState, Deposit, DepositOutcome, Enqueued, FundsEvent, ItemOutcome, Ledger, LedgerOptions,
-    NewBatch, QueuedMandate, Settlement, Status, StoredBatch, StoredMandate, TxAttempt,
+    AccountKey, Balance, BatchState, Deposit, DepositOutcome, Enqueued, FundsEvent, ItemOutcome, LaneLink, LaneState,
+    Ledger, LedgerOptions, NewBatch, QueuedMandate, Settlement, Status, StoredBatch, StoredMandate, TxAttempt,
 };
 
 use aep2::envelope::decode_json_bytes;
 use aep2::json::{Value, to_compact};
 use aep2::uint::U256;
+use aep2::lane::{LaneRevocation, SignedLane};
 use aep2::{
-    AccountId, Domain, EnvelopeForm, Error, Mandate, Profile, Reason, Receipt, ReceiptKind, ReplayKey, SpId, SpKey,
-    Verified, Verifier,
+    AccountId, Domain, EnvelopeForm, Error, Mandate, Profile, Reason, Receipt, ReceiptKind, ReceiptLane, ReplayKey,
+    SpId, SpKey, Verified, Verifier,
 };
 use ledger::NewMandate;
 
@@ -151,15 +152,6 @@ impl Processor {
         let v = decode_json_bytes(body)?;
         let verifier = self.verifier_for(&v)?;
         let verified = verifier.check_value(&v, None).into_result()?;
-        // This SP keeps no lane counters: a lane's total, count and allowance would go
-        // unenforced, so it accepts no lane mandate, before reserving anything
-        // (spec `aep2.md#lane-settlement`).
-        if !verified.signed.lanes.is_empty() {
-            return Err(Error::new(
-                Reason::LanesUnsupported,
-                "this settlement processor does not enforce spending-lane limits",
-            ));
-        }
         // A retry after a lost response gets the first receipt even if the mandate has expired
         // since: returning a stored promise is not signing a new one.
         if let Some(mut stored) = self.ledger.resubmission(&verified.digest.id, submission_id, now)? {
@@ -186,6 +178,11 @@ impl Processor {
                 format!("deadline {deadline} is before now ({now}) minus the skew {}", self.skew),
             ));
         }
+        // The lanes' validity windows by this SP's clock (spec `aep2.md#lane-settlement`): the
+        // stateless rules were checked above without a time.
+        if !verified.signed.lanes.is_empty() {
+            aep2::lane::check_chain_policy(&verified.signed.lanes, verified.mandate(), Some(now))?;
+        }
         let enqueue_deadline = now.saturating_add(self.window);
         if enqueue_deadline > deadline {
             return Err(Error::new(
@@ -196,11 +193,52 @@ impl Processor {
                 ),
             ));
         }
-        let receipt = self.sign(&verified, enqueue_deadline)?;
         let text = std::str::from_utf8(body).map_err(|e| Error::new(Reason::Utf8Invalid, e.to_string()))?;
-        let mut record = new_mandate(&verified, text, receipt, enqueue_deadline, now)?;
+        if verified.signed.lanes.is_empty() {
+            let receipt = self.sign(&verified, enqueue_deadline)?;
+            let mut record = new_mandate(&verified, text, receipt, enqueue_deadline, now)?;
+            record.submission_id = submission_id;
+            return self.ledger.enqueue(&record);
+        }
+        // Under a lane the receipt states what remains, known only inside the ledger's
+        // transaction: it is signed there.
+        let mut record = new_mandate(&verified, text, String::new(), enqueue_deadline, now)?;
         record.submission_id = submission_id;
-        self.ledger.enqueue(&record)
+        record.lanes = lane_links(&verified.signed.lanes, &verified.domain)?;
+        let leaf = record.lanes.last().map(|l| l.id).unwrap_or([0; 32]);
+        self.ledger.enqueue_with(&record, |remaining| {
+            let lane = remaining.map(|r| ReceiptLane {
+                id: leaf,
+                remaining: *r,
+            });
+            self.sign_with(&verified, enqueue_deadline, lane)
+        })
+    }
+
+    /// Accepts a `POST /v1/lanes/revoke` body `{"revocation", "lanes"}` at time `now` (spec
+    /// `aep2.md#lane-revocation`): the revocation's domain must be served; the chain and the
+    /// revocation are verified ([`aep2::lane::check_revocation`]) and the revocation recorded.
+    /// Returns the revoked lane's id and when it was revoked (the first time, if it already was).
+    pub fn revoke(&self, body: &[u8], now: u64) -> Result<([u8; 32], u64), Error> {
+        let v = decode_json_bytes(body)?;
+        let f = aep2::schema::Fields::new(&v, "request", &["revocation", "lanes"])?;
+        let revocation = LaneRevocation::from_json(f.value("revocation")?)?;
+        let profile = revocation.domain.profile();
+        if !self.verifiers.iter().any(|x| *x.expected() == revocation.domain) {
+            let reason = if self.verifiers.iter().any(|x| x.expected().profile() == profile) {
+                Reason::DomainMismatch
+            } else {
+                Reason::ProfileMismatch
+            };
+            return Err(Error::new(reason, "this settlement processor does not serve the revocation's domain"));
+        }
+        let chain = aep2::lane::parse_chain(profile, f.value("lanes")?)?;
+        aep2::lane::check_revocation(&revocation, &chain)?;
+        let links = lane_links(&chain, &revocation.domain)?;
+        let (at, _) = self
+            .ledger
+            .revoke_lane(&links, &to_compact(&revocation.to_json()), now)?;
+        Ok((revocation.lane, at))
     }
 
     /// Picks the verifier for an envelope by its shape, so that the verifier's own schema checks
@@ -255,6 +293,10 @@ impl Processor {
     /// The receipt form a submission gets (by its envelope form and profile) and the key for it.
     fn receipt_key(&self, v: &Verified) -> Result<(ReceiptKind, &SpKey), Error> {
         let (kind, key) = match (v.signed.form, v.mandate().profile()) {
+            // A lane mandate's receipt states the lane's remaining budget, which only the native
+            // form has room for, whatever the envelope's form (spec `aep2.md#sp-enqueue`).
+            (_, Profile::Eip712) if !v.signed.lanes.is_empty() => (ReceiptKind::Native, &self.secp256k1),
+            (_, _) if !v.signed.lanes.is_empty() => (ReceiptKind::Native, &self.ed25519),
             (EnvelopeForm::Mvp, Profile::Eip712) => (ReceiptKind::MvpEvm, &self.secp256k1),
             (EnvelopeForm::Mvp, Profile::SolanaMvp) => (ReceiptKind::MvpSolana, &self.ed25519),
             (_, Profile::Eip712) => (ReceiptKind::Native, &self.secp256k1),
@@ -267,10 +309,38 @@ impl Processor {
     }
 
     fn sign(&self, v: &Verified, enqueue_deadline: u64) -> Result<String, Error> {
+        self.sign_with(v, enqueue_deadline, None)
+    }
+
+    fn sign_with(&self, v: &Verified, enqueue_deadline: u64, lane: Option<ReceiptLane>) -> Result<String, Error> {
         let (kind, key) = self.receipt_key(v)?;
-        let receipt = key.sign_receipt(kind, &v.digest, enqueue_deadline, Some(&v.domain))?;
+        let receipt = key.sign_receipt_with(kind, &v.digest, enqueue_deadline, Some(&v.domain), lane)?;
         Ok(to_compact(&receipt.to_json()))
     }
+}
+
+/// The ledger's records of a verified chain's links, root first.
+pub fn lane_links(chain: &[SignedLane], domain: &Domain) -> Result<Vec<LaneLink>, Error> {
+    chain
+        .iter()
+        .map(|l| {
+            let lane = &l.lane;
+            Ok(LaneLink {
+                id: lane.digest(domain)?.id,
+                domain: domain_key(domain),
+                parent: lane.parent,
+                owner: account_display(&lane.owner),
+                agent: account_display(&lane.agent),
+                token: account_display(&lane.token),
+                signed: to_compact(&l.to_json()),
+                total: lane.total,
+                max_payments: lane.max_payments,
+                period: lane.period,
+                allowance: lane.allowance,
+                valid_from: lane.valid_from,
+            })
+        })
+        .collect()
 }
 
 fn new_mandate(
@@ -310,6 +380,8 @@ fn new_mandate(
         enqueue_deadline,
         now,
         submission_id: None,
+        lanes: Vec::new(),
+        request: None,
     })
 }
 

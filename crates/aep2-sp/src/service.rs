@@ -44,8 +44,12 @@ pub fn status_for(reason: Reason) -> StatusCode {
         Reason::HeaderTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         Reason::ContentTypeUnsupported => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         Reason::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
-        Reason::RouteUnknown | Reason::MandateUnknown => StatusCode::NOT_FOUND,
-        Reason::InsufficientFunds => StatusCode::PAYMENT_REQUIRED,
+        Reason::RouteUnknown | Reason::MandateUnknown | Reason::LaneUnknown => StatusCode::NOT_FOUND,
+        Reason::InsufficientFunds
+        | Reason::LaneTotalExceeded
+        | Reason::LanePaymentsExhausted
+        | Reason::LanePeriodExceeded => StatusCode::PAYMENT_REQUIRED,
+        Reason::LaneRevoked | Reason::LaneRevokerInvalid => StatusCode::FORBIDDEN,
         Reason::NonceReused | Reason::MandateReplayed => StatusCode::CONFLICT,
         Reason::ReplayStoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         _ => StatusCode::BAD_REQUEST,
@@ -81,10 +85,13 @@ fn json_response(status: StatusCode, body: String) -> Response {
     (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
-/// The router: `POST /enqueue`, `GET /health`, `GET /v1/mandates/{id}`, `GET /v1/accounts`.
+/// The router: `POST /enqueue`, `GET /health`, `GET /v1/mandates/{id}`, `GET /v1/accounts`,
+/// `POST /v1/lanes/revoke`, `GET /v1/lanes/{id}`.
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/enqueue", any(enqueue))
+        .route("/v1/lanes/revoke", any(revoke_lane))
+        .route("/v1/lanes/{id}", any(lane))
         .route("/health", any(health))
         .route("/v1/mandates/{id}", any(mandate))
         .route("/v1/accounts", any(accounts))
@@ -121,43 +128,10 @@ async fn enqueue(State(st): State<Arc<AppState>>, req: Request) -> Response {
     if let Some(r) = only(req.method(), Method::POST, "/enqueue") {
         return r;
     }
-    let limit = st.limits.max_body_bytes;
-    if !is_json(req.headers()) {
-        return error_response(&Error::new(
-            Reason::ContentTypeUnsupported,
-            "Content-Type must be application/json",
-        ));
-    }
-    let declared = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit as u64) {
-        return error_response(&Error::new(
-            Reason::HeaderTooLarge,
-            format!("body of {} bytes, limit {limit}", declared.unwrap_or(0)),
-        ));
-    }
-    let submission = match submission_of(req.headers()) {
-        Ok(id) => id,
-        Err(e) => return error_response(&e),
-    };
-    let read = Limited::new(req.into_body(), limit).collect();
-    let body = match tokio::time::timeout(st.limits.body_timeout, read).await {
-        Err(_) => {
-            return error_response(&Error::new(
-                Reason::RequestTimeout,
-                format!("body not received within {} ms", st.limits.body_timeout.as_millis()),
-            ));
-        }
-        Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => {
-            return error_response(&Error::new(Reason::HeaderTooLarge, format!("body over {limit} bytes")));
-        }
-        Ok(Err(e)) => {
-            return error_response(&Error::new(Reason::JsonInvalid, format!("reading the body: {e}")));
-        }
-        Ok(Ok(collected)) => collected.to_bytes(),
+    // The submission id is read after the content type and the declared size, as before.
+    let (submission, body) = match read_body(&st, req, submission_of).await {
+        Ok(b) => b,
+        Err(r) => return r,
     };
     let now = unix_now();
     let worker = st.clone();
@@ -173,6 +147,132 @@ async fn enqueue(State(st): State<Arc<AppState>>, req: Request) -> Response {
             Reason::ReplayStoreUnavailable,
             format!("enqueue worker failed: {join}"),
         )),
+    }
+}
+
+/// `POST /v1/lanes/revoke` (spec `aep2.md#lane-revocation`): the limits of `/enqueue`, then
+/// [`Processor::revoke`].
+async fn revoke_lane(State(st): State<Arc<AppState>>, req: Request) -> Response {
+    if let Some(r) = only(req.method(), Method::POST, "/v1/lanes/revoke") {
+        return r;
+    }
+    let ((), body) = match read_body(&st, req, |_| Ok(())).await {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let now = unix_now();
+    let worker = st.clone();
+    match tokio::task::spawn_blocking(move || worker.processor.revoke(&body, now)).await {
+        Ok(Ok((id, at))) => json_response(
+            StatusCode::OK,
+            json!({"success": true, "lane": hex_encode_0x(&id), "revoked": true, "revokedAt": at}).to_string(),
+        ),
+        Ok(Err(e)) => error_response(&e),
+        Err(join) => error_response(&Error::new(Reason::ReplayStoreUnavailable, join.to_string())),
+    }
+}
+
+/// `GET /v1/lanes/{laneId}`: a stored lane's counters (spec `aep2.md#lane-settlement`).
+async fn lane(State(st): State<Arc<AppState>>, method: Method, id: Result<Path<String>, PathRejection>) -> Response {
+    if let Some(r) = only(&method, Method::GET, "/v1/lanes/{laneId}") {
+        return r;
+    }
+    let id = id.map(|Path(id)| id).unwrap_or_default();
+    let Some(key) = hex_decode_0x(&id).and_then(|b| <[u8; 32]>::try_from(b).ok()) else {
+        return error_response(&Error::new(
+            Reason::FieldType,
+            "the lane id must be 0x followed by 64 hex digits",
+        ));
+    };
+    let now = unix_now();
+    let worker = st.clone();
+    let found = match tokio::task::spawn_blocking(move || worker.processor.ledger().lane(&key, now)).await {
+        Ok(Ok(found)) => found,
+        Ok(Err(e)) => return error_response(&e),
+        Err(join) => return error_response(&Error::new(Reason::ReplayStoreUnavailable, join.to_string())),
+    };
+    let Some(l) = found else {
+        return error_response(&Error::new(Reason::LaneUnknown, format!("no lane {id}")));
+    };
+    json_response(
+        StatusCode::OK,
+        json!({ "success": true, "lane": lane_json(&l) }).to_string(),
+    )
+}
+
+/// The `lane` object of `GET /v1/lanes/{laneId}`.
+pub fn lane_json(l: &crate::LaneState) -> J {
+    let k = &l.link;
+    let revocation: J = l
+        .revocation
+        .as_deref()
+        .and_then(|r| serde_json::from_str(r).ok())
+        .unwrap_or(J::Null);
+    json!({
+        "id": hex_encode_0x(&k.id),
+        "parent": hex_encode_0x(&k.parent),
+        "domain": k.domain,
+        "owner": k.owner,
+        "agent": k.agent,
+        "token": k.token,
+        "total": k.total.to_string(),
+        "spent": l.spent.to_string(),
+        "remaining": l.remaining.to_string(),
+        "maxPayments": k.max_payments,
+        "payments": l.payments,
+        "period": k.period,
+        "allowance": k.allowance.to_string(),
+        "validFrom": k.valid_from,
+        "windowIndex": l.window_index,
+        "windowSpent": l.window_spent.to_string(),
+        "revoked": l.chain_revoked_at.is_some(),
+        "revokedAt": l.chain_revoked_at,
+        "revocation": revocation,
+    })
+}
+
+/// Reads a JSON request body under the envelope limits of `/enqueue` (content type, declared
+/// size, then `head`'s own header check, then the size and timeout of the body); `Err` is the
+/// answer to send.
+async fn read_body<T>(
+    st: &AppState,
+    req: Request,
+    head: impl FnOnce(&HeaderMap) -> Result<T, Error>,
+) -> Result<(T, axum::body::Bytes), Response> {
+    let limit = st.limits.max_body_bytes;
+    if !is_json(req.headers()) {
+        return Err(error_response(&Error::new(
+            Reason::ContentTypeUnsupported,
+            "Content-Type must be application/json",
+        )));
+    }
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(error_response(&Error::new(
+            Reason::HeaderTooLarge,
+            format!("body of {} bytes, limit {limit}", declared.unwrap_or(0)),
+        )));
+    }
+    let t = head(req.headers()).map_err(|e| error_response(&e))?;
+    let read = Limited::new(req.into_body(), limit).collect();
+    match tokio::time::timeout(st.limits.body_timeout, read).await {
+        Err(_) => Err(error_response(&Error::new(
+            Reason::RequestTimeout,
+            format!("body not received within {} ms", st.limits.body_timeout.as_millis()),
+        ))),
+        Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => Err(error_response(&Error::new(
+            Reason::HeaderTooLarge,
+            format!("body over {limit} bytes"),
+        ))),
+        Ok(Err(e)) => Err(error_response(&Error::new(
+            Reason::JsonInvalid,
+            format!("reading the body: {e}"),
+        ))),
+        Ok(Ok(collected)) => Ok((t, collected.to_bytes())),
     }
 }
 

@@ -16,6 +16,10 @@ pub const MANDATE_TYPE: &str =
     "Mandate(address owner,address token,address payee,uint256 amount,uint256 nonce,uint256 deadline,bytes32 ref)";
 /// The native EVM receipt's EIP-712 type.
 pub const RECEIPT_TYPE: &str = "Receipt(address sp,bytes32 mandateDigest,uint256 enqueueDeadline)";
+/// The EIP-712 type of a native EVM receipt for a mandate under a spending lane: the receipt's
+/// members and the leaf lane's id and remaining budget (spec `aep2.md#lane-settlement`).
+pub const LANE_RECEIPT_TYPE: &str =
+    "LaneReceipt(address sp,bytes32 mandateDigest,uint256 enqueueDeadline,bytes32 lane,uint256 remaining)";
 /// The EIP-712 domain type used by AEP2 (no salt).
 pub const DOMAIN_TYPE: &str = "EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)";
 /// Domain name of the debit wallet (signs mandates).
@@ -28,6 +32,7 @@ pub const DOMAIN_VERSION: &str = "1";
 
 static MANDATE_TYPEHASH: LazyLock<[u8; 32]> = LazyLock::new(|| keccak256(MANDATE_TYPE.as_bytes()));
 static RECEIPT_TYPEHASH: LazyLock<[u8; 32]> = LazyLock::new(|| keccak256(RECEIPT_TYPE.as_bytes()));
+static LANE_RECEIPT_TYPEHASH: LazyLock<[u8; 32]> = LazyLock::new(|| keccak256(LANE_RECEIPT_TYPE.as_bytes()));
 static DOMAIN_TYPEHASH: LazyLock<[u8; 32]> = LazyLock::new(|| keccak256(DOMAIN_TYPE.as_bytes()));
 
 /// The three hashes that make up an EIP-712 signature input, kept for vectors and debugging.
@@ -130,6 +135,27 @@ pub fn receipt_parts(
         &sp.to_word(),
         mandate_digest,
         &U256::from_u64(enqueue_deadline).0,
+    ]);
+    Eip712Parts::new(domain_separator(RECEIPT_DOMAIN_NAME, domain), struct_hash)
+}
+
+/// The EIP-712 parts of a native EVM lane receipt ([`LANE_RECEIPT_TYPE`]) under the
+/// settlement-processor domain.
+pub fn lane_receipt_parts(
+    sp: &EvmAddress,
+    mandate_digest: &[u8; 32],
+    enqueue_deadline: u64,
+    lane: &[u8; 32],
+    remaining: &U256,
+    domain: &Eip712Domain,
+) -> Eip712Parts {
+    let struct_hash = keccak256_parts(&[
+        &*LANE_RECEIPT_TYPEHASH,
+        &sp.to_word(),
+        mandate_digest,
+        &U256::from_u64(enqueue_deadline).0,
+        lane,
+        &remaining.0,
     ]);
     Eip712Parts::new(domain_separator(RECEIPT_DOMAIN_NAME, domain), struct_hash)
 }

@@ -637,3 +637,207 @@ pub fn check_chain_policy(chain: &[SignedLane], mandate: &Mandate, now: Option<u
     }
     Ok(())
 }
+
+/// The EIP-712 type of a lane revocation, under the debit wallet's domain.
+pub const LANE_REVOCATION_TYPE: &str = "LaneRevocation(bytes32 lane,address revoker,uint256 issuedAt)";
+/// Prefix of the native Ed25519 signing input of a lane revocation.
+pub const ED25519_LANE_REVOCATION_TAG: &[u8] = b"AEP2/ed25519/lane-revocation/v1\0";
+
+static LANE_REVOCATION_TYPEHASH: LazyLock<[u8; 32]> = LazyLock::new(|| keccak256(LANE_REVOCATION_TYPE.as_bytes()));
+
+/// The members of a lane revocation, in definition order.
+pub const LANE_REVOCATION_FIELDS: [&str; 8] = [
+    "aep2",
+    "kind",
+    "profile",
+    "domain",
+    "lane",
+    "revoker",
+    "issuedAt",
+    "signature",
+];
+
+/// A signed revocation of a lane (spec `aep2.md#lane-revocation`): the grantor of the lane, or of
+/// one of its ancestors, withdraws it and everything under it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LaneRevocation {
+    /// The deployment the lane belongs to.
+    pub domain: Domain,
+    /// The id of the lane revoked.
+    pub lane: [u8; 32],
+    /// Who signs it: the owner, or the agent of a link above the revoked lane.
+    pub revoker: AccountId,
+    /// When the revoker signed it (unix seconds).
+    pub issued_at: u64,
+    /// The revoker's signature text (`0x` hex or base58).
+    pub signature: String,
+}
+
+impl LaneRevocation {
+    /// Parses a revocation object: member set, then each member in definition order.
+    pub fn from_json(v: &Value) -> Result<LaneRevocation> {
+        let f = Fields::new(v, "revocation", &LANE_REVOCATION_FIELDS)?;
+        let version = parse_json_integer(f.number("aep2")?).map_err(|e| e.at("revocation.aep2"))?;
+        if version != crate::envelope::AEP2_VERSION {
+            return Err(Error::new(
+                Reason::UnsupportedVersion,
+                format!("aep2 version {version}"),
+            ));
+        }
+        if f.string("kind")? != "lane-revocation" {
+            return Err(Error::new(
+                Reason::FieldType,
+                "revocation.kind must be \"lane-revocation\"",
+            ));
+        }
+        let profile = Profile::parse(f.string("profile")?)?;
+        if profile == Profile::SolanaMvp {
+            return Err(Error::new(Reason::UnsupportedProfile, "solana-mvp has no lanes"));
+        }
+        let domain = Domain::from_json(profile, f.value("domain")?)?;
+        let lane = f.string("lane").and_then(bytes32).map_err(|e| e.at("revocation.lane"))?;
+        let revoker = f
+            .string("revoker")
+            .and_then(|t| account(profile, t))
+            .map_err(|e| e.at("revocation.revoker"))?;
+        let issued_at = parse_json_integer(f.number("issuedAt")?).map_err(|e| e.at("revocation.issuedAt"))?;
+        let signature = f.string("signature")?.to_owned();
+        Ok(LaneRevocation {
+            domain,
+            lane,
+            revoker,
+            issued_at,
+            signature,
+        })
+    }
+
+    /// The revocation's JSON object, members in definition order.
+    pub fn to_json(&self) -> Value {
+        let s = |t: String| Value::String(t);
+        Value::Object(
+            Object::new()
+                .with("aep2", Value::from_u64(crate::envelope::AEP2_VERSION))
+                .with("kind", s("lane-revocation".into()))
+                .with("profile", s(self.domain.profile().as_str().into()))
+                .with(
+                    "domain",
+                    self.domain.to_json().map_or(Value::Null, Value::Object),
+                )
+                .with("lane", s(hex_encode_0x(&self.lane)))
+                .with("revoker", s(self.revoker.to_string()))
+                .with("issuedAt", Value::from_u64(self.issued_at))
+                .with("signature", s(self.signature.clone())),
+        )
+    }
+
+    /// What the revoker signs: `LaneRevocation(bytes32 lane,address revoker,uint256 issuedAt)`
+    /// under the wallet's domain (`eip712`), or the tagged JCS of `{domain, revocation: {lane,
+    /// revoker, issuedAt}}` (`ed25519`).
+    pub fn signing_input(&self) -> Result<SigningInput> {
+        match (&self.domain, &self.revoker) {
+            (Domain::Eip712(d), AccountId::Evm(revoker)) => {
+                let struct_hash = keccak256_parts(&[
+                    &*LANE_REVOCATION_TYPEHASH,
+                    &self.lane,
+                    &revoker.to_word(),
+                    &U256::from_u64(self.issued_at).0,
+                ]);
+                Ok(SigningInput::Eip712(Eip712Parts::of(
+                    domain_separator(WALLET_DOMAIN_NAME, d),
+                    struct_hash,
+                )))
+            }
+            (Domain::Ed25519(_), AccountId::Base58(_)) => {
+                let body = Object::new()
+                    .with("lane", Value::String(hex_encode_0x(&self.lane)))
+                    .with("revoker", Value::String(self.revoker.to_string()))
+                    .with("issuedAt", Value::from_u64(self.issued_at));
+                Ok(SigningInput::Message(ed25519_message(
+                    ED25519_LANE_REVOCATION_TAG,
+                    &self.domain,
+                    "revocation",
+                    body,
+                )))
+            }
+            _ => Err(Error::new(
+                Reason::ProfileMismatch,
+                "the revoker is not an account of the domain's profile",
+            )),
+        }
+    }
+
+    /// Signs a revocation of `lane` under `domain` with `key` (the revoker's) at `issued_at`.
+    pub fn sign(domain: &Domain, lane: [u8; 32], issued_at: u64, key: &PayerKey) -> Result<LaneRevocation> {
+        let profile = domain.profile();
+        if profile == Profile::SolanaMvp {
+            return Err(Error::new(Reason::UnsupportedProfile, "solana-mvp has no lanes"));
+        }
+        let mut r = LaneRevocation {
+            domain: domain.clone(),
+            lane,
+            revoker: account(profile, &key.signer())?,
+            issued_at,
+            signature: String::new(),
+        };
+        r.signature = key.sign_input(&r.signing_input()?)?;
+        Ok(r)
+    }
+
+    /// Verifies the signature for `revoker`: any fault is `signature_invalid`.
+    pub fn check_signature(&self) -> Result<()> {
+        let fail = |why: String| Error::new(Reason::SignatureInvalid, why);
+        match (self.signing_input()?, &self.revoker) {
+            (SigningInput::Eip712(parts), AccountId::Evm(expected)) => {
+                let sig = secp256k1::parse_signature(&self.signature).map_err(|e| fail(e.to_string()))?;
+                let signer = secp256k1::recover(&parts.digest, &sig).map_err(|e| fail(e.to_string()))?;
+                if signer != *expected {
+                    return Err(fail(format!(
+                        "revocation signature recovers to {signer}, the revoker is {expected}"
+                    )));
+                }
+                Ok(())
+            }
+            (SigningInput::Message(msg), AccountId::Base58(key)) => {
+                let sig = crate::verify::parse_ed25519_signature(&self.signature).map_err(|e| fail(e.to_string()))?;
+                let key = ed25519::Ed25519PublicKey::validate(&key.0).map_err(|r| fail(format!("revoker key: {r}")))?;
+                ed25519::verify(&key, &msg, &sig).map_err(|r| fail(format!("revocation signature: {r}")))
+            }
+            _ => Err(fail("the revoker is not an account of the domain's profile".into())),
+        }
+    }
+}
+
+/// The checks of a revocation against the chain it revokes the last link of (spec
+/// `aep2.md#lane-revocation`), in order: the chain's links and signatures (as
+/// [`check_chain_signatures`]) and attenuation, the chain's last id is the revocation's `lane`
+/// and the revoker is the owner or the agent of a link above the last (`lane_revoker_invalid`),
+/// then the revoker's signature (`signature_invalid`). Returns the chain's ids, root first.
+pub fn check_revocation(revocation: &LaneRevocation, chain: &[SignedLane]) -> Result<Vec<[u8; 32]>> {
+    let ids = check_chain_signatures(chain, &revocation.domain)?;
+    for (i, pair) in chain.windows(2).enumerate() {
+        pair[1]
+            .lane
+            .within(&pair[0].lane)
+            .map_err(|why| Error::new(Reason::LaneAttenuationInvalid, format!("link {}: {why}", i + 1)))?;
+    }
+    if ids.last() != Some(&revocation.lane) {
+        return Err(Error::new(
+            Reason::LaneRevokerInvalid,
+            "the revoked lane is not the last link of the chain given",
+        ));
+    }
+    let above = chain.get(..chain.len().saturating_sub(1)).unwrap_or_default();
+    let is_grantor = chain.first().is_some_and(|root| root.lane.owner == revocation.revoker)
+        || above.iter().any(|l| l.lane.agent == revocation.revoker);
+    if !is_grantor {
+        return Err(Error::new(
+            Reason::LaneRevokerInvalid,
+            format!(
+                "{} is neither the owner nor the agent of a lane above the revoked one",
+                revocation.revoker
+            ),
+        ));
+    }
+    revocation.check_signature()?;
+    Ok(ids)
+}

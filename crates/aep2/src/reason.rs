@@ -247,6 +247,14 @@ registry! {
     LanePeriodExceeded => ("lane_period_exceeded", Policy, "lane-settlement"),
     /// The lane, or an ancestor, has been revoked.
     LaneRevoked => ("lane_revoked", Policy, "lane-settlement"),
+    /// A lane revocation is not signed by the grantor of the revoked lane or of an ancestor (its
+    /// owner or the agent of a link above it), or names a lane that is not the chain's last.
+    LaneRevokerInvalid => ("lane_revoker_invalid", Policy, "lane-revocation"),
+    /// The settlement processor has stored no lane with this id.
+    LaneUnknown => ("lane_unknown", Policy, "lane-settlement"),
+    /// A receipt's `lane` does not name the leaf lane of the mandate it is checked against, or a
+    /// receipt for a lane mandate states no `lane`.
+    ReceiptLaneMismatch => ("receipt_lane_mismatch", Policy, "receipts"),
 }
 
 impl fmt::Display for Reason {

@@ -16,7 +16,7 @@ use crate::mandate::Mandate;
 use crate::profile::{Domain, Profile};
 use crate::reason::Reason;
 use crate::schema::Fields;
-use crate::uint::parse_json_integer;
+use crate::uint::{U256, parse_json_integer};
 use crate::verify::parse_ed25519_signature;
 
 /// The three receipt forms.
@@ -83,8 +83,39 @@ pub struct Receipt {
     pub mandate_digest: String,
     /// The time by which the SP promises settlement (unix seconds).
     pub enqueue_deadline: u64,
+    /// For a mandate under a spending lane (native receipts only): the leaf lane and what can
+    /// still be spent under it after this payment (spec `aep2.md#lane-settlement`); `None` for
+    /// every other receipt, whose bytes are then exactly those of a receipt without the member.
+    pub lane: Option<ReceiptLane>,
     /// The signature text.
     pub signature: String,
+}
+
+/// A native receipt's `lane` member: `{"id": "0x<leaf lane id>", "remaining": "<decimal>"}`,
+/// signed with the rest of the receipt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReceiptLane {
+    /// The id of the mandate's leaf lane.
+    pub id: [u8; 32],
+    /// The least `total − spent` over every link of the chain, after this payment.
+    pub remaining: U256,
+}
+
+impl ReceiptLane {
+    fn from_json(v: &Value) -> Result<ReceiptLane> {
+        let f = Fields::new(v, "receipt.lane", &["id", "remaining"])?;
+        let id = digest32(f.string("id")?).map_err(|e| e.at("receipt.lane.id"))?;
+        let remaining = U256::parse_decimal(f.string("remaining")?).map_err(|e| e.at("receipt.lane.remaining"))?;
+        Ok(ReceiptLane { id, remaining })
+    }
+
+    fn to_json(self) -> Value {
+        Value::Object(
+            Object::new()
+                .with("id", Value::String(hex_encode_0x(&self.id)))
+                .with("remaining", Value::String(self.remaining.to_string())),
+        )
+    }
 }
 
 /// What to check a receipt against, beyond its own signature.
@@ -97,6 +128,9 @@ pub struct ReceiptExpectations<'a> {
     /// The mandate's domain: a native receipt must be signed under it (`domain_mismatch`
     /// otherwise). Pass it whenever it is known; MVP receipts sign no domain.
     pub domain: Option<&'a Domain>,
+    /// The id of the mandate's leaf lane, for a mandate under a spending lane: the receipt must
+    /// state a `lane` with this id (`receipt_lane_mismatch` otherwise).
+    pub lane: Option<&'a [u8; 32]>,
 }
 
 impl Receipt {
@@ -110,7 +144,7 @@ impl Receipt {
             ));
         };
         if obj.get("aep2").is_some() {
-            let f = Fields::of(
+            let f = Fields::of_with_optional(
                 obj,
                 "receipt",
                 &[
@@ -123,6 +157,7 @@ impl Receipt {
                     "enqueueDeadline",
                     "signature",
                 ],
+                &["lane"],
             )?;
             let version = parse_json_integer(f.number("aep2")?).map_err(|e| e.at("receipt.aep2"))?;
             if version != crate::envelope::AEP2_VERSION {
@@ -151,6 +186,7 @@ impl Receipt {
             let mandate_digest = digest32(f.string("mandateDigest")?)?;
             let enqueue_deadline =
                 parse_json_integer(f.number("enqueueDeadline")?).map_err(|e| e.at("receipt.enqueueDeadline"))?;
+            let lane = obj.get("lane").map(ReceiptLane::from_json).transpose()?;
             let signature = f.string("signature")?.to_owned();
             return Ok(Receipt {
                 kind: ReceiptKind::Native,
@@ -158,6 +194,7 @@ impl Receipt {
                 sp,
                 mandate_digest: hex_encode_0x(&mandate_digest),
                 enqueue_deadline,
+                lane,
                 signature,
             });
         }
@@ -189,6 +226,7 @@ impl Receipt {
             sp,
             mandate_digest,
             enqueue_deadline,
+            lane: None,
             signature,
         })
     }
@@ -202,7 +240,7 @@ impl Receipt {
                     SpId::Evm(_) => Profile::Eip712,
                     SpId::Ed25519(_) => Profile::Ed25519,
                 };
-                Object::new()
+                let mut o = Object::new()
                     .with("aep2", Value::from_u64(crate::envelope::AEP2_VERSION))
                     .with("kind", s("receipt".into()))
                     .with("profile", s(profile.as_str().into()))
@@ -215,8 +253,11 @@ impl Receipt {
                     )
                     .with("sp", s(self.sp.to_string()))
                     .with("mandateDigest", s(self.mandate_digest.clone()))
-                    .with("enqueueDeadline", Value::from_u64(self.enqueue_deadline))
-                    .with("signature", s(self.signature.clone()))
+                    .with("enqueueDeadline", Value::from_u64(self.enqueue_deadline));
+                if let Some(lane) = self.lane {
+                    o.insert("lane", lane.to_json());
+                }
+                o.with("signature", s(self.signature.clone()))
             }
             _ => Object::new()
                 .with("sp", s(self.sp.to_string()))
@@ -236,15 +277,22 @@ impl Receipt {
             }
             (ReceiptKind::MvpSolana, _, _) => format!("{}:{}", self.mandate_digest, self.enqueue_deadline).into_bytes(),
             (ReceiptKind::Native, SpId::Evm(sp), Some(Domain::Eip712(d))) => {
-                eip712::receipt_parts(sp, &digest32(&self.mandate_digest)?, self.enqueue_deadline, d)
-                    .digest
-                    .to_vec()
+                let digest = digest32(&self.mandate_digest)?;
+                match &self.lane {
+                    None => eip712::receipt_parts(sp, &digest, self.enqueue_deadline, d),
+                    Some(l) => eip712::lane_receipt_parts(sp, &digest, self.enqueue_deadline, &l.id, &l.remaining, d),
+                }
+                .digest
+                .to_vec()
             }
             (ReceiptKind::Native, SpId::Ed25519(_), Some(domain @ Domain::Ed25519(_))) => {
-                let body = Object::new()
+                let mut body = Object::new()
                     .with("sp", Value::String(self.sp.to_string()))
                     .with("mandateDigest", Value::String(self.mandate_digest.clone()))
                     .with("enqueueDeadline", Value::from_u64(self.enqueue_deadline));
+                if let Some(lane) = self.lane {
+                    body.insert("lane", lane.to_json());
+                }
                 ed25519_message(ED25519_RECEIPT_TAG, domain, "receipt", body)
             }
             _ => {
@@ -328,6 +376,27 @@ impl Receipt {
                     format!("receipt is for {}, mandate is {want}", self.mandate_digest),
                 ));
             }
+            if let Some(leaf) = expect.lane {
+                match &self.lane {
+                    Some(l) if l.id == *leaf => {}
+                    Some(l) => {
+                        return Err(Error::new(
+                            Reason::ReceiptLaneMismatch,
+                            format!(
+                                "receipt states lane {}, the mandate's leaf lane is {}",
+                                hex_encode_0x(&l.id),
+                                hex_encode_0x(leaf)
+                            ),
+                        ));
+                    }
+                    None => {
+                        return Err(Error::new(
+                            Reason::ReceiptLaneMismatch,
+                            "a receipt for a mandate under a lane must state the lane",
+                        ));
+                    }
+                }
+            }
             if self.enqueue_deadline > mandate.deadline() {
                 return Err(Error::new(
                     Reason::ReceiptDeadlineAfterMandate,
@@ -387,6 +456,25 @@ impl SpKey {
         enqueue_deadline: u64,
         domain: Option<&Domain>,
     ) -> Result<Receipt> {
+        self.sign_receipt_with(kind, digest, enqueue_deadline, domain, None)
+    }
+
+    /// [`SpKey::sign_receipt`] with the `lane` member of a lane mandate's native receipt (spec
+    /// `aep2.md#lane-settlement`); an MVP form cannot state it (`profile_mismatch`).
+    pub fn sign_receipt_with(
+        &self,
+        kind: ReceiptKind,
+        digest: &MandateDigest,
+        enqueue_deadline: u64,
+        domain: Option<&Domain>,
+        lane: Option<ReceiptLane>,
+    ) -> Result<Receipt> {
+        if lane.is_some() && kind != ReceiptKind::Native {
+            return Err(Error::new(
+                Reason::ProfileMismatch,
+                "only a native receipt states a lane",
+            ));
+        }
         let mandate_digest = match (kind, self) {
             (ReceiptKind::MvpEvm, SpKey::Secp256k1(_)) | (ReceiptKind::MvpSolana, SpKey::Ed25519(_)) => {
                 digest.display()
@@ -409,6 +497,7 @@ impl SpKey {
             sp: self.id(),
             mandate_digest,
             enqueue_deadline,
+            lane,
             signature: String::new(),
         };
         let payload = r.signing_payload()?;

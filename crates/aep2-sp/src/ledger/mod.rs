@@ -83,6 +83,38 @@ CREATE INDEX batch_txs_batch ON batch_txs (batch_id, created_at);
     };
 }
 
+/// The spending-lane counters (schema version 5, spec `aep2.md#lane-settlement`): one row per
+/// lane seen in an accepted mandate's chain or a revocation's, and the index of a lane's mandates.
+macro_rules! lane_tables {
+    () => {
+        "
+CREATE TABLE lanes (
+    lane_id BLOB NOT NULL PRIMARY KEY CHECK (length(lane_id) = 32),
+    domain TEXT NOT NULL,
+    parent BLOB NOT NULL CHECK (length(parent) = 32),
+    owner TEXT NOT NULL,
+    agent TEXT NOT NULL,
+    token TEXT NOT NULL,
+    lane TEXT NOT NULL,
+    total BLOB NOT NULL CHECK (length(total) = 32),
+    spent BLOB NOT NULL CHECK (length(spent) = 32),
+    max_payments INTEGER NOT NULL,
+    payments INTEGER NOT NULL,
+    period INTEGER NOT NULL,
+    allowance BLOB NOT NULL CHECK (length(allowance) = 32),
+    valid_from INTEGER NOT NULL,
+    window_index INTEGER NOT NULL,
+    window_spent BLOB NOT NULL CHECK (length(window_spent) = 32),
+    revoked_at INTEGER,
+    revocation TEXT,
+    created_at INTEGER NOT NULL
+) STRICT;
+CREATE INDEX lanes_parent ON lanes (parent);
+CREATE INDEX mandates_lane ON mandates (lane_id, accepted_at);
+"
+    };
+}
+
 const SCHEMA: &str = concat!(
     "
 CREATE TABLE accounts (
@@ -125,13 +157,16 @@ CREATE TABLE mandates (
     batch_id BLOB CHECK (batch_id IS NULL OR length(batch_id) = 32),
     settled_tx BLOB CHECK (settled_tx IS NULL OR length(settled_tx) = 32),
     settled_block INTEGER,
-    failure TEXT
+    failure TEXT,
+    lane_id BLOB CHECK (lane_id IS NULL OR length(lane_id) = 32),
+    request TEXT
 ) STRICT;
 CREATE INDEX mandates_status ON mandates (status, accepted_at);
 CREATE INDEX mandates_account ON mandates (domain, payer, token);
 ",
     settlement_tables!(),
-    attempt_table!()
+    attempt_table!(),
+    lane_tables!()
 );
 
 /// Version 1 to 2: the payee's submission id (spec `aep2.md#sp-enqueue`, *Submission id*).
@@ -159,17 +194,33 @@ const MIGRATE_3_TO_4: &str = concat!(
      SELECT tx_hash, batch_id, raw_tx, '0', '0', created_at FROM batches;"
 );
 
+/// Version 4 to 5: spending lanes (spec `aep2.md#lane-settlement`): the lane counters, a
+/// mandate's leaf lane, and the request descriptor column of the audit trail.
+const MIGRATE_4_TO_5: &str = concat!(
+    "
+ALTER TABLE mandates ADD COLUMN lane_id BLOB CHECK (lane_id IS NULL OR length(lane_id) = 32);
+ALTER TABLE mandates ADD COLUMN request TEXT;
+",
+    lane_tables!()
+);
+
 /// What a ledger file is.
 const KIND: FileKind = FileKind {
     name: "SP ledger",
     application_id: Ledger::APPLICATION_ID,
     schema_version: Ledger::SCHEMA_VERSION,
     schema: SCHEMA,
-    migrations: &[(1, MIGRATE_1_TO_2), (2, MIGRATE_2_TO_3), (3, MIGRATE_3_TO_4)],
+    migrations: &[
+        (1, MIGRATE_1_TO_2),
+        (2, MIGRATE_2_TO_3),
+        (3, MIGRATE_3_TO_4),
+        (4, MIGRATE_4_TO_5),
+    ],
 };
 
 const MANDATE_COLUMNS: &str = "mandate_id, profile, domain, payer, token, payee, amount, nonce, deadline, ref, \
-     envelope, receipt, enqueue_deadline, status, accepted_at, submission_id, batch_id, settled_tx, settled_block, failure";
+     envelope, receipt, enqueue_deadline, status, accepted_at, submission_id, batch_id, settled_tx, settled_block, failure, \
+     lane_id, request";
 
 /// Settings of a [`Ledger`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -298,6 +349,76 @@ pub struct NewMandate {
     pub now: u64,
     /// The submitting payee's submission id, if it sent one.
     pub submission_id: Option<[u8; 16]>,
+    /// The lane chain it is signed under, root first (empty for a plain mandate): its total,
+    /// count and allowance are charged against every link in the transaction that stores it.
+    pub lanes: Vec<LaneLink>,
+    /// The request descriptor it paid for, as recorded for the audit trail (`None`: not
+    /// recorded).
+    pub request: Option<String>,
+}
+
+/// One link of a lane chain as the ledger records and counts it (spec `aep2.md#lane-settlement`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LaneLink {
+    /// The lane id.
+    pub id: [u8; 32],
+    /// The deployment ([`crate::domain_key`]).
+    pub domain: String,
+    /// The parent lane's id; zero for a root lane.
+    pub parent: [u8; 32],
+    /// The owner in display form.
+    pub owner: String,
+    /// The agent in display form.
+    pub agent: String,
+    /// The token in display form.
+    pub token: String,
+    /// The signed lane, compact JSON.
+    pub signed: String,
+    /// The lane's `total`.
+    pub total: U256,
+    /// Its `maxPayments` (0: no limit).
+    pub max_payments: u64,
+    /// Its `period` (0: no allowance).
+    pub period: u64,
+    /// Its `allowance`.
+    pub allowance: U256,
+    /// Its `validFrom`: the start of its window 0.
+    pub valid_from: u64,
+}
+
+impl LaneLink {
+    /// The index of the window `now` falls in (`(now − validFrom) / period`; 0 without a period).
+    pub fn window_at(&self, now: u64) -> u64 {
+        window_index(now, self.valid_from, self.period)
+    }
+}
+
+fn window_index(now: u64, valid_from: u64, period: u64) -> u64 {
+    now.saturating_sub(valid_from).checked_div(period).unwrap_or(0)
+}
+
+/// A stored lane's counters, as `GET /v1/lanes/{id}` reports them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LaneState {
+    /// The lane as recorded.
+    pub link: LaneLink,
+    /// What its mandates and its sub-lanes' have debited (accepted or settled).
+    pub spent: U256,
+    /// How many mandates under it and its sub-lanes count.
+    pub payments: u64,
+    /// The window of `now` (the one the report is for).
+    pub window_index: u64,
+    /// What has been debited in that window.
+    pub window_spent: U256,
+    /// When it was revoked, if it was (its own revocation, not an ancestor's).
+    pub revoked_at: Option<u64>,
+    /// When it or an ancestor was revoked, the earliest, if any.
+    pub chain_revoked_at: Option<u64>,
+    /// The signed revocation, compact JSON, if it was revoked.
+    pub revocation: Option<String>,
+    /// What can still be spent under it, ancestors included: the least `total − spent` over it
+    /// and its stored ancestors.
+    pub remaining: U256,
 }
 
 /// A mandate as stored.
@@ -333,6 +454,10 @@ pub struct StoredMandate {
     pub submission_id: Option<[u8; 16]>,
     /// Where its settlement stands (spec `aep2.md#settlement-worker`).
     pub settlement: Settlement,
+    /// The id of the leaf lane it is signed under, if any.
+    pub lane: Option<[u8; 32]>,
+    /// The request descriptor recorded for it, if any.
+    pub request: Option<String>,
 }
 
 /// A mandate's settlement: batched (`batch`), then settled (`tx`, `block`) or failed
@@ -380,7 +505,7 @@ impl Ledger {
     /// The `PRAGMA application_id` that marks an SP ledger: "AEPs" in ASCII.
     pub const APPLICATION_ID: i32 = 0x4145_5073;
     /// The `PRAGMA user_version` of the schema this build creates and reads.
-    pub const SCHEMA_VERSION: i32 = 4;
+    pub const SCHEMA_VERSION: i32 = 5;
 
     /// Opens (creating if needed) the ledger at `path`.
     ///
@@ -452,8 +577,26 @@ impl Ledger {
     /// Records a mandate and reserves its amount, or returns the mandate stored before under
     /// the same id (see the module docs for the order of checks).
     ///
-    /// Errors: `nonce_reused`, `insufficient_funds`, `replay_store_unavailable`.
+    /// Errors: `nonce_reused`, the lane codes of [`Ledger::enqueue_with`], `insufficient_funds`,
+    /// `replay_store_unavailable`.
     pub fn enqueue(&self, m: &NewMandate) -> Result<Enqueued, Error> {
+        self.enqueue_with(m, |_| Ok(m.receipt.clone()))
+    }
+
+    /// [`Ledger::enqueue`] with the receipt signed inside the transaction, once the lane
+    /// counters are known: `receipt` gets what remains under the chain after this payment (the
+    /// least `total − spent` over its links; `None` for a plain mandate), and its text is stored
+    /// instead of `m.receipt`.
+    ///
+    /// The lane rules, after the nonce and before the funds (spec `aep2.md#lane-settlement`):
+    /// `lane_revoked` if any link is revoked; then for each link, root first,
+    /// `lane_payments_exhausted`, `lane_total_exceeded`, `lane_period_exceeded` (in the link's
+    /// own window of `m.now`). On acceptance every link's counters grow by the payment.
+    pub fn enqueue_with(
+        &self,
+        m: &NewMandate,
+        receipt: impl FnOnce(Option<&U256>) -> Result<String, Error>,
+    ) -> Result<Enqueued, Error> {
         let mut conn = self.conn();
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -479,6 +622,7 @@ impl Ledger {
                 ),
             ));
         }
+        let charged = charge_lanes(&tx, &m.lanes, &m.amount, m.now)?;
         let (balance, reserved) = read_account(&tx, &m.account)?;
         // A requested withdrawal is unavailable from the moment it is seen (spec
         // `aep2.md#settlement-withdrawal`): the funds may leave once its delay has passed.
@@ -495,10 +639,20 @@ impl Ledger {
         // Cannot overflow: reserved + amount <= balance.
         let reserved = add(&reserved, &m.amount).unwrap_or(balance);
         write_account(&tx, &m.account, &balance, &reserved)?;
+        let remaining = match &charged {
+            Some(c) => {
+                write_lane_counters(&tx, c)?;
+                c.iter().map(|(_, counters)| counters.remaining()).min()
+            }
+            None => None,
+        };
+        let receipt_text = receipt(remaining.as_ref())?;
+        let lane_id = m.lanes.last().map(|l| l.id);
         tx.prepare_cached(
             "INSERT INTO mandates (mandate_id, nonce_key, profile, domain, payer, token, payee, amount, nonce, \
-             deadline, ref, envelope, receipt, enqueue_deadline, status, accepted_at, updated_at, submission_id) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, 'accepted', ?15, ?15, ?16)",
+             deadline, ref, envelope, receipt, enqueue_deadline, status, accepted_at, updated_at, submission_id, \
+             lane_id, request) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, 'accepted', ?15, ?15, ?16, ?17, ?18)",
         )
         .and_then(|mut s| {
             s.execute(params![
@@ -514,10 +668,12 @@ impl Ledger {
                 to_sql_int(m.deadline),
                 m.reference,
                 m.envelope,
-                m.receipt,
+                receipt_text,
                 to_sql_int(m.enqueue_deadline),
                 to_sql_int(m.now),
                 m.submission_id,
+                lane_id,
+                m.request,
             ])
         })
         .map_err(|e| unavailable("enqueue: insert", &e))?;
@@ -533,12 +689,14 @@ impl Ledger {
                 deadline: m.deadline,
                 reference: m.reference.clone(),
                 envelope: m.envelope.clone(),
-                receipt: m.receipt.clone(),
+                receipt: receipt_text,
                 enqueue_deadline: m.enqueue_deadline,
                 status: Status::Accepted,
                 accepted_at: m.now,
                 submission_id: m.submission_id,
                 settlement: Settlement::default(),
+                lane: lane_id,
+                request: m.request.clone(),
             },
             fresh: true,
         })
@@ -732,6 +890,387 @@ impl Ledger {
     }
 }
 
+/// A lane row's counters.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct LaneCounters {
+    total: U256,
+    spent: U256,
+    max_payments: u64,
+    payments: u64,
+    period: u64,
+    allowance: U256,
+    valid_from: u64,
+    window_index: u64,
+    window_spent: U256,
+    revoked_at: Option<u64>,
+}
+
+impl LaneCounters {
+    fn remaining(&self) -> U256 {
+        sub(&self.total, &self.spent).unwrap_or(U256::ZERO)
+    }
+
+    /// The window spend as of `now`: restarted at 0 in a window later than the stored one.
+    fn window_spent_at(&self, now: u64) -> (u64, U256) {
+        let k = window_index(now, self.valid_from, self.period);
+        if k == self.window_index {
+            (k, self.window_spent)
+        } else {
+            (k, U256::ZERO)
+        }
+    }
+}
+
+fn lane_unavailable(step: &str) -> impl Fn(rusqlite::Error) -> Error + '_ {
+    move |e| unavailable(step, &e)
+}
+
+/// Inserts the link's row if the lane has not been seen (counters at zero).
+fn insert_lane(tx: &Connection, l: &LaneLink, now: u64) -> Result<(), Error> {
+    tx.prepare_cached(
+        "INSERT INTO lanes (lane_id, domain, parent, owner, agent, token, lane, total, spent, max_payments, \
+         payments, period, allowance, valid_from, window_index, window_spent, created_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 0, ?11, ?12, ?13, 0, ?9, ?14) \
+         ON CONFLICT (lane_id) DO NOTHING",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            l.id,
+            l.domain,
+            l.parent,
+            l.owner,
+            l.agent,
+            l.token,
+            l.signed,
+            l.total.0.as_slice(),
+            U256::ZERO.0.as_slice(),
+            to_sql_int(l.max_payments),
+            to_sql_int(l.period),
+            l.allowance.0.as_slice(),
+            to_sql_int(l.valid_from),
+            to_sql_int(now),
+        ])
+    })
+    .map(|_| ())
+    .map_err(lane_unavailable("record the lane"))
+}
+
+const LANE_COLUMNS: &str = "total, spent, max_payments, payments, period, allowance, valid_from, window_index, \
+     window_spent, revoked_at";
+
+fn row_to_counters(r: &rusqlite::Row<'_>) -> rusqlite::Result<(Vec<u8>, Vec<u8>, [i64; 5], Vec<u8>, Vec<u8>, Option<i64>)> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        [r.get(2)?, r.get(3)?, r.get(4)?, r.get(6)?, r.get(7)?],
+        r.get(5)?,
+        r.get(8)?,
+        r.get(9)?,
+    ))
+}
+
+fn read_counters(tx: &Connection, id: &[u8; 32]) -> Result<Option<LaneCounters>, Error> {
+    let row = tx
+        .prepare_cached(&format!("SELECT {LANE_COLUMNS} FROM lanes WHERE lane_id = ?1"))
+        .and_then(|mut s| s.query_row([id], row_to_counters).optional())
+        .map_err(lane_unavailable("read the lane"))?;
+    let Some((total, spent, ints, allowance, window_spent, revoked_at)) = row else {
+        return Ok(None);
+    };
+    let u = |i: i64| u64::try_from(i).unwrap_or(0);
+    Ok(Some(LaneCounters {
+        total: blob_u256(&total)?,
+        spent: blob_u256(&spent)?,
+        max_payments: u(ints[0]),
+        payments: u(ints[1]),
+        period: u(ints[2]),
+        valid_from: u(ints[3]),
+        window_index: u(ints[4]),
+        allowance: blob_u256(&allowance)?,
+        window_spent: blob_u256(&window_spent)?,
+        revoked_at: revoked_at.map(u),
+    }))
+}
+
+fn write_lane_counters(tx: &Connection, charged: &[([u8; 32], LaneCounters)]) -> Result<(), Error> {
+    for (id, c) in charged {
+        tx.prepare_cached(
+            "UPDATE lanes SET spent = ?2, payments = ?3, window_index = ?4, window_spent = ?5 WHERE lane_id = ?1",
+        )
+        .and_then(|mut s| {
+            s.execute(params![
+                id,
+                c.spent.0.as_slice(),
+                to_sql_int(c.payments),
+                to_sql_int(c.window_index),
+                c.window_spent.0.as_slice()
+            ])
+        })
+        .map_err(lane_unavailable("update the lane"))?;
+    }
+    Ok(())
+}
+
+/// The lane rules of an enqueue (spec `aep2.md#lane-settlement`): records unseen links, refuses
+/// (`lane_revoked`, then per link root first `lane_payments_exhausted`, `lane_total_exceeded`,
+/// `lane_period_exceeded`), and returns every link's counters after the payment, unwritten
+/// (`None` for a plain mandate).
+fn charge_lanes(
+    tx: &Connection,
+    links: &[LaneLink],
+    amount: &U256,
+    now: u64,
+) -> Result<Option<Vec<([u8; 32], LaneCounters)>>, Error> {
+    if links.is_empty() {
+        return Ok(None);
+    }
+    let mut rows = Vec::with_capacity(links.len());
+    for l in links {
+        insert_lane(tx, l, now)?;
+        let c = read_counters(tx, &l.id)?
+            .ok_or_else(|| Error::new(Reason::ReplayStoreUnavailable, "a lane row vanished"))?;
+        rows.push((l.id, c));
+    }
+    if let Some((i, (id, c))) = rows.iter().enumerate().find(|(_, (_, c))| c.revoked_at.is_some()) {
+        return Err(Error::new(
+            Reason::LaneRevoked,
+            format!(
+                "link {i} ({}) was revoked at {}",
+                aep2::codec::hex_encode_0x(id),
+                c.revoked_at.unwrap_or(0)
+            ),
+        ));
+    }
+    for (i, (_, c)) in rows.iter_mut().enumerate() {
+        if c.max_payments > 0 && c.payments >= c.max_payments {
+            return Err(Error::new(
+                Reason::LanePaymentsExhausted,
+                format!("link {i} has had its {} payments", c.max_payments),
+            ));
+        }
+        let spent = add(&c.spent, amount)
+            .filter(|s| *s <= c.total)
+            .ok_or_else(|| {
+                Error::new(
+                    Reason::LaneTotalExceeded,
+                    format!(
+                        "amount {amount} above link {i}'s remaining {} of its total {}",
+                        c.remaining(),
+                        c.total
+                    ),
+                )
+            })?;
+        let (k, window_spent) = c.window_spent_at(now);
+        let window_spent = if c.period > 0 {
+            add(&window_spent, amount)
+                .filter(|s| *s <= c.allowance)
+                .ok_or_else(|| {
+                    Error::new(
+                        Reason::LanePeriodExceeded,
+                        format!(
+                            "amount {amount} above link {i}'s allowance {} less the {window_spent} spent in window {k}",
+                            c.allowance
+                        ),
+                    )
+                })?
+        } else {
+            window_spent
+        };
+        c.spent = spent;
+        c.payments = c.payments.saturating_add(1);
+        c.window_index = k;
+        c.window_spent = window_spent;
+    }
+    Ok(Some(rows))
+}
+
+/// Gives back to every link of a failed lane mandate's chain what its acceptance charged (spec
+/// `aep2.md#lane-settlement`, *Release*): its amount from `spent`, one payment, and its amount
+/// from the window spend if the link is still in the window the mandate was accepted in.
+/// A plain mandate changes nothing.
+pub(crate) fn release_lanes(tx: &Connection, mandate_id: &[u8; 32]) -> Result<(), Error> {
+    let row = tx
+        .prepare_cached("SELECT lane_id, amount, accepted_at FROM mandates WHERE mandate_id = ?1")
+        .and_then(|mut s| {
+            s.query_row([mandate_id], |r| {
+                Ok((
+                    r.get::<_, Option<Vec<u8>>>(0)?,
+                    r.get::<_, Vec<u8>>(1)?,
+                    r.get::<_, i64>(2)?,
+                ))
+            })
+            .optional()
+        })
+        .map_err(lane_unavailable("release: the mandate"))?;
+    let Some((Some(leaf), amount, accepted_at)) = row else {
+        return Ok(());
+    };
+    let amount = blob_u256(&amount)?;
+    let accepted_at = u64::try_from(accepted_at).unwrap_or(0);
+    let mut id = <[u8; 32]>::try_from(leaf)
+        .map_err(|_| Error::new(Reason::ReplayStoreUnavailable, "stored lane id is not 32 bytes"))?;
+    // Leaf to root, through the recorded parents (at most the chain's depth).
+    for _ in 0..aep2::lane::MAX_LANE_DEPTH {
+        let Some(mut c) = read_counters(tx, &id)? else { break };
+        c.spent = sub(&c.spent, &amount).unwrap_or(U256::ZERO);
+        c.payments = c.payments.saturating_sub(1);
+        if c.period > 0 && window_index(accepted_at, c.valid_from, c.period) == c.window_index {
+            c.window_spent = sub(&c.window_spent, &amount).unwrap_or(U256::ZERO);
+        }
+        write_lane_counters(tx, &[(id, c)])?;
+        let parent: Vec<u8> = tx
+            .prepare_cached("SELECT parent FROM lanes WHERE lane_id = ?1")
+            .and_then(|mut s| s.query_row([&id], |r| r.get(0)))
+            .map_err(lane_unavailable("release: the parent"))?;
+        match <[u8; 32]>::try_from(parent) {
+            Ok(p) if p != [0; 32] => id = p,
+            _ => break,
+        }
+    }
+    Ok(())
+}
+
+fn read_link(tx: &Connection, id: &[u8; 32]) -> Result<Option<(LaneLink, Option<String>)>, Error> {
+    let row = tx
+        .prepare_cached(
+            "SELECT domain, parent, owner, agent, token, lane, total, max_payments, period, allowance, valid_from, \
+             revocation FROM lanes WHERE lane_id = ?1",
+        )
+        .and_then(|mut s| {
+            s.query_row([id], |r| {
+                Ok((
+                    (
+                        r.get::<_, String>(0)?,
+                        r.get::<_, Vec<u8>>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, String>(3)?,
+                        r.get::<_, String>(4)?,
+                        r.get::<_, String>(5)?,
+                    ),
+                    (
+                        r.get::<_, Vec<u8>>(6)?,
+                        r.get::<_, i64>(7)?,
+                        r.get::<_, i64>(8)?,
+                        r.get::<_, Vec<u8>>(9)?,
+                        r.get::<_, i64>(10)?,
+                        r.get::<_, Option<String>>(11)?,
+                    ),
+                ))
+            })
+            .optional()
+        })
+        .map_err(lane_unavailable("read the lane"))?;
+    let Some(((domain, parent, owner, agent, token, signed), (total, max_payments, period, allowance, valid_from, revocation))) =
+        row
+    else {
+        return Ok(None);
+    };
+    let u = |i: i64| u64::try_from(i).unwrap_or(0);
+    Ok(Some((
+        LaneLink {
+            id: *id,
+            domain,
+            parent: <[u8; 32]>::try_from(parent)
+                .map_err(|_| Error::new(Reason::ReplayStoreUnavailable, "stored parent is not 32 bytes"))?,
+            owner,
+            agent,
+            token,
+            signed,
+            total: blob_u256(&total)?,
+            max_payments: u(max_payments),
+            period: u(period),
+            allowance: blob_u256(&allowance)?,
+            valid_from: u(valid_from),
+        },
+        revocation,
+    )))
+}
+
+impl Ledger {
+    /// Records a revocation of the last link of `chain` (root first; the caller has verified the
+    /// chain and the revocation, spec `aep2.md#lane-revocation`), in one transaction: unseen links
+    /// are recorded, and the lane is revoked as of `now` unless it already is. Returns when it
+    /// was revoked (the first time, for a repeated revocation) and whether this call did it.
+    ///
+    /// Errors: `replay_store_unavailable`.
+    pub fn revoke_lane(&self, chain: &[LaneLink], revocation: &str, now: u64) -> Result<(u64, bool), Error> {
+        let Some(leaf) = chain.last() else {
+            return Err(Error::new(Reason::LaneDepthExceeded, "the lane chain is empty"));
+        };
+        let mut conn = self.conn();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| unavailable("revoke: begin", &e))?;
+        for l in chain {
+            insert_lane(&tx, l, now)?;
+        }
+        let c = read_counters(&tx, &leaf.id)?
+            .ok_or_else(|| Error::new(Reason::ReplayStoreUnavailable, "a lane row vanished"))?;
+        if let Some(at) = c.revoked_at {
+            return Ok((at, false));
+        }
+        tx.prepare_cached("UPDATE lanes SET revoked_at = ?2, revocation = ?3 WHERE lane_id = ?1")
+            .and_then(|mut s| s.execute(params![leaf.id, to_sql_int(now), revocation]))
+            .map_err(|e| unavailable("revoke: update", &e))?;
+        tx.commit().map_err(|e| unavailable("revoke: commit", &e))?;
+        Ok((now, true))
+    }
+
+    /// The stored lane `id` with its counters as of `now` (the window of `now`), and what can
+    /// still be spent under it, ancestors included; `None` if it was never seen.
+    pub fn lane(&self, id: &[u8; 32], now: u64) -> Result<Option<LaneState>, Error> {
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(|e| unavailable("lane: begin", &e))?;
+        let Some((link, revocation)) = read_link(&tx, id)? else {
+            return Ok(None);
+        };
+        let Some(c) = read_counters(&tx, id)? else {
+            return Ok(None);
+        };
+        let (window_index, window_spent) = c.window_spent_at(now);
+        let mut remaining = c.remaining();
+        let mut chain_revoked_at = c.revoked_at;
+        let mut parent = link.parent;
+        for _ in 1..aep2::lane::MAX_LANE_DEPTH {
+            if parent == [0; 32] {
+                break;
+            }
+            let Some(p) = read_counters(&tx, &parent)? else { break };
+            remaining = remaining.min(p.remaining());
+            chain_revoked_at = match (chain_revoked_at, p.revoked_at) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            parent = read_link(&tx, &parent)?.map_or([0; 32], |(l, _)| l.parent);
+        }
+        Ok(Some(LaneState {
+            link,
+            spent: c.spent,
+            payments: c.payments,
+            window_index,
+            window_spent,
+            revoked_at: c.revoked_at,
+            chain_revoked_at,
+            revocation,
+            remaining,
+        }))
+    }
+
+    /// The mandates under the lane `id` (as their leaf), oldest first.
+    pub fn lane_mandates(&self, id: &[u8; 32]) -> Result<Vec<StoredMandate>, Error> {
+        let conn = self.conn();
+        let mut s = conn
+            .prepare_cached(&format!(
+                "SELECT {MANDATE_COLUMNS} FROM mandates WHERE lane_id = ?1 ORDER BY accepted_at, mandate_id"
+            ))
+            .map_err(|e| unavailable("list lane mandates", &e))?;
+        let rows = s
+            .query_map([id], row_to_mandate)
+            .map_err(|e| unavailable("list lane mandates", &e))?;
+        rows.map(|r| r.map_err(|e| unavailable("list lane mandates", &e))?).collect()
+    }
+}
+
 /// The submission rule (spec `aep2.md#sp-enqueue`, *Submission id*): a stored mandate is held for
 /// the first submission id any submission brought; a re-submission with that id, or with none,
 /// gets it; one with another id is `mandate_replayed`, because another payee instance (with a
@@ -791,6 +1330,8 @@ fn row_to_mandate(r: &rusqlite::Row<'_>) -> rusqlite::Result<RowResult> {
         block: r.get::<_, Option<i64>>(18)?.and_then(|b| u64::try_from(b).ok()),
         failure: r.get(19)?,
     };
+    let lane = hash32(r.get(20)?);
+    let request: Option<String> = r.get(21)?;
     Ok((|| {
         Ok(StoredMandate {
             mandate_id: id
@@ -812,6 +1353,8 @@ fn row_to_mandate(r: &rusqlite::Row<'_>) -> rusqlite::Result<RowResult> {
             accepted_at,
             submission_id: submission_id.and_then(|b| <[u8; 16]>::try_from(b).ok()),
             settlement,
+            lane,
+            request,
         })
     })())
 }

@@ -291,6 +291,7 @@ impl Ledger {
             let reserved = sub(&reserved, &amount)
                 .ok_or_else(|| Error::new(Reason::ReplayStoreUnavailable, "fail expired: reservation below amount"))?;
             write_account(&tx, &account, &balance, &reserved)?;
+            super::release_lanes(&tx, id)?;
             tx.prepare_cached(
                 "UPDATE mandates SET status = 'failed', failure = 'expired', updated_at = ?2 WHERE mandate_id = ?1",
             )
@@ -552,6 +553,7 @@ impl Ledger {
                 }
                 ItemOutcome::Failed(code) => {
                     skipped += 1;
+                    super::release_lanes(&tx, id)?;
                     ("failed", Some(code.as_str()), balance)
                 }
             };
