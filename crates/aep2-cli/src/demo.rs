@@ -7,7 +7,10 @@
 use aep2::codec::base64_encode;
 use aep2::crypto::secp256k1::SecretKey;
 use aep2::json::{Object, Value, to_compact};
-use aep2::{Domain, Eip712Domain, EvmAddress, PaymentRequest, Receipt, SignedMandate, SpId, SpKey, U256};
+use aep2::{
+    Domain, Eip712Domain, EvmAddress, EvmMandate, Lane, Mandate, PayerKey, PaymentRequest, Receipt, SignedLane,
+    SignedMandate, SpId, SpKey, U256, sign_lane,
+};
 use aep2_a2a::{Message, Part, PaymentInfo, PaymentStatus, Role, TaskStatus};
 use aep2_axum::agent::{HttpClient, Payer, Reply, check_receipt};
 use aep2_axum::payee::{PayeeConfig, ReplayConfig};
@@ -68,9 +71,29 @@ struct World {
     usdc: EvmAddress,
     sp: SpId,
     base: String,
+    sp_url: String,
     http: HttpClient,
+    /// The agent: it pays under the owner's root lane, never with the owner's key.
     payer: Payer,
+    /// The owner's key: it grants the root lane and revokes.
+    owner: SecretKey,
+    /// The agent's key: it grants its sub-agent's lane.
+    agent_key: SecretKey,
     now: u64,
+}
+
+/// The owner's grant to the agent: at most [`PRICE`] a payment, [`LANE_TOTAL`] in all.
+const LANE_TOTAL: u64 = 7 * PRICE;
+/// The agent's grant to its sub-agent: narrower in total.
+const SUB_LANE_TOTAL: u64 = 3 * PRICE;
+
+/// What the lane steps found, for the report.
+#[derive(Default)]
+struct LaneReport {
+    /// `(label, lane id, status JSON)` of the root lane and the sub-lane.
+    lanes: Vec<(&'static str, String, serde_json::Value)>,
+    /// `(label, records)` of the audit trail per lane.
+    trails: Vec<(&'static str, Vec<serde_json::Value>)>,
 }
 
 /// One receipt in the trail.
@@ -127,11 +150,11 @@ pub(crate) fn run(args: &DemoArgs) -> Result<ExitCode, String> {
         }
     });
     let _ = std::fs::remove_dir_all(&dir);
-    let (checks, rows, balance, world, settled) = outcome?;
+    let (checks, rows, balance, world, settled, lane_report) = outcome?;
     if args.json {
         println!(
             "{}",
-            to_compact(&report_json(&checks, &rows, &balance, &world, &settled))
+            to_compact(&report_json(&checks, &rows, &balance, &world, &settled, &lane_report))
         );
     } else {
         print_report(
@@ -140,6 +163,7 @@ pub(crate) fn run(args: &DemoArgs) -> Result<ExitCode, String> {
             &balance,
             &world,
             &settled,
+            &lane_report,
             started.elapsed().as_millis(),
         );
     }
@@ -152,7 +176,7 @@ pub(crate) fn run(args: &DemoArgs) -> Result<ExitCode, String> {
 
 type Balance = (String, String, String);
 
-type Outcome = (Vec<Check>, Vec<Row>, Balance, World, Settled);
+type Outcome = (Vec<Check>, Vec<Row>, Balance, World, Settled, LaneReport);
 
 async fn demo<C: Chain>(
     dir: PathBuf,
@@ -240,19 +264,50 @@ async fn demo<C: Chain>(
         let _ = payee_stopped.await;
     }));
 
+    // The owner gives the agent a lane, not its key: this payee only, at most PRICE a payment,
+    // LANE_TOTAL in all, for the next hour.
+    let now = aep2_sp::unix_now();
+    let agent_key = key("aep2-demo-agent")?;
+    let root = Lane {
+        profile: aep2::Profile::Eip712,
+        owner: payer_key.address().into(),
+        agent: agent_key.address().into(),
+        token: usdc.into(),
+        per_payment: U256::from_u64(PRICE),
+        total: U256::from_u64(LANE_TOTAL),
+        max_payments: 0,
+        period: 0,
+        allowance: U256::ZERO,
+        payees: vec![payee.into()],
+        valid_from: now - 60,
+        valid_until: now + 3600,
+        purpose: "demo agent: weather and research".into(),
+        parent: [0; 32],
+        salt: aep2::hash::keccak256(b"aep2-demo-root-lane"),
+    };
+    let owner_key = PayerKey::Secp256k1(payer_key.clone());
+    let root = sign_lane(&root, None, &domain, &owner_key).map_err(|e| format!("granting the lane: {e}"))?;
+    let agent_payer = Payer::under_lane(agent_key.clone(), domain.clone(), vec![root]).map_err(|e| e.to_string())?;
     let world = World {
         domain: domain.clone(),
         payee,
         usdc,
         sp,
         base: format!("http://{payee_addr}"),
+        sp_url: sp_url.clone(),
         http: HttpClient::new(),
-        payer: Payer::new(payer_key, domain, 1),
-        now: aep2_sp::unix_now(),
+        payer: agent_payer,
+        owner: payer_key,
+        agent_key,
+        now,
     };
     let mut checks = Vec::new();
     let mut rows = Vec::new();
-    let result = agent(&world, &mut checks, &mut rows).await;
+    let mut lane_report = LaneReport::default();
+    let mut result = agent(&world, &mut checks, &mut rows).await;
+    if result.is_ok() {
+        result = lanes(&world, &mut checks, &mut rows, &mut lane_report).await;
+    }
     let balance = balance(&sp_url, &world).await;
     let settled = settle(&settler, chain, &world, &rows, &mut checks, token, chain_name).await;
     let _ = payee_stop.send(());
@@ -301,7 +356,7 @@ async fn demo<C: Chain>(
             Settled::default()
         }
     };
-    Ok((checks, rows, balance, world, settled))
+    Ok((checks, rows, balance, world, settled, lane_report))
 }
 
 /// Settles everything receipted, then checks the chain against the trail.
@@ -619,6 +674,257 @@ async fn agent(w: &World, checks: &mut Vec<Check>, rows: &mut Vec<Row>) -> Resul
     Ok(())
 }
 
+/// A mandate signed by `key` under `chain` without the signer's own checks: what a faulty or
+/// hostile agent could send, for the payee to refuse.
+fn sign_unchecked(
+    w: &World,
+    key: &SecretKey,
+    chain: &[SignedLane],
+    amount: u64,
+    reference: [u8; 32],
+) -> Result<SignedMandate, String> {
+    let mandate = Mandate::Eip712(EvmMandate {
+        owner: w.owner.address(),
+        token: w.usdc,
+        payee: w.payee,
+        amount: U256::from_u64(amount),
+        nonce: U256(aep2::hash::keccak256(&reference)),
+        deadline: w.now + 600,
+        reference,
+    });
+    let leaf = chain
+        .last()
+        .ok_or("no lane")?
+        .lane
+        .digest(&w.domain)
+        .map_err(|e| e.to_string())?
+        .id;
+    let digest = aep2::lane::lane_mandate_digest(&mandate, &w.domain, &leaf).map_err(|e| e.to_string())?;
+    let signature = PayerKey::Secp256k1(key.clone())
+        .sign_input(&digest.input)
+        .map_err(|e| e.to_string())?;
+    Ok(SignedMandate {
+        form: aep2::EnvelopeForm::Mvp,
+        mandate,
+        domain: None,
+        signature,
+        lanes: chain.to_vec(),
+    })
+}
+
+/// Pays `GET /paid/intent` as `payer`; `Ok(Some(receipt))` when served.
+async fn pay_intent(
+    w: &World,
+    payer: &Payer,
+    checks: &mut Vec<Check>,
+    step: &str,
+    code: Option<&str>,
+) -> Result<Option<Receipt>, String> {
+    let url = format!("{}/paid/intent", w.base);
+    let bound = aep2_x402::request_hash("GET", &url, b"").map_err(|e| e.to_string())?;
+    let terms = intent_terms(w);
+    let signed = payer.sign_for(&terms, bound, w.now + 600).map_err(|e| e.to_string())?;
+    let header = aep2_x402::payment_signature(&terms, &signed.to_json());
+    let reply = get(w, "/paid/intent", &[(PAYMENT_SIGNATURE, &header)]).await?;
+    match code {
+        Some(c) => {
+            expect_status(checks, step, &reply, 402, Some(c));
+            Ok(None)
+        }
+        None if expect_status(checks, step, &reply, 200, None) => {
+            let r = paid_receipt(&reply, &signed, w, &w.sp);
+            receipt_check(checks, "  its receipt", &r);
+            Ok(r.ok())
+        }
+        None => Ok(None),
+    }
+}
+
+/// `GET` of the SP's JSON API.
+async fn sp_get(w: &World, path: &str) -> Result<serde_json::Value, String> {
+    let reply = w.http.send("GET", &format!("{}{path}", w.sp_url), &[], b"").await?;
+    serde_json::from_slice(&reply.body).map_err(|e| format!("GET {path}: {e}"))
+}
+
+/// The lane's status at the SP, checked against what the demo spent under it.
+async fn lane_status(
+    w: &World,
+    checks: &mut Vec<Check>,
+    step: &str,
+    id: &str,
+    spent: u64,
+    revoked: bool,
+) -> Result<serde_json::Value, String> {
+    let v = sp_get(w, &format!("/v1/lanes/{id}")).await?;
+    let lane = v.get("lane").cloned().unwrap_or(serde_json::Value::Null);
+    let got_spent = lane.get("spent").and_then(|x| x.as_str()).unwrap_or("?").to_owned();
+    let got_revoked = lane
+        .get("revoked")
+        .and_then(serde_json::Value::as_bool)
+        .unwrap_or(false);
+    checks.push(Check {
+        step: step.to_owned(),
+        expected: format!("spent {spent}{}", if revoked { ", revoked" } else { "" }),
+        got: format!("spent {got_spent}{}", if got_revoked { ", revoked" } else { "" }),
+        ok: got_spent == spent.to_string() && got_revoked == revoked,
+    });
+    Ok(lane)
+}
+
+/// The audit trail of a lane, checked to hold `count` records.
+async fn lane_trail(
+    w: &World,
+    checks: &mut Vec<Check>,
+    step: &str,
+    id: &str,
+    count: usize,
+) -> Result<Vec<serde_json::Value>, String> {
+    let v = sp_get(w, &format!("/v1/audit?lane={id}")).await?;
+    let records = v.get("records").and_then(|r| r.as_array()).cloned().unwrap_or_default();
+    checks.push(Check {
+        step: step.to_owned(),
+        expected: format!("{count} records"),
+        got: format!("{} records", records.len()),
+        ok: records.len() == count,
+    });
+    Ok(records)
+}
+
+/// Spending lanes: the per-payment cap at the payee, a sub-agent's narrower lane counted on its
+/// parent, a revocation, the parent's total, and the audit trail per lane.
+async fn lanes(w: &World, checks: &mut Vec<Check>, rows: &mut Vec<Row>, report: &mut LaneReport) -> Result<(), String> {
+    let err = |e: aep2::Error| e.to_string();
+    let root = w.payer.lanes().first().ok_or("the agent has no lane")?.clone();
+    let root_id = aep2::codec::hex_encode_0x(&root.lane.digest(&w.domain).map_err(err)?.id);
+    let url = format!("{}/paid/intent", w.base);
+    let bound = aep2_x402::request_hash("GET", &url, b"").map_err(err)?;
+
+    // 1. Over the per-payment cap: refused by the payee offline, before the SP hears of it.
+    let signed = sign_unchecked(w, &w.agent_key, std::slice::from_ref(&root), 2 * PRICE, bound)?;
+    // The offer's terms as the payee stated them; the mandate asks for more than the lane allows.
+    let header = aep2_x402::payment_signature(&intent_terms(w), &signed.to_json());
+    let reply = get(w, "/paid/intent", &[(PAYMENT_SIGNATURE, &header)]).await?;
+    expect_status(
+        checks,
+        "lane: 2000 in one payment (cap 1000), at the payee",
+        &reply,
+        402,
+        Some("lane_payment_cap_exceeded"),
+    );
+
+    // 2. The agent gives a sub-agent a narrower lane; its spend counts on the parent too.
+    let sub_key = SecretKey::from_bytes(&aep2::hash::keccak256(b"aep2-demo-sub-agent")).ok_or("sub-agent key")?;
+    let sub = Lane {
+        agent: sub_key.address().into(),
+        total: U256::from_u64(SUB_LANE_TOTAL),
+        purpose: "sub-agent: translations".into(),
+        parent: root.lane.digest(&w.domain).map_err(err)?.id,
+        salt: aep2::hash::keccak256(b"aep2-demo-sub-lane"),
+        ..root.lane.clone()
+    };
+    let sub = sign_lane(&sub, Some(&root), &w.domain, &PayerKey::Secp256k1(w.agent_key.clone())).map_err(err)?;
+    let sub_id = aep2::codec::hex_encode_0x(&sub.lane.digest(&w.domain).map_err(err)?.id);
+    let sub_payer = Payer::under_lane(sub_key, w.domain.clone(), vec![root.clone(), sub.clone()]).map_err(err)?;
+    for i in 1..=2 {
+        let step = format!("sub-agent payment {i} (sub-lane total {SUB_LANE_TOTAL})");
+        if let Some(receipt) = pay_intent(w, &sub_payer, checks, &step, None).await? {
+            rows.push(Row {
+                what: "sub-agent",
+                request: "GET /paid/intent".into(),
+                amount: PRICE.to_string(),
+                receipt,
+            });
+        }
+    }
+    let spent = PRICE * rows.len() as u64;
+    lane_status(
+        w,
+        checks,
+        "  the agent's lane at the SP (its sub-agent's spend included)",
+        &root_id,
+        spent,
+        false,
+    )
+    .await?;
+
+    // 3. The owner revokes the sub-lane: its next payment is refused, nothing served or charged.
+    let revocation = aep2::lane::LaneRevocation::sign(
+        &w.domain,
+        sub.lane.digest(&w.domain).map_err(err)?.id,
+        aep2_sp::unix_now(),
+        &PayerKey::Secp256k1(w.owner.clone()),
+    )
+    .map_err(err)?;
+    let body = aep2::json::Object::new()
+        .with("revocation", revocation.to_json())
+        .with("lanes", Value::Array(vec![root.to_json(), sub.to_json()]));
+    let reply = w
+        .http
+        .send(
+            "POST",
+            &format!("{}/v1/lanes/revoke", w.sp_url),
+            &[("content-type", "application/json")],
+            to_compact(&Value::Object(body)).as_bytes(),
+        )
+        .await?;
+    checks.push(Check {
+        step: "the owner revokes the sub-lane at the SP".into(),
+        expected: "200".into(),
+        got: reply.status.to_string(),
+        ok: reply.status == 200,
+    });
+    pay_intent(
+        w,
+        &sub_payer,
+        checks,
+        "sub-agent payment 3 (sub-lane revoked)",
+        Some("lane_revoked"),
+    )
+    .await?;
+    report.lanes.push((
+        "sub-agent",
+        sub_id.clone(),
+        lane_status(w, checks, "  the sub-lane at the SP", &sub_id, 2 * PRICE, true).await?,
+    ));
+
+    // 4. The agent spends the rest of its lane; one more payment is over its total.
+    let remaining = (LANE_TOTAL - PRICE * rows.len() as u64) / PRICE;
+    for i in 1..=remaining {
+        let step = format!("agent payment up to the lane's total ({i} of {remaining})");
+        if let Some(receipt) = pay_intent(w, &w.payer, checks, &step, None).await? {
+            rows.push(Row {
+                what: "agent",
+                request: "GET /paid/intent".into(),
+                amount: PRICE.to_string(),
+                receipt,
+            });
+        }
+    }
+    pay_intent(
+        w,
+        &w.payer,
+        checks,
+        "agent payment over the lane's total, at the SP",
+        Some("lane_total_exceeded"),
+    )
+    .await?;
+    report.lanes.insert(
+        0,
+        (
+            "agent",
+            root_id.clone(),
+            lane_status(w, checks, "  the agent's lane at the SP", &root_id, LANE_TOTAL, false).await?,
+        ),
+    );
+
+    // 5. The audit trail, per lane: the agent's includes its sub-agent's payments.
+    let all = lane_trail(w, checks, "audit trail of the agent's lane", &root_id, rows.len()).await?;
+    let subs = lane_trail(w, checks, "audit trail of the sub-lane", &sub_id, 2).await?;
+    report.trails.push(("agent", all));
+    report.trails.push(("sub-agent", subs));
+    Ok(())
+}
+
 fn mcp_receipt(reply: &Reply, signed: &SignedMandate, w: &World) -> Result<Receipt, String> {
     if reply.status != 200 {
         return Err(format!("HTTP {}", reply.status));
@@ -671,7 +977,14 @@ fn gas_per_mandate(st: &Settled) -> u64 {
 }
 
 /// The whole run as one JSON object (`aep2 demo --json`; fixed members).
-fn report_json(checks: &[Check], rows: &[Row], balance: &Balance, w: &World, st: &Settled) -> Value {
+fn report_json(
+    checks: &[Check],
+    rows: &[Row],
+    balance: &Balance,
+    w: &World,
+    st: &Settled,
+    lanes: &LaneReport,
+) -> Value {
     let mut o = Object::new();
     o.insert("ok", Value::Bool(checks.iter().all(|c| c.ok)));
     let checks: Vec<Value> = checks
@@ -745,14 +1058,51 @@ fn report_json(checks: &[Check], rows: &[Row], balance: &Balance, w: &World, st:
                 .with("expected", s(st.expected.clone())),
         ),
     );
+    // The SP's own JSON, carried over as it answered.
+    let from_serde =
+        |v: &serde_json::Value| aep2::json::parse(&v.to_string(), &aep2::json::Limits::AEP2).unwrap_or(Value::Null);
+    let lane_list: Vec<Value> = lanes
+        .lanes
+        .iter()
+        .map(|(label, id, v)| {
+            let trail = lanes
+                .trails
+                .iter()
+                .find(|(l, _)| l == label)
+                .map(|(_, r)| r.iter().map(from_serde).collect())
+                .unwrap_or_default();
+            Value::Object(
+                Object::new()
+                    .with("holder", s(*label))
+                    .with("id", s(id.clone()))
+                    .with("status", from_serde(v))
+                    .with("audit", Value::Array(trail)),
+            )
+        })
+        .collect();
+    o.insert("lanes", Value::Array(lane_list));
     Value::Object(o)
 }
 
-fn print_report(checks: &[Check], rows: &[Row], balance: &Balance, w: &World, st: &Settled, millis: u128) {
-    println!("AEP2 demo: a settlement processor and a payee on loopback, one funded agent\n");
+fn print_report(
+    checks: &[Check],
+    rows: &[Row],
+    balance: &Balance,
+    w: &World,
+    st: &Settled,
+    lanes: &LaneReport,
+    millis: u128,
+) {
     println!(
-        "  payer  {}   (demo key, deposit {DEPOSIT} USDC base units)",
+        "AEP2 demo: a settlement processor and a payee on loopback, one funded owner, an agent and its sub-agent paying under spending lanes\n"
+    );
+    println!(
+        "  owner  {}   (demo key, deposit {DEPOSIT} USDC base units)",
         w.payer.address()
+    );
+    println!(
+        "  agent  {}   (lane: this payee, at most {PRICE} a payment, {LANE_TOTAL} in all)",
+        w.agent_key.address()
     );
     println!("  payee  {}   {}", w.payee, w.base);
     println!("  SP     {}   price {PRICE} per request\n", w.sp);
@@ -811,6 +1161,51 @@ fn print_report(checks: &[Check], rows: &[Row], balance: &Balance, w: &World, st
     line(&header.map(str::to_owned));
     for row in &table {
         line(row);
+    }
+    println!("\nSpending lanes at the SP (GET /v1/lanes/{{id}}):\n");
+    for (label, id, v) in &lanes.lanes {
+        let text = |k: &str| match v.get(k) {
+            Some(serde_json::Value::String(t)) => t.clone(),
+            Some(other) => other.to_string(),
+            None => "?".into(),
+        };
+        println!(
+            "  {label:<9}  {}  spent {}  remaining {}  payments {}  revoked {}",
+            short(id),
+            text("spent"),
+            text("remaining"),
+            text("payments"),
+            text("revoked")
+        );
+    }
+    println!("\nAudit trail per lane (GET /v1/audit?lane=…):");
+    for (label, records) in &lanes.trails {
+        println!("\n  {label}'s lane: {} records", records.len());
+        for r in records {
+            let text = |k: &str| r.get(k).and_then(|x| x.as_str()).unwrap_or("").to_owned();
+            let request = r
+                .get("request")
+                .map(|q| {
+                    let part = |k: &str| q.get(k).and_then(|x| x.as_str()).unwrap_or("");
+                    match part("carrier") {
+                        "http" => format!("{} {}", part("method"), part("url")),
+                        "mcp" => format!("MCP {}", part("tool")),
+                        "a2a" => format!("A2A {}", part("messageId")),
+                        _ => String::new(),
+                    }
+                })
+                .unwrap_or_default();
+            println!(
+                "    {}  agent {}  {:<34}  {} → {}  {:<8}  {}",
+                short(&text("mandateId")),
+                short(&text("agent")),
+                text("purpose"),
+                text("amount"),
+                short(&text("payee")),
+                text("status"),
+                request
+            );
+        }
     }
     println!(
         "\nPayer's account at the SP: balance {}, reserved {}, available {}",

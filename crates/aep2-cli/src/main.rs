@@ -138,6 +138,27 @@ enum SpCmd {
     /// chain}]}. Exit 0 when they agree, 1 when something differs, 2 usage, database or chain error.
     #[command(after_help = AFTER_HELP.as_str())]
     Reconcile(SpReconcileArgs),
+    /// Write the audit trail (spec aep2.md#sp-audit): one record per stored mandate, oldest
+    /// first, as JSON Lines or CSV on standard output, read a page at a time. Exit 0 written, 2
+    /// usage or database error.
+    #[command(after_help = AFTER_HELP.as_str())]
+    Export(SpExportArgs),
+}
+
+#[derive(Args)]
+struct SpExportArgs {
+    /// The ledger database file.
+    #[arg(long)]
+    database: PathBuf,
+    /// jsonl (one JSON object per line) or csv (RFC 4180, a header line first).
+    #[arg(long, value_parser = ["jsonl", "csv"])]
+    format: String,
+    /// Only payments under this lane (0x + 64 hex) or any of its sub-lanes.
+    #[arg(long, value_name = "ID")]
+    lane: Option<String>,
+    /// Only records accepted at or after this unix time.
+    #[arg(long, value_name = "UNIX")]
+    since: Option<u64>,
 }
 
 #[derive(Args)]
@@ -443,6 +464,7 @@ fn main() -> ExitCode {
         Cmd::Sp(SpCmd::Deposit(a)) => sp_deposit(&a),
         Cmd::Sp(SpCmd::Accounts(a)) => sp_accounts(&a),
         Cmd::Sp(SpCmd::Reconcile(a)) => sp_reconcile(&a),
+        Cmd::Sp(SpCmd::Export(a)) => sp_export(&a),
         Cmd::Serve(ServeCmd::Payee(a)) => payee::serve_payee(&a),
         Cmd::Demo(a) => demo::run(&a),
     };
@@ -1038,5 +1060,48 @@ fn sp_accounts(a: &SpAccountsArgs) -> Outcome {
         })
         .collect();
     print(&json!({ "accounts": list }));
+    Ok(ExitCode::SUCCESS)
+}
+
+fn sp_export(a: &SpExportArgs) -> Outcome {
+    use aep2_sp::audit::{AuditQuery, csv_header};
+    use std::io::Write as _;
+    let lane = a
+        .lane
+        .as_deref()
+        .map(|t| {
+            let lower = t.len() == 66
+                && t.starts_with("0x")
+                && t[2..].bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+            lower
+                .then(|| aep2::codec::hex_decode_0x(t).and_then(|b| <[u8; 32]>::try_from(b).ok()))
+                .flatten()
+                .ok_or("--lane must be 0x followed by 64 lowercase hex digits")
+        })
+        .transpose()?;
+    let ledger = open_ledger(&a.database)?;
+    let csv = a.format == "csv";
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let write_err = |e: std::io::Error| format!("standard output: {e}");
+    if csv {
+        out.write_all(csv_header().as_bytes()).map_err(write_err)?;
+    }
+    let mut query = AuditQuery {
+        lane,
+        since: a.since,
+        ..AuditQuery::default()
+    };
+    loop {
+        let page = ledger.audit_page(&query).map_err(|e| e.to_string())?;
+        for r in &page {
+            let line = if csv { r.to_csv() } else { r.to_jsonl() };
+            out.write_all(line.as_bytes()).map_err(write_err)?;
+        }
+        match page.last() {
+            Some(last) if page.len() == query.limit => query.after = Some(last.cursor()),
+            _ => break,
+        }
+    }
+    out.flush().map_err(write_err)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -40,8 +40,8 @@ pub use ledger::{
 
 use aep2::envelope::decode_json_bytes;
 use aep2::json::{Value, to_compact};
-use aep2::uint::U256;
 use aep2::lane::{LaneRevocation, SignedLane};
+use aep2::uint::U256;
 use aep2::{
     AccountId, Domain, EnvelopeForm, Error, Mandate, Profile, Reason, Receipt, ReceiptKind, ReceiptLane, ReplayKey,
     SpId, SpKey, Verified, Verifier,
@@ -149,6 +149,19 @@ impl Processor {
     /// `aep2.md#sp-enqueue`, *Submission id*): a stored mandate held for another id is
     /// `mandate_replayed`.
     pub fn enqueue_as(&self, body: &[u8], submission_id: Option<[u8; 16]>, now: u64) -> Result<Enqueued, Error> {
+        self.enqueue_described(body, submission_id, None, now)
+    }
+
+    /// [`Processor::enqueue_as`] with the payee's description of the request the mandate pays
+    /// for (spec `aep2.md#sp-audit`), stored with the mandate when this call stores it.
+    pub fn enqueue_described(
+        &self,
+        body: &[u8],
+        submission_id: Option<[u8; 16]>,
+        request: Option<&RequestDescriptor>,
+        now: u64,
+    ) -> Result<Enqueued, Error> {
+        let described = request.map(RequestDescriptor::to_header);
         let v = decode_json_bytes(body)?;
         let verifier = self.verifier_for(&v)?;
         let verified = verifier.check_value(&v, None).into_result()?;
@@ -198,12 +211,14 @@ impl Processor {
             let receipt = self.sign(&verified, enqueue_deadline)?;
             let mut record = new_mandate(&verified, text, receipt, enqueue_deadline, now)?;
             record.submission_id = submission_id;
+            record.request = described;
             return self.ledger.enqueue(&record);
         }
         // Under a lane the receipt states what remains, known only inside the ledger's
         // transaction: it is signed there.
         let mut record = new_mandate(&verified, text, String::new(), enqueue_deadline, now)?;
         record.submission_id = submission_id;
+        record.request = described;
         record.lanes = lane_links(&verified.signed.lanes, &verified.domain)?;
         let leaf = record.lanes.last().map(|l| l.id).unwrap_or([0; 32]);
         self.ledger.enqueue_with(&record, |remaining| {
@@ -230,7 +245,10 @@ impl Processor {
             } else {
                 Reason::ProfileMismatch
             };
-            return Err(Error::new(reason, "this settlement processor does not serve the revocation's domain"));
+            return Err(Error::new(
+                reason,
+                "this settlement processor does not serve the revocation's domain",
+            ));
         }
         let chain = aep2::lane::parse_chain(profile, f.value("lanes")?)?;
         aep2::lane::check_revocation(&revocation, &chain)?;

@@ -4,7 +4,7 @@
 
 use crate::config::{Config, HttpLimits};
 use crate::ledger::{Ledger, LedgerOptions};
-use crate::{Processor, account_display, unix_now};
+use crate::{Processor, RequestDescriptor, account_display, unix_now};
 use aep2::codec::{hex_decode_0x, hex_encode_0x};
 use aep2::{AccountId, Error, Reason};
 use axum::Router;
@@ -95,6 +95,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/health", any(health))
         .route("/v1/mandates/{id}", any(mandate))
         .route("/v1/accounts", any(accounts))
+        .route("/v1/audit", any(audit))
         .fallback(unknown_route)
         .with_state(state)
 }
@@ -129,14 +130,20 @@ async fn enqueue(State(st): State<Arc<AppState>>, req: Request) -> Response {
         return r;
     }
     // The submission id is read after the content type and the declared size, as before.
-    let (submission, body) = match read_body(&st, req, submission_of).await {
+    let head = |h: &HeaderMap| Ok((submission_of(h)?, described_of(h)?));
+    let ((submission, described), body) = match read_body(&st, req, head).await {
         Ok(b) => b,
         Err(r) => return r,
     };
     let now = unix_now();
     let worker = st.clone();
     // SQLite commits fsync: run them off the async worker threads.
-    let outcome = tokio::task::spawn_blocking(move || worker.processor.enqueue_as(&body, submission, now)).await;
+    let outcome = tokio::task::spawn_blocking(move || {
+        worker
+            .processor
+            .enqueue_described(&body, submission, described.as_ref(), now)
+    })
+    .await;
     match outcome {
         Ok(Ok(done)) => {
             let body = enqueue_answer(&done);
@@ -292,6 +299,47 @@ pub fn enqueue_answer(done: &crate::Enqueued) -> String {
         m.status.as_str(),
         done.fresh,
     )
+}
+
+/// The payee's request descriptor, if it sent one (at most once, well formed: else `field_type`).
+fn described_of(headers: &HeaderMap) -> Result<Option<RequestDescriptor>, Error> {
+    let mut values = headers.get_all(crate::audit::REQUEST_HEADER).iter();
+    let Some(first) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(Error::new(Reason::FieldType, "aep2-request sent more than once"));
+    }
+    let text = first
+        .to_str()
+        .map_err(|_| Error::new(Reason::FieldType, "aep2-request is not visible ASCII"))?;
+    RequestDescriptor::parse(text).map(Some)
+}
+
+/// `GET /v1/audit` (spec `aep2.md#sp-audit`): one page of the audit trail.
+async fn audit(State(st): State<Arc<AppState>>, method: Method, RawQuery(query): RawQuery) -> Response {
+    if let Some(r) = only(&method, Method::GET, "/v1/audit") {
+        return r;
+    }
+    let (query, format) = match crate::audit::parse_audit_query(query.as_deref()) {
+        Ok(q) => q,
+        Err(e) => return error_response(&e),
+    };
+    let worker = st.clone();
+    let page = tokio::task::spawn_blocking(move || worker.processor.ledger().audit_page(&query)).await;
+    let page = match page {
+        Ok(Ok(page)) => page,
+        Ok(Err(e)) => return error_response(&e),
+        Err(join) => return error_response(&Error::new(Reason::ReplayStoreUnavailable, join.to_string())),
+    };
+    let (content_type, body, next) = crate::audit::render_page(&page, query.limit, format);
+    let mut resp = (StatusCode::OK, [(header::CONTENT_TYPE, content_type)], body).into_response();
+    if format != crate::audit::PageFormat::Json
+        && let Some(v) = next.and_then(|n| header::HeaderValue::from_str(&n).ok())
+    {
+        resp.headers_mut().insert(crate::audit::NEXT_CURSOR_HEADER, v);
+    }
+    resp
 }
 
 /// The payee's submission id, if it sent one (at most once, well formed: else `field_type`).
