@@ -178,7 +178,19 @@ impl Signed {
 /// Builds and signs a native envelope (the domain travels with it, so a mandate for another
 /// chain is told apart by the domain rather than by a failing signature).
 pub(crate) fn sign(key: &PayerKey, domain: &Domain, t: &Terms) -> Result<Signed, String> {
-    let mandate = match (key, domain) {
+    let mandate = mandate_of(key, domain, t)?;
+    let (envelope, digest) =
+        sign_mandate(&mandate, domain, key, EnvelopeForm::Native).map_err(|e| format!("signing: {e}"))?;
+    Ok(Signed {
+        envelope,
+        digest,
+        domain: domain.clone(),
+    })
+}
+
+/// The mandate of `t` debiting the account of `key` on `domain`.
+pub(crate) fn mandate_of(key: &PayerKey, domain: &Domain, t: &Terms) -> Result<Mandate, String> {
+    Ok(match (key, domain) {
         (PayerKey::Secp256k1(k), Domain::Eip712(_)) => {
             let (AccountId::Evm(payee), AccountId::Evm(token)) = (t.payee, t.asset) else {
                 return Err("eip712 payee and asset must be EVM addresses".into());
@@ -211,13 +223,6 @@ pub(crate) fn sign(key: &PayerKey, domain: &Domain, t: &Terms) -> Result<Signed,
             })
         }
         _ => return Err("the payer key does not fit the domain's profile".into()),
-    };
-    let (envelope, digest) =
-        sign_mandate(&mandate, domain, key, EnvelopeForm::Native).map_err(|e| format!("signing: {e}"))?;
-    Ok(Signed {
-        envelope,
-        digest,
-        domain: domain.clone(),
     })
 }
 

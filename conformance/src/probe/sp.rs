@@ -12,6 +12,8 @@ use aep2::{AccountId, Domain, PayerKey, Reason, Receipt, ReceiptExpectations, Sp
 use serde_json::{Value as J, json};
 use std::time::{Duration, Instant};
 
+mod lanes;
+
 /// A body well above the 8192-byte envelope limit (`aep2.md#sp-enqueue`).
 const OVERSIZED_BODY_BYTES: usize = 64 * 1024 + 1;
 /// Seconds a probe mandate outlives the SP's settlement window.
@@ -246,7 +248,7 @@ pub fn probe_sp(p: &SpProbe) -> Result<Report, Error> {
         }
     };
     let Some(health) = health else {
-        for name in ENQUEUE_CHECKS {
+        for name in ENQUEUE_CHECKS.into_iter().chain(lanes::LANE_CHECKS) {
             cases.record(
                 name,
                 &[],
@@ -447,6 +449,8 @@ pub fn probe_sp(p: &SpProbe) -> Result<Report, Error> {
         t,
         outcome,
     );
+
+    lanes::lane_checks(&probe, &health.sp, window, &mut cases);
 
     Ok(finish(cases, selection, started, began))
 }
