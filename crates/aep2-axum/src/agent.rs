@@ -157,7 +157,10 @@ pub fn check_receipt(receipt: &Value, signed: &SignedMandate, domain: &Domain, s
     } else {
         let ids = aep2::lane::check_chain_signatures(&signed.lanes, domain)?;
         let leaf = ids.last().copied().unwrap_or([0; 32]);
-        (aep2::lane::lane_mandate_digest(&signed.mandate, domain, &leaf)?, Some(leaf))
+        (
+            aep2::lane::lane_mandate_digest(&signed.mandate, domain, &leaf)?,
+            Some(leaf),
+        )
     };
     r.verify(&ReceiptExpectations {
         sp: Some(sp),

@@ -38,8 +38,8 @@ pub use ledger::{
 
 use aep2::envelope::decode_json_bytes;
 use aep2::json::{Value, to_compact};
-use aep2::uint::U256;
 use aep2::lane::{LaneRevocation, SignedLane};
+use aep2::uint::U256;
 use aep2::{
     AccountId, Domain, EnvelopeForm, Error, Mandate, Profile, Reason, Receipt, ReceiptKind, ReceiptLane, ReplayKey,
     SpId, SpKey, Verified, Verifier,
@@ -228,7 +228,10 @@ impl Processor {
             } else {
                 Reason::ProfileMismatch
             };
-            return Err(Error::new(reason, "this settlement processor does not serve the revocation's domain"));
+            return Err(Error::new(
+                reason,
+                "this settlement processor does not serve the revocation's domain",
+            ));
         }
         let chain = aep2::lane::parse_chain(profile, f.value("lanes")?)?;
         aep2::lane::check_revocation(&revocation, &chain)?;

@@ -695,7 +695,10 @@ impl LaneRevocation {
             return Err(Error::new(Reason::UnsupportedProfile, "solana-mvp has no lanes"));
         }
         let domain = Domain::from_json(profile, f.value("domain")?)?;
-        let lane = f.string("lane").and_then(bytes32).map_err(|e| e.at("revocation.lane"))?;
+        let lane = f
+            .string("lane")
+            .and_then(bytes32)
+            .map_err(|e| e.at("revocation.lane"))?;
         let revoker = f
             .string("revoker")
             .and_then(|t| account(profile, t))
@@ -719,10 +722,7 @@ impl LaneRevocation {
                 .with("aep2", Value::from_u64(crate::envelope::AEP2_VERSION))
                 .with("kind", s("lane-revocation".into()))
                 .with("profile", s(self.domain.profile().as_str().into()))
-                .with(
-                    "domain",
-                    self.domain.to_json().map_or(Value::Null, Value::Object),
-                )
+                .with("domain", self.domain.to_json().map_or(Value::Null, Value::Object))
                 .with("lane", s(hex_encode_0x(&self.lane)))
                 .with("revoker", s(self.revoker.to_string()))
                 .with("issuedAt", Value::from_u64(self.issued_at))

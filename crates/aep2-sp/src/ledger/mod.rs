@@ -958,7 +958,9 @@ fn insert_lane(tx: &Connection, l: &LaneLink, now: u64) -> Result<(), Error> {
 const LANE_COLUMNS: &str = "total, spent, max_payments, payments, period, allowance, valid_from, window_index, \
      window_spent, revoked_at";
 
-fn row_to_counters(r: &rusqlite::Row<'_>) -> rusqlite::Result<(Vec<u8>, Vec<u8>, [i64; 5], Vec<u8>, Vec<u8>, Option<i64>)> {
+fn row_to_counters(
+    r: &rusqlite::Row<'_>,
+) -> rusqlite::Result<(Vec<u8>, Vec<u8>, [i64; 5], Vec<u8>, Vec<u8>, Option<i64>)> {
     Ok((
         r.get(0)?,
         r.get(1)?,
@@ -1048,18 +1050,16 @@ fn charge_lanes(
                 format!("link {i} has had its {} payments", c.max_payments),
             ));
         }
-        let spent = add(&c.spent, amount)
-            .filter(|s| *s <= c.total)
-            .ok_or_else(|| {
-                Error::new(
-                    Reason::LaneTotalExceeded,
-                    format!(
-                        "amount {amount} above link {i}'s remaining {} of its total {}",
-                        c.remaining(),
-                        c.total
-                    ),
-                )
-            })?;
+        let spent = add(&c.spent, amount).filter(|s| *s <= c.total).ok_or_else(|| {
+            Error::new(
+                Reason::LaneTotalExceeded,
+                format!(
+                    "amount {amount} above link {i}'s remaining {} of its total {}",
+                    c.remaining(),
+                    c.total
+                ),
+            )
+        })?;
         let (k, window_spent) = c.window_spent_at(now);
         let window_spent = if c.period > 0 {
             add(&window_spent, amount)
@@ -1160,8 +1160,10 @@ fn read_link(tx: &Connection, id: &[u8; 32]) -> Result<Option<(LaneLink, Option<
             .optional()
         })
         .map_err(lane_unavailable("read the lane"))?;
-    let Some(((domain, parent, owner, agent, token, signed), (total, max_payments, period, allowance, valid_from, revocation))) =
-        row
+    let Some((
+        (domain, parent, owner, agent, token, signed),
+        (total, max_payments, period, allowance, valid_from, revocation),
+    )) = row
     else {
         return Ok(None);
     };
@@ -1267,7 +1269,8 @@ impl Ledger {
         let rows = s
             .query_map([id], row_to_mandate)
             .map_err(|e| unavailable("list lane mandates", &e))?;
-        rows.map(|r| r.map_err(|e| unavailable("list lane mandates", &e))?).collect()
+        rows.map(|r| r.map_err(|e| unavailable("list lane mandates", &e))?)
+            .collect()
     }
 }
 
