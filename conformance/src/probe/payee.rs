@@ -709,6 +709,7 @@ fn receipt_of<'a>(pay: &'a ServedPayment, sp: Option<&SpId>) -> Result<Checked<'
         sp,
         mandate: Some((&s.envelope.mandate, &s.digest)),
         domain: Some(&s.domain),
+        lane: None,
     });
     Ok((receipt, verified, s))
 }

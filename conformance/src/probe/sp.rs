@@ -165,6 +165,7 @@ fn check_enqueued(r: &Response, s: &Signed, sp: &SpId) -> Result<J, String> {
             sp: Some(sp),
             mandate: Some((&s.envelope.mandate, &s.digest)),
             domain: Some(&s.domain),
+            lane: None,
         })
         .map_err(|e| format!("the receipt does not verify: {e}"))?;
     let deadline = s.envelope.mandate.deadline();

@@ -216,11 +216,22 @@ impl Payer {
 /// `domain`, and keeps the deadline rule (spec `aep2.md#receipts`).
 pub fn check_receipt(receipt: &Value, signed: &SignedMandate, domain: &Domain, sp: &SpId) -> Result<Receipt> {
     let r = Receipt::from_json(receipt)?;
-    let digest = mandate_digest(&signed.mandate, domain)?;
+    // Under a lane the mandate's id binds the leaf lane, and the receipt must name it.
+    let (digest, leaf) = if signed.lanes.is_empty() {
+        (mandate_digest(&signed.mandate, domain)?, None)
+    } else {
+        let ids = aep2::lane::check_chain_signatures(&signed.lanes, domain)?;
+        let leaf = ids.last().copied().unwrap_or([0; 32]);
+        (
+            aep2::lane::lane_mandate_digest(&signed.mandate, domain, &leaf)?,
+            Some(leaf),
+        )
+    };
     r.verify(&ReceiptExpectations {
         sp: Some(sp),
         mandate: Some((&signed.mandate, &digest)),
         domain: Some(domain),
+        lane: leaf.as_ref(),
     })?;
     Ok(r)
 }

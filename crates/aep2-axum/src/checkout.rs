@@ -392,10 +392,13 @@ impl Checkout {
     }
 
     fn check_receipt(&self, receipt: &Receipt, v: &Verified) -> Result<(), Error> {
+        // Under a lane the receipt must state the mandate's leaf lane (spec `aep2.md#lane-settlement`).
+        let leaf = v.leaf_lane();
         let expect = ReceiptExpectations {
             sp: Some(&self.sp),
             mandate: Some((v.mandate(), &v.digest)),
             domain: Some(&v.domain),
+            lane: leaf.as_ref(),
         };
         receipt.verify(&expect)
     }

@@ -978,10 +978,10 @@ async fn a2a_card_methods_versions_activation_and_tasks() {
 }
 
 /// A mandate under a spending lane is verified by the payee (chain, agent, caps) and forwarded;
-/// the SP, which keeps no lane counters, refuses it with `lanes_unsupported`: nothing is served
-/// and nothing charged (spec `aep2.md#lane-settlement`).
+/// the SP charges it against the lane and answers with a native receipt stating the leaf lane and
+/// what remains under it, which the payee checks and passes on (spec `aep2.md#lane-settlement`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_lane_mandate_is_verified_then_refused_by_an_sp_without_lane_counters() {
+async fn a_lane_mandate_is_verified_charged_and_receipted_with_the_lanes_remaining_budget() {
     use aep2::lane::{Lane, sign_lane};
     use aep2::{AccountId, EnvelopeForm, EvmMandate, Mandate, PayerKey, sign_lane_mandate};
     let env = env("lanes").await;
@@ -1043,14 +1043,15 @@ async fn a_lane_mandate_is_verified_then_refused_by_an_sp_without_lane_counters(
     };
     // Refused offline by the payee, before the SP: the lane's own cap.
     assert_rejected(&send(mandate(PRICE + 1), true).await, 402, "lane_payment_cap_exceeded");
-    // Verified by the payee, refused by the SP: not served, not charged.
+    // Verified by the payee, charged by the SP, served with a native receipt naming the lane, even
+    // for the MVP envelope form: only the native form has room for the lane's budget.
+    let signed = sign_lane_mandate(&mandate(PRICE), &domain(), &agent, EnvelopeForm::Mvp, &chain)
+        .unwrap()
+        .0;
     let reply = send(mandate(PRICE), false).await;
-    assert_ne!(reply.status, 200, "body {}", String::from_utf8_lossy(&reply.body));
-    assert_eq!(
-        reply.reason().as_deref(),
-        Some("lanes_unsupported"),
-        "body {}",
-        String::from_utf8_lossy(&reply.body)
-    );
-    assert!(reply.header(PAYMENT_RESPONSE).is_none());
+    let receipt = served_receipt(&reply, &signed);
+    assert_eq!(receipt.kind, aep2::ReceiptKind::Native);
+    let stated = receipt.lane.expect("the receipt states the lane");
+    assert_eq!(stated.id, chain[0].lane.digest(&domain()).unwrap().id);
+    assert_eq!(stated.remaining, U256::from_u64(PRICE * 9));
 }

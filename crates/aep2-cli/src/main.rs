@@ -790,10 +790,12 @@ fn receipt_verify(a: &ReceiptVerifyArgs) -> Outcome {
         }
         None => None,
     };
+    let leaf = verified.as_ref().and_then(aep2::Verified::leaf_lane);
     let expect = ReceiptExpectations {
         sp: sp.as_ref(),
         mandate: verified.as_ref().map(|v| (v.mandate(), &v.digest)),
         domain: domain.as_ref().filter(|d| d.profile() != Profile::SolanaMvp),
+        lane: leaf.as_ref(),
     };
     // Say what was checked: a receipt checked without its SP proves only that someone signed it.
     let mut checks = vec!["signature"];

@@ -433,6 +433,7 @@ fn judge(svc: &Services, report: &J, ids: &[String; 2], versions: &[&str]) {
             sp: Some(&aep2::SpId::Evm(sp_key().address())),
             mandate: None,
             domain: Some(&domain()),
+            lane: None,
         })
         .unwrap_or_else(|e| panic!("{name}: receipt does not verify: {e}"));
     let replayed = &report["replayed"];

@@ -200,6 +200,7 @@ async fn enqueue_is_idempotent_and_enforces_funds_and_nonces() {
             sp: Some(&sp),
             mandate: Some((&sm.mandate, &digest)),
             domain: None,
+            lane: None,
         })
         .unwrap();
     assert!(first.receipt.enqueue_deadline <= now + 3600 && first.receipt.enqueue_deadline >= now + 300);

@@ -230,8 +230,12 @@ fn a_mandate_is_held_for_the_first_submission_id_it_was_brought_with() {
     assert_eq!(sp.ledger().audit().unwrap(), Vec::<String>::new());
 }
 
-/// Undoes what version 4 added (a batch's transactions), leaving a version-3 file.
-const TO_VERSION_3: &str = "DROP INDEX batch_txs_batch; DROP TABLE batch_txs;";
+/// Undoes what versions 5 and 4 added (lanes, a batch's transactions), leaving a version-3 file.
+const TO_VERSION_3: &str = concat!(
+    "DROP INDEX mandates_lane; DROP INDEX lanes_parent; DROP TABLE lanes; \
+     ALTER TABLE mandates DROP COLUMN lane_id; ALTER TABLE mandates DROP COLUMN request; ",
+    "DROP INDEX batch_txs_batch; DROP TABLE batch_txs;"
+);
 
 /// Undoes what version 3 added (settlement) from a version-3 file, leaving a version-2 file.
 const TO_VERSION_2: &str = "DROP INDEX mandates_batch; DROP TABLE batches; DROP TABLE withdrawals; \
@@ -341,59 +345,4 @@ fn a_version_3_ledger_keeps_each_batch_transaction_as_its_first_attempt() {
     assert_eq!(attempts[0].raw_tx, vec![5, 6]);
     // Version 3 did not keep fees: an unknown fee reads as zero, which any replacement exceeds.
     assert_eq!(attempts[0].fees, (0, 0));
-}
-
-#[test]
-fn a_lane_mandate_is_refused_with_lanes_unsupported_and_reserves_nothing() {
-    use aep2::lane::{Lane, sign_lane};
-    use aep2::{AccountId, EvmMandate, Mandate, PayerKey, U256, sign_lane_mandate};
-    let db = temp_db("lanes");
-    let sp = Processor::new(
-        &config(db),
-        Ledger::open(temp_db("lanes-ledger"), &LedgerOptions::default()).unwrap(),
-    )
-    .unwrap();
-    sp.ledger()
-        .deposit(&evm_deposit("d", "lane-owner", 1_000), NOW)
-        .unwrap();
-    let owner = PayerKey::Secp256k1(secp("lane-owner"));
-    let agent = PayerKey::Secp256k1(secp("lane-agent"));
-    let lane = Lane {
-        profile: aep2::Profile::Eip712,
-        owner: AccountId::parse(&owner.signer()).unwrap(),
-        agent: AccountId::parse(&agent.signer()).unwrap(),
-        token: AccountId::Evm(token()),
-        per_payment: U256::from_u64(500),
-        total: U256::from_u64(500),
-        max_payments: 0,
-        period: 0,
-        allowance: U256::ZERO,
-        payees: Vec::new(),
-        valid_from: NOW - 10,
-        valid_until: NOW + 3600,
-        purpose: String::new(),
-        parent: [0; 32],
-        salt: [1; 32],
-    };
-    let chain = vec![sign_lane(&lane, None, &evm_domain(), &owner).unwrap()];
-    let AccountId::Evm(owner_address) = lane.owner else {
-        unreachable!()
-    };
-    let m = Mandate::Eip712(EvmMandate {
-        owner: owner_address,
-        token: token(),
-        payee: payee(),
-        amount: U256::from_u64(100),
-        nonce: U256::from_u64(1),
-        deadline: NOW + 3600,
-        reference: [2; 32],
-    });
-    let (sm, _) = sign_lane_mandate(&m, &evm_domain(), &agent, EnvelopeForm::Mvp, &chain).unwrap();
-    let body = aep2::json::to_compact(&sm.to_json());
-    let err = sp.enqueue(body.as_bytes(), NOW).unwrap_err();
-    assert_eq!(err.code(), "lanes_unsupported");
-    // Nothing stored, nothing reserved: the whole deposit is still available.
-    assert_eq!(sp.ledger().counts().unwrap().accepted, 0);
-    let balances = sp.ledger().accounts(&owner.signer(), None).unwrap();
-    assert_eq!(balances[0].available(), U256::from_u64(1_000));
 }

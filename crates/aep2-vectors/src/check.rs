@@ -349,10 +349,12 @@ pub fn answer(group: &TestGroup, t: &TestCase) -> Result<Answer, String> {
                 Some(_) => Some(context_domain(&group.context)?),
                 None => None,
             };
+            let leaf = mandate.as_ref().and_then(aep2::Verified::leaf_lane);
             let expect = ReceiptExpectations {
                 sp: sp.as_ref(),
                 mandate: mandate.as_ref().map(|v| (v.mandate(), &v.digest)),
                 domain: domain.as_ref(),
+                lane: leaf.as_ref(),
             };
             let mut a = Answer::from_result(&receipt.verify(&expect));
             a.intermediates

@@ -123,6 +123,7 @@ fn receipt_checks(outcome: &mut CaseOutcome, case: &J, verified: &aep2::Verified
         sp: Some(&receipt.sp),
         mandate: Some((verified.mandate(), &verified.digest)),
         domain: None,
+        lane: None,
     });
     let code = with_mandate.as_ref().err().map(aep2::Error::reason);
     outcome.checks.push(check(

@@ -49,6 +49,16 @@ impl Verified {
     pub fn mandate(&self) -> &Mandate {
         &self.signed.mandate
     }
+
+    /// The id of the leaf lane it is signed under (`None` for a plain mandate): what its
+    /// receipt's `lane` must name ([`crate::ReceiptExpectations::lane`]).
+    pub fn leaf_lane(&self) -> Option<[u8; 32]> {
+        self.signed
+            .lanes
+            .last()
+            .and_then(|leaf| leaf.lane.digest(&self.domain).ok())
+            .map(|d| d.id)
+    }
 }
 
 /// Everything a verification found out, also on failure: vectors and `aep2 inspect` show the

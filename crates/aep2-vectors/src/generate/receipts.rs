@@ -43,6 +43,7 @@ fn sign(key: &SpKey, kind: ReceiptKind, digest: &MandateDigest, deadline: u64, d
             sp: key.id(),
             mandate_digest: e.to_string(),
             enqueue_deadline: deadline,
+            lane: None,
             signature: String::new(),
         })
 }
