@@ -38,7 +38,7 @@ pub const CALL_GAS: u64 = 200_000;
 /// half of it; see the contract's README).
 pub const ITEM_GAS: u64 = 60_000;
 /// Gas a lane item is given per link of its chain, on top of [`ITEM_GAS`].
-pub const LINK_GAS: u64 = 60_000;
+pub const LINK_GAS: u64 = 35_000;
 /// Gas of a batch beyond its items.
 pub const BATCH_BASE_GAS: u64 = 100_000;
 /// The most items one batch takes: its gas stays under the per-transaction cap of EIP-7825

@@ -882,3 +882,89 @@ async fn a_compromised_sp_cannot_overspend<C: TestChain>(chain: &C) {
 fn an_sp_submitting_beyond_a_lanes_total_gets_the_excess_skipped_on_chain() {
     on_both_chains!(a_compromised_sp_cannot_overspend);
 }
+
+/// Gas per settled mandate (printed; the contracts README quotes it): a plain mandate against a
+/// lane mandate of 1, 2 and 3 links, one per transaction (average of 5, each on a fresh lane) and
+/// in a batch of 100 under one chain. One payer, random nonces, payees already holding the token.
+async fn lane_gas<C: TestChain>(chain: &C) {
+    let s = lane_setup(chain, 1_000_000_000).await;
+    let agents = [
+        TxKey::from_label("agent-a"),
+        TxKey::from_label("agent-b"),
+        TxKey::from_label("agent-c"),
+    ];
+    let payee = Address::repeat_byte(0xa1);
+    let warm = s.mandate(u64::MAX, payee, 1);
+    let warm = aep2::sign_mandate(
+        &Mandate::Eip712(warm),
+        &s.domain,
+        &PayerKey::Secp256k1(secret(&s.owner)),
+        EnvelopeForm::Mvp,
+    )
+    .unwrap()
+    .0;
+    s.settle(chain, 0, &[warm]).await;
+    let mut nonce = 1u64 << 40;
+    let mut next = || {
+        nonce = nonce
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407)
+            | (1 << 63);
+        nonce
+    };
+    let mut salt = 0u8;
+    let mut chain_of = |links: usize| {
+        salt += 1;
+        let mut out: Vec<SignedLane> = Vec::new();
+        for i in 0..links {
+            let mut l = s.lane(&agents[i], out.last());
+            l.salt = [salt; 32];
+            l.total = CoreU256::from_u64(1_000_000_000);
+            let grantor = if i == 0 { &s.owner } else { &agents[i - 1] };
+            let parent = out.last().cloned();
+            out.push(s.grant(l, parent.as_ref(), grantor));
+        }
+        out
+    };
+    let mut report = Vec::new();
+    for links in 0..=3 {
+        let make = |n: u64, chain: &[SignedLane]| {
+            let m = s.mandate(n, payee, 5);
+            if chain.is_empty() {
+                aep2::sign_mandate(
+                    &Mandate::Eip712(m),
+                    &s.domain,
+                    &PayerKey::Secp256k1(secret(&s.owner)),
+                    EnvelopeForm::Mvp,
+                )
+                .unwrap()
+                .0
+            } else {
+                s.signed(&m, chain, &agents[chain.len() - 1])
+            }
+        };
+        let mut single = 0;
+        for _ in 0..5 {
+            let c = chain_of(links);
+            let out = s.settle(chain, 1, &[make(next(), &c)]).await;
+            assert_eq!(out.settled.len(), 1);
+            single += out.receipt.gas_used;
+        }
+        let c = chain_of(links);
+        let batch: Vec<_> = (0..100).map(|_| make(next(), &c)).collect();
+        let out = s.settle(chain, 2, &batch).await;
+        assert_eq!(out.settled.len(), 100);
+        report.push((links, single / 5, out.receipt.gas_used / 100));
+    }
+    for (links, single, batch) in report {
+        println!(
+            "gas {} links {links}: single {single}, batch 100 {batch}/mandate",
+            chain.name()
+        );
+    }
+}
+
+#[test]
+fn gas_of_lane_mandates_against_plain_ones() {
+    on_both_chains!(lane_gas);
+}
