@@ -32,6 +32,14 @@ import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/Reentrancy
 /// credited to the payee's claimable balance (`owed`, event `PayoutDeferred`), claimable with
 /// `claimPayout`; the mandates it pays remain settled.
 ///
+/// LANES. `settleLanes(batchId, items, laneItems)` settles plain items as `settle` does, then lane
+/// items (spec §18.8): a mandate signed by the leaf agent of a chain of 1 to 3 signed lanes. Each is
+/// checked in the spec's order (see `_verifyLane`): the mandate's values, the chain's length, each
+/// link's values, parents and grantor signatures, the mandate's signature for the leaf's agent,
+/// expiry, the lane policy of spec §18.6, the nonce, every link's `total` and `maxPayments` against
+/// what has settled under it (`laneSpent`), the funds. A settled item is counted against every link.
+/// The periodic allowance and revocation are the SP's (spec §18.8 says why).
+///
 /// DEADLINE RULE. A mandate is settleable while `block.timestamp <= deadline` (inclusive, spec §3.1
 /// value rule 4). The contract never sees receipts. An SP's receipt promises settlement by
 /// `enqueueDeadline <= deadline` (spec §6.4), so every receipted mandate that the SP settles in time
