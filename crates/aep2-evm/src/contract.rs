@@ -8,7 +8,7 @@
 //! it on every eip712 vector.
 
 use crate::chain::{Chain, ChainError, ChainResult, Log, TxKey, TxReceipt, TxRequest};
-use aep2::EvmMandate;
+use aep2::{AccountId, EvmMandate, Lane, Mandate, SignedLane, SignedMandate};
 use alloy::primitives::{Address, B256, Bytes, U256};
 use alloy::sol_types::{SolCall, SolConstructor, SolEvent};
 use std::time::Duration;
@@ -37,6 +37,8 @@ pub const CALL_GAS: u64 = 200_000;
 /// Gas a batch may be given per item, on top of [`BATCH_BASE_GAS`] (a settled item costs about
 /// half of it; see the contract's README).
 pub const ITEM_GAS: u64 = 60_000;
+/// Gas a lane item is given per link of its chain, on top of [`ITEM_GAS`].
+pub const LINK_GAS: u64 = 35_000;
 /// Gas of a batch beyond its items.
 pub const BATCH_BASE_GAS: u64 = 100_000;
 /// The most items one batch takes: its gas stays under the per-transaction cap of EIP-7825
@@ -76,11 +78,40 @@ pub enum SkipReason {
     NonceUsed = 10,
     /// `insufficient_funds`.
     InsufficientFunds = 11,
+    /// `lane_depth_exceeded`: a chain of no link or more than 3.
+    LaneDepthExceeded = 12,
+    /// `uint_out_of_range`: a link's `maxPayments`, `period`, `validFrom` or `validUntil` above
+    /// 2^53 − 1.
+    LaneValueOutOfRange = 13,
+    /// `lane_invalid`.
+    LaneInvalid = 14,
+    /// `lane_chain_invalid`.
+    LaneChainInvalid = 15,
+    /// `lane_signature_invalid`.
+    LaneSignatureInvalid = 16,
+    /// `lane_attenuation_invalid`.
+    LaneAttenuationInvalid = 17,
+    /// `lane_agent_mismatch`.
+    LaneAgentMismatch = 18,
+    /// `lane_asset_mismatch`.
+    LaneAssetMismatch = 19,
+    /// `lane_not_yet_valid`.
+    LaneNotYetValid = 20,
+    /// `lane_expired`.
+    LaneExpired = 21,
+    /// `lane_payment_cap_exceeded`.
+    LanePaymentCapExceeded = 22,
+    /// `lane_payee_not_allowed`.
+    LanePayeeNotAllowed = 23,
+    /// `lane_total_exceeded`.
+    LaneTotalExceeded = 24,
+    /// `lane_payments_exhausted`.
+    LanePaymentsExhausted = 25,
 }
 
 impl SkipReason {
     /// Every value, in the contract's order.
-    pub const ALL: [SkipReason; 12] = [
+    pub const ALL: [SkipReason; 26] = [
         SkipReason::None,
         SkipReason::AmountZero,
         SkipReason::DeadlineOutOfRange,
@@ -93,6 +124,20 @@ impl SkipReason {
         SkipReason::Expired,
         SkipReason::NonceUsed,
         SkipReason::InsufficientFunds,
+        SkipReason::LaneDepthExceeded,
+        SkipReason::LaneValueOutOfRange,
+        SkipReason::LaneInvalid,
+        SkipReason::LaneChainInvalid,
+        SkipReason::LaneSignatureInvalid,
+        SkipReason::LaneAttenuationInvalid,
+        SkipReason::LaneAgentMismatch,
+        SkipReason::LaneAssetMismatch,
+        SkipReason::LaneNotYetValid,
+        SkipReason::LaneExpired,
+        SkipReason::LanePaymentCapExceeded,
+        SkipReason::LanePayeeNotAllowed,
+        SkipReason::LaneTotalExceeded,
+        SkipReason::LanePaymentsExhausted,
     ];
 
     /// The reason of a `uint8` from the contract; `None` for a value this build does not know.
@@ -116,6 +161,20 @@ impl SkipReason {
             SkipReason::Expired => R::Expired,
             SkipReason::NonceUsed => R::NonceReused,
             SkipReason::InsufficientFunds => R::InsufficientFunds,
+            SkipReason::LaneDepthExceeded => R::LaneDepthExceeded,
+            SkipReason::LaneValueOutOfRange => R::UintOutOfRange,
+            SkipReason::LaneInvalid => R::LaneInvalid,
+            SkipReason::LaneChainInvalid => R::LaneChainInvalid,
+            SkipReason::LaneSignatureInvalid => R::LaneSignatureInvalid,
+            SkipReason::LaneAttenuationInvalid => R::LaneAttenuationInvalid,
+            SkipReason::LaneAgentMismatch => R::LaneAgentMismatch,
+            SkipReason::LaneAssetMismatch => R::LaneAssetMismatch,
+            SkipReason::LaneNotYetValid => R::LaneNotYetValid,
+            SkipReason::LaneExpired => R::LaneExpired,
+            SkipReason::LanePaymentCapExceeded => R::LanePaymentCapExceeded,
+            SkipReason::LanePayeeNotAllowed => R::LanePayeeNotAllowed,
+            SkipReason::LaneTotalExceeded => R::LaneTotalExceeded,
+            SkipReason::LanePaymentsExhausted => R::LanePaymentsExhausted,
         })
     }
 }
@@ -135,6 +194,109 @@ pub fn abi_mandate(m: &EvmMandate) -> AEP2DebitWallet::Mandate {
         deadline: U256::from(m.deadline),
         r#ref: B256::from(m.reference),
     }
+}
+
+fn abi_address(a: &AccountId) -> Result<Address, aep2::Error> {
+    match a {
+        AccountId::Evm(e) => Ok(Address::from(e.0)),
+        AccountId::Base58(_) => Err(aep2::Error::new(
+            aep2::Reason::ProfileMismatch,
+            "an eip712 lane has EVM accounts",
+        )),
+    }
+}
+
+/// The ABI form of a core `eip712` lane (`profile_mismatch` for a lane with base58 accounts).
+pub fn abi_lane(l: &Lane) -> Result<AEP2DebitWallet::Lane, aep2::Error> {
+    Ok(AEP2DebitWallet::Lane {
+        owner: abi_address(&l.owner)?,
+        agent: abi_address(&l.agent)?,
+        token: abi_address(&l.token)?,
+        perPayment: U256::from_be_bytes(l.per_payment.0),
+        total: U256::from_be_bytes(l.total.0),
+        maxPayments: U256::from(l.max_payments),
+        period: U256::from(l.period),
+        allowance: U256::from_be_bytes(l.allowance.0),
+        payees: l.payees.iter().map(abi_address).collect::<Result<_, _>>()?,
+        validFrom: U256::from(l.valid_from),
+        validUntil: U256::from(l.valid_until),
+        purpose: l.purpose.clone(),
+        parent: B256::from(l.parent),
+        salt: B256::from(l.salt),
+    })
+}
+
+/// The ABI form of a signed lane: the signature text's bytes (`signature_encoding` when it is not
+/// `0x` hex, which the contract cannot be given).
+pub fn abi_signed_lane(l: &SignedLane) -> Result<AEP2DebitWallet::SignedLane, aep2::Error> {
+    Ok(AEP2DebitWallet::SignedLane {
+        lane: abi_lane(&l.lane)?,
+        signature: hex_bytes(&l.signature)?,
+    })
+}
+
+fn hex_bytes(text: &str) -> Result<Bytes, aep2::Error> {
+    aep2::codec::hex_decode_0x(text)
+        .map(Bytes::from)
+        .ok_or_else(|| aep2::Error::new(aep2::Reason::SignatureEncoding, "a signature text is not hex"))
+}
+
+/// The plain batch item of an `eip712` envelope without lanes.
+pub fn item(sm: &SignedMandate) -> Result<AEP2DebitWallet::Item, aep2::Error> {
+    let Mandate::Eip712(m) = &sm.mandate else {
+        return Err(aep2::Error::new(aep2::Reason::ProfileMismatch, "not an eip712 mandate"));
+    };
+    Ok(AEP2DebitWallet::Item {
+        mandate: abi_mandate(m),
+        signature: hex_bytes(&sm.signature)?,
+    })
+}
+
+/// The lane batch item of an `eip712` envelope under lanes: the mandate, the leaf agent's
+/// signature and the chain, root first.
+pub fn lane_item(sm: &SignedMandate) -> Result<AEP2DebitWallet::LaneItem, aep2::Error> {
+    let Mandate::Eip712(m) = &sm.mandate else {
+        return Err(aep2::Error::new(aep2::Reason::ProfileMismatch, "not an eip712 mandate"));
+    };
+    Ok(AEP2DebitWallet::LaneItem {
+        mandate: abi_mandate(m),
+        signature: hex_bytes(&sm.signature)?,
+        lanes: sm.lanes.iter().map(abi_signed_lane).collect::<Result<_, _>>()?,
+    })
+}
+
+/// A batch item of either kind, as [`Wallet::settle_lanes`] takes them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AnyItem {
+    /// A mandate signed by its owner.
+    Plain(AEP2DebitWallet::Item),
+    /// A mandate under a lane chain.
+    Lane(AEP2DebitWallet::LaneItem),
+}
+
+impl AnyItem {
+    /// The item of an `eip712` envelope: [`AnyItem::Lane`] when it has lanes.
+    pub fn of(sm: &SignedMandate) -> Result<AnyItem, aep2::Error> {
+        if sm.lanes.is_empty() {
+            item(sm).map(AnyItem::Plain)
+        } else {
+            lane_item(sm).map(AnyItem::Lane)
+        }
+    }
+
+    /// The gas limit the item is given in a batch.
+    pub fn gas(&self) -> u64 {
+        match self {
+            AnyItem::Plain(_) => ITEM_GAS,
+            AnyItem::Lane(l) => lane_item_gas(l.lanes.len()),
+        }
+    }
+}
+
+/// The gas limit a lane item of `links` links is given in a batch (a settled one costs about
+/// half of it; see the contract's README).
+pub fn lane_item_gas(links: usize) -> u64 {
+    ITEM_GAS.saturating_add(LINK_GAS.saturating_mul(links as u64))
 }
 
 /// Signs `data` to `to` at the sender's next nonce, sends it and waits for its receipt.
@@ -383,6 +545,93 @@ impl Wallet {
         }
         .abi_encode()
         .into()
+    }
+
+    /// The calldata of a batch of plain and lane items (`settleLanes`; the plain items settle
+    /// first). A batch without lane items is `settle`'s calldata, so its gas is a plain batch's.
+    pub fn settle_any_calldata(batch_id: B256, items: Vec<AnyItem>) -> Bytes {
+        let mut plain = Vec::new();
+        let mut lanes = Vec::new();
+        for i in items {
+            match i {
+                AnyItem::Plain(p) => plain.push(p),
+                AnyItem::Lane(l) => lanes.push(l),
+            }
+        }
+        if lanes.is_empty() {
+            return Wallet::settle_calldata(batch_id, plain);
+        }
+        AEP2DebitWallet::settleLanesCall {
+            batchId: batch_id,
+            items: plain,
+            laneItems: lanes,
+        }
+        .abi_encode()
+        .into()
+    }
+
+    /// The gas limit a batch of these items is given.
+    pub fn any_batch_gas(items: &[AnyItem]) -> u64 {
+        items.iter().fold(BATCH_BASE_GAS, |g, i| g.saturating_add(i.gas()))
+    }
+
+    /// Settles a batch of plain and lane items and waits for it (tests, benchmarks, the demo).
+    pub async fn settle_lanes<C: Chain>(
+        &self,
+        chain: &C,
+        sp: &TxKey,
+        batch_id: B256,
+        items: Vec<AnyItem>,
+    ) -> ChainResult<BatchOutcome> {
+        let gas = Wallet::any_batch_gas(&items);
+        let r = send(
+            chain,
+            sp,
+            Some(self.address),
+            Wallet::settle_any_calldata(batch_id, items),
+            gas,
+        )
+        .await?;
+        if !r.success {
+            return Err(reverted("settleLanes", &r));
+        }
+        Ok(BatchOutcome::of(self.address, r))
+    }
+
+    /// What `settleLanes` would do with one lane item now.
+    pub async fn verify_lane_mandate<C: Chain>(
+        &self,
+        chain: &C,
+        item: AEP2DebitWallet::LaneItem,
+    ) -> ChainResult<(B256, SkipReason)> {
+        let call = AEP2DebitWallet::verifyLaneMandateCall {
+            m: item.mandate,
+            signature: item.signature,
+            lanes: item.lanes,
+        };
+        let r = view(chain, self.address, call).await?;
+        Ok((r.digest, skip_of(r.reason)?))
+    }
+
+    /// The contract's id of a lane.
+    pub async fn lane_id<C: Chain>(&self, chain: &C, lane: AEP2DebitWallet::Lane) -> ChainResult<B256> {
+        view(chain, self.address, AEP2DebitWallet::laneIdCall { lane }).await
+    }
+
+    /// The contract's digest of a mandate under the lane `lane`.
+    pub async fn lane_mandate_digest<C: Chain>(
+        &self,
+        chain: &C,
+        m: AEP2DebitWallet::Mandate,
+        lane: B256,
+    ) -> ChainResult<B256> {
+        view(chain, self.address, AEP2DebitWallet::laneMandateDigestCall { m, lane }).await
+    }
+
+    /// What has settled under a lane, its sub-lanes included: (sum of amounts, mandates).
+    pub async fn lane_spent<C: Chain>(&self, chain: &C, lane: B256) -> ChainResult<(U256, U256)> {
+        let r = view(chain, self.address, AEP2DebitWallet::laneSpentCall { lane }).await?;
+        Ok((r.spent, r.payments))
     }
 
     /// The gas limit a batch of `n` items is given.

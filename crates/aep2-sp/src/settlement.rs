@@ -26,8 +26,8 @@
 
 use crate::ledger::{AccountKey, BatchState, FundsEvent, ItemOutcome, Ledger, NewBatch, StoredBatch, TxAttempt};
 use aep2::json::parse;
-use aep2::{Error, EvmAddress, Mandate, Profile, Reason, SignedMandate};
-use aep2_evm::contract::{AEP2DebitWallet, BatchOutcome, SkipReason, Wallet, abi_mandate, decode};
+use aep2::{Error, EvmAddress, Profile, Reason, SignedMandate};
+use aep2_evm::contract::{AEP2DebitWallet, AnyItem, BatchOutcome, SkipReason, Wallet, decode};
 use aep2_evm::{Chain, ChainError, Fees, SignedTx, TxKey, TxReceipt, TxRequest};
 use alloy::primitives::{Address, B256, Bytes, keccak256};
 use std::time::Duration;
@@ -453,9 +453,9 @@ impl<'a, C: Chain> Settler<'a, C> {
         }
         let request = TxRequest {
             to: Some(self.wallet.address),
-            data: Wallet::settle_calldata(B256::from(batch.batch_id), items),
+            gas: Wallet::any_batch_gas(&items),
+            data: Wallet::settle_any_calldata(B256::from(batch.batch_id), items),
             nonce: batch.sp_nonce,
-            gas: Wallet::batch_gas(ids.len()),
             value: alloy::primitives::U256::ZERO,
             min_fees: Fees {
                 max_fee_per_gas: latest.fees.0,
@@ -526,8 +526,16 @@ impl<'a, C: Chain> Settler<'a, C> {
         }
         let mut items = Vec::with_capacity(queue.len());
         let mut ids = Vec::with_capacity(queue.len());
+        let mut gas = aep2_evm::contract::BATCH_BASE_GAS;
         for q in &queue {
-            items.push(item_of(&q.envelope)?);
+            let item = item_of(&q.envelope)?;
+            // Lane items take more gas: the batch stays under the per-transaction cap, the rest
+            // waits for the next one.
+            gas = gas.saturating_add(item.gas());
+            if gas > aep2_evm::embedded::TX_GAS_CAP && !items.is_empty() {
+                break;
+            }
+            items.push(item);
             ids.push(q.mandate_id);
         }
         let nonce = self.chain.nonce(self.sp.address()).await?;
@@ -538,12 +546,13 @@ impl<'a, C: Chain> Settler<'a, C> {
             seed.extend_from_slice(id);
         }
         let batch_id = keccak256(&seed);
-        let data = Wallet::settle_calldata(batch_id, items);
+        let gas = Wallet::any_batch_gas(&items);
+        let data = Wallet::settle_any_calldata(batch_id, items);
         let request = TxRequest {
             to: Some(self.wallet.address),
             data,
             nonce,
-            gas: Wallet::batch_gas(ids.len()),
+            gas,
             value: alloy::primitives::U256::ZERO,
             min_fees: Fees::default(),
         };
@@ -565,19 +574,12 @@ impl<'a, C: Chain> Settler<'a, C> {
     }
 }
 
-/// The batch item of an accepted `eip712` envelope (as the ledger stores it).
-fn item_of(envelope: &str) -> Result<AEP2DebitWallet::Item, Error> {
+/// The batch item of an accepted `eip712` envelope (as the ledger stores it): a plain item, or a
+/// lane item when the envelope has `lanes` (settled through `settleLanes`).
+fn item_of(envelope: &str) -> Result<AnyItem, Error> {
     let value = parse(envelope, &aep2::json::Limits::AEP2)?;
     let sm = SignedMandate::from_json(&value, Profile::Eip712)?;
-    let Mandate::Eip712(m) = &sm.mandate else {
-        return Err(Error::new(Reason::ProfileMismatch, "not an eip712 mandate"));
-    };
-    let signature = aep2::codec::hex_decode_0x(&sm.signature)
-        .ok_or_else(|| Error::new(Reason::SignatureEncoding, "stored signature is not hex"))?;
-    Ok(AEP2DebitWallet::Item {
-        mandate: abi_mandate(m),
-        signature: Bytes::from(signature),
-    })
+    AnyItem::of(&sm)
 }
 
 /// One difference between the ledger and the chain ([`reconcile`]).

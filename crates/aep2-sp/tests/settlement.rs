@@ -544,3 +544,118 @@ fn a_batch_stuck_below_the_base_fee_is_replaced_with_higher_fees_and_settles_onc
         assert!(w.ledger().audit().unwrap().is_empty(), "{:?}", w.ledger().audit());
     });
 }
+
+/// Stores `sm` as accepted, directly in the ledger (the SP's acceptance path for lanes is not
+/// this worker's: it still refuses them with `lanes_unsupported`).
+fn store(w: &World, sm: &aep2::SignedMandate, id: [u8; 32], now: u64) {
+    let Mandate::Eip712(m) = &sm.mandate else {
+        unreachable!()
+    };
+    let key = aep2::hash::keccak256(&[&id[..], b"nonce"].concat());
+    let domain = reconcile_domain(w);
+    w.ledger()
+        .enqueue(&aep2_sp::ledger::NewMandate {
+            mandate_id: id,
+            nonce_key: key,
+            profile: "eip712".into(),
+            account: aep2_sp::AccountKey {
+                domain,
+                payer: m.owner.to_checksum(),
+                token: m.token.to_checksum(),
+            },
+            payee: m.payee.to_checksum(),
+            amount: m.amount,
+            nonce: m.nonce.to_string(),
+            deadline: m.deadline,
+            reference: aep2::codec::hex_encode_0x(&m.reference),
+            envelope: aep2::json::to_compact(&sm.to_json()),
+            receipt: "{}".into(),
+            enqueue_deadline: now + 300,
+            now,
+            submission_id: None,
+        })
+        .unwrap();
+}
+
+async fn lane_mandates_settle<C: TestChain>(chain: &C) {
+    use aep2::{AccountId, Lane, SignedLane};
+    let w = world(chain, 100_000).await;
+    let settler = Settler::new(chain, w.ledger(), w.wallet, w.sp_tx.clone(), options(10));
+    settler.tick(now_of(chain).await).await.unwrap();
+    let now = now_of(chain).await;
+    let domain = Domain::Eip712(Eip712Domain {
+        chain_id: CHAIN_ID,
+        verifying_contract: evm(w.wallet),
+    });
+    let key = |k: &TxKey| PayerKey::Secp256k1(SecretKey::from_bytes(&k.secret_bytes()).unwrap());
+    let (a, b) = (TxKey::from_label("agent-a"), TxKey::from_label("agent-b"));
+    let lane = |agent: &TxKey, parent: Option<&SignedLane>| Lane {
+        profile: aep2::Profile::Eip712,
+        owner: AccountId::Evm(evm(w.payer.address())),
+        agent: AccountId::Evm(evm(agent.address())),
+        token: AccountId::Evm(evm(w.token)),
+        per_payment: CoreU256::from_u64(1000),
+        total: CoreU256::from_u64(1000),
+        max_payments: 0,
+        period: 0,
+        allowance: CoreU256::ZERO,
+        payees: Vec::new(),
+        valid_from: now - 10,
+        valid_until: now + 86_400,
+        purpose: "worker test".into(),
+        parent: parent.map_or([0; 32], |p| p.lane.digest(&domain).unwrap().id),
+        salt: [1; 32],
+    };
+    let root = aep2::sign_lane(&lane(&a, None), None, &domain, &key(&w.payer)).unwrap();
+    let sub = aep2::sign_lane(&lane(&b, Some(&root)), Some(&root), &domain, &key(&a)).unwrap();
+    let payee = Address::repeat_byte(0xa1);
+    let under = |n: u64, amount: u64, chain: &[SignedLane], signer: &TxKey| {
+        let m = EvmMandate {
+            owner: evm(w.payer.address()),
+            token: evm(w.token),
+            payee: evm(payee),
+            amount: CoreU256::from_u64(amount),
+            nonce: CoreU256::from_u64(5000 + n),
+            deadline: now + 600,
+            reference: [n as u8; 32],
+        };
+        let (sm, d) =
+            aep2::sign_lane_mandate(&Mandate::Eip712(m), &domain, &key(signer), EnvelopeForm::Mvp, chain).unwrap();
+        store(&w, &sm, d.id, now);
+        d.id
+    };
+    // One mixed batch: a plain mandate and two under the lanes.
+    let plain = w.pay(1, payee, 100, now);
+    let one = under(1, 600, std::slice::from_ref(&root), &a);
+    let two = under(2, 300, &[root.clone(), sub.clone()], &b);
+    settle_all(&settler, chain).await;
+    for id in [plain, one, two] {
+        let m = w.ledger().mandate(&id).unwrap().unwrap();
+        assert_eq!(m.status, Status::Settled, "{} {:?}", chain.name(), m.settlement);
+    }
+    let batches = w.ledger().batches(None, Some(BatchState::Confirmed)).unwrap();
+    assert_eq!(batches.len(), 1, "one mixed batch");
+    // Then one beyond the root's total (an SP that accepted it anyway, or lost its counters):
+    // the chain refuses it, and the worker records the code.
+    let over = under(3, 200, &[root.clone(), sub.clone()], &b);
+    settle_all(&settler, chain).await;
+    let m = w.ledger().mandate(&over).unwrap().unwrap();
+    assert_eq!(m.status, Status::Failed, "{}", chain.name());
+    assert_eq!(m.settlement.failure.as_deref(), Some("lane_total_exceeded"));
+    assert!(w.ledger().audit().unwrap().is_empty(), "{:?}", w.ledger().audit());
+    let spent = Wallet { address: w.wallet }
+        .lane_spent(chain, B256::from(root.lane.digest(&domain).unwrap().id))
+        .await
+        .unwrap();
+    assert_eq!(spent, (U256::from(900u64), U256::from(2u64)));
+    let onchain = Wallet { address: w.wallet }
+        .balance(chain, w.payer.address(), w.token)
+        .await
+        .unwrap();
+    assert_eq!(onchain, U256::from(100_000u64 - 1000));
+}
+
+#[test]
+fn stored_lane_mandates_settle_through_the_lane_entry_point_in_a_mixed_batch() {
+    on_both_chains!(lane_mandates_settle);
+}

@@ -32,6 +32,14 @@ import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/Reentrancy
 /// credited to the payee's claimable balance (`owed`, event `PayoutDeferred`), claimable with
 /// `claimPayout`; the mandates it pays remain settled.
 ///
+/// LANES. `settleLanes(batchId, items, laneItems)` settles plain items as `settle` does, then lane
+/// items (spec §18.8): a mandate signed by the leaf agent of a chain of 1 to 3 signed lanes. Each is
+/// checked in the spec's order (see `_verifyLane`): the mandate's values, the chain's length, each
+/// link's values, parents and grantor signatures, the mandate's signature for the leaf's agent,
+/// expiry, the lane policy of spec §18.6, the nonce, every link's `total` and `maxPayments` against
+/// what has settled under it (`laneSpent`), the funds. A settled item is counted against every link.
+/// The periodic allowance and revocation are the SP's (spec §18.8 says why).
+///
 /// DEADLINE RULE. A mandate is settleable while `block.timestamp <= deadline` (inclusive, spec §3.1
 /// value rule 4). The contract never sees receipts. An SP's receipt promises settlement by
 /// `enqueueDeadline <= deadline` (spec §6.4), so every receipted mandate that the SP settles in time
@@ -100,7 +108,62 @@ contract AEP2DebitWallet is EIP712, Ownable2Step, ReentrancyGuardTransient {
         SignatureInvalid, //           8: signature_invalid (recovered signer is not owner)
         Expired, //                    9: expired (block.timestamp > deadline)
         NonceUsed, //                 10: nonce_reused (nonce of (owner, token) already settled)
-        InsufficientFunds //          11: insufficient_funds (balance < amount)
+        InsufficientFunds, //         11: insufficient_funds (balance < amount)
+        LaneDepthExceeded, //         12: lane_depth_exceeded (a chain of 0 or more than 3 links)
+        LaneValueOutOfRange, //       13: uint_out_of_range (a link's maxPayments, period, validFrom or validUntil > 2^53 - 1)
+        LaneInvalid, //               14: lane_invalid (a link breaks a value rule of spec §18.1)
+        LaneChainInvalid, //          15: lane_chain_invalid (a link's parent is not the previous link's id)
+        LaneSignatureInvalid, //      16: lane_signature_invalid (a link's signature, for its grantor)
+        LaneAttenuationInvalid, //    17: lane_attenuation_invalid (a sub-lane wider than its parent)
+        LaneAgentMismatch, //         18: lane_agent_mismatch (the mandate's owner is not the lanes')
+        LaneAssetMismatch, //         19: lane_asset_mismatch (the mandate's token is not the lanes')
+        LaneNotYetValid, //           20: lane_not_yet_valid (block.timestamp < a link's validFrom)
+        LaneExpired, //               21: lane_expired (deadline, or block.timestamp, after a link's validUntil)
+        LanePaymentCapExceeded, //    22: lane_payment_cap_exceeded (amount > a link's perPayment)
+        LanePayeeNotAllowed, //       23: lane_payee_not_allowed (payee not in a link's non-empty payees)
+        LaneTotalExceeded, //         24: lane_total_exceeded (a link's spent + amount > its total)
+        LanePaymentsExhausted //      25: lane_payments_exhausted (a link has had its maxPayments)
+    }
+
+    /// @notice A spending lane (spec §18.1): its fourteen members in definition order, as the
+    /// `Lane` EIP-712 type of spec §18.2 has them.
+    struct Lane {
+        address owner;
+        address agent;
+        address token;
+        uint256 perPayment;
+        uint256 total;
+        uint256 maxPayments;
+        uint256 period;
+        uint256 allowance;
+        address[] payees;
+        uint256 validFrom;
+        uint256 validUntil;
+        string purpose;
+        bytes32 parent;
+        bytes32 salt;
+    }
+
+    /// @notice A lane and its grantor's signature (65 bytes `r ‖ s ‖ v`, as received): the owner's
+    /// for a root lane, the parent lane's agent's for a sub-lane.
+    struct SignedLane {
+        Lane lane;
+        bytes signature;
+    }
+
+    /// @notice One lane batch item: a mandate, the leaf lane agent's signature of its
+    /// `LaneMandate` digest (spec §18.4), and the chain of signed lanes, root first (spec §18.3).
+    struct LaneItem {
+        Mandate mandate;
+        bytes signature;
+        SignedLane[] lanes;
+    }
+
+    /// What has settled under a lane (by lane id), its sub-lanes included. `spent` is at most the
+    /// lane's `total`; it is a uint192 so that both counters share one storage slot.
+    struct LaneState {
+        uint192 spent;
+        uint64 payments;
     }
 
     struct Withdrawal {
@@ -120,6 +183,25 @@ contract AEP2DebitWallet is EIP712, Ownable2Step, ReentrancyGuardTransient {
     bytes32 public constant MANDATE_TYPEHASH = keccak256(
         "Mandate(address owner,address token,address payee,uint256 amount,uint256 nonce,uint256 deadline,bytes32 ref)"
     );
+
+    /// @notice keccak256 of the `Lane` type string of spec §18.2.
+    bytes32 public constant LANE_TYPEHASH = keccak256(
+        "Lane(address owner,address agent,address token,uint256 perPayment,uint256 total,uint256 maxPayments,uint256 period,uint256 allowance,address[] payees,uint256 validFrom,uint256 validUntil,string purpose,bytes32 parent,bytes32 salt)"
+    );
+
+    /// @notice keccak256 of the `LaneMandate` type string of spec §18.4.
+    bytes32 public constant LANE_MANDATE_TYPEHASH = keccak256(
+        "LaneMandate(address owner,address token,address payee,uint256 amount,uint256 nonce,uint256 deadline,bytes32 ref,bytes32 lane)"
+    );
+
+    /// @notice The most links of a lane chain (spec §18.3).
+    uint256 public constant MAX_LANE_DEPTH = 3;
+
+    /// @notice The most payees a lane lists (spec §18.1).
+    uint256 public constant MAX_LANE_PAYEES = 8;
+
+    /// @notice The longest lane `purpose`, in bytes (spec §18.1).
+    uint256 public constant MAX_PURPOSE_BYTES = 64;
 
     /// @notice The largest deadline a mandate may carry (2^53 - 1, spec §3.1).
     uint256 public constant MAX_DEADLINE = 2 ** 53 - 1;
@@ -152,6 +234,7 @@ contract AEP2DebitWallet is EIP712, Ownable2Step, ReentrancyGuardTransient {
     mapping(address owner => mapping(address token => Withdrawal)) private _withdrawals;
     mapping(address owner => mapping(address token => mapping(uint256 word => uint256))) private _nonceBitmap;
     mapping(address payee => mapping(address token => uint256)) private _owed;
+    mapping(bytes32 lane => LaneState) private _lanes;
 
     event Deposited(address indexed owner, address indexed token, uint256 amount);
     event WithdrawalRequested(address indexed owner, address indexed token, uint256 amount, uint64 unlockAt);
@@ -162,6 +245,9 @@ contract AEP2DebitWallet is EIP712, Ownable2Step, ReentrancyGuardTransient {
         bytes32 indexed digest, address indexed owner, address indexed payee, address token, uint256 amount, bytes32 ref
     );
     event MandateSkipped(bytes32 indexed digest, SkipReason reason);
+    /// @notice A settled lane mandate debited `amount` from the lane `lane` (one event per link of
+    /// its chain, root first, after its `MandateSettled`).
+    event LaneDebited(bytes32 indexed lane, bytes32 indexed digest, uint256 amount);
     /// @param batchId chosen by the SP (e.g. its worker's batch id); `items = settled + skipped`.
     event BatchSettled(bytes32 indexed batchId, address indexed sp, uint256 items, uint256 settled, uint256 skipped);
     event PayoutDeferred(address indexed token, address indexed payee, uint256 amount);
@@ -271,7 +357,64 @@ contract AEP2DebitWallet is EIP712, Ownable2Step, ReentrancyGuardTransient {
         uint256 n = items.length;
         Payout[] memory payouts = new Payout[](n);
         uint256 payoutCount;
+        (settled, payoutCount) = _settleItems(items, payouts, 0);
+        _payOut(payouts, payoutCount);
+        emit BatchSettled(batchId, msg.sender, n, settled, n - settled);
+    }
+
+    /// @notice Settle one batch of plain items and lane items (authorised SPs only): the plain items
+    /// first, as `settle` does, then the lane items in order, each checked as `verifyLaneMandate`
+    /// says and, when it passes, debited from the owner's balance and counted against every lane of
+    /// its chain (`LaneDebited` per link). Payouts are aggregated over both lists: one transfer per
+    /// (token, payee), one `BatchSettled` with `items = items.length + laneItems.length`.
+    /// @return settled the number of items (of both lists) settled.
+    function settleLanes(bytes32 batchId, Item[] calldata items, LaneItem[] calldata laneItems)
+        external
+        nonReentrant
+        returns (uint256 settled)
+    {
+        if (!isSettlementProcessor[msg.sender]) revert NotSettlementProcessor(msg.sender);
+        uint256 n = items.length + laneItems.length;
+        Payout[] memory payouts = new Payout[](n);
+        uint256 payoutCount;
+        (settled, payoutCount) = _settleItems(items, payouts, 0);
         bytes32 seed = PAYOUT_INDEX_SEED;
+        for (uint256 i; i < laneItems.length; ++i) {
+            LaneItem calldata it = laneItems[i];
+            Mandate calldata m = it.mandate;
+            (bytes32 digest, SkipReason reason, bytes32[] memory ids) = _verifyLane(m, it.signature, it.lanes);
+            if (reason != SkipReason.None) {
+                emit MandateSkipped(digest, reason);
+                continue;
+            }
+            uint256 amount = m.amount;
+            _debit(m, digest);
+            // Effects on every link (`_verifyLane` checked `spent + amount <= total < 2^192`).
+            for (uint256 j; j < ids.length; ++j) {
+                LaneState storage st = _lanes[ids[j]];
+                unchecked {
+                    st.spent += uint192(amount);
+                    st.payments += 1;
+                }
+                emit LaneDebited(ids[j], digest, amount);
+            }
+            unchecked {
+                ++settled;
+            }
+            payoutCount = _addPayout(payouts, payoutCount, m.token, m.payee, amount, seed);
+        }
+        _payOut(payouts, payoutCount);
+        emit BatchSettled(batchId, msg.sender, n, settled, n - settled);
+    }
+
+    /// The plain items of a batch: checks, effects and payout aggregation.
+    function _settleItems(Item[] calldata items, Payout[] memory payouts, uint256 payoutCount)
+        private
+        returns (uint256 settled, uint256 count)
+    {
+        count = payoutCount;
+        bytes32 seed = PAYOUT_INDEX_SEED;
+        uint256 n = items.length;
         for (uint256 i; i < n; ++i) {
             Mandate calldata m = items[i].mandate;
             (bytes32 digest, SkipReason reason) = _verify(m, items[i].signature);
@@ -279,44 +422,64 @@ contract AEP2DebitWallet is EIP712, Ownable2Step, ReentrancyGuardTransient {
                 emit MandateSkipped(digest, reason);
                 continue;
             }
-            address owner_ = m.owner;
-            address token = m.token;
-            address payee = m.payee;
-            uint256 amount = m.amount;
-            uint256 nonce = m.nonce;
-            // Effects (the checks in `_verify` guarantee the bit is clear and the balance suffices).
-            _nonceBitmap[owner_][token][nonce >> 8] |= (uint256(1) << (nonce & 0xff));
+            _debit(m, digest);
             unchecked {
-                _balances[owner_][token] -= amount;
                 ++settled;
             }
-            emit MandateSettled(digest, owner_, payee, token, amount, m.ref);
+            count = _addPayout(payouts, count, m.token, m.payee, m.amount, seed);
+        }
+    }
 
-            // Aggregate the payout per (token, payee) through a transient index (1-based).
-            bytes32 slot;
-            uint256 index;
-            assembly ("memory-safe") {
-                mstore(0x00, token)
-                mstore(0x20, payee)
-                slot := xor(keccak256(0x00, 0x40), seed)
-                index := tload(slot)
+    /// The effects of a settled mandate on the owner: its nonce bit and its balance (the checks
+    /// guarantee the bit is clear and the balance suffices), and `MandateSettled`.
+    function _debit(Mandate calldata m, bytes32 digest) private {
+        address owner_ = m.owner;
+        address token = m.token;
+        uint256 amount = m.amount;
+        uint256 nonce = m.nonce;
+        _nonceBitmap[owner_][token][nonce >> 8] |= (uint256(1) << (nonce & 0xff));
+        unchecked {
+            _balances[owner_][token] -= amount;
+        }
+        emit MandateSettled(digest, owner_, m.payee, token, amount, m.ref);
+    }
+
+    /// Aggregates a payout per (token, payee) through a transient index (1-based).
+    function _addPayout(
+        Payout[] memory payouts,
+        uint256 count,
+        address token,
+        address payee,
+        uint256 amount,
+        bytes32 seed
+    ) private returns (uint256) {
+        bytes32 slot;
+        uint256 index;
+        assembly ("memory-safe") {
+            mstore(0x00, token)
+            mstore(0x20, payee)
+            slot := xor(keccak256(0x00, 0x40), seed)
+            index := tload(slot)
+        }
+        if (index == 0) {
+            payouts[count] = Payout(token, payee, amount, slot);
+            unchecked {
+                ++count;
             }
-            if (index == 0) {
-                payouts[payoutCount] = Payout(token, payee, amount, slot);
-                unchecked {
-                    ++payoutCount;
-                }
-                assembly ("memory-safe") {
-                    tstore(slot, payoutCount)
-                }
-            } else {
-                // Cannot overflow: the sum is at most the total of balances debited above.
-                unchecked {
-                    payouts[index - 1].amount += amount;
-                }
+            assembly ("memory-safe") {
+                tstore(slot, count)
+            }
+        } else {
+            // Cannot overflow: the sum is at most the total of balances debited.
+            unchecked {
+                payouts[index - 1].amount += amount;
             }
         }
-        // Interactions: one transfer per (token, payee), after every state change.
+        return count;
+    }
+
+    /// Interactions: one transfer per (token, payee), after every state change.
+    function _payOut(Payout[] memory payouts, uint256 payoutCount) private {
         for (uint256 j; j < payoutCount; ++j) {
             Payout memory p = payouts[j];
             bytes32 slot = p.slot;
@@ -328,7 +491,6 @@ contract AEP2DebitWallet is EIP712, Ownable2Step, ReentrancyGuardTransient {
                 emit PayoutDeferred(p.token, p.payee, p.amount);
             }
         }
-        emit BatchSettled(batchId, msg.sender, n, settled, n - settled);
     }
 
     // ------------------------------------------------------------------ views
@@ -361,6 +523,35 @@ contract AEP2DebitWallet is EIP712, Ownable2Step, ReentrancyGuardTransient {
         returns (SkipReason)
     {
         return _checkSignature(digest, signature, signer);
+    }
+
+    /// @notice The id of a lane in this deployment (spec §18.2): the EIP-712 digest of its `Lane`
+    /// struct, which its grantor signs.
+    function laneId(Lane calldata lane) external view returns (bytes32) {
+        return _laneId(lane);
+    }
+
+    /// @notice The digest (the mandate id) of a mandate under the lane whose id is `lane` (spec
+    /// §18.4): the EIP-712 digest of `LaneMandate`, which the leaf lane's agent signs.
+    function laneMandateDigest(Mandate calldata m, bytes32 lane) external view returns (bytes32) {
+        return _laneMandateDigest(m, lane);
+    }
+
+    /// @notice What `settleLanes` would do with this lane item now (alone in a batch): the digest and
+    /// `None` if it would settle, else the reason it would be skipped. Nothing is written.
+    function verifyLaneMandate(Mandate calldata m, bytes calldata signature, SignedLane[] calldata lanes)
+        external
+        view
+        returns (bytes32 digest, SkipReason reason)
+    {
+        (digest, reason,) = _verifyLane(m, signature, lanes);
+    }
+
+    /// @notice What has settled under the lane `lane` (by id), its sub-lanes included: the sum of
+    /// the amounts and the number of mandates.
+    function laneSpent(bytes32 lane) external view returns (uint256 spent, uint256 payments) {
+        LaneState memory st = _lanes[lane];
+        return (st.spent, st.payments);
     }
 
     /// @notice The owner's debitable balance of `token` (including any amount requested for withdrawal).
@@ -451,5 +642,213 @@ contract AEP2DebitWallet is EIP712, Ownable2Step, ReentrancyGuardTransient {
         // Rule 6: the recovered address equals the expected signer (20 bytes).
         if (recovered != signer) return SkipReason.SignatureInvalid;
         return SkipReason.None;
+    }
+
+    // ------------------------------------------------------------------ lanes
+
+    function _laneId(Lane calldata l) private view returns (bytes32) {
+        bytes32 payeesHash = keccak256(abi.encodePacked(l.payees));
+        bytes32 purposeHash = keccak256(bytes(l.purpose));
+        bytes32 typehash = LANE_TYPEHASH;
+        bytes32 structHash;
+        // The struct's head words as encoded: owner .. allowance (8), payees (offset), validFrom,
+        // validUntil, purpose (offset), parent, salt. Address words are clean: reading them
+        // through the ABI decoder (which every check does) reverts on dirty bits.
+        assembly ("memory-safe") {
+            let p := mload(0x40)
+            mstore(p, typehash)
+            calldatacopy(add(p, 0x20), l, 0x100)
+            mstore(add(p, 0x120), payeesHash)
+            calldatacopy(add(p, 0x140), add(l, 0x120), 0x40)
+            mstore(add(p, 0x180), purposeHash)
+            calldatacopy(add(p, 0x1a0), add(l, 0x180), 0x40)
+            structHash := keccak256(p, 0x1e0)
+        }
+        return _hashTypedDataV4(structHash);
+    }
+
+    function _laneMandateDigest(Mandate calldata m, bytes32 lane) private view returns (bytes32) {
+        bytes32 typehash = LANE_MANDATE_TYPEHASH;
+        bytes32 structHash;
+        assembly ("memory-safe") {
+            let p := mload(0x40)
+            mstore(p, typehash)
+            calldatacopy(add(p, 0x20), m, 0xe0)
+            mstore(add(p, 0x100), lane)
+            structHash := keccak256(p, 0x120)
+        }
+        return _hashTypedDataV4(structHash);
+    }
+
+    /// The checks of one lane item, in the order of spec §18.8 (the off-chain order of §18.6, then
+    /// the state). Returns the digest (under the last link's id; zero for an empty chain) and the
+    /// ids of the links.
+    function _verifyLane(Mandate calldata m, bytes calldata signature, SignedLane[] calldata links)
+        private
+        view
+        returns (bytes32 digest, SkipReason reason, bytes32[] memory ids)
+    {
+        uint256 n = links.length;
+        ids = new bytes32[](n);
+        for (uint256 i; i < n; ++i) {
+            ids[i] = _laneId(links[i].lane);
+        }
+        digest = _laneMandateDigest(m, n == 0 ? bytes32(0) : ids[n - 1]);
+        // Schema stage: the mandate's values, the chain's length, each link's values, root first.
+        if (m.amount == 0) return (digest, SkipReason.AmountZero, ids);
+        if (m.deadline > MAX_DEADLINE) return (digest, SkipReason.DeadlineOutOfRange, ids);
+        if (n == 0 || n > MAX_LANE_DEPTH) return (digest, SkipReason.LaneDepthExceeded, ids);
+        for (uint256 i; i < n; ++i) {
+            reason = _laneValues(links[i].lane);
+            if (reason != SkipReason.None) return (digest, reason, ids);
+        }
+        // Signature stage: each link's parent and grantor signature, root first; then the mandate's.
+        for (uint256 i; i < n; ++i) {
+            SignedLane calldata link = links[i];
+            if (link.lane.parent != (i == 0 ? bytes32(0) : ids[i - 1])) {
+                return (digest, SkipReason.LaneChainInvalid, ids);
+            }
+            address grantor = i == 0 ? link.lane.owner : links[i - 1].lane.agent;
+            if (_checkSignature(ids[i], link.signature, grantor) != SkipReason.None) {
+                return (digest, SkipReason.LaneSignatureInvalid, ids);
+            }
+        }
+        reason = _checkSignature(digest, signature, links[n - 1].lane.agent);
+        if (reason != SkipReason.None) return (digest, reason, ids);
+        // Policy stage.
+        if (block.timestamp > m.deadline) return (digest, SkipReason.Expired, ids);
+        reason = _lanePolicy(m, links);
+        if (reason != SkipReason.None) return (digest, reason, ids);
+        // State: the nonce, then every link's counters, then the funds.
+        if (_nonceUsed(m.owner, m.token, m.nonce)) return (digest, SkipReason.NonceUsed, ids);
+        uint256 amount = m.amount;
+        for (uint256 i; i < n; ++i) {
+            LaneState memory st = _lanes[ids[i]];
+            uint256 spent = st.spent;
+            if (amount > links[i].lane.total - spent || amount > type(uint192).max - spent) {
+                return (digest, SkipReason.LaneTotalExceeded, ids);
+            }
+        }
+        for (uint256 i; i < n; ++i) {
+            uint256 maxPayments = links[i].lane.maxPayments;
+            if (maxPayments != 0 && _lanes[ids[i]].payments >= maxPayments) {
+                return (digest, SkipReason.LanePaymentsExhausted, ids);
+            }
+        }
+        if (_balances[m.owner][m.token] < amount) return (digest, SkipReason.InsufficientFunds, ids);
+        return (digest, SkipReason.None, ids);
+    }
+
+    /// A link's values (spec §18.1): the schema-stage range rules in member order, then the value
+    /// rules of the table (`lane_invalid`).
+    function _laneValues(Lane calldata l) private pure returns (SkipReason) {
+        if (l.perPayment == 0 || l.total == 0) return SkipReason.AmountZero;
+        if (l.maxPayments > MAX_DEADLINE || l.period > MAX_DEADLINE) return SkipReason.LaneValueOutOfRange;
+        if (l.validFrom > MAX_DEADLINE || l.validUntil > MAX_DEADLINE) return SkipReason.LaneValueOutOfRange;
+        if ((l.period == 0) != (l.allowance == 0)) return SkipReason.LaneInvalid;
+        address[] calldata payees = l.payees;
+        uint256 k = payees.length;
+        if (k > MAX_LANE_PAYEES) return SkipReason.LaneInvalid;
+        for (uint256 i = 1; i < k; ++i) {
+            for (uint256 j; j < i; ++j) {
+                if (payees[i] == payees[j]) return SkipReason.LaneInvalid;
+            }
+        }
+        if (l.validUntil < l.validFrom) return SkipReason.LaneInvalid;
+        if (!_purposeValid(bytes(l.purpose))) return SkipReason.LaneInvalid;
+        return SkipReason.None;
+    }
+
+    /// At most 64 bytes of well-formed UTF-8 (as every JSON string is) without a control character
+    /// (U+0000-U+001F, U+007F-U+009F), `"` or `\`.
+    function _purposeValid(bytes calldata p) private pure returns (bool) {
+        uint256 n = p.length;
+        if (n > MAX_PURPOSE_BYTES) return false;
+        uint256 i;
+        while (i < n) {
+            uint8 c = uint8(p[i]);
+            if (c < 0x80) {
+                if (c < 0x20 || c == 0x7f || c == 0x22 || c == 0x5c) return false;
+                ++i;
+                continue;
+            }
+            uint256 len;
+            uint8 lo = 0x80;
+            uint8 hi = 0xbf;
+            if (c >= 0xc2 && c <= 0xdf) {
+                len = 2;
+                if (c == 0xc2) lo = 0xa0; // U+0080-U+009F are controls
+            } else if (c >= 0xe0 && c <= 0xef) {
+                len = 3;
+                if (c == 0xe0) lo = 0xa0; // no overlong form
+                if (c == 0xed) hi = 0x9f; // no surrogate
+            } else if (c >= 0xf0 && c <= 0xf4) {
+                len = 4;
+                if (c == 0xf0) lo = 0x90; // no overlong form
+                if (c == 0xf4) hi = 0x8f; // nothing above U+10FFFF
+            } else {
+                return false;
+            }
+            if (i + len > n) return false;
+            uint8 c1 = uint8(p[i + 1]);
+            if (c1 < lo || c1 > hi) return false;
+            for (uint256 j = 2; j < len; ++j) {
+                uint8 cj = uint8(p[i + j]);
+                if (cj < 0x80 || cj > 0xbf) return false;
+            }
+            i += len;
+        }
+        return true;
+    }
+
+    /// The policy rules of spec §18.6 after `expired`, in its order (1 to 6).
+    function _lanePolicy(Mandate calldata m, SignedLane[] calldata links) private view returns (SkipReason) {
+        uint256 n = links.length;
+        for (uint256 i = 1; i < n; ++i) {
+            if (!_within(links[i].lane, links[i - 1].lane)) return SkipReason.LaneAttenuationInvalid;
+        }
+        Lane calldata root = links[0].lane;
+        if (m.owner != root.owner) return SkipReason.LaneAgentMismatch;
+        if (m.token != root.token) return SkipReason.LaneAssetMismatch;
+        for (uint256 i; i < n; ++i) {
+            if (block.timestamp < links[i].lane.validFrom) return SkipReason.LaneNotYetValid;
+        }
+        // `block.timestamp <= deadline` holds here, so a deadline within every link's validUntil
+        // also puts the block within it.
+        for (uint256 i; i < n; ++i) {
+            if (m.deadline > links[i].lane.validUntil) return SkipReason.LaneExpired;
+        }
+        for (uint256 i; i < n; ++i) {
+            if (m.amount > links[i].lane.perPayment) return SkipReason.LanePaymentCapExceeded;
+        }
+        for (uint256 i; i < n; ++i) {
+            address[] calldata payees = links[i].lane.payees;
+            if (payees.length != 0 && !_contains(payees, m.payee)) return SkipReason.LanePayeeNotAllowed;
+        }
+        return SkipReason.None;
+    }
+
+    /// Whether the sub-lane `c` is no wider than its parent `p` (spec §18.3, rules 1 to 6).
+    function _within(Lane calldata c, Lane calldata p) private pure returns (bool) {
+        if (c.owner != p.owner || c.token != p.token) return false;
+        if (c.perPayment > p.perPayment || c.total > p.total) return false;
+        if (p.maxPayments != 0 && (c.maxPayments == 0 || c.maxPayments > p.maxPayments)) return false;
+        if (p.period != 0 && (c.period != p.period || c.allowance > p.allowance)) return false;
+        address[] calldata pp = p.payees;
+        if (pp.length != 0) {
+            address[] calldata cp = c.payees;
+            if (cp.length == 0) return false;
+            for (uint256 i; i < cp.length; ++i) {
+                if (!_contains(pp, cp[i])) return false;
+            }
+        }
+        return c.validFrom >= p.validFrom && c.validUntil <= p.validUntil;
+    }
+
+    function _contains(address[] calldata list, address a) private pure returns (bool) {
+        for (uint256 i; i < list.length; ++i) {
+            if (list[i] == a) return true;
+        }
+        return false;
     }
 }
