@@ -276,9 +276,13 @@ async fn sp_probe_passes_against_the_project_sp() {
             "probe/sp/bad-signature",
             "probe/sp/expired",
             "probe/sp/submission-id",
+            "probe/sp/lane-cumulative",
+            "probe/sp/lane-ancestor",
+            "probe/sp/lane-revocation",
+            "probe/sp/lane-period",
         ]
     );
-    assert_eq!(report.footer.counts.passed, 11, "{}", not_passed(&report));
+    assert_eq!(report.footer.counts.passed, 15, "{}", not_passed(&report));
     assert_eq!(report.footer.exit_code, 0);
     assert!(report.cases.iter().all(|c| c.kind == "probe_sp"));
     // insufficient-funds asked for the published balance plus one: 5000 - 7 + 1.
@@ -624,5 +628,138 @@ async fn sp_probe_passes_for_ed25519() {
         timeout: Duration::from_secs(10),
     };
     let report = blocking(move || probe_sp(&probe)).await.unwrap();
+    assert_eq!(report.footer.counts.passed, 15, "{}", not_passed(&report));
+}
+
+/// How [`start_lane_faulty_sp`] treats lane mandates.
+#[derive(Clone, Copy)]
+enum LaneFault {
+    /// Each one is judged by a fresh ledger: no cumulative state, no revocation.
+    Forgets,
+    /// Each one is refused with `lanes_unsupported`, as an SP that does not enforce lanes must.
+    Unsupported,
+}
+
+/// The real SP, except for lane mandates at `POST /enqueue` (see [`LaneFault`]).
+async fn start_lane_faulty_sp(name: &str, payer: &SecretKey, funds: u64, fault: LaneFault) -> SocketAddr {
+    use axum::response::IntoResponse;
+    let mut config = aep2_sp::Config::new(temp_dir(name).join("ledger.db"), vec![domain()]);
+    config.secp256k1_key = Some(sp_key());
+    config.settlement_window = 300;
+    config.listen = "127.0.0.1:0".parse().unwrap();
+    let bound = aep2_sp::service::bind(&config).await.unwrap();
+    let account =
+        aep2_sp::config::account_key(&domain(), &AccountId::Evm(payer.address()), &AccountId::Evm(usdc())).unwrap();
+    let deposit = aep2_sp::Deposit {
+        id: "probe-deposit".into(),
+        account,
+        amount: U256::from_u64(funds),
+    };
+    let state = bound.state().clone();
+    state.processor.ledger().deposit(&deposit, aep2_sp::unix_now()).unwrap();
+    let real = aep2_sp::service::router(state.clone());
+    let enqueue = move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+        let (state, config, deposit) = (state.clone(), config.clone(), deposit.clone());
+        async move {
+            let now = aep2_sp::unix_now();
+            let json = headers
+                .get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.starts_with("application/json"));
+            if !json {
+                let e = aep2::Error::new(aep2::Reason::ContentTypeUnsupported, "not JSON");
+                return aep2_sp::service::error_response(&e);
+            }
+            let submission = headers
+                .get(aep2_sp::SUBMISSION_ID_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| aep2_sp::parse_submission_id(v).ok());
+            let lanes = std::str::from_utf8(&body).is_ok_and(|t| t.contains("\"lanes\""));
+            let done = match (lanes, fault) {
+                (false, _) => state.processor.enqueue_as(&body, submission, now),
+                (true, LaneFault::Unsupported) => {
+                    Err(aep2::Error::new(aep2::Reason::LanesUnsupported, "no lanes here"))
+                }
+                (true, LaneFault::Forgets) => {
+                    let fresh = aep2_sp::Processor::new(&config, aep2_sp::Ledger::open_in_memory().unwrap()).unwrap();
+                    fresh.ledger().deposit(&deposit, now).unwrap();
+                    fresh.enqueue(&body, now)
+                }
+            };
+            match done {
+                Ok(d) => (
+                    [(axum::http::header::CONTENT_TYPE, "application/json")],
+                    aep2_sp::service::enqueue_answer(&d),
+                )
+                    .into_response(),
+                Err(e) => aep2_sp::service::error_response(&e),
+            }
+        }
+    };
+    let app = axum::Router::new()
+        .route("/enqueue", axum::routing::post(enqueue))
+        .fallback_service(real);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    addr
+}
+
+fn probe_of(sp: SocketAddr, payer: SecretKey) -> SpProbe {
+    SpProbe {
+        url: format!("http://{sp}"),
+        key: PayerKey::Secp256k1(payer),
+        deployment: eip712(),
+        network: "eip155:84532".into(),
+        asset: usdc().into(),
+        payee: payee().into(),
+        amount: U256::from_u64(7),
+        timeout: Duration::from_secs(10),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sp_probe_fails_exactly_the_lane_checks_of_an_sp_that_keeps_no_lane_state() {
+    let payer = key("probe-lane-faulty-payer");
+    let sp = start_lane_faulty_sp("lane-forgets", &payer, 5000, LaneFault::Forgets).await;
+    let report = blocking(move || probe_sp(&probe_of(sp, payer))).await.unwrap();
+    let failed: BTreeSet<&str> = report
+        .cases
+        .iter()
+        .filter(|c| c.status == Status::Failed)
+        .map(|c| c.id.as_str())
+        .collect();
+    let lane_checks = ["lane-cumulative", "lane-ancestor", "lane-revocation", "lane-period"];
+    let expected: BTreeSet<String> = lane_checks.iter().map(|n| format!("probe/sp/{n}")).collect();
+    assert_eq!(
+        failed,
+        expected.iter().map(String::as_str).collect(),
+        "{}",
+        not_passed(&report)
+    );
+    assert_eq!(report.footer.counts.passed, 11);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sp_probe_skips_the_lane_checks_of_an_sp_that_refuses_lanes_as_unsupported() {
+    let payer = key("probe-lane-unsupported-payer");
+    let sp = start_lane_faulty_sp("lane-unsupported", &payer, 5000, LaneFault::Unsupported).await;
+    let report = blocking(move || probe_sp(&probe_of(sp, payer))).await.unwrap();
     assert_eq!(report.footer.counts.passed, 11, "{}", not_passed(&report));
+    let skipped: Vec<&str> = report
+        .cases
+        .iter()
+        .filter(|c| c.status == Status::Skipped)
+        .map(|c| c.id.as_str())
+        .collect();
+    assert_eq!(
+        skipped,
+        [
+            "probe/sp/lane-cumulative",
+            "probe/sp/lane-ancestor",
+            "probe/sp/lane-revocation",
+            "probe/sp/lane-period"
+        ]
+    );
+    assert_eq!(report.footer.exit_code, 0);
 }

@@ -9,7 +9,10 @@ use super::{Probe, check_enqueued};
 use crate::probe::http::{HttpError, Request, Response};
 use crate::probe::{Cases, Outcome, Signed, Terms, Want, fresh_nonce, got_of, mandate_of, served};
 use aep2::lane::LaneRevocation;
-use aep2::{AccountId, Base58Key, EnvelopeForm, EvmAddress, Lane, PayerKey, Reason, SignedLane, SpId, U256, sign_lane, sign_lane_mandate};
+use aep2::{
+    AccountId, Base58Key, EnvelopeForm, EvmAddress, Lane, PayerKey, Reason, SignedLane, SpId, U256, sign_lane,
+    sign_lane_mandate,
+};
 use serde_json::Value as J;
 use std::time::{Duration, Instant};
 
@@ -23,9 +26,9 @@ const PERIOD: u64 = 4;
 fn fresh_key(like: &PayerKey) -> Result<PayerKey, String> {
     let seed = aep2::hash::sha256(format!("aep2-probe-agent {}", fresh_nonce()).as_bytes());
     Ok(match like {
-        PayerKey::Secp256k1(_) => PayerKey::Secp256k1(
-            aep2::crypto::secp256k1::SecretKey::from_bytes(&seed).ok_or("no agent key")?,
-        ),
+        PayerKey::Secp256k1(_) => {
+            PayerKey::Secp256k1(aep2::crypto::secp256k1::SecretKey::from_bytes(&seed).ok_or("no agent key")?)
+        }
         PayerKey::Ed25519(_) => PayerKey::Ed25519(seed),
     })
 }
@@ -108,12 +111,10 @@ impl Probe<'_> {
         let id = leaf.lane.digest(&self.domain).map_err(|e| e.to_string())?.id;
         let r = LaneRevocation::sign(&self.domain, id, crate::probe::unix_now(), revoker)
             .map_err(|e| format!("signing the revocation: {e}"))?;
-        let body = aep2::json::Object::new()
-            .with("revocation", r.to_json())
-            .with(
-                "lanes",
-                aep2::json::Value::Array(chain.iter().map(SignedLane::to_json).collect()),
-            );
+        let body = aep2::json::Object::new().with("revocation", r.to_json()).with(
+            "lanes",
+            aep2::json::Value::Array(chain.iter().map(SignedLane::to_json).collect()),
+        );
         let req = Request::new("POST")
             .header("Content-Type", "application/json")
             .body(aep2::json::to_compact(&aep2::json::Value::Object(body)));
@@ -182,7 +183,13 @@ pub(super) fn lane_checks(probe: &Probe<'_>, sp: &SpId, window: u64, cases: &mut
     let refs = ["aep2.md#lane-settlement", "aep2.md#sp-enqueue"];
     let (Some(two), Some(three)) = (times(2), times(3)) else {
         for name in LANE_CHECKS {
-            cases.record(name, &refs, served(), Instant::now(), Outcome::skipped("--amount is too large to multiply"));
+            cases.record(
+                name,
+                &refs,
+                served(),
+                Instant::now(),
+                Outcome::skipped("--amount is too large to multiply"),
+            );
         }
         return;
     };
@@ -237,7 +244,10 @@ pub(super) fn lane_checks(probe: &Probe<'_>, sp: &SpId, window: u64, cases: &mut
         &refs,
         served(),
         t,
-        conclude(result, "two payees paid under one lane, the third payment over its total refused"),
+        conclude(
+            result,
+            "two payees paid under one lane, the third payment over its total refused",
+        ),
     );
 
     // lane-ancestor: a sub-lane with room left is refused once its parent's total is spent.
@@ -275,7 +285,10 @@ pub(super) fn lane_checks(probe: &Probe<'_>, sp: &SpId, window: u64, cases: &mut
         &refs,
         served(),
         t,
-        conclude(result, "the sub-lane's spend counted on its parent: refused at the parent's total"),
+        conclude(
+            result,
+            "the sub-lane's spend counted on its parent: refused at the parent's total",
+        ),
     );
 
     // lane-revocation: the lane's own agent may not revoke it; the owner revokes the root, and the
@@ -398,7 +411,10 @@ pub(super) fn lane_checks(probe: &Probe<'_>, sp: &SpId, window: u64, cases: &mut
         &refs,
         served(),
         t,
-        conclude(result, "the allowance refused within a window and renewed at its boundary"),
+        conclude(
+            result,
+            "the allowance refused within a window and renewed at its boundary",
+        ),
     );
 }
 
