@@ -1016,3 +1016,18 @@ fn order(f: &mut FileBuilder, w: &W, p: &str) {
         .refs(&[VER]),
     );
 }
+
+/// For the receipts of lane mandates (`receipts.json`): in `profile`'s world, the domain, the
+/// header of the usual mandate under a chain of two, its mandate digest, its leaf lane's id and
+/// the id of the chain's root (a lane of the chain that is not the leaf).
+pub(crate) fn receipt_fixture(profile: Profile) -> Option<(Domain, String, aep2::MandateDigest, [u8; 32], [u8; 32])> {
+    let w = match profile {
+        Profile::Eip712 => W::eip712(),
+        _ => W::ed25519(),
+    };
+    let chain = w.chain(2);
+    let sm = w.under_two(&w.ok_mandate());
+    let leaf = w.id(chain.last()?);
+    let digest = lane_mandate_digest(&sm.mandate, &w.domain, &leaf).ok()?;
+    Some((w.domain.clone(), W::header(&sm), digest, leaf, w.id(chain.first()?)))
+}
