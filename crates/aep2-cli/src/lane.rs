@@ -19,10 +19,10 @@ use std::process::ExitCode;
 #[derive(Subcommand)]
 pub(crate) enum LaneCmd {
     /// Grant a lane (signed by the owner) or, with --parent, a sub-lane (signed by the parent
-    /// lane's agent) and print the lane file: {id, profile, lane, signature, parents}. A lane
+    /// lane's agent) and print the lane file: {id, profile, domain, lane, signature, parents}. A lane
     /// every verifier would reject (a sub-lane wider than its parent, a key that is not the
     /// grantor's) is refused: exit 1 with {code, message}.
-    Grant(LaneGrantArgs),
+    Grant(Box<LaneGrantArgs>),
     /// Revoke the lane of a lane file at a settlement processor, signed with the key of its
     /// grantor or of an ancestor's grantor (the owner, or the agent of a link above it): prints the
     /// SP's answer {success, lane, revoked, revokedAt}. A refusal exits 1 with {code, message}.

@@ -316,7 +316,7 @@ fn concurrent_lane_payments_at_two_payees_and_two_sps_never_exceed_a_cap() {
     let (s0, s1, s2) = (served(0), served(1), served(2));
     let total_served = s0 + s1 + s2;
     // Every refusal is a lane cap (nothing else may fail).
-    for ((_, outcome), _) in &tally {
+    for (_, outcome) in tally.keys() {
         assert!(
             [
                 "served",

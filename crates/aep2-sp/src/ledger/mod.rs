@@ -958,9 +958,14 @@ fn insert_lane(tx: &Connection, l: &LaneLink, now: u64) -> Result<(), Error> {
 const LANE_COLUMNS: &str = "total, spent, max_payments, payments, period, allowance, valid_from, window_index, \
      window_spent, revoked_at";
 
-fn row_to_counters(
-    r: &rusqlite::Row<'_>,
-) -> rusqlite::Result<(Vec<u8>, Vec<u8>, [i64; 5], Vec<u8>, Vec<u8>, Option<i64>)> {
+/// A lane row's counters as read: total, spent, the five integers (max payments, payments, period,
+/// valid from, window index), allowance, window spent, revoked at.
+type CounterRow = (Vec<u8>, Vec<u8>, [i64; 5], Vec<u8>, Vec<u8>, Option<i64>);
+
+/// Every link's id and counters after a payment, root first.
+type Charged = Vec<([u8; 32], LaneCounters)>;
+
+fn row_to_counters(r: &rusqlite::Row<'_>) -> rusqlite::Result<CounterRow> {
     Ok((
         r.get(0)?,
         r.get(1)?,
@@ -1017,12 +1022,7 @@ fn write_lane_counters(tx: &Connection, charged: &[([u8; 32], LaneCounters)]) ->
 /// (`lane_revoked`, then per link root first `lane_payments_exhausted`, `lane_total_exceeded`,
 /// `lane_period_exceeded`), and returns every link's counters after the payment, unwritten
 /// (`None` for a plain mandate).
-fn charge_lanes(
-    tx: &Connection,
-    links: &[LaneLink],
-    amount: &U256,
-    now: u64,
-) -> Result<Option<Vec<([u8; 32], LaneCounters)>>, Error> {
+fn charge_lanes(tx: &Connection, links: &[LaneLink], amount: &U256, now: u64) -> Result<Option<Charged>, Error> {
     if links.is_empty() {
         return Ok(None);
     }

@@ -1017,10 +1017,22 @@ fn order(f: &mut FileBuilder, w: &W, p: &str) {
     );
 }
 
-/// For the receipts of lane mandates (`receipts.json`): in `profile`'s world, the domain, the
-/// header of the usual mandate under a chain of two, its mandate digest, its leaf lane's id and
-/// the id of the chain's root (a lane of the chain that is not the leaf).
-pub(crate) fn receipt_fixture(profile: Profile) -> Option<(Domain, String, aep2::MandateDigest, [u8; 32], [u8; 32])> {
+/// What the receipts of lane mandates (`receipts.json`) are checked against.
+pub(crate) struct ReceiptFixture {
+    /// The domain.
+    pub(crate) domain: Domain,
+    /// The header of the usual mandate under a chain of two.
+    pub(crate) header: String,
+    /// Its mandate digest.
+    pub(crate) digest: aep2::MandateDigest,
+    /// Its leaf lane's id.
+    pub(crate) leaf: [u8; 32],
+    /// The chain's root's id (a lane of the chain that is not the leaf).
+    pub(crate) root: [u8; 32],
+}
+
+/// The [`ReceiptFixture`] of `profile`'s world.
+pub(crate) fn receipt_fixture(profile: Profile) -> Option<ReceiptFixture> {
     let w = match profile {
         Profile::Eip712 => W::eip712(),
         _ => W::ed25519(),
@@ -1029,5 +1041,11 @@ pub(crate) fn receipt_fixture(profile: Profile) -> Option<(Domain, String, aep2:
     let sm = w.under_two(&w.ok_mandate());
     let leaf = w.id(chain.last()?);
     let digest = lane_mandate_digest(&sm.mandate, &w.domain, &leaf).ok()?;
-    Some((w.domain.clone(), W::header(&sm), digest, leaf, w.id(chain.first()?)))
+    Some(ReceiptFixture {
+        domain: w.domain.clone(),
+        header: W::header(&sm),
+        digest,
+        leaf,
+        root: w.id(chain.first()?),
+    })
 }

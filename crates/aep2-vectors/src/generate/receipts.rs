@@ -10,8 +10,8 @@ use aep2::eip712::personal_sign_hash;
 use aep2::hash::keccak256_parts;
 use aep2::json::{Value, to_compact};
 use aep2::{
-    Domain, EnvelopeForm, Mandate, MandateDigest, Reason, Receipt, ReceiptKind, ReceiptLane, SignedMandate, SpKey, U256,
-    Verifier,
+    Domain, EnvelopeForm, Mandate, MandateDigest, Reason, Receipt, ReceiptKind, ReceiptLane, SignedMandate, SpKey,
+    U256, Verifier,
 };
 use serde_json::{Value as J, json};
 
@@ -659,9 +659,10 @@ pub(crate) fn generate() -> VectorFile {
         ("lane-eip712", aep2::Profile::Eip712, &sp, context(None)),
         ("lane-ed25519", aep2::Profile::Ed25519, &sol_sp, ed_context(None)),
     ] {
-        let Some((ld, lane_header, ldigest, leaf, root)) = super::lanes::receipt_fixture(profile) else {
+        let Some(fx) = super::lanes::receipt_fixture(profile) else {
             continue;
         };
+        let (ld, lane_header, ldigest, leaf, root) = (fx.domain, fx.header, fx.digest, fx.leaf, fx.root);
         let g = f.group(name, Kind::VerifyReceipt, with_sp_ctx(ctx, key));
         let ldl = NOW + 300;
         let lane_of = |id: [u8; 32], remaining: u64| ReceiptLane {
@@ -686,7 +687,10 @@ pub(crate) fn generate() -> VectorFile {
         );
         let mut changed = lr.clone();
         if let Value::Object(o) = &mut changed {
-            o.insert("lane", to_aep2(&json!({"id": hex_encode_0x(&leaf), "remaining": "1000000"})));
+            o.insert(
+                "lane",
+                to_aep2(&json!({"id": hex_encode_0x(&leaf), "remaining": "1000000"})),
+            );
         }
         f.case(
             g,
