@@ -57,6 +57,13 @@ function run(c) {
   }
 }
 
+function underLane(c) {
+  if (c.kind !== "verify_receipt") return false;
+  if (c.input?.receipt && typeof c.input.receipt === "object" && "lane" in c.input.receipt) return true;
+  const h = c.input?.mandateHeader;
+  return typeof h === "string" && Buffer.from(h, "base64").toString("utf8").includes('"lanes"');
+}
+
 function answer(msg) {
   if (msg.cmd === "start") {
     return {
@@ -66,6 +73,11 @@ function answer(msg) {
     };
   }
   const seq = msg.seq;
+  // A known gap: the package does not implement spending lanes (spec §18), so it neither verifies
+  // a mandate header under a lane nor a receipt stating one; it declines those cases.
+  if (underLane(msg.case)) {
+    return { seq, skipped: { reason: "spending lanes (aep2.md#lanes) are not implemented by the TypeScript payer package" } };
+  }
   try {
     const result = run(msg.case);
     if (!result) return { seq, skipped: { reason: `kind ${msg.case.kind} is not a payer's` } };

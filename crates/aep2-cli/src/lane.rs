@@ -1,14 +1,15 @@
 //! `aep2 lane`: spending lanes from the command line (spec `aep2.md#lanes`).
 //!
-//! A **lane file** is what `aep2 lane grant` prints: the signed lane with its id and its
-//! ancestors, `{"id", "profile", "lane", "signature", "parents": [<signed lane>, …]}`, root
-//! first. `--parent` and `aep2 sign --lane` read it back; a bare JSON array of signed lanes
-//! (a chain, root first) is read too.
+//! A **lane file** is what `aep2 lane grant` prints: the signed lane with its id, its domain and
+//! its ancestors, `{"id", "profile", "domain", "lane", "signature", "parents": [<signed lane>, …]}`,
+//! root first. `--parent` and `aep2 sign --lane` read it back; a bare JSON array of signed lanes
+//! (a chain, root first) is read too. `aep2 lane revoke` and `aep2 lane status` ask a settlement
+//! processor about the lane of a file (spec `aep2.md#lane-settlement`).
 
 use crate::{DomainArgs, Outcome, now_or_clock, payer_key, print, random32, read_arg};
 use aep2::codec::{hex_decode_0x, hex_encode_0x};
 use aep2::json::{Limits, Value, parse, to_compact};
-use aep2::lane::{Lane, SignedLane, sign_lane};
+use aep2::lane::{Lane, LaneRevocation, SignedLane, sign_lane};
 use aep2::{AccountId, Domain, Profile, U256};
 use clap::{Args, Subcommand};
 use serde_json::json;
@@ -18,10 +19,46 @@ use std::process::ExitCode;
 #[derive(Subcommand)]
 pub(crate) enum LaneCmd {
     /// Grant a lane (signed by the owner) or, with --parent, a sub-lane (signed by the parent
-    /// lane's agent) and print the lane file: {id, profile, lane, signature, parents}. A lane
+    /// lane's agent) and print the lane file: {id, profile, domain, lane, signature, parents}. A lane
     /// every verifier would reject (a sub-lane wider than its parent, a key that is not the
     /// grantor's) is refused: exit 1 with {code, message}.
-    Grant(LaneGrantArgs),
+    Grant(Box<LaneGrantArgs>),
+    /// Revoke the lane of a lane file at a settlement processor, signed with the key of its
+    /// grantor or of an ancestor's grantor (the owner, or the agent of a link above it): prints the
+    /// SP's answer {success, lane, revoked, revokedAt}. A refusal exits 1 with {code, message}.
+    Revoke(LaneRevokeArgs),
+    /// What a settlement processor has counted against the lane of a lane file: {id, spent,
+    /// remaining, payments, revoked, known, …}; a lane it has not seen is reported with nothing
+    /// spent ("known": false).
+    Status(LaneStatusArgs),
+}
+
+/// `aep2 lane revoke`
+#[derive(Args)]
+pub(crate) struct LaneRevokeArgs {
+    /// The settlement processor's base URL.
+    #[arg(long)]
+    sp_url: String,
+    /// The revoker's key (0x + 64 hex): the owner's, or the agent's of a lane above this one.
+    #[arg(long)]
+    key: String,
+    /// The lane file (@FILE, inline JSON or -) of the lane to revoke.
+    #[arg(long)]
+    lane: String,
+    /// The revocation's issuedAt (default: now).
+    #[arg(long)]
+    now: Option<u64>,
+}
+
+/// `aep2 lane status`
+#[derive(Args)]
+pub(crate) struct LaneStatusArgs {
+    /// The settlement processor's base URL.
+    #[arg(long)]
+    sp_url: String,
+    /// The lane file (@FILE, inline JSON or -).
+    #[arg(long)]
+    lane: String,
 }
 
 /// `aep2 lane grant`
@@ -90,7 +127,29 @@ fn amount(what: &str, text: &str) -> Result<U256, String> {
 pub(crate) fn load_chain(arg: &str, profile: Profile) -> Result<Vec<SignedLane>, String> {
     let text = read_arg(arg)?;
     let v = parse(&text, &Limits::AEP2).map_err(|e| format!("{arg}: {e}"))?;
-    let items: Vec<Value> = match &v {
+    chain_of(arg, &v, profile)
+}
+
+/// A lane file with its own `profile` and `domain`: the domain and the chain, root first.
+fn load_file(arg: &str) -> Result<(Domain, Vec<SignedLane>), String> {
+    let text = read_arg(arg)?;
+    let v = parse(&text, &Limits::AEP2).map_err(|e| format!("{arg}: {e}"))?;
+    let Value::Object(o) = &v else {
+        return Err(format!("{arg}: not a lane file"));
+    };
+    let profile = match o.get("profile") {
+        Some(Value::String(p)) => Profile::parse(p).map_err(|e| format!("{arg}: profile: {e}"))?,
+        _ => return Err(format!("{arg}: a lane file has a \"profile\"")),
+    };
+    let domain = o
+        .get("domain")
+        .ok_or_else(|| format!("{arg}: no \"domain\" (a lane file of aep2 lane grant has one)"))
+        .and_then(|d| Domain::from_json(profile, d).map_err(|e| format!("{arg}: domain: {e}")))?;
+    Ok((domain, chain_of(arg, &v, profile)?))
+}
+
+fn chain_of(arg: &str, v: &Value, profile: Profile) -> Result<Vec<SignedLane>, String> {
+    let items: Vec<Value> = match v {
         Value::Array(items) => items.clone(),
         Value::Object(o) => {
             let mut items = match o.get("parents") {
@@ -126,6 +185,7 @@ fn lane_file(chain: &[SignedLane], domain: &Domain) -> Result<serde_json::Value,
     Ok(json!({
         "id": hex_encode_0x(&id),
         "profile": domain.profile().as_str(),
+        "domain": domain.to_json().map(|d| to_serde(&Value::Object(d))).transpose()?,
         "lane": to_serde(&Value::Object(leaf.lane.to_json()))?,
         "signature": leaf.signature,
         "parents": parents.iter().map(|p| to_serde(&p.to_json())).collect::<Result<Vec<_>, _>>()?,
@@ -140,6 +200,84 @@ fn refuse(e: &aep2::Error) -> Outcome {
 pub(crate) fn run(cmd: &LaneCmd) -> Outcome {
     match cmd {
         LaneCmd::Grant(a) => grant(a),
+        LaneCmd::Revoke(a) => revoke(a),
+        LaneCmd::Status(a) => status(a),
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("runtime: {e}"))
+}
+
+/// The SP's answer, or the refusal printed as `{code, stage, message}` (exit 1); an SP that
+/// cannot be reached or answers out of protocol is a usage error (exit 2).
+fn answer(r: Result<serde_json::Value, aep2_sp::SpClientError>) -> Result<Result<serde_json::Value, ExitCode>, String> {
+    match r {
+        Ok(v) => Ok(Ok(v)),
+        Err(aep2_sp::SpClientError::Rejected { error, .. }) => Ok(Err(refuse(&error)?)),
+        Err(e) => Err(format!("--sp-url: {e}")),
+    }
+}
+
+fn revoke(a: &LaneRevokeArgs) -> Outcome {
+    let (domain, chain) = load_file(&a.lane)?;
+    let key = payer_key(domain.profile(), &a.key)?;
+    let leaf = chain.last().ok_or("the lane file has no lane")?;
+    let id = leaf.lane.digest(&domain).map_err(|e| e.to_string())?.id;
+    let revocation = match LaneRevocation::sign(&domain, id, now_or_clock(a.now), &key) {
+        Ok(r) => r,
+        Err(e) => return refuse(&e),
+    };
+    let body = Value::Object(
+        aep2::json::Object::new()
+            .with("revocation", revocation.to_json())
+            .with("lanes", Value::Array(chain.iter().map(SignedLane::to_json).collect())),
+    );
+    let client = aep2_sp::SpClient::new(&a.sp_url).map_err(|e| format!("--sp-url: {e}"))?;
+    let r = runtime()?.block_on(client.revoke_lane(&to_compact(&body)));
+    match answer(r)? {
+        Ok(v) => {
+            print(&v);
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(code) => Ok(code),
+    }
+}
+
+fn status(a: &LaneStatusArgs) -> Outcome {
+    let (domain, chain) = load_file(&a.lane)?;
+    let leaf = chain.last().ok_or("the lane file has no lane")?;
+    let id = hex_encode_0x(&leaf.lane.digest(&domain).map_err(|e| e.to_string())?.id);
+    let client = aep2_sp::SpClient::new(&a.sp_url).map_err(|e| format!("--sp-url: {e}"))?;
+    match runtime()?.block_on(client.lane(&id)) {
+        Ok(v) => {
+            let mut lane = v.get("lane").cloned().unwrap_or(serde_json::Value::Null);
+            if let Some(o) = lane.as_object_mut() {
+                o.insert("known".into(), json!(true));
+            }
+            print(&lane);
+            Ok(ExitCode::SUCCESS)
+        }
+        // Not seen by the SP: nothing spent; what remains is the least total of the chain.
+        Err(aep2_sp::SpClientError::Rejected { error, .. }) if error.reason() == aep2::Reason::LaneUnknown => {
+            let remaining = chain.iter().map(|l| l.lane.total).min().unwrap_or(U256::ZERO);
+            print(&json!({
+                "id": id,
+                "spent": "0",
+                "remaining": remaining.to_string(),
+                "payments": 0,
+                "revoked": false,
+                "known": false,
+            }));
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => match answer(Err(e))? {
+            Ok(_) => Ok(ExitCode::SUCCESS),
+            Err(code) => Ok(code),
+        },
     }
 }
 

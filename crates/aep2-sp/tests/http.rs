@@ -273,3 +273,96 @@ async fn client_reports_an_unreachable_sp_as_unavailable() {
     assert!(matches!(client.health().await, Err(SpClientError::Unavailable(_))));
     assert!(SpClient::new("https://sp.example").is_err());
 }
+
+/// The lane endpoints and the lane codes' statuses (spec `aep2.md#sp-enqueue`,
+/// `aep2.md#lane-settlement`): `GET /v1/lanes/{id}`, `POST /v1/lanes/revoke` under the limits of
+/// `/enqueue`, `402` for an exhausted lane budget, `403` for a revoked lane or a revoker below it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lane_endpoints_and_the_statuses_of_the_lane_codes() {
+    use aep2::json::{Object, Value, to_compact};
+    use aep2::lane::{Lane, LaneRevocation, SignedLane, sign_lane};
+    use aep2::{AccountId, EvmMandate, Mandate, PayerKey, U256, sign_lane_mandate};
+    let (addr, _stop) = start("lanes").await;
+    let now = aep2_sp::unix_now();
+    let owner = PayerKey::Secp256k1(secp("http-payer"));
+    let agent = PayerKey::Secp256k1(secp("http-lane-agent"));
+    let lane = Lane {
+        profile: aep2::Profile::Eip712,
+        owner: AccountId::Evm(secp("http-payer").address()),
+        agent: AccountId::Evm(secp("http-lane-agent").address()),
+        token: AccountId::Evm(token()),
+        per_payment: U256::from_u64(100),
+        total: U256::from_u64(150),
+        max_payments: 0,
+        period: 0,
+        allowance: U256::ZERO,
+        payees: Vec::new(),
+        valid_from: now - 60,
+        valid_until: now + 3_600,
+        purpose: "http".into(),
+        parent: [0; 32],
+        salt: [4; 32],
+    };
+    let chain = vec![sign_lane(&lane, None, &evm_domain(), &owner).unwrap()];
+    let id = aep2::codec::hex_encode_0x(&lane.digest(&evm_domain()).unwrap().id);
+    let pay = |nonce: u64, amount: u64| {
+        let m = Mandate::Eip712(EvmMandate {
+            owner: secp("http-payer").address(),
+            token: token(),
+            payee: payee(),
+            amount: U256::from_u64(amount),
+            nonce: U256::from_u64(nonce),
+            deadline: now + 1_800,
+            reference: [5; 32],
+        });
+        let (sm, _) = sign_lane_mandate(&m, &evm_domain(), &agent, EnvelopeForm::Mvp, &chain).unwrap();
+        post("/enqueue", Some("application/json"), &to_compact(&sm.to_json()))
+    };
+    let revoke = |key: &PayerKey| {
+        let rev = LaneRevocation::sign(&evm_domain(), lane.digest(&evm_domain()).unwrap().id, now, key).unwrap();
+        let body = Object::new()
+            .with("revocation", rev.to_json())
+            .with("lanes", Value::Array(chain.iter().map(SignedLane::to_json).collect()));
+        post(
+            "/v1/lanes/revoke",
+            Some("application/json"),
+            &to_compact(&Value::Object(body)),
+        )
+    };
+    let (status, v) = raw(addr, &get(&format!("/v1/lanes/{id}"))).await;
+    assert_eq!((status, code(&v)), (404, "lane_unknown"));
+    let (status, v) = raw(addr, &get("/v1/lanes/0x12")).await;
+    assert_eq!((status, code(&v)), (400, "field_type"));
+    let (status, v) = raw(addr, &get("/v1/lanes/revoke")).await;
+    assert_eq!((status, code(&v)), (405, "route_unknown"));
+    let (status, v) = raw(addr, &post("/v1/lanes/revoke", Some("text/plain"), "{}")).await;
+    assert_eq!((status, code(&v)), (415, "content_type_unsupported"));
+    let big = format!("{{\"x\": \"{}\"}}", "a".repeat(9_000));
+    let (status, v) = raw(addr, &post("/v1/lanes/revoke", Some("application/json"), &big)).await;
+    assert_eq!((status, code(&v)), (413, "header_too_large"));
+    // A lane payment in the MVP envelope: a native receipt stating the lane.
+    let (status, v) = raw(addr, &pay(1, 100)).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["receipt"]["kind"], "receipt", "{v}");
+    assert_eq!(v["receipt"]["lane"], serde_json::json!({"id": id, "remaining": "50"}));
+    let (status, v) = raw(addr, &pay(2, 100)).await;
+    assert_eq!((status, code(&v)), (402, "lane_total_exceeded"));
+    let (status, v) = raw(addr, &get(&format!("/v1/lanes/{id}"))).await;
+    assert_eq!(status, 200, "{v}");
+    let l = &v["lane"];
+    assert_eq!(
+        (&l["spent"], &l["remaining"], &l["payments"], &l["revoked"]),
+        (&J::from("100"), &J::from("50"), &J::from(1), &J::from(false)),
+        "{v}"
+    );
+    let (status, v) = raw(addr, &revoke(&agent)).await;
+    assert_eq!((status, code(&v)), (403, "lane_revoker_invalid"));
+    let (status, v) = raw(addr, &revoke(&owner)).await;
+    assert_eq!(
+        (status, &v["revoked"], &v["lane"]),
+        (200, &J::from(true), &J::from(id.clone())),
+        "{v}"
+    );
+    let (status, v) = raw(addr, &pay(3, 10)).await;
+    assert_eq!((status, code(&v)), (403, "lane_revoked"));
+}

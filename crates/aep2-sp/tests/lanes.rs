@@ -246,6 +246,7 @@ fn counts_allowance_windows_and_validity_are_checked_for_every_link() {
         code(&sp, &pay(&later, "agent-1", 20, 1, NOW + 3_600), NOW + 100),
         "accepted"
     );
+    assert_eq!(sp.ledger().audit().unwrap(), Vec::<String>::new());
 }
 
 fn sp_for_windows() -> Processor {
@@ -324,6 +325,7 @@ fn a_revocation_by_a_grantor_above_blocks_the_lane_and_everything_under_it() {
         ),
     ));
     assert_eq!(refused(body), "lane_revoker_invalid");
+    assert_eq!(sp.ledger().audit().unwrap(), Vec::<String>::new());
 }
 
 #[test]

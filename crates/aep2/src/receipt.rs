@@ -306,7 +306,7 @@ impl Receipt {
 
     /// Checks the signature (signature stage), then the expectations (policy stage), in the
     /// spec's order: SP identity, domain, receipt form against the mandate's profile, mandate
-    /// digest, and the deadline rule.
+    /// digest, the deadline rule, and (with the mandate and its leaf lane) the receipt's `lane`.
     ///
     /// Expectations left out are not checked: without `sp` a valid result proves only that
     /// *someone* signed the receipt, so payees always pass the SP they trust.
@@ -376,6 +376,16 @@ impl Receipt {
                     format!("receipt is for {}, mandate is {want}", self.mandate_digest),
                 ));
             }
+            if self.enqueue_deadline > mandate.deadline() {
+                return Err(Error::new(
+                    Reason::ReceiptDeadlineAfterMandate,
+                    format!(
+                        "enqueueDeadline {} is after the mandate deadline {}",
+                        self.enqueue_deadline,
+                        mandate.deadline()
+                    ),
+                ));
+            }
             if let Some(leaf) = expect.lane {
                 match &self.lane {
                     Some(l) if l.id == *leaf => {}
@@ -396,16 +406,6 @@ impl Receipt {
                         ));
                     }
                 }
-            }
-            if self.enqueue_deadline > mandate.deadline() {
-                return Err(Error::new(
-                    Reason::ReceiptDeadlineAfterMandate,
-                    format!(
-                        "enqueueDeadline {} is after the mandate deadline {}",
-                        self.enqueue_deadline,
-                        mandate.deadline()
-                    ),
-                ));
             }
         }
         Ok(())

@@ -835,7 +835,9 @@ impl Ledger {
 
     /// Checks the ledger's invariants in one read transaction: for every account,
     /// `reserved == Σ amount of its accepted mandates` and `reserved ≤ balance`, and
-    /// `balance == Σ its deposits − Σ its settled mandates − Σ its withdrawals`. Returns a description of each violation (empty if sound).
+    /// `balance == Σ its deposits − Σ its settled mandates − Σ its withdrawals`; for every lane,
+    /// `spent` and `payments` are the sum and the count of the accepted and settled mandates under
+    /// it and its sub-lanes, `spent ≤ total` and `payments ≤ maxPayments` (when set). Returns a description of each violation (empty if sound).
     pub fn audit(&self) -> Result<Vec<String>, Error> {
         let mut conn = self.conn();
         let tx = conn.transaction().map_err(|e| unavailable("audit: begin", &e))?;
@@ -880,6 +882,7 @@ impl Ledger {
                 ));
             }
         }
+        problems.extend(audit_lanes(&tx)?);
         for k in reserved_sums.keys() {
             if !accounts.contains_key(k) {
                 problems.push(format!(
@@ -959,9 +962,14 @@ fn insert_lane(tx: &Connection, l: &LaneLink, now: u64) -> Result<(), Error> {
 const LANE_COLUMNS: &str = "total, spent, max_payments, payments, period, allowance, valid_from, window_index, \
      window_spent, revoked_at";
 
-fn row_to_counters(
-    r: &rusqlite::Row<'_>,
-) -> rusqlite::Result<(Vec<u8>, Vec<u8>, [i64; 5], Vec<u8>, Vec<u8>, Option<i64>)> {
+/// A lane row's counters as read: total, spent, the five integers (max payments, payments, period,
+/// valid from, window index), allowance, window spent, revoked at.
+type CounterRow = (Vec<u8>, Vec<u8>, [i64; 5], Vec<u8>, Vec<u8>, Option<i64>);
+
+/// Every link's id and counters after a payment, root first.
+type Charged = Vec<([u8; 32], LaneCounters)>;
+
+fn row_to_counters(r: &rusqlite::Row<'_>) -> rusqlite::Result<CounterRow> {
     Ok((
         r.get(0)?,
         r.get(1)?,
@@ -1018,12 +1026,7 @@ fn write_lane_counters(tx: &Connection, charged: &[([u8; 32], LaneCounters)]) ->
 /// (`lane_revoked`, then per link root first `lane_payments_exhausted`, `lane_total_exceeded`,
 /// `lane_period_exceeded`), and returns every link's counters after the payment, unwritten
 /// (`None` for a plain mandate).
-fn charge_lanes(
-    tx: &Connection,
-    links: &[LaneLink],
-    amount: &U256,
-    now: u64,
-) -> Result<Option<Vec<([u8; 32], LaneCounters)>>, Error> {
+fn charge_lanes(tx: &Connection, links: &[LaneLink], amount: &U256, now: u64) -> Result<Option<Charged>, Error> {
     if links.is_empty() {
         return Ok(None);
     }
@@ -1273,6 +1276,68 @@ impl Ledger {
         rows.map(|r| r.map_err(|e| unavailable("list lane mandates", &e))?)
             .collect()
     }
+}
+
+/// The lane part of [`Ledger::audit`].
+fn audit_lanes(tx: &Connection) -> Result<Vec<String>, Error> {
+    let mut s = tx
+        .prepare("SELECT lane_id, amount FROM mandates WHERE lane_id IS NOT NULL AND status != 'failed'")
+        .map_err(|e| unavailable("audit lanes", &e))?;
+    let rows = s
+        .query_map([], |r| Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, Vec<u8>>(1)?)))
+        .map_err(|e| unavailable("audit lanes", &e))?;
+    let mut want: std::collections::BTreeMap<[u8; 32], (U256, u64)> = std::collections::BTreeMap::new();
+    let mut problems = Vec::new();
+    for row in rows {
+        let (leaf, amount) = row.map_err(|e| unavailable("audit lanes", &e))?;
+        let amount = blob_u256(&amount)?;
+        let Ok(mut id) = <[u8; 32]>::try_from(leaf) else {
+            problems.push("a mandate's lane id is not 32 bytes".to_owned());
+            continue;
+        };
+        for _ in 0..aep2::lane::MAX_LANE_DEPTH {
+            let Some((link, _)) = read_link(tx, &id)? else {
+                problems.push(format!(
+                    "mandates under lane {} which is not stored",
+                    aep2::codec::hex_encode_0x(&id)
+                ));
+                break;
+            };
+            let e = want.entry(id).or_insert((U256::ZERO, 0));
+            e.0 = add(&e.0, &amount).unwrap_or(e.0);
+            e.1 += 1;
+            if link.parent == [0; 32] {
+                break;
+            }
+            id = link.parent;
+        }
+    }
+    let mut s = tx
+        .prepare("SELECT lane_id FROM lanes")
+        .map_err(|e| unavailable("audit lanes", &e))?;
+    let ids = s
+        .query_map([], |r| r.get::<_, Vec<u8>>(0))
+        .map_err(|e| unavailable("audit lanes", &e))?;
+    for id in ids {
+        let id = id.map_err(|e| unavailable("audit lanes", &e))?;
+        let Ok(id) = <[u8; 32]>::try_from(id) else { continue };
+        let Some(c) = read_counters(tx, &id)? else { continue };
+        let shown = aep2::codec::hex_encode_0x(&id);
+        let (spent, payments) = want.get(&id).copied().unwrap_or((U256::ZERO, 0));
+        if (c.spent, c.payments) != (spent, payments) {
+            problems.push(format!(
+                "lane {shown}: spent {} in {} payments, its mandates sum to {spent} in {payments}",
+                c.spent, c.payments
+            ));
+        }
+        if c.spent > c.total
+            || (c.max_payments > 0 && c.payments > c.max_payments)
+            || (c.period > 0 && c.window_spent > c.allowance)
+        {
+            problems.push(format!("lane {shown}: a cap is exceeded"));
+        }
+    }
+    Ok(problems)
 }
 
 /// The submission rule (spec `aep2.md#sp-enqueue`, *Submission id*): a stored mandate is held for

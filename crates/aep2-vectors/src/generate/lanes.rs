@@ -1016,3 +1016,36 @@ fn order(f: &mut FileBuilder, w: &W, p: &str) {
         .refs(&[VER]),
     );
 }
+
+/// What the receipts of lane mandates (`receipts.json`) are checked against.
+pub(crate) struct ReceiptFixture {
+    /// The domain.
+    pub(crate) domain: Domain,
+    /// The header of the usual mandate under a chain of two.
+    pub(crate) header: String,
+    /// Its mandate digest.
+    pub(crate) digest: aep2::MandateDigest,
+    /// Its leaf lane's id.
+    pub(crate) leaf: [u8; 32],
+    /// The chain's root's id (a lane of the chain that is not the leaf).
+    pub(crate) root: [u8; 32],
+}
+
+/// The [`ReceiptFixture`] of `profile`'s world.
+pub(crate) fn receipt_fixture(profile: Profile) -> Option<ReceiptFixture> {
+    let w = match profile {
+        Profile::Eip712 => W::eip712(),
+        _ => W::ed25519(),
+    };
+    let chain = w.chain(2);
+    let sm = w.under_two(&w.ok_mandate());
+    let leaf = w.id(chain.last()?);
+    let digest = lane_mandate_digest(&sm.mandate, &w.domain, &leaf).ok()?;
+    Some(ReceiptFixture {
+        domain: w.domain.clone(),
+        header: W::header(&sm),
+        digest,
+        leaf,
+        root: w.id(chain.first()?),
+    })
+}

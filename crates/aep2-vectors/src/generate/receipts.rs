@@ -10,7 +10,8 @@ use aep2::eip712::personal_sign_hash;
 use aep2::hash::keccak256_parts;
 use aep2::json::{Value, to_compact};
 use aep2::{
-    Domain, EnvelopeForm, Mandate, MandateDigest, Reason, Receipt, ReceiptKind, SignedMandate, SpKey, U256, Verifier,
+    Domain, EnvelopeForm, Mandate, MandateDigest, Reason, Receipt, ReceiptKind, ReceiptLane, SignedMandate, SpKey,
+    U256, Verifier,
 };
 use serde_json::{Value as J, json};
 
@@ -652,5 +653,110 @@ pub(crate) fn generate() -> VectorFile {
         .flags(&["cross_form"])
         .refs(&[REC, "aep2.md#receipt-native"]),
     );
+
+    // --- receipts of mandates under a spending lane: `lane` states the leaf and what remains
+    for (name, profile, key, ctx) in [
+        ("lane-eip712", aep2::Profile::Eip712, &sp, context(None)),
+        ("lane-ed25519", aep2::Profile::Ed25519, &sol_sp, ed_context(None)),
+    ] {
+        let Some(fx) = super::lanes::receipt_fixture(profile) else {
+            continue;
+        };
+        let (ld, lane_header, ldigest, leaf, root) = (fx.domain, fx.header, fx.digest, fx.leaf, fx.root);
+        let g = f.group(name, Kind::VerifyReceipt, with_sp_ctx(ctx, key));
+        let ldl = NOW + 300;
+        let lane_of = |id: [u8; 32], remaining: u64| ReceiptLane {
+            id,
+            remaining: U256::from_u64(remaining),
+        };
+        let signed = |l: ReceiptLane| {
+            key.sign_receipt_with(ReceiptKind::Native, &ldigest, ldl, Some(&ld), Some(l))
+                .map(|r| r.to_json())
+                .unwrap_or(Value::Null)
+        };
+        let lr = signed(lane_of(leaf, 1_600));
+        f.case(
+            g,
+            Case::new(
+                "a native receipt for a mandate under a lane, stating the leaf lane and the 1600 that remain",
+                input(&lr, Some(&lane_header)),
+                Exp::Valid,
+            )
+            .flags(&["valid"])
+            .refs(&[REC, "aep2.md#lane-receipt"]),
+        );
+        let mut changed = lr.clone();
+        if let Value::Object(o) = &mut changed {
+            o.insert(
+                "lane",
+                to_aep2(&json!({"id": hex_encode_0x(&leaf), "remaining": "1000000"})),
+            );
+        }
+        f.case(
+            g,
+            Case::new(
+                "the lane's remaining changed after signing: the signature covers it",
+                input(&changed, Some(&lane_header)),
+                inv(Reason::SignatureInvalid),
+            )
+            .flags(&["tampered"])
+            .refs(&[REC, "aep2.md#lane-receipt"]),
+        );
+        let mut dropped = lr.clone();
+        if let Value::Object(o) = &mut dropped {
+            o.remove("lane");
+        }
+        f.case(
+            g,
+            Case::new(
+                "the lane member removed after signing: the signature covers it",
+                input(&dropped, Some(&lane_header)),
+                inv(Reason::SignatureInvalid),
+            )
+            .flags(&["tampered"])
+            .refs(&[REC, "aep2.md#lane-receipt"]),
+        );
+        let root_stated = signed(lane_of(root, 1_600));
+        f.case(
+            g,
+            Case::new(
+                "validly signed, but stating the chain's root instead of the mandate's leaf lane",
+                input(&root_stated, Some(&lane_header)),
+                inv(Reason::ReceiptLaneMismatch),
+            )
+            .flags(&["digest_binding"])
+            .refs(&[REC, "aep2.md#lane-receipt"]),
+        );
+        let plain = sign(key, ReceiptKind::Native, &ldigest, ldl, &ld).to_json();
+        f.case(
+            g,
+            Case::new(
+                "validly signed for the lane mandate, but stating no lane",
+                input(&plain, Some(&lane_header)),
+                inv(Reason::ReceiptLaneMismatch),
+            )
+            .flags(&["digest_binding"])
+            .refs(&[REC, "aep2.md#lane-receipt"]),
+        );
+        let malformed = with_field(
+            &lr,
+            "lane",
+            Some(to_aep2(&json!({"id": hex_encode_0x(&leaf), "remaining": "01600"}))),
+        );
+        f.case(
+            g,
+            Case::new(
+                "lane.remaining is not a canonical decimal",
+                input(&malformed, Some(&lane_header)),
+                inv(Reason::UintInvalid),
+            )
+            .flags(&["shape"])
+            .refs(&[REC, "aep2.md#receipt-native"]),
+        );
+    }
     f.finish()
+}
+
+fn to_aep2(v: &J) -> Value {
+    aep2::json::parse(&v.to_string(), &aep2::json::Limits::AEP2).unwrap_or(Value::Null)
 }

@@ -50,6 +50,11 @@ pub enum Reading {
     /// §6: the receipt is read (decode, schema) before the mandate header is verified, instead
     /// of the mandate first.
     ReceiptBeforeMandate,
+    /// §18.7: a lane receipt's signature is checked over the receipt without its `lane` (the
+    /// plain `Receipt` input), as if `lane` were unsigned information.
+    LaneNotSigned,
+    /// §6 check 5: the receipt's `lane` is not compared with the mandate's leaf lane.
+    LaneNotCompared,
 }
 
 impl Reading {
@@ -67,6 +72,8 @@ impl Reading {
         Reading::SystemClock,
         Reading::ProfileAtSchema,
         Reading::ReceiptBeforeMandate,
+        Reading::LaneNotSigned,
+        Reading::LaneNotCompared,
     ];
 
     /// The choice point's id in `conformance/README.md`, which is also the `--variant` name.
@@ -84,6 +91,8 @@ impl Reading {
             Reading::SystemClock => "CP-receipt-absent-now",
             Reading::ProfileAtSchema => "CP-receipt-profile-mismatch",
             Reading::ReceiptBeforeMandate => "CP-receipt-order-mandate-receipt",
+            Reading::LaneNotSigned => "CP-receipt-lane-signed",
+            Reading::LaneNotCompared => "CP-receipt-lane-leaf",
         }
     }
 }
@@ -96,15 +105,17 @@ enum Check {
     Domain,
     Digest,
     Deadline,
+    Lane,
 }
 
-/// The spec's order (§6): the signature stage, then policy checks 1 to 4.
-const SPEC_ORDER: [Check; 5] = [
+/// The spec's order (§6): the signature stage, then policy checks 1 to 5.
+const SPEC_ORDER: [Check; 6] = [
     Check::Signature,
     Check::Sp,
     Check::Domain,
     Check::Digest,
     Check::Deadline,
+    Check::Lane,
 ];
 
 /// The answer of `reading` to a case it governs; `None` for every other case.
@@ -112,14 +123,14 @@ pub fn answer(reading: Reading, case: &CaseInput) -> Option<Result<Answer, Strin
     (case.kind == "verify_receipt").then(|| verify(reading, case))
 }
 
-fn order(reading: Reading) -> [Check; 5] {
+fn order(reading: Reading) -> [Check; 6] {
     use Check::*;
     match reading {
-        Reading::PolicyBeforeSignature => [Sp, Domain, Digest, Deadline, Signature],
-        Reading::SpBeforeSignature => [Sp, Signature, Domain, Digest, Deadline],
-        Reading::DomainBeforeSp => [Signature, Domain, Sp, Digest, Deadline],
-        Reading::DigestBeforeDomain => [Signature, Sp, Digest, Domain, Deadline],
-        Reading::DeadlineBeforeDigest => [Signature, Sp, Domain, Deadline, Digest],
+        Reading::PolicyBeforeSignature => [Sp, Domain, Digest, Deadline, Lane, Signature],
+        Reading::SpBeforeSignature => [Sp, Signature, Domain, Digest, Deadline, Lane],
+        Reading::DomainBeforeSp => [Signature, Domain, Sp, Digest, Deadline, Lane],
+        Reading::DigestBeforeDomain => [Signature, Sp, Digest, Domain, Deadline, Lane],
+        Reading::DeadlineBeforeDigest => [Signature, Sp, Domain, Deadline, Digest, Lane],
         _ => SPEC_ORDER,
     }
 }
@@ -239,6 +250,10 @@ fn run(reading: Reading, check: Check, g: &Given, mandate: Option<&Verified>, r:
                 let mut other = r.clone();
                 other.domain.clone_from(&g.domain);
                 other.verify(&ReceiptExpectations::default())
+            } else if reading == Reading::LaneNotSigned && r.lane.is_some() {
+                let mut other = r.clone();
+                other.lane = None;
+                other.verify(&ReceiptExpectations::default())
             } else {
                 r.verify(&ReceiptExpectations::default())
             }
@@ -292,6 +307,16 @@ fn run(reading: Reading, check: Check, g: &Given, mandate: Option<&Verified>, r:
                 Err(Error::new(Reason::ReceiptDeadlineAfterMandate, "after the deadline"))
             } else {
                 Ok(())
+            }
+        }
+        Check::Lane => {
+            let Some(leaf) = mandate.and_then(Verified::leaf_lane) else {
+                return Ok(());
+            };
+            if reading == Reading::LaneNotCompared || r.lane.is_some_and(|l| l.id == leaf) {
+                Ok(())
+            } else {
+                Err(Error::new(Reason::ReceiptLaneMismatch, "not the mandate's leaf lane"))
             }
         }
     }
