@@ -432,3 +432,32 @@ fn a_version_4_ledger_is_upgraded_in_place_and_its_mandates_have_no_lane() {
         .unwrap();
     assert_eq!(version, Ledger::SCHEMA_VERSION);
 }
+
+#[test]
+fn every_links_total_is_checked_before_any_links_count_as_on_chain() {
+    // The root may pay twice in all; the sub-lane 100 in all. After the sub-agent's payment and
+    // the agent's, the sub-agent's next is over both the root's count and its own total: the
+    // contract says lane_total_exceeded (spec aep2.md#lane-onchain check 9), and so does the SP.
+    let sp = sp("lane-order", 10_000);
+    let mut root_lane = lane("order-agent", 1_000, 7);
+    root_lane.max_payments = 2;
+    let root = grant(root_lane, &[], OWNER);
+    let mut sub_lane = lane("order-sub", 100, 8);
+    sub_lane.max_payments = 2;
+    let sub = grant(sub_lane, &root, "order-agent");
+    let deadline = NOW + 3_600;
+    assert_eq!(code(&sp, &pay(&sub, "order-sub", 1, 100, deadline), NOW), "accepted");
+    assert_eq!(code(&sp, &pay(&root, "order-agent", 2, 100, deadline), NOW), "accepted");
+    assert_eq!(
+        code(&sp, &pay(&sub, "order-sub", 3, 100, deadline), NOW),
+        "lane_total_exceeded"
+    );
+    // Within the sub-lane's total, the root's count is what binds.
+    let mut other = lane("order-sub-2", 500, 9);
+    other.max_payments = 2;
+    let other = grant(other, &root, "order-agent");
+    assert_eq!(
+        code(&sp, &pay(&other, "order-sub-2", 4, 100, deadline), NOW),
+        "lane_payments_exhausted"
+    );
+}

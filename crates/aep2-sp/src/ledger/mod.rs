@@ -1023,8 +1023,8 @@ fn write_lane_counters(tx: &Connection, charged: &[([u8; 32], LaneCounters)]) ->
 }
 
 /// The lane rules of an enqueue (spec `aep2.md#lane-settlement`): records unseen links, refuses
-/// (`lane_revoked`, then per link root first `lane_payments_exhausted`, `lane_total_exceeded`,
-/// `lane_period_exceeded`), and returns every link's counters after the payment, unwritten
+/// (`lane_revoked`; then `lane_total_exceeded` of any link, `lane_payments_exhausted` of any link,
+/// `lane_period_exceeded` of any link, each root first), and returns every link's counters after the payment, unwritten
 /// (`None` for a plain mandate).
 fn charge_lanes(tx: &Connection, links: &[LaneLink], amount: &U256, now: u64) -> Result<Option<Charged>, Error> {
     if links.is_empty() {
@@ -1047,23 +1047,30 @@ fn charge_lanes(tx: &Connection, links: &[LaneLink], amount: &U256, now: u64) ->
             ),
         ));
     }
-    for (i, (_, c)) in rows.iter_mut().enumerate() {
-        if c.max_payments > 0 && c.payments >= c.max_payments {
+    // The contract's order (spec `aep2.md#lane-onchain` check 9): every link's total, then every
+    // link's count; the allowance, which only the SP keeps, last.
+    for (i, (_, c)) in rows.iter().enumerate() {
+        if add(&c.spent, amount).is_none_or(|s| s > c.total) {
             return Err(Error::new(
-                Reason::LanePaymentsExhausted,
-                format!("link {i} has had its {} payments", c.max_payments),
-            ));
-        }
-        let spent = add(&c.spent, amount).filter(|s| *s <= c.total).ok_or_else(|| {
-            Error::new(
                 Reason::LaneTotalExceeded,
                 format!(
                     "amount {amount} above link {i}'s remaining {} of its total {}",
                     c.remaining(),
                     c.total
                 ),
-            )
-        })?;
+            ));
+        }
+    }
+    for (i, (_, c)) in rows.iter().enumerate() {
+        if c.max_payments > 0 && c.payments >= c.max_payments {
+            return Err(Error::new(
+                Reason::LanePaymentsExhausted,
+                format!("link {i} has had its {} payments", c.max_payments),
+            ));
+        }
+    }
+    let mut windows = Vec::with_capacity(rows.len());
+    for (i, (_, c)) in rows.iter().enumerate() {
         let (k, window_spent) = c.window_spent_at(now);
         let window_spent = if c.period > 0 {
             add(&window_spent, amount)
@@ -1080,7 +1087,11 @@ fn charge_lanes(tx: &Connection, links: &[LaneLink], amount: &U256, now: u64) ->
         } else {
             window_spent
         };
-        c.spent = spent;
+        windows.push((k, window_spent));
+    }
+    for ((_, c), (k, window_spent)) in rows.iter_mut().zip(windows) {
+        // Checked above: the sum is at most the total.
+        c.spent = add(&c.spent, amount).unwrap_or(c.total);
         c.payments = c.payments.saturating_add(1);
         c.window_index = k;
         c.window_spent = window_spent;
