@@ -545,8 +545,8 @@ fn a_batch_stuck_below_the_base_fee_is_replaced_with_higher_fees_and_settles_onc
     });
 }
 
-/// Stores `sm` as accepted, directly in the ledger (the SP's acceptance path for lanes is not
-/// this worker's: it still refuses them with `lanes_unsupported`).
+/// Stores `sm` as accepted, directly in the ledger and without its lane counters: what a faulty
+/// or compromised SP could submit, which the contract must hold to the lane's limits.
 fn store(w: &World, sm: &aep2::SignedMandate, id: [u8; 32], now: u64) {
     let Mandate::Eip712(m) = &sm.mandate else {
         unreachable!()
@@ -573,6 +573,8 @@ fn store(w: &World, sm: &aep2::SignedMandate, id: [u8; 32], now: u64) {
             enqueue_deadline: now + 300,
             now,
             submission_id: None,
+            lanes: Vec::new(),
+            request: None,
         })
         .unwrap();
 }
