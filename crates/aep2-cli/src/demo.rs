@@ -72,6 +72,8 @@ struct World {
     sp: SpId,
     base: String,
     sp_url: String,
+    /// The SP operator's bearer token for `GET /v1/audit`.
+    audit_token: String,
     http: HttpClient,
     /// The agent: it pays under the owner's root lane, never with the owner's key.
     payer: Payer,
@@ -231,6 +233,11 @@ async fn demo<C: Chain>(
     let mut sp_config = aep2_sp::Config::new(dir.join("ledger.db"), vec![domain.clone()]);
     sp_config.secp256k1_key = Some(sp_key);
     sp_config.settlement_window = 300;
+    // The operator's token for the audit trail, fresh for each run.
+    let audit_token = aep2::codec::hex_encode_0x(&aep2::hash::sha256(
+        format!("aep2-demo-audit {} {}", std::process::id(), aep2_sp::unix_now()).as_bytes(),
+    ));
+    sp_config.audit_token = Some(audit_token.clone());
     let sp_bound = aep2_sp::service::bind(&sp_config).await?;
     let sp_addr = sp_bound.local_addr()?;
     let sp_state = sp_bound.state().clone();
@@ -295,6 +302,7 @@ async fn demo<C: Chain>(
         sp,
         base: format!("http://{payee_addr}"),
         sp_url: sp_url.clone(),
+        audit_token,
         http: HttpClient::new(),
         payer: agent_payer,
         owner: payer_key,
@@ -740,9 +748,13 @@ async fn pay_intent(
     }
 }
 
-/// `GET` of the SP's JSON API.
+/// `GET` of the SP's JSON API, as its operator.
 async fn sp_get(w: &World, path: &str) -> Result<serde_json::Value, String> {
-    let reply = w.http.send("GET", &format!("{}{path}", w.sp_url), &[], b"").await?;
+    let auth = format!("Bearer {}", w.audit_token);
+    let reply = w
+        .http
+        .send("GET", &format!("{}{path}", w.sp_url), &[("authorization", &auth)], b"")
+        .await?;
     serde_json::from_slice(&reply.body).map_err(|e| format!("GET {path}: {e}"))
 }
 

@@ -212,6 +212,8 @@ pub const MAX_PAGE: usize = 1000;
 /// One payment as the audit trail shows it (spec `aep2.md#sp-audit`, *Record*).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AuditRecord {
+    /// Its storage sequence number (the page order; not a member of the record).
+    pub seq: u64,
     /// When the SP accepted it (unix seconds).
     pub accepted_at: u64,
     /// The mandate id.
@@ -282,10 +284,7 @@ pub const CSV_COLUMNS: [&str; 21] = [
 impl AuditRecord {
     /// The page position just after this record.
     pub fn cursor(&self) -> Cursor {
-        Cursor {
-            accepted_at: self.accepted_at,
-            mandate_id: self.mandate_id,
-        }
+        Cursor { seq: self.seq }
     }
 
     /// The JSON object (spec member order; stored JSON texts embedded as values).
@@ -380,35 +379,32 @@ fn csv_line<'a>(fields: impl Iterator<Item = &'a str>) -> String {
     line
 }
 
-/// A position in the audit trail: the `(acceptedAt, mandateId)` of the last record read.
+/// A position in the audit trail: the storage sequence number of the last record read (the
+/// ledger numbers mandates as it stores them, so a page never misses one stored after it,
+/// whatever the clocks of the instances that stored them say).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Cursor {
-    /// The record's acceptance time.
-    pub accepted_at: u64,
-    /// The record's mandate id.
-    pub mandate_id: [u8; 32],
+    /// The record's sequence number.
+    pub seq: u64,
 }
 
 impl Cursor {
-    /// Its text form: `<acceptedAt>.<mandateId hex>`.
+    /// Its text form: the sequence number in decimal.
     pub fn to_text(&self) -> String {
-        format!("{}.{}", self.accepted_at, &hex_encode_0x(&self.mandate_id)[2..])
+        self.seq.to_string()
     }
 
     /// Reads the text form (`field_type` otherwise).
     pub fn parse(text: &str) -> Result<Cursor, Error> {
-        let bad = || Error::new(Reason::FieldType, "after: not a cursor this SP returned");
-        let (time, id) = text.split_once('.').ok_or_else(bad)?;
-        let accepted_at = parse_unix(time).ok_or_else(bad)?;
-        let lower = id.len() == 64 && id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
-        let mandate_id = lower
-            .then(|| hex_decode_0x(&format!("0x{id}")).and_then(|b| <[u8; 32]>::try_from(b).ok()))
+        let canonical = !text.is_empty()
+            && text.len() <= 20
+            && text.bytes().all(|b| b.is_ascii_digit())
+            && (text == "0" || !text.starts_with('0'));
+        canonical
+            .then(|| text.parse::<u64>().ok())
             .flatten()
-            .ok_or_else(bad)?;
-        Ok(Cursor {
-            accepted_at,
-            mandate_id,
-        })
+            .map(|seq| Cursor { seq })
+            .ok_or_else(|| Error::new(Reason::FieldType, "after: not a cursor this SP returned"))
     }
 }
 
@@ -590,18 +586,9 @@ mod tests {
 
     #[test]
     fn cursors_round_trip_and_refuse_other_text() {
-        let c = Cursor {
-            accepted_at: 1_700_000_000,
-            mandate_id: [0xab; 32],
-        };
+        let c = Cursor { seq: 1_700_000_000 };
         assert_eq!(Cursor::parse(&c.to_text()).unwrap(), c);
-        for bad in [
-            "",
-            "1.ab",
-            "01.".to_owned().as_str(),
-            &format!("x.{}", "ab".repeat(32)),
-            &format!("1.{}", "AB".repeat(32)),
-        ] {
+        for bad in ["", "01", "-1", "1.5", "x", "99999999999999999999999"] {
             assert!(Cursor::parse(bad).is_err(), "{bad}");
         }
     }

@@ -9,6 +9,7 @@
 //! | `settlementWindow`, `clockSkew` | seconds (defaults 300 and 5) |
 //! | `deposits`, `depositsFile` | ledger credits applied once per id at start-up |
 //! | `http` | `{"maxBodyBytes", "headerTimeoutMs", "bodyTimeoutMs", "maxConnections"}` |
+//! | `auditToken` | the operator's bearer token for `GET /v1/audit` (16 to 256 visible ASCII characters); without it that route does not exist |
 //! | `chain` | `{"rpcUrl", "wallet", "txKey", "fromBlock", "confirmations", "maxItems", "maxAgeSeconds", "marginSeconds", "bumpAfterSeconds", "pollMs"}`: settle on that node through that debit wallet; or `{"embedded": {"chainId", "fund"}, …}`: on an in-process EVM, for tests and demos ([`ChainConfig`], spec `aep2.md#settlement`) |
 //!
 //! Secrets (the SP keys) are read from the file or from files it names, never printed: the
@@ -90,6 +91,9 @@ pub struct Config {
     /// Where the accepted `eip712` mandates settle (spec `aep2.md#settlement`); `None`: they
     /// wait in the ledger and `aep2 sp deposit` funds accounts.
     pub chain: Option<ChainConfig>,
+    /// The bearer token `GET /v1/audit` requires (spec `aep2.md#sp-audit`); `None`: the route is
+    /// not served.
+    pub audit_token: Option<String>,
 }
 
 /// The chain an SP settles on, the SP's transaction key there and the worker's settings.
@@ -166,6 +170,7 @@ impl fmt::Debug for Config {
             .field("deposits", &self.deposits.len())
             .field("http", &self.http)
             .field("chain", &self.chain)
+            .field("audit_token", &self.audit_token.as_ref().map(|_| "<redacted>"))
             .finish()
     }
 }
@@ -184,6 +189,7 @@ impl Config {
             deposits: Vec::new(),
             http: HttpLimits::default(),
             chain: None,
+            audit_token: None,
         }
     }
 
@@ -209,6 +215,7 @@ impl Config {
             "depositsFile",
             "http",
             "chain",
+            "auditToken",
         ];
         closed(obj, "config", KNOWN)?;
         let database = base.join(string(obj, "database")?.ok_or("config: missing \"database\"")?);
@@ -231,6 +238,13 @@ impl Config {
             if let Some(k) = keys.get("ed25519") {
                 c.ed25519_key = Some(SpKey::Ed25519(secret(k, base, "keys.ed25519")?));
             }
+        }
+        if let Some(t) = string(obj, "auditToken")? {
+            let visible = t.bytes().all(|b| b.is_ascii_graphic());
+            if !(16..=256).contains(&t.len()) || !visible {
+                return Err("auditToken must be 16 to 256 visible ASCII characters".into());
+            }
+            c.audit_token = Some(t.to_owned());
         }
         if let Some(w) = uint(obj, "settlementWindow")? {
             c.settlement_window = w;

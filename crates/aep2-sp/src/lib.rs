@@ -195,6 +195,22 @@ impl Processor {
         // stateless rules were checked above without a time.
         if !verified.signed.lanes.is_empty() {
             aep2::lane::check_chain_policy(&verified.signed.lanes, verified.mandate(), Some(now))?;
+            // The chain checks `validFrom` against block time, which may lag this clock by the
+            // skew: a lane is used here only once it is valid by either clock.
+            if let Some(l) = verified
+                .signed
+                .lanes
+                .iter()
+                .find(|l| now < l.lane.valid_from.saturating_add(self.skew))
+            {
+                return Err(Error::new(
+                    Reason::LaneNotYetValid,
+                    format!(
+                        "validFrom {} is less than the clock skew of {} s before now ({now})",
+                        l.lane.valid_from, self.skew
+                    ),
+                ));
+            }
         }
         let enqueue_deadline = now.saturating_add(self.window);
         if enqueue_deadline > deadline {

@@ -36,6 +36,8 @@ pub struct AppState {
     pub processor: Processor,
     /// The HTTP limits.
     pub limits: HttpLimits,
+    /// The operator's bearer token for `GET /v1/audit`; `None`: the route is not served.
+    pub audit_token: Option<String>,
 }
 
 /// The HTTP status for a rejection (spec `aep2.md#sp-enqueue`).
@@ -45,6 +47,7 @@ pub fn status_for(reason: Reason) -> StatusCode {
         Reason::ContentTypeUnsupported => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         Reason::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
         Reason::RouteUnknown | Reason::MandateUnknown | Reason::LaneUnknown => StatusCode::NOT_FOUND,
+        Reason::Unauthorized => StatusCode::UNAUTHORIZED,
         Reason::InsufficientFunds
         | Reason::LaneTotalExceeded
         | Reason::LanePaymentsExhausted
@@ -317,9 +320,28 @@ fn described_of(headers: &HeaderMap) -> Result<Option<RequestDescriptor>, Error>
 }
 
 /// `GET /v1/audit` (spec `aep2.md#sp-audit`): one page of the audit trail.
-async fn audit(State(st): State<Arc<AppState>>, method: Method, RawQuery(query): RawQuery) -> Response {
+async fn audit(
+    State(st): State<Arc<AppState>>,
+    method: Method,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    // The trail names every payer, agent, payee and purpose: the operator's only.
+    let Some(token) = st.audit_token.as_deref() else {
+        return route_unknown(StatusCode::NOT_FOUND, &method, "/v1/audit");
+    };
     if let Some(r) = only(&method, Method::GET, "/v1/audit") {
         return r;
+    }
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    if !presented.is_some_and(|p| constant_time_eq(p.as_bytes(), token.as_bytes())) {
+        return error_response(&Error::new(
+            Reason::Unauthorized,
+            "GET /v1/audit needs the operator's Authorization: Bearer token",
+        ));
     }
     let (query, format) = match crate::audit::parse_audit_query(query.as_deref()) {
         Ok(q) => q,
@@ -340,6 +362,11 @@ async fn audit(State(st): State<Arc<AppState>>, method: Method, RawQuery(query):
         resp.headers_mut().insert(crate::audit::NEXT_CURSOR_HEADER, v);
     }
     resp
+}
+
+/// Compares without an early exit, so the time taken does not tell how much of a token matched.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// The payee's submission id, if it sent one (at most once, well formed: else `field_type`).
@@ -515,6 +542,7 @@ pub async fn bind(config: &Config) -> Result<Bound, String> {
         state: Arc::new(AppState {
             processor,
             limits: config.http,
+            audit_token: config.audit_token.clone(),
         }),
     })
 }

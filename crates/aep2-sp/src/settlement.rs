@@ -139,6 +139,10 @@ pub struct Settler<'a, C: Chain> {
     domain: String,
     sp: TxKey,
     options: SettlementOptions,
+    /// The most items the next batch takes: halved after a batch whose transaction reverted
+    /// (so one item that no gas estimate covers cannot hold the queue), doubled after one that
+    /// did not.
+    cap: std::sync::atomic::AtomicUsize,
 }
 
 fn evm_display(a: Address) -> String {
@@ -160,7 +164,26 @@ impl<'a, C: Chain> Settler<'a, C> {
             domain,
             sp,
             options,
+            cap: std::sync::atomic::AtomicUsize::new(aep2_evm::contract::MAX_BATCH_ITEMS),
         }
+    }
+
+    /// Adjusts the batch cap to how a batch of `items` ended.
+    fn adapt(&self, items: u64, reverted: bool) {
+        use std::sync::atomic::Ordering;
+        let max = aep2_evm::contract::MAX_BATCH_ITEMS;
+        let cap = self.cap.load(Ordering::Relaxed);
+        let next = if reverted {
+            usize::try_from(items / 2).unwrap_or(1).clamp(1, max)
+        } else {
+            cap.saturating_mul(2).min(max)
+        };
+        self.cap.store(next, Ordering::Relaxed);
+    }
+
+    /// The most items the next batch takes (see [`Settler::tick`]).
+    pub fn batch_cap(&self) -> usize {
+        self.cap.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The ledger's name of the deployment.
@@ -297,6 +320,7 @@ impl<'a, C: Chain> Settler<'a, C> {
             Some(r) if r.block > safe => Ok(()),
             Some(r) if !r.success => {
                 self.ledger.abandon_batch(&batch.batch_id, now)?;
+                self.adapt(batch.items, true);
                 out.abandoned = Some(batch.batch_id);
                 Ok(())
             }
@@ -330,6 +354,7 @@ impl<'a, C: Chain> Settler<'a, C> {
                 }
                 self.ledger
                     .confirm_batch(&batch.batch_id, &hash.0, block, gas, &outcomes, now)?;
+                self.adapt(batch.items, false);
                 out.confirmed = Some(batch.batch_id);
                 Ok(())
             }
@@ -514,7 +539,8 @@ impl<'a, C: Chain> Settler<'a, C> {
     }
 
     async fn form(&self, now: u64) -> Result<Option<[u8; 32]>, SettleError> {
-        let limit = self.options.max_items.clamp(1, aep2_evm::contract::MAX_BATCH_ITEMS);
+        let full = self.options.max_items.clamp(1, aep2_evm::contract::MAX_BATCH_ITEMS);
+        let limit = full.min(self.batch_cap());
         let queue = self.ledger.settlement_queue(&self.domain, limit)?;
         let Some(first) = queue.first() else { return Ok(None) };
         let oldest = queue.iter().map(|q| q.accepted_at).min().unwrap_or(now);
@@ -546,7 +572,13 @@ impl<'a, C: Chain> Settler<'a, C> {
             seed.extend_from_slice(id);
         }
         let batch_id = keccak256(&seed);
-        let gas = Wallet::any_batch_gas(&items);
+        // After reverted batches down to one item: all the gas a transaction may have, so that
+        // an item the estimate does not cover settles (or is skipped) rather than reverting again.
+        let gas = if limit == 1 && full > 1 {
+            aep2_evm::embedded::TX_GAS_CAP
+        } else {
+            Wallet::any_batch_gas(&items)
+        };
         let data = Wallet::settle_any_calldata(batch_id, items);
         let request = TxRequest {
             to: Some(self.wallet.address),

@@ -142,7 +142,8 @@ fn records_carry_the_chain_the_agent_the_purpose_and_the_request_and_filter_by_l
     };
     assert_eq!(sp.ledger().audit_page(&since).unwrap().len(), 2);
 
-    // Pages of 3: the second starts after the first's last record, whatever is added meanwhile.
+    // Pages of 3: the second starts after the first's last record and holds what was stored
+    // since, even with an earlier acceptance time (an instance whose clock is behind).
     let mut q = AuditQuery {
         limit: 3,
         ..AuditQuery::default()
@@ -154,9 +155,11 @@ fn records_carry_the_chain_the_agent_the_purpose_and_the_request_and_filter_by_l
     let e = lane_envelope("audit-agent", std::slice::from_ref(&root), 14);
     sp.enqueue_described(e.as_bytes(), None, None, NOW).unwrap();
     let page2 = sp.ledger().audit_page(&q).unwrap();
-    assert_eq!(page2.len(), 1);
+    assert_eq!(page2.len(), 2);
     assert_eq!(page2[0].mandate_id, all[3].mandate_id);
+    assert_eq!(page2[1].accepted_at, NOW);
     assert_eq!(render_page(&page2, 3, PageFormat::Json).2, None);
+    assert_eq!(under(root_id), 4, "the new payment is under the root");
 
     // CSV: a header and a line per record, 21 quoted fields; JSON Lines: one object per line.
     let (ct, csv, _) = render_page(&all, 1000, PageFormat::Csv);
@@ -175,6 +178,7 @@ async fn the_http_page_and_the_request_header_round_trip_and_bad_input_is_field_
     let db = temp_db("audit-http");
     let mut c = config(db.clone());
     c.listen = "127.0.0.1:0".parse().unwrap();
+    c.audit_token = Some("operator-token-0123456789".into());
     let bound = aep2_sp::service::bind(&c).await.unwrap();
     let addr = bound.local_addr().unwrap();
     let now = aep2_sp::unix_now();
@@ -199,8 +203,28 @@ async fn the_http_page_and_the_request_header_round_trip_and_bad_input_is_field_
     }
     let get = |q: String| {
         let url = format!("http://{addr}/v1/audit{q}");
-        async move { send("GET", &url, &[], "").await }
+        async move {
+            send(
+                "GET",
+                &url,
+                &[("authorization", "Bearer operator-token-0123456789")],
+                "",
+            )
+            .await
+        }
     };
+    // The operator's only: no token, or another, is 401 unauthorized.
+    let url = format!("http://{addr}/v1/audit");
+    for auth in [
+        None,
+        Some("Bearer operator-token-012345678"),
+        Some("operator-token-0123456789"),
+    ] {
+        let headers: Vec<(&str, &str)> = auth.map(|a| ("authorization", a)).into_iter().collect();
+        let (status, _, body) = send("GET", &url, &headers, "").await;
+        assert_eq!(status, 401, "{auth:?}");
+        assert!(body.contains("\"unauthorized\""), "{body}");
+    }
     let (status, _, body) = get(String::new()).await;
     assert_eq!(status, 200);
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
@@ -272,4 +296,43 @@ async fn send(method: &str, url: &str, headers: &[(&str, &str)], body: &str) -> 
         .collect();
     let body = resp.into_body().collect().await.unwrap().to_bytes();
     (status, headers, String::from_utf8(body.to_vec()).unwrap())
+}
+
+#[tokio::test]
+async fn without_an_audit_token_the_route_does_not_exist() {
+    let mut c = config(temp_db("audit-off"));
+    c.listen = "127.0.0.1:0".parse().unwrap();
+    let bound = aep2_sp::service::bind(&c).await.unwrap();
+    let addr = bound.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(bound.serve(async {
+        let _ = stopped.await;
+    }));
+    let (status, _, body) = send("GET", &format!("http://{addr}/v1/audit"), &[], "").await;
+    assert_eq!(status, 404);
+    assert!(body.contains("\"route_unknown\""), "{body}");
+    let _ = stop.send(());
+    let _ = task.await;
+}
+
+#[test]
+fn the_audit_token_is_configured_bounded_and_never_printed() {
+    let base = std::path::Path::new("/tmp");
+    let config = |token: &str| {
+        format!(
+            r#"{{"database": "x.db", "domains": [{{"profile": "eip712", "domain": {{"chainId": 1, "verifyingContract": "0x91d861cD4d2F5d8Ffb31CB7308388CA5e6999912"}}}}], "keys": {{"secp256k1": "0x{key}"}}, "auditToken": {token}}}"#,
+            key = "11".repeat(32)
+        )
+    };
+    let c = aep2_sp::Config::parse(&config("\"operator-token-0123456789\""), base).unwrap();
+    assert_eq!(c.audit_token.as_deref(), Some("operator-token-0123456789"));
+    assert!(!format!("{c:?}").contains("operator-token"));
+    for bad in [
+        "\"short\"",
+        "\"has a space in it, sixteen+\"",
+        "1",
+        &format!("\"{}\"", "x".repeat(257)),
+    ] {
+        assert!(aep2_sp::Config::parse(&config(bad), base).is_err(), "{bad}");
+    }
 }

@@ -77,11 +77,14 @@ fn pay(chain: &[SignedLane], agent: &str, nonce: u64, amount: u64, deadline: u64
 }
 
 fn sp(name: &str, funds: u64) -> Processor {
-    let sp = Processor::new(
-        &config(temp_db(name)),
-        Ledger::open(temp_db(name), &LedgerOptions::default()).unwrap(),
-    )
-    .unwrap();
+    sp_with_skew(name, funds, 5)
+}
+
+/// An SP with clock skew `skew` (the window tests pay at `validFrom` itself: skew 0).
+fn sp_with_skew(name: &str, funds: u64, skew: u64) -> Processor {
+    let mut c = config(temp_db(name));
+    c.clock_skew = skew;
+    let sp = Processor::new(&c, Ledger::open(temp_db(name), &LedgerOptions::default()).unwrap()).unwrap();
     sp.ledger().deposit(&evm_deposit("d", OWNER, funds), NOW).unwrap();
     sp
 }
@@ -250,7 +253,7 @@ fn counts_allowance_windows_and_validity_are_checked_for_every_link() {
 }
 
 fn sp_for_windows() -> Processor {
-    sp("lane-windows", 10_000)
+    sp_with_skew("lane-windows", 10_000, 0)
 }
 
 #[test]
@@ -330,7 +333,7 @@ fn a_revocation_by_a_grantor_above_blocks_the_lane_and_everything_under_it() {
 
 #[test]
 fn a_failed_lane_mandate_gives_its_amount_back_to_every_link() {
-    let sp = sp("lane-release", 10_000);
+    let sp = sp_with_skew("lane-release", 10_000, 0);
     let from = NOW - 10;
     let mut periodic = lane("agent-1", 1_000, 1);
     periodic.period = 100;
@@ -396,8 +399,10 @@ fn a_failed_lane_mandate_gives_its_amount_back_to_every_link() {
 }
 
 /// Undoes what version 5 added (lanes), leaving a version-4 file.
-const TO_VERSION_4: &str = "DROP INDEX mandates_lane; DROP INDEX lanes_parent; DROP TABLE lanes; \
-     ALTER TABLE mandates DROP COLUMN lane_id; ALTER TABLE mandates DROP COLUMN request;";
+const TO_VERSION_4: &str = "DROP INDEX mandates_lane; DROP INDEX lanes_parent; DROP INDEX mandates_seq; \
+     DROP TABLE lanes; DROP TABLE mandate_lanes; \
+     ALTER TABLE mandates DROP COLUMN lane_id; ALTER TABLE mandates DROP COLUMN request; \
+     ALTER TABLE mandates DROP COLUMN seq;";
 
 #[test]
 fn a_version_4_ledger_is_upgraded_in_place_and_its_mandates_have_no_lane() {
@@ -423,6 +428,12 @@ fn a_version_4_ledger_is_upgraded_in_place_and_its_mandates_have_no_lane() {
     .unwrap();
     let m = sp.ledger().mandate(&id).unwrap().unwrap();
     assert_eq!((m.lane, m.request), (None, None));
+    // The stored mandate is numbered first in the audit trail; the next one after it.
+    let (b, _) = evm_envelope("up4-payer", 2, 100, NOW + 3600, EnvelopeForm::Mvp);
+    sp.enqueue(b.as_bytes(), NOW).unwrap();
+    let trail = sp.ledger().audit_page(&aep2_sp::audit::AuditQuery::default()).unwrap();
+    assert_eq!(trail.iter().map(|r| r.seq).collect::<Vec<_>>(), [1, 2]);
+    assert_eq!(trail[0].mandate_id, id);
     sp.ledger().deposit(&evm_deposit("d2", OWNER, 1_000), NOW).unwrap();
     let root = grant(lane("agent-1", 100, 1), &[], OWNER);
     assert_eq!(code(&sp, &pay(&root, "agent-1", 1, 10, NOW + 3_600), NOW), "accepted");
@@ -459,5 +470,52 @@ fn every_links_total_is_checked_before_any_links_count_as_on_chain() {
     assert_eq!(
         code(&sp, &pay(&other, "order-sub-2", 4, 100, deadline), NOW),
         "lane_payments_exhausted"
+    );
+}
+
+#[test]
+fn a_clock_behind_counts_in_the_later_window_so_disagreeing_clocks_cannot_reset_the_allowance() {
+    // Two SP instances on one ledger, one a second behind the other across a window boundary.
+    let sp = sp_with_skew("lane-window-clock", 10_000, 0);
+    let mut l = lane("clock-agent", 1_000, 11);
+    l.per_payment = U256::from_u64(100);
+    l.period = 100;
+    l.allowance = U256::from_u64(100);
+    let chain = grant(l, &[], OWNER);
+    let boundary = NOW - 10 + 100; // validFrom + period: window 1 begins
+    let deadline = NOW + 3_600;
+    assert_eq!(
+        code(&sp, &pay(&chain, "clock-agent", 1, 100, deadline), boundary),
+        "accepted"
+    );
+    // The instance behind still sees window 0: the payment counts in window 1, which is spent.
+    assert_eq!(
+        code(&sp, &pay(&chain, "clock-agent", 2, 100, deadline), boundary - 1),
+        "lane_period_exceeded"
+    );
+    assert_eq!(
+        code(&sp, &pay(&chain, "clock-agent", 3, 100, deadline), boundary + 99),
+        "lane_period_exceeded"
+    );
+    assert_eq!(
+        code(&sp, &pay(&chain, "clock-agent", 4, 100, deadline), boundary + 100),
+        "accepted"
+    );
+}
+
+#[test]
+fn a_lane_is_used_at_the_sp_only_once_valid_by_a_clock_up_to_the_skew_behind() {
+    // The contract checks validFrom against block time, which may lag the SP's clock by the skew.
+    let sp = sp("lane-valid-from-skew", 10_000);
+    let chain = grant(lane("skew-agent", 1_000, 12), &[], OWNER);
+    let from = NOW - 10;
+    let deadline = NOW + 3_600;
+    assert_eq!(
+        code(&sp, &pay(&chain, "skew-agent", 1, 10, deadline), from + 4),
+        "lane_not_yet_valid"
+    );
+    assert_eq!(
+        code(&sp, &pay(&chain, "skew-agent", 2, 10, deadline), from + 5),
+        "accepted"
     );
 }

@@ -661,3 +661,49 @@ async fn lane_mandates_settle<C: TestChain>(chain: &C) {
 fn stored_lane_mandates_settle_through_the_lane_entry_point_in_a_mixed_batch() {
     on_both_chains!(lane_mandates_settle);
 }
+
+async fn reverted_batches_halve<C: TestChain>(chain: &C) {
+    let w = world(chain, 100_000).await;
+    let settler = Settler::new(chain, w.ledger(), w.wallet, w.sp_tx.clone(), options(8));
+    settler.tick(now_of(chain).await).await.unwrap();
+    let now = now_of(chain).await;
+    let ids: Vec<_> = (0..8).map(|n| w.pay(n, Address::repeat_byte(0xc3), 10, now)).collect();
+    // The SP is de-authorised: every batch transaction reverts.
+    let deployer = chain.deployer();
+    let wallet = Wallet { address: w.wallet };
+    wallet
+        .set_settlement_processor(chain, &deployer, w.sp_tx.address(), false)
+        .await
+        .unwrap();
+    let mut sizes = Vec::new();
+    for _ in 0..40 {
+        let t = settler.tick(now_of(chain).await).await.unwrap();
+        if let Some(id) = t.sent {
+            let b = w.ledger().batches(None, None).unwrap();
+            let sent = b.iter().find(|x| x.batch_id == id).unwrap();
+            sizes.push(sent.items);
+        }
+        if sizes.len() == 5 {
+            break;
+        }
+    }
+    // Each reverted batch halves the next one, down to one item given the whole transaction cap.
+    assert_eq!(sizes, [8, 4, 2, 1, 1], "{}", chain.name());
+    assert_eq!(settler.batch_cap(), 1);
+    // Authorised again: the lone item settles and the batches grow back.
+    wallet
+        .set_settlement_processor(chain, &deployer, w.sp_tx.address(), true)
+        .await
+        .unwrap();
+    settle_all(&settler, chain).await;
+    for id in &ids {
+        assert_eq!(w.ledger().mandate(id).unwrap().unwrap().status, Status::Settled);
+    }
+    assert!(settler.batch_cap() >= 4, "{}", settler.batch_cap());
+    assert!(w.ledger().audit().unwrap().is_empty(), "{:?}", w.ledger().audit());
+}
+
+#[test]
+fn a_reverted_batch_halves_the_next_so_no_item_can_hold_the_queue() {
+    on_both_chains!(reverted_batches_halve);
+}

@@ -247,6 +247,8 @@ registry! {
     LanePeriodExceeded => ("lane_period_exceeded", Policy, "lane-settlement"),
     /// The lane, or an ancestor, has been revoked.
     LaneRevoked => ("lane_revoked", Policy, "lane-settlement"),
+    /// The request lacks the operator's credentials for an operator's route.
+    Unauthorized => ("unauthorized", Decode, "sp-audit"),
     /// A lane revocation is not signed by the grantor of the revoked lane or of an ancestor (its
     /// owner or the agent of a link above it), or names a lane that is not the chain's last.
     LaneRevokerInvalid => ("lane_revoker_invalid", Policy, "lane-revocation"),

@@ -368,9 +368,10 @@ pub(super) fn lane_checks(probe: &Probe<'_>, sp: &SpId, window: u64, cases: &mut
     let result = (|| -> Result<Result<Option<J>, Outcome>, String> {
         let agent = fresh_key(&probe.p.key)?;
         let mut lane = probe.lane(&agent, amount, three, window)?;
-        // The next window boundary at least 2 s away, so that two payments fit before it.
+        // Valid for a minute already (an SP may want validFrom a clock skew behind it), and the
+        // next window boundary 3 s away, so that two payments fit before it.
         let now = crate::probe::unix_now();
-        lane.valid_from = now.saturating_sub(PERIOD - 3);
+        lane.valid_from = now.saturating_sub(15 * PERIOD + PERIOD - 3);
         lane.period = PERIOD;
         lane.allowance = amount;
         let root = probe.grant(&lane, None, &probe.p.key)?;
@@ -393,7 +394,7 @@ pub(super) fn lane_checks(probe: &Probe<'_>, sp: &SpId, window: u64, cases: &mut
         ) {
             return Ok(Err(o));
         }
-        let boundary = lane.valid_from + PERIOD;
+        let boundary = lane.valid_from + 16 * PERIOD;
         let wait = boundary.saturating_sub(crate::probe::unix_now()) + 1;
         std::thread::sleep(Duration::from_secs(wait));
         Ok(run(

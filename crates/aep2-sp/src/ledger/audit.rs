@@ -1,5 +1,5 @@
-//! The audit trail's pages (spec `aep2.md#sp-audit`): stored mandates in `(acceptedAt,
-//! mandateId)` order, filtered by lane (its sub-lanes included) and time, a bounded page at a time.
+//! The audit trail's pages (spec `aep2.md#sp-audit`): stored mandates in the order the ledger
+//! stored them, filtered by lane (its sub-lanes included) and time, a bounded page at a time.
 
 use super::{Ledger, MANDATE_COLUMNS, StoredMandate, row_to_mandate, unavailable};
 use crate::audit::{AuditQuery, AuditRecord, MAX_PAGE};
@@ -11,46 +11,55 @@ impl Ledger {
     /// `query.after`, of payments under `query.lane` or any lane below it, accepted at or after
     /// `query.since`.
     pub fn audit_page(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>, Error> {
-        let limit = query.limit.clamp(1, MAX_PAGE);
-        let conn = self.conn();
-        // The lane and every lane whose chain passes through it; chains have at most 3 links.
-        let sql = format!(
-            "SELECT {MANDATE_COLUMNS} FROM mandates \
-             WHERE (?1 IS NULL OR lane_id IN ( \
-                 WITH RECURSIVE under(id, depth) AS ( \
-                     SELECT ?1, 0 \
-                     UNION SELECT l.lane_id, u.depth + 1 FROM lanes l JOIN under u ON l.parent = u.id WHERE u.depth < 3) \
-                 SELECT id FROM under)) \
-               AND accepted_at >= ?2 \
-               AND (accepted_at > ?3 OR (accepted_at = ?3 AND mandate_id > ?4)) \
-             ORDER BY accepted_at, mandate_id LIMIT ?5"
-        );
-        let (after_time, after_id) = match &query.after {
-            Some(c) => (i64::try_from(c.accepted_at).unwrap_or(i64::MAX), c.mandate_id.to_vec()),
-            None => (-1, Vec::new()),
-        };
+        let limit = i64::try_from(query.limit.clamp(1, MAX_PAGE)).unwrap_or(1);
+        let after = query.after.map_or(0, |c| i64::try_from(c.seq).unwrap_or(i64::MAX));
         let since = query.since.map_or(0, |s| i64::try_from(s).unwrap_or(i64::MAX));
-        let mut s = conn.prepare_cached(&sql).map_err(|e| unavailable("audit page", &e))?;
-        let rows = s
-            .query_map(
-                rusqlite::params![
-                    query.lane.map(|l| l.to_vec()),
-                    since,
-                    after_time,
-                    after_id,
-                    limit as i64
-                ],
-                row_to_mandate,
-            )
-            .map_err(|e| unavailable("audit page", &e))?;
-        rows.map(|r| record_of(&r.map_err(|e| unavailable("audit page", &e))??))
-            .collect()
+        let columns: Vec<String> = MANDATE_COLUMNS.split(',').map(|c| format!("m.{}", c.trim())).collect();
+        let columns = columns.join(", ");
+        let conn = self.conn();
+        // Both read an index range from the cursor on (`mandates_seq`, or `mandate_lanes`, where a
+        // payment is listed under every link of its chain, so a lane's rows include its sub-lanes').
+        let rows = match &query.lane {
+            None => {
+                let sql = format!(
+                    "SELECT {columns}, m.seq FROM mandates m WHERE m.seq > ?1 AND m.accepted_at >= ?2 \
+                     ORDER BY m.seq LIMIT ?3"
+                );
+                let mut s = conn.prepare_cached(&sql).map_err(|e| unavailable("audit page", &e))?;
+                let rows = s
+                    .query_map(rusqlite::params![after, since, limit], with_seq)
+                    .map_err(|e| unavailable("audit page", &e))?;
+                rows.collect::<Result<Vec<_>, _>>()
+            }
+            Some(lane) => {
+                let sql = format!(
+                    "SELECT {columns}, m.seq FROM mandate_lanes l JOIN mandates m ON m.seq = l.seq \
+                     WHERE l.lane_id = ?1 AND l.seq > ?2 AND m.accepted_at >= ?3 ORDER BY l.seq LIMIT ?4"
+                );
+                let mut s = conn.prepare_cached(&sql).map_err(|e| unavailable("audit page", &e))?;
+                let rows = s
+                    .query_map(rusqlite::params![lane.as_slice(), after, since, limit], with_seq)
+                    .map_err(|e| unavailable("audit page", &e))?;
+                rows.collect::<Result<Vec<_>, _>>()
+            }
+        }
+        .map_err(|e| unavailable("audit page", &e))?;
+        rows.into_iter().map(|(m, seq)| record_of(&m?, seq)).collect()
     }
+}
+
+type WithSeq = (Result<StoredMandate, Error>, u64);
+
+/// A row of [`MANDATE_COLUMNS`] and the sequence number after them.
+fn with_seq(r: &rusqlite::Row<'_>) -> rusqlite::Result<WithSeq> {
+    let n = MANDATE_COLUMNS.split(',').count();
+    let seq: i64 = r.get(n)?;
+    Ok((row_to_mandate(r)?, u64::try_from(seq).unwrap_or(0)))
 }
 
 /// The record of a stored mandate; the lane chain, the signer and the purpose are read from the
 /// stored envelope, which the SP verified before storing it.
-fn record_of(m: &StoredMandate) -> Result<AuditRecord, Error> {
+fn record_of(m: &StoredMandate, seq: u64) -> Result<AuditRecord, Error> {
     let corrupt = |e: Error| Error::new(Reason::ReplayStoreUnavailable, format!("stored envelope: {e}"));
     let profile = Profile::parse(&m.profile).map_err(corrupt)?;
     let envelope = parse(&m.envelope, &Limits::AEP2).map_err(corrupt)?;
@@ -67,6 +76,7 @@ fn record_of(m: &StoredMandate) -> Result<AuditRecord, Error> {
     }
     let leaf = signed.lanes.last();
     Ok(AuditRecord {
+        seq,
         accepted_at: m.accepted_at,
         mandate_id: m.mandate_id,
         profile: m.profile.clone(),

@@ -112,6 +112,12 @@ CREATE TABLE lanes (
 ) STRICT;
 CREATE INDEX lanes_parent ON lanes (parent);
 CREATE INDEX mandates_lane ON mandates (lane_id, accepted_at);
+CREATE UNIQUE INDEX mandates_seq ON mandates (seq);
+CREATE TABLE mandate_lanes (
+    lane_id BLOB NOT NULL CHECK (length(lane_id) = 32),
+    seq INTEGER NOT NULL,
+    PRIMARY KEY (lane_id, seq)
+) STRICT, WITHOUT ROWID;
 "
     };
 }
@@ -160,7 +166,8 @@ CREATE TABLE mandates (
     settled_block INTEGER,
     failure TEXT,
     lane_id BLOB CHECK (lane_id IS NULL OR length(lane_id) = 32),
-    request TEXT
+    request TEXT,
+    seq INTEGER
 ) STRICT;
 CREATE INDEX mandates_status ON mandates (status, accepted_at);
 CREATE INDEX mandates_account ON mandates (domain, payer, token);
@@ -196,11 +203,14 @@ const MIGRATE_3_TO_4: &str = concat!(
 );
 
 /// Version 4 to 5: spending lanes (spec `aep2.md#lane-settlement`): the lane counters, a
-/// mandate's leaf lane, and the request descriptor column of the audit trail.
+/// mandate's leaf lane, and the audit trail's request descriptor, storage sequence number (in
+/// storage order for the mandates already stored) and index of every lane's payments.
 const MIGRATE_4_TO_5: &str = concat!(
     "
 ALTER TABLE mandates ADD COLUMN lane_id BLOB CHECK (lane_id IS NULL OR length(lane_id) = 32);
 ALTER TABLE mandates ADD COLUMN request TEXT;
+ALTER TABLE mandates ADD COLUMN seq INTEGER;
+UPDATE mandates SET seq = rowid;
 ",
     lane_tables!()
 );
@@ -652,8 +662,9 @@ impl Ledger {
         tx.prepare_cached(
             "INSERT INTO mandates (mandate_id, nonce_key, profile, domain, payer, token, payee, amount, nonce, \
              deadline, ref, envelope, receipt, enqueue_deadline, status, accepted_at, updated_at, submission_id, \
-             lane_id, request) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, 'accepted', ?15, ?15, ?16, ?17, ?18)",
+             lane_id, request, seq) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, 'accepted', ?15, ?15, ?16, ?17, ?18, \
+             (SELECT coalesce(max(seq), 0) + 1 FROM mandates))",
         )
         .and_then(|mut s| {
             s.execute(params![
@@ -678,6 +689,18 @@ impl Ledger {
             ])
         })
         .map_err(|e| unavailable("enqueue: insert", &e))?;
+        if !m.lanes.is_empty() {
+            // The audit trail's index: the payment is under every link of its chain.
+            let mut s = tx
+                .prepare_cached(
+                    "INSERT INTO mandate_lanes (lane_id, seq) SELECT ?1, seq FROM mandates WHERE mandate_id = ?2",
+                )
+                .map_err(|e| unavailable("enqueue: index the lanes", &e))?;
+            for l in &m.lanes {
+                s.execute(params![l.id, m.mandate_id])
+                    .map_err(|e| unavailable("enqueue: index the lanes", &e))?;
+            }
+        }
         tx.commit().map_err(|e| unavailable("enqueue: commit", &e))?;
         Ok(Enqueued {
             mandate: StoredMandate {
@@ -914,13 +937,16 @@ impl LaneCounters {
         sub(&self.total, &self.spent).unwrap_or(U256::ZERO)
     }
 
-    /// The window spend as of `now`: restarted at 0 in a window later than the stored one.
+    /// The window spend as of `now`: restarted at 0 in a window later than the stored one. A
+    /// `now` in an earlier window (a clock behind another instance's, or stepped back) counts in
+    /// the stored window: windows only move forward, so clocks that disagree cannot reset an
+    /// allowance back and forth.
     fn window_spent_at(&self, now: u64) -> (u64, U256) {
         let k = window_index(now, self.valid_from, self.period);
-        if k == self.window_index {
-            (k, self.window_spent)
-        } else {
+        if k > self.window_index {
             (k, U256::ZERO)
+        } else {
+            (self.window_index, self.window_spent)
         }
     }
 }
@@ -1022,6 +1048,18 @@ fn write_lane_counters(tx: &Connection, charged: &[([u8; 32], LaneCounters)]) ->
     Ok(())
 }
 
+/// The most a lane's counter holds on chain (its `spent` is a `uint192` there, spec
+/// `aep2.md#lane-onchain`, *Storage*): the SP refuses what the contract would.
+const MAX_LANE_SPENT: U256 = {
+    let mut b = [0xff; 32];
+    let mut i = 0;
+    while i < 8 {
+        b[i] = 0;
+        i += 1;
+    }
+    U256(b)
+};
+
 /// The lane rules of an enqueue (spec `aep2.md#lane-settlement`): records unseen links, refuses
 /// (`lane_revoked`; then `lane_total_exceeded` of any link, `lane_payments_exhausted` of any link,
 /// `lane_period_exceeded` of any link, each root first), and returns every link's counters after the payment, unwritten
@@ -1050,7 +1088,7 @@ fn charge_lanes(tx: &Connection, links: &[LaneLink], amount: &U256, now: u64) ->
     // The contract's order (spec `aep2.md#lane-onchain` check 9): every link's total, then every
     // link's count; the allowance, which only the SP keeps, last.
     for (i, (_, c)) in rows.iter().enumerate() {
-        if add(&c.spent, amount).is_none_or(|s| s > c.total) {
+        if add(&c.spent, amount).is_none_or(|s| s > c.total || s > MAX_LANE_SPENT) {
             return Err(Error::new(
                 Reason::LaneTotalExceeded,
                 format!(
