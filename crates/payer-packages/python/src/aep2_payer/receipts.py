@@ -1,20 +1,25 @@
 """Checking the SP's receipt that a payee returns in ``PAYMENT-RESPONSE``: ``mvp-evm`` (spec §6.1)
-and native ``eip712`` (§6.3) receipts of ``eip712`` mandates."""
+and native ``eip712`` (§6.3) receipts of ``eip712`` mandates, with the ``lane`` member a receipt of
+a mandate under a spending lane states (spec §18.7)."""
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any
 
 import coincurve
 
 from . import codec
 from .errors import Aep2Error
-from .mandate import Eip712Domain, SignedMandate, domain_from_json
+from .mandate import Eip712Domain, SignedMandate, _uint, domain_from_json
 
 _N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 _PREFIX = b"\x19Ethereum Signed Message:\n32"
 _RECEIPT_TYPEHASH = codec.keccak256(b"Receipt(address sp,bytes32 mandateDigest,uint256 enqueueDeadline)")
+_LANE_RECEIPT_TYPEHASH = codec.keccak256(
+    b"LaneReceipt(address sp,bytes32 mandateDigest,uint256 enqueueDeadline,bytes32 lane,uint256 remaining)"
+)
 _DOMAIN_TYPEHASH = codec.keccak256(
     b"EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"
 )
@@ -37,6 +42,51 @@ def _recover(sig_text: Any, digest: bytes) -> bytes:
     except Exception:  # noqa: BLE001 - libsecp256k1 raises a bare Exception for unrecoverable input
         raise Aep2Error("signature_invalid", "no key recovers from the signature") from None
     return codec.keccak256(pub.format(compressed=False)[1:])[12:]
+
+
+@dataclass(frozen=True)
+class ReceiptLane:
+    """A receipt's ``lane`` member (spec §18.7): the mandate's leaf lane and what the SP states can
+    still be spent under it, its ancestors included, after this payment."""
+
+    id: str
+    remaining: int
+
+
+@dataclass(frozen=True)
+class ReceiptCheck:
+    """What :func:`check_receipt` verified: the checks run, the SP, the promise, and the lane."""
+
+    checks: list[str]
+    sp: str
+    enqueue_deadline: int
+    lane: ReceiptLane | None = None
+
+
+def _lane_member(v: Any) -> ReceiptLane:
+    if not isinstance(v, dict):
+        raise Aep2Error("field_type", "receipt.lane is not an object")
+    for k in v:
+        if k not in ("id", "remaining"):
+            raise Aep2Error("unknown_field", f"receipt.lane member {k!r}")
+    for k in ("id", "remaining"):
+        if k not in v:
+            raise Aep2Error("missing_field", f"receipt.lane member {k!r}")
+    if not isinstance(v["id"], str) or not re.fullmatch(r"0x[0-9a-fA-F]{64}", v["id"]):
+        raise Aep2Error("field_type", "receipt.lane.id is not 0x and 64 hex digits")
+    return ReceiptLane("0x" + v["id"][2:].lower(), _uint(v["remaining"], "receipt.lane.remaining", 2**256 - 1))
+
+
+def _lane_check(lane: ReceiptLane | None, signed: SignedMandate, checks: list[str]) -> None:
+    # Check 5 (spec §18.7): the receipt of a mandate under a lane states that mandate's leaf.
+    leaf = getattr(signed, "lane_id", "")
+    if not leaf:
+        return
+    if lane is None:
+        raise Aep2Error("receipt_lane_mismatch", "a receipt for a mandate under a lane must state the lane")
+    if lane.id != leaf.lower():
+        raise Aep2Error("receipt_lane_mismatch", f"the receipt states lane {lane.id}, the mandate's leaf is {leaf}")
+    checks.append("lane")
 
 
 def _policy(sp: bytes, digest_text: str, deadline: int, signed: SignedMandate, expected_sp: str | None) -> list[str]:
@@ -65,18 +115,32 @@ def _digest_and_deadline(receipt: dict[str, Any]) -> tuple[str, int]:
 
 
 def verify_receipt(receipt: Any, signed: SignedMandate, expected_sp: str | None = None) -> list[str]:
-    """Checks the receipt of an ``eip712`` mandate in either form; returns the checks performed."""
+    """Checks the receipt of an ``eip712`` mandate in either form; returns the checks performed.
+    For a mandate signed under a lane (:func:`aep2_payer.sign_lane_mandate`) the receipt must state
+    its leaf lane (``receipt_lane_mismatch``); :func:`check_receipt` also returns the lane's
+    ``remaining``."""
+    return check_receipt(receipt, signed, expected_sp).checks
+
+
+def check_receipt(receipt: Any, signed: SignedMandate, expected_sp: str | None = None) -> ReceiptCheck:
+    """Like :func:`verify_receipt`, returning the :class:`ReceiptCheck`: the checks, the SP, the
+    ``enqueueDeadline`` and, for a receipt stating a lane, its ``id`` and ``remaining``."""
     if isinstance(receipt, dict) and "aep2" in receipt:
-        return verify_native_eip712_receipt(receipt, signed, expected_sp)
-    return verify_mvp_evm_receipt(receipt, signed, expected_sp)
+        return _check_native_eip712(receipt, signed, expected_sp)
+    return _check_mvp_evm(receipt, signed, expected_sp)
 
 
 def verify_native_eip712_receipt(receipt: Any, signed: SignedMandate, expected_sp: str | None = None) -> list[str]:
-    """Checks a native ``eip712`` receipt (spec §6.3): schema, the EIP-712 ``Receipt`` signature by
-    ``sp`` under the receipt's own domain, then the domain is the mandate's (``domain_mismatch``),
-    the expected SP, the mandate digest and the deadline rule."""
+    """Checks a native ``eip712`` receipt (spec §6.3): schema, the EIP-712 ``Receipt`` signature
+    (``LaneReceipt`` for a receipt stating a ``lane``, spec §18.7) by ``sp`` under the receipt's own
+    domain, then the domain is the mandate's (``domain_mismatch``), the expected SP, the mandate
+    digest, the deadline rule, and for a mandate under a lane the lane it states."""
+    return _check_native_eip712(receipt, signed, expected_sp).checks
+
+
+def _check_native_eip712(receipt: Any, signed: SignedMandate, expected_sp: str | None) -> ReceiptCheck:
     members = {"aep2", "kind", "profile", "domain", "sp", "mandateDigest", "enqueueDeadline", "signature"}
-    if not isinstance(receipt, dict) or set(receipt) != members:
+    if not isinstance(receipt, dict) or not members <= set(receipt) or not set(receipt) <= members | {"lane"}:
         raise Aep2Error("unknown_field" if isinstance(receipt, dict) else "field_type", "not a native receipt")
     if receipt["aep2"] != 1 or receipt["kind"] != "receipt":
         raise Aep2Error("field_type", "not an AEP2 v1 receipt")
@@ -86,6 +150,7 @@ def verify_native_eip712_receipt(receipt: Any, signed: SignedMandate, expected_s
     assert isinstance(domain, Eip712Domain)
     sp = codec.parse_address(receipt["sp"])
     digest_text, deadline = _digest_and_deadline(receipt)
+    lane = _lane_member(receipt["lane"]) if "lane" in receipt else None
     separator = codec.keccak256(
         _DOMAIN_TYPEHASH
         + codec.keccak256(b"AEP2SettlementProcessor")
@@ -94,18 +159,28 @@ def verify_native_eip712_receipt(receipt: Any, signed: SignedMandate, expected_s
         + b"\0" * 12
         + codec.parse_address(domain.verifying_contract)
     )
-    struct = codec.keccak256(
-        _RECEIPT_TYPEHASH + b"\0" * 12 + sp + bytes.fromhex(digest_text[2:]) + deadline.to_bytes(32, "big")
-    )
+    body = _RECEIPT_TYPEHASH if lane is None else _LANE_RECEIPT_TYPEHASH
+    body += b"\0" * 12 + sp + bytes.fromhex(digest_text[2:]) + deadline.to_bytes(32, "big")
+    if lane is not None:
+        body += bytes.fromhex(lane.id[2:]) + lane.remaining.to_bytes(32, "big")
+    struct = codec.keccak256(body)
     if _recover(receipt["signature"], codec.keccak256(b"\x19\x01" + separator + struct)) != sp:
         raise Aep2Error("signature_invalid", "the receipt was not signed by sp")
     mandate_domain = signed.envelope.get("domain")
     if mandate_domain is not None and domain.to_json() != domain_from_json("eip712", mandate_domain).to_json():
         raise Aep2Error("domain_mismatch", "the receipt names another deployment")
-    return _policy(sp, digest_text, deadline, signed, expected_sp)
+    checks = _policy(sp, digest_text, deadline, signed, expected_sp)
+    _lane_check(lane, signed, checks)
+    return ReceiptCheck(checks, codec.to_checksum(sp), deadline, lane)
 
 
 def verify_mvp_evm_receipt(receipt: Any, signed: SignedMandate, expected_sp: str | None = None) -> list[str]:
+    """Checks an ``mvp-evm`` receipt for an ``eip712`` mandate; returns the checks performed (see
+    :func:`_check_mvp_evm`)."""
+    return _check_mvp_evm(receipt, signed, expected_sp).checks
+
+
+def _check_mvp_evm(receipt: Any, signed: SignedMandate, expected_sp: str | None = None) -> ReceiptCheck:
     """Checks an ``mvp-evm`` receipt for an ``eip712`` mandate; returns the checks performed.
 
     Signature (``sp`` recovered from ``spEnqueueSig`` over the EIP-191 hash of
@@ -121,4 +196,6 @@ def verify_mvp_evm_receipt(receipt: Any, signed: SignedMandate, expected_sp: str
     commitment = codec.keccak256(bytes.fromhex(digest_text[2:]) + deadline.to_bytes(32, "big"))
     if _recover(receipt["spEnqueueSig"], codec.keccak256(_PREFIX + commitment)) != sp:
         raise Aep2Error("signature_invalid", "spEnqueueSig was not made by sp")
-    return _policy(sp, digest_text, deadline, signed, expected_sp)
+    checks = _policy(sp, digest_text, deadline, signed, expected_sp)
+    _lane_check(None, signed, checks)  # a mandate under a lane gets a native receipt stating it
+    return ReceiptCheck(checks, codec.to_checksum(sp), deadline)
