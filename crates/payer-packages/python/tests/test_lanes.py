@@ -25,8 +25,10 @@ from aep2_payer import (
     load_lane_file,
     sign_lane,
     sign_lane_mandate,
+    verify_lane_envelope,
 )
 from aep2_payer.codec import keccak256
+from aep2_payer.lanes import decode_header
 from aep2_payer.receipts import check_receipt
 from aep2_payer.x402 import Aep2Payer
 
@@ -75,18 +77,48 @@ def test_valid_lane_vectors_resign_byte_for_byte(ctx, case):
     assert "0x" + s.signing_bytes.hex() == case["intermediates"]["signingBytes"]
 
 
+def lane_envelope_cases():
+    for g in vectors("lanes.json")["testGroups"]:
+        for t in g["tests"]:
+            if "lanes" in decode(t["input"]["header"]):
+                yield pytest.param(g["context"], t, id=t["id"])
+
+
+@pytest.mark.parametrize("ctx,case", list(lane_envelope_cases()))
+def test_lane_vectors_verify(ctx, case):
+    # Every case of vectors/lanes.json whose envelope has lanes (the 2 others are plain mandates).
+    p = ctx["profile"]
+    domain = domain_from_json(p, ctx.get("domain"))
+    expected = case["expected"]
+    if expected["result"] == "invalid":
+        with pytest.raises(Aep2Error) as e:
+            verify_lane_envelope(decode_header(case["input"]["header"]), p, domain, ctx.get("now"))
+        assert e.value.code == expected["reason"], case["comment"]
+        return
+    m = verify_lane_envelope(decode_header(case["input"]["header"]), p, domain, ctx.get("now"))
+    assert m.mandate_id == case["intermediates"]["mandateId"]
+    assert m.signer == case["intermediates"]["signer"]
+
+
+def test_there_are_lane_vectors():
+    assert len(list(lane_envelope_cases())) == 144
+
+
 def lane_receipt_cases():
     for g in vectors("receipts.json")["testGroups"]:
-        if g["group"] == "lane-eip712":
+        if g["group"] in ("lane-eip712", "lane-ed25519"):
             for t in g["tests"]:
                 yield pytest.param(g["context"], t, id=t["id"])
 
 
 @pytest.mark.parametrize("ctx,case", list(lane_receipt_cases()))
 def test_lane_receipt_vectors(ctx, case):
-    # The receipts' mandate is re-signed here (byte-identical, checked), then the receipt checked.
-    signed = resign("eip712", domain_from_json("eip712", ctx["domain"]), decode(case["input"]["mandateHeader"]))
+    # The receipts' mandate is re-signed here (byte-identical, checked) and verified, then the receipt checked.
+    p = ctx["profile"]
+    domain = domain_from_json(p, ctx["domain"])
+    signed = resign(p, domain, decode(case["input"]["mandateHeader"]))
     assert signed.header == case["input"]["mandateHeader"]
+    assert verify_lane_envelope(decode_header(signed.header), p, domain).mandate_id == signed.mandate_id
     expected = case["expected"]
     if expected["result"] == "invalid":
         with pytest.raises(Aep2Error) as e:
@@ -147,6 +179,12 @@ def test_grant_two_links_and_sign_under_them(profile):
         s = sign_lane_mandate(profile, mandate, text, sub, form)
         assert s.lane_id == leaf.id and len(s.envelope["lanes"]) == 2
         assert ("aep2" in s.envelope) == (form == "native")
+        v = verify_lane_envelope(decode_header(s.header), profile, DOMAINS[profile], NOW)
+        assert v.mandate_id == s.mandate_id and v.signer == sub.address and v.purposes == ("research", "sub-agent")
+        for now, reason in ((NOW + 3601, "expired"), (NOW - 61, "lane_not_yet_valid")):
+            with pytest.raises(Aep2Error) as e:
+                verify_lane_envelope(decode_header(s.header), profile, DOMAINS[profile], now)
+            assert e.value.code == reason
 
 
 @pytest.mark.parametrize("profile", ["eip712", "ed25519"])

@@ -340,6 +340,11 @@ function chainItems(source) {
  * ids, agent, owner}`: `lanes` the signed lanes as they travel in an envelope, `chain` parsed.
  */
 export function loadLaneFile(source, { profile, domain } = {}) {
+  if (source && typeof source === "object" && Array.isArray(source.chain) && Array.isArray(source.ids) && typeof source.agent === "string") {
+    // Loaded already (this function's result): verified when it was loaded.
+    if (profile !== undefined && profile !== source.profile) fail("profile_mismatch", `the lane file is ${source.profile}, expected ${profile}`);
+    return source;
+  }
   const v = typeof source === "string" ? parseStrict(source, ENVELOPE_LIMITS) : source;
   const items = chainItems(v);
   const prof = Array.isArray(v) ? profile : (v.profile ?? profile);

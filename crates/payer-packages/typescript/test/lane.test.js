@@ -177,6 +177,7 @@ for (const profile of ["eip712", "ed25519"]) {
   test(`${profile}: an Aep2Payer with a lane file pays for the lane's owner, with random nonces`, () => {
     const { leaf, keys, payee } = twoLinks(profile);
     const payer = new Aep2Payer({ profile, key: keys.sub, lane: JSON.stringify(leaf), now: () => NOW });
+    assert.equal(new Aep2Payer({ key: keys.sub, lane: loadLaneFile(leaf) }).profile, profile, "a loaded lane file, its profile");
     assert.equal(payer.owner, signerOf(profile, keys.owner));
     assert.equal(payer.maxAmount, 500n, "maxAmount defaults to the chain's smallest perPayment");
     const req = {

@@ -11,6 +11,7 @@ from .lanes import (
     sign_lane,
     sign_lane_mandate,
     verify_lane_chain,
+    verify_lane_envelope,
 )
 from .mandate import (
     Ed25519Domain,
@@ -45,4 +46,5 @@ __all__ = [
     "sign_lane_mandate",
     "sign_mandate",
     "verify_lane_chain",
+    "verify_lane_envelope",
 ]

@@ -22,7 +22,9 @@ from Crypto.Signature import eddsa
 
 from . import codec
 from .errors import Aep2Error
+from .jcs import ENVELOPE as _ENVELOPE_LIMITS
 from .jcs import canonical, compact
+from .jcs import loads as _strict_loads
 from .mandate import (
     _MAX_SAFE,
     _MAX_U64,
@@ -642,10 +644,14 @@ def grant_lane(
 @dataclass(frozen=True)
 class LaneMandate(SignedMandate):
     """A mandate signed under a lane chain: a :class:`SignedMandate` whose envelope carries
-    ``lanes``, with the leaf lane's id (what its receipt must state)."""
+    ``lanes``, with the leaf lane's id (what its receipt must state), the chain's ids, the domain
+    it is signed under, and the leaf agent who signed it."""
 
     lane_id: str = ""
     lane_ids: tuple[str, ...] = ()
+    domain: Domain | None = None
+    signer: str = ""
+    purposes: tuple[str, ...] = ()
 
 
 def sign_lane_mandate(
@@ -693,8 +699,102 @@ def sign_lane_mandate(
     else:
         envelope = {"aep2": 1, "profile": profile, "domain": dom.to_json(), "mandate": m, "signature": sig}
         envelope["lanes"] = wire
-    signed = LaneMandate(profile, envelope, sig, data, mandate_id, ids[-1], tuple(ids))
+    purposes = tuple(link.lane.purpose for link in chain)
+    agent = chain[-1].lane.agent_text
+    signed = LaneMandate(profile, envelope, sig, data, mandate_id, ids[-1], tuple(ids), dom, agent, purposes)
     size = len(codec.b64encode(compact(envelope).encode("utf-8")))
     if size > _MAX_HEADER_BYTES:
         raise Aep2Error("header_too_large", f"the header would be {size} bytes, limit {_MAX_HEADER_BYTES}")
     return signed
+
+
+def _closed_envelope(env: dict[str, Any], names: tuple[str, ...]) -> None:
+    for k in env:
+        if k not in names and k != "lanes":
+            raise Aep2Error("unknown_field", f"envelope member {k!r}")
+    for k in names:
+        if k not in env:
+            raise Aep2Error("missing_field", f"envelope member {k!r}")
+
+
+def verify_lane_envelope(envelope: Any, profile: str, domain: Domain | None, now: int | None = None) -> LaneMandate:
+    """Verifies an envelope of a mandate under lanes (spec §18.6) under the expected ``profile`` and
+    ``domain``, with the deadline and the lanes' validity at ``now`` when given: schema (the
+    envelope's members, then ``lanes``), signature (each link's parent and grantor's signature, then
+    the leaf agent's over the lane-mandate input), policy (``domain_mismatch``, ``expired``, then
+    attenuation, owner, token, validity, caps, payees). What a sub-agent signed, or a receipt's
+    mandate, checked as a payee would. An envelope without ``lanes`` is not one (``ValueError``).
+    Not implemented: the Ed25519 key checks of spec §4.2.2 beyond RFC 8032 (small-order keys)."""
+    if not isinstance(envelope, dict):
+        raise Aep2Error("field_type", "the envelope is not an object")
+    native = "aep2" in envelope
+    if native:
+        _closed_envelope(envelope, ("aep2", "profile", "domain", "mandate", "signature"))
+        if _int53(envelope["aep2"], "aep2") != 1:
+            raise Aep2Error("unsupported_version", "aep2 must be 1")
+        if not isinstance(envelope["profile"], str):
+            raise Aep2Error("field_type", "profile is not a string")
+        if envelope["profile"] not in ("eip712", "ed25519"):
+            raise Aep2Error("unsupported_profile", f"profile {envelope['profile']!r}")
+        if envelope["profile"] != profile:
+            raise Aep2Error("profile_mismatch", f"profile {envelope['profile']}, expected {profile}")
+        dom = domain_from_json(profile, envelope["domain"])
+        sig_member = "signature"
+    else:
+        _closed_envelope(envelope, ("mandate", "payerSig"))
+        dom, sig_member = domain, "payerSig"
+    m = normalize_mandate(profile, envelope["mandate"])
+    sig = envelope[sig_member]
+    if not isinstance(sig, str):
+        raise Aep2Error("field_type", "the signature is not a string")
+    if "lanes" not in envelope:
+        raise ValueError("a plain envelope (no lanes): this verifies mandates under lanes only")
+    _check_profile(profile)
+    chain = parse_chain(profile, envelope["lanes"])
+    if dom is None:
+        raise ValueError(f"{profile} needs a domain")
+    ids = check_chain_signatures(profile, dom, chain)
+    data, mandate_id = lane_mandate_signing_input(profile, m, dom, ids[-1])
+    agent = chain[-1].lane.agent
+    if profile == "eip712":
+        from .receipts import _recover
+
+        if _recover(sig, codec.keccak256(data)) != agent:
+            raise Aep2Error("signature_invalid", "the signature does not verify for the leaf lane's agent")
+    else:
+        if not re.fullmatch(r"[1-9A-HJ-NP-Za-km-z]+", sig):
+            raise Aep2Error("signature_encoding", "the signature is not base58")
+        if len(codec.b58decode(sig)) != 64:
+            raise Aep2Error("signature_length", "the signature is not 64 bytes")
+        if not _signature_ok(profile, sig, data, agent):
+            raise Aep2Error("signature_invalid", "the signature does not verify for the leaf lane's agent")
+    if native and domain is not None and dom.to_json() != domain.to_json():
+        raise Aep2Error("domain_mismatch", "the envelope is signed for another deployment")
+    if now is not None and now > m["deadline"]:
+        raise Aep2Error("expired", f"deadline {m['deadline']} is before now ({now})")
+    check_chain_policy(profile, chain, m, now)
+    wire = [link.to_json() for link in chain]
+    env: dict[str, Any] = (
+        {"aep2": 1, "profile": profile, "domain": dom.to_json(), "mandate": m, "signature": sig, "lanes": wire}
+        if native
+        else {"mandate": m, "payerSig": sig, "lanes": wire}
+    )
+    purposes = tuple(link.lane.purpose for link in chain)
+    leaf = chain[-1].lane.agent_text
+    return LaneMandate(profile, env, sig, data, mandate_id, ids[-1], tuple(ids), dom, leaf, purposes)
+
+
+def decode_header(header: str) -> Any:
+    """Decodes a header (spec §5.3): at most 8192 bytes, canonical base64, UTF-8, strict JSON within
+    the envelope limits (integers kept as ints)."""
+    if not isinstance(header, str):
+        raise Aep2Error("field_type", "the header is not a string")
+    if len(header.encode("utf-8")) > _MAX_HEADER_BYTES:
+        raise Aep2Error("header_too_large", "header above 8192 bytes")
+    raw = codec.b64decode_canonical(header)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise Aep2Error("utf8_invalid", "the header is not UTF-8") from None
+    _strict_loads(text, _ENVELOPE_LIMITS)  # duplicates, lone surrogates, limits
+    return json.loads(text)

@@ -1,6 +1,6 @@
 """Checking the SP's receipt that a payee returns in ``PAYMENT-RESPONSE``: ``mvp-evm`` (spec §6.1)
-and native ``eip712`` (§6.3) receipts of ``eip712`` mandates, with the ``lane`` member a receipt of
-a mandate under a spending lane states (spec §18.7)."""
+and native ``eip712`` (§6.3) receipts of ``eip712`` mandates, native ``ed25519`` receipts, with the
+``lane`` member a receipt of a mandate under a spending lane states (spec §18.7)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import coincurve
+from Crypto.Signature import eddsa
 
 from . import codec
 from .errors import Aep2Error
-from .mandate import Eip712Domain, SignedMandate, _uint, domain_from_json
+from .jcs import canonical
+from .mandate import Ed25519Domain, Eip712Domain, SignedMandate, _uint, domain_from_json
 
 _N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 _PREFIX = b"\x19Ethereum Signed Message:\n32"
@@ -126,8 +128,62 @@ def check_receipt(receipt: Any, signed: SignedMandate, expected_sp: str | None =
     """Like :func:`verify_receipt`, returning the :class:`ReceiptCheck`: the checks, the SP, the
     ``enqueueDeadline`` and, for a receipt stating a lane, its ``id`` and ``remaining``."""
     if isinstance(receipt, dict) and "aep2" in receipt:
+        if receipt.get("profile") == "ed25519":
+            return _check_native_ed25519(receipt, signed, expected_sp)
         return _check_native_eip712(receipt, signed, expected_sp)
     return _check_mvp_evm(receipt, signed, expected_sp)
+
+
+_ED25519_RECEIPT_TAG = b"AEP2/ed25519/receipt/v1\0"
+
+
+def _check_native_ed25519(receipt: dict[str, Any], signed: SignedMandate, expected_sp: str | None) -> ReceiptCheck:
+    """A native ``ed25519`` receipt (spec §6.3): schema, the Ed25519 signature by ``sp`` over
+    ``"AEP2/ed25519/receipt/v1" ‖ 0x00 ‖ JCS({domain, receipt: {sp, mandateDigest, enqueueDeadline,
+    lane?}})``, then the expected SP, the domain, the mandate digest, the deadline rule and the lane."""
+    members = {"aep2", "kind", "profile", "domain", "sp", "mandateDigest", "enqueueDeadline", "signature"}
+    if not members <= set(receipt) or not set(receipt) <= members | {"lane"}:
+        raise Aep2Error("unknown_field", "not a native receipt")
+    if receipt["aep2"] != 1 or receipt["kind"] != "receipt":
+        raise Aep2Error("field_type", "not an AEP2 v1 receipt")
+    domain = domain_from_json("ed25519", receipt["domain"])
+    assert isinstance(domain, Ed25519Domain)
+    sp_text = receipt["sp"]
+    sp = codec.parse_key32(sp_text)
+    digest_text, deadline = _digest_and_deadline(receipt)
+    lane = _lane_member(receipt["lane"]) if "lane" in receipt else None
+    body: dict[str, Any] = {"sp": sp_text, "mandateDigest": digest_text.lower(), "enqueueDeadline": deadline}
+    if lane is not None:
+        body["lane"] = {"id": lane.id, "remaining": str(lane.remaining)}
+    msg = _ED25519_RECEIPT_TAG + canonical({"domain": domain.to_json(), "receipt": body}).encode("utf-8")
+    sig_text = receipt["signature"]
+    if not isinstance(sig_text, str) or not re.fullmatch(r"[1-9A-HJ-NP-Za-km-z]+", sig_text):
+        raise Aep2Error("signature_encoding", "the signature is not base58")
+    sig = codec.b58decode(sig_text)
+    if len(sig) != 64:
+        raise Aep2Error("signature_length", "the signature is not 64 bytes")
+    try:
+        eddsa.new(eddsa.import_public_key(sp), "rfc8032").verify(msg, sig)
+    except ValueError:
+        raise Aep2Error("signature_invalid", "the receipt was not signed by sp") from None
+    checks = ["signature"]
+    if expected_sp is not None:
+        if expected_sp != sp_text:
+            raise Aep2Error("receipt_sp_mismatch", "the receipt is from another SP")
+        checks.append("sp")
+    mandate_domain = getattr(signed, "domain", None) or (
+        domain_from_json("ed25519", signed.envelope["domain"]) if "domain" in signed.envelope else None
+    )
+    if mandate_domain is not None and mandate_domain.to_json() != domain.to_json():
+        raise Aep2Error("domain_mismatch", "the receipt names another deployment")
+    if signed.profile != "ed25519" or digest_text.lower() != signed.mandate_id.lower():
+        raise Aep2Error("receipt_digest_mismatch", "the receipt is for another mandate")
+    checks.append("mandate-digest")
+    if deadline > signed.mandate["deadline"]:
+        raise Aep2Error("receipt_deadline_after_mandate", "the SP promises settlement after the deadline")
+    checks.append("deadline-rule")
+    _lane_check(lane, signed, checks)
+    return ReceiptCheck(checks, sp_text, deadline, lane)
 
 
 def verify_native_eip712_receipt(receipt: Any, signed: SignedMandate, expected_sp: str | None = None) -> list[str]:
@@ -166,7 +222,8 @@ def _check_native_eip712(receipt: Any, signed: SignedMandate, expected_sp: str |
     struct = codec.keccak256(body)
     if _recover(receipt["signature"], codec.keccak256(b"\x19\x01" + separator + struct)) != sp:
         raise Aep2Error("signature_invalid", "the receipt was not signed by sp")
-    mandate_domain = signed.envelope.get("domain")
+    known = getattr(signed, "domain", None)
+    mandate_domain = known.to_json() if known is not None else signed.envelope.get("domain")
     if mandate_domain is not None and domain.to_json() != domain_from_json("eip712", mandate_domain).to_json():
         raise Aep2Error("domain_mismatch", "the receipt names another deployment")
     checks = _policy(sp, digest_text, deadline, signed, expected_sp)
