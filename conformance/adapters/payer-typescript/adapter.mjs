@@ -2,8 +2,9 @@
 // AEP2 conformance adapter for the TypeScript payer package (@aep2/payer,
 // crates/payer-packages/typescript): the functions a payer uses to sign and to bind, run
 // against the vectors so that the package cannot drift from the spec. It answers the kinds a
-// payer computes: sign_mandate and the three request-hash kinds (mandate verification is the payee's
-// job), and verify_receipt (a payer verifies the SP's receipt it is handed). Protocol:
+// payer computes: sign_mandate and the three request-hash kinds, verify_receipt (a payer verifies
+// the SP's receipt it is handed, receipts stating a spending lane included), and verify_mandate
+// for mandates under spending lanes (plain mandate verification is the payee's job). Protocol:
 // spec/conformance.md.
 //
 // It imports the package's own source (no copy), so what passes here is what ships; the
@@ -19,7 +20,7 @@ const require = createRequire(import.meta.url);
 const pkg = require("../../../crates/payer-packages/typescript/package.json");
 
 const MAX_LINE_BYTES = 1 << 20;
-const KINDS = ["sign_mandate", "verify_receipt", "http_request_hash", "a2a_request_hash", "mcp_request_hash"];
+const KINDS = ["sign_mandate", "verify_receipt", "verify_mandate", "http_request_hash", "a2a_request_hash", "mcp_request_hash"];
 
 function run(c) {
   const { kind, context, input } = c;
@@ -34,10 +35,15 @@ function run(c) {
       let expected = { domain: context.domain, sp: context.sp };
       if (input.mandateHeader !== undefined) {
         const m = verifyEnvelope(decodeHeader(input.mandateHeader), context.profile, context.domain);
-        expected = { ...expected, profile: context.profile, mandateId: m.digest, deadline: m.parsed.deadline };
+        expected = { ...expected, profile: context.profile, mandateId: m.digest, deadline: m.parsed.deadline, laneId: m.lanes?.leaf };
       }
       verifyReceipt(input.receipt, expected);
       return { verdict: "valid" };
+    }
+    case "verify_mandate": {
+      // Spec §18.6 under the case's profile, domain and (when given) time.
+      const m = verifyEnvelope(decodeHeader(input.header), context.profile, context.domain, { now: context.now });
+      return { verdict: "valid", outputs: { digest: m.digest, signer: m.signer } };
     }
     case "http_request_hash": {
       const h = httpRequestHash(input.method, input.url, fromHex(input.body));
@@ -57,11 +63,18 @@ function run(c) {
   }
 }
 
-function underLane(c) {
-  if (c.kind !== "verify_receipt") return false;
-  if (c.input?.receipt && typeof c.input.receipt === "object" && "lane" in c.input.receipt) return true;
-  const h = c.input?.mandateHeader;
-  return typeof h === "string" && Buffer.from(h, "base64").toString("utf8").includes('"lanes"');
+// A payer verifies no plain mandates for a payee; it does verify mandates under spending lanes
+// (spec §18.6): a sub-agent checks what it signed under its grant, and an agent the chain it is
+// handed. So verify_mandate cases are answered when the envelope has a `lanes` member, and
+// declined otherwise (decided on the input alone: the decoded envelope, never the expectation).
+function plainMandate(c) {
+  if (c.kind !== "verify_mandate") return false;
+  try {
+    const env = decodeHeader(c.input.header);
+    return !(env && typeof env === "object" && !Array.isArray(env) && "lanes" in env);
+  } catch {
+    return true;
+  }
 }
 
 function answer(msg) {
@@ -73,10 +86,8 @@ function answer(msg) {
     };
   }
   const seq = msg.seq;
-  // A known gap: the package does not implement spending lanes (spec §18), so it neither verifies
-  // a mandate header under a lane nor a receipt stating one; it declines those cases.
-  if (underLane(msg.case)) {
-    return { seq, skipped: { reason: "spending lanes (aep2.md#lanes) are not implemented by the TypeScript payer package" } };
+  if (plainMandate(msg.case)) {
+    return { seq, skipped: { reason: "a plain mandate (no lanes): verifying it is the payee's job, not a payer's; the package verifies mandates under lanes (aep2.md#lane-verification)" } };
   }
   try {
     const result = run(msg.case);

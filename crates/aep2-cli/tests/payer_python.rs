@@ -147,6 +147,8 @@ fn python_payer_unit_tests() {
         .arg(package().join("tests"))
         .current_dir(package())
         .env("PYTHONPATH", package().join("src"))
+        // The lane tests check what the package signs with this build's `aep2 verify`.
+        .env("AEP2_BIN", env!("CARGO_BIN_EXE_aep2"))
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);

@@ -213,6 +213,8 @@ fn npm_unit_tests_and_typecheck_pass() {
     let out = Command::new("node")
         .args(["--test", "test/"])
         .current_dir(package_dir())
+        // The lane tests check what the package signs with this build's `aep2 verify`.
+        .env("AEP2_BIN", env!("CARGO_BIN_EXE_aep2"))
         .output()
         .expect("run node --test");
     assert!(

@@ -22,8 +22,93 @@ export interface Mandate {
   deadline: number;
   ref: string;
 }
-export type MvpEnvelope = { mandate: Mandate; payerSig: string };
-export type NativeEnvelope = { aep2: 1; profile: "eip712" | "ed25519"; domain: Domain; mandate: Mandate; signature: string };
+export type MvpEnvelope = { mandate: Mandate; payerSig: string; lanes?: SignedLane[] };
+export type NativeEnvelope = { aep2: 1; profile: "eip712" | "ed25519"; domain: Domain; mandate: Mandate; signature: string; lanes?: SignedLane[] };
+
+/** A spending lane (spec §18.1): the fourteen members, in definition order. */
+export interface Lane {
+  owner: string;
+  agent: string;
+  token: string;
+  perPayment: string;
+  total: string;
+  maxPayments: number;
+  period: number;
+  allowance: string;
+  payees: string[];
+  validFrom: number;
+  validUntil: number;
+  purpose: string;
+  parent: string;
+  salt: string;
+}
+/** A lane with its grantor's signature (spec §18.2), as it travels in an envelope's `lanes`. */
+export interface SignedLane { lane: Lane; signature: string }
+/** What `aep2 lane grant` prints: the leaf's signed lane, its id and domain, and its ancestors, root first. */
+export interface LaneFile { id: string; profile: "eip712" | "ed25519"; domain: Domain; lane: Lane; signature: string; parents: SignedLane[] }
+/** A verified lane file (loadLaneFile). */
+export interface LoadedLane {
+  id: string;
+  profile: "eip712" | "ed25519";
+  domain: Domain;
+  /** The chain as it travels, root first. */
+  lanes: SignedLane[];
+  /** The parsed links, root first. */
+  chain: { lane: unknown; signature: string }[];
+  ids: string[];
+  /** The leaf's agent: who signs under the lane. */
+  agent: string;
+  /** The owner whose funds are debited. */
+  owner: string;
+}
+export type LaneSource = LaneFile | LoadedLane | SignedLane[] | string;
+export declare const MAX_LANE_DEPTH: 3;
+export declare const ZERO_ID: string;
+export declare function parseLane(profile: Profile, lane: unknown): unknown;
+export declare function canonicalLane(parsed: unknown): Lane;
+export declare function parseSignedLane(profile: Profile, signed: unknown): { lane: unknown; signature: string };
+/** The signing input and id of a lane (spec §18.2). */
+export declare function laneSigningBytes(profile: Profile, domain: Domain, lane: Lane | unknown): { bytes: Uint8Array; id: string };
+export declare function laneId(profile: Profile, domain: Domain, lane: Lane | unknown): string;
+/** The signed bytes and mandate id of a mandate under the lane `leafId` (spec §18.4). */
+export declare function laneMandateSigningBytes(profile: Profile, domain: Domain, mandate: Mandate | unknown, leafId: string): { bytes: Uint8Array; mandateId: string };
+/** undefined when `lane` is no wider than `parent` (both parsed), else the first wider dimension. */
+export declare function laneWiderThan(lane: unknown, parent: unknown): string | undefined;
+export declare function verifyLaneChain(profile: Profile, domain: Domain, lanes: SignedLane[]): { ids: string[]; chain: { lane: unknown; signature: string }[] };
+/** Reads and verifies a lane file (or a bare chain with `profile` and `domain`). */
+export declare function loadLaneFile(source: LaneSource | unknown, opts?: { profile?: Profile; domain?: Domain }): LoadedLane;
+export declare function laneFile(profile: Profile, domain: Domain, lanes: SignedLane[]): LaneFile;
+/** Signs a whole lane object as its grantor (spec §18.2), refusing what a verifier would reject. */
+export declare function signLane(args: { profile: Profile; domain: Domain; lane: Lane; key: string | Uint8Array; parent?: LaneSource }): LaneFile;
+/** Grants a lane with the defaults of `aep2 lane grant` and signs it. */
+export declare function grantLane(args: {
+  profile?: "eip712" | "ed25519";
+  domain: Domain;
+  key: string | Uint8Array;
+  parent?: LaneSource;
+  agent: string;
+  token: string;
+  perPayment: string;
+  total: string;
+  validUntil: number;
+  validFrom?: number;
+  payees?: string[];
+  maxPayments?: number;
+  period?: number;
+  allowance?: string;
+  purpose?: string;
+  salt?: string;
+  now?: number;
+}): LaneFile;
+/** Signs a mandate under a lane chain as the leaf's agent (spec §18.4), with the chain as `lanes`. */
+export declare function signLaneMandate(args: {
+  profile: "eip712" | "ed25519";
+  domain: Domain;
+  mandate: Mandate;
+  key: string | Uint8Array;
+  lanes: LaneSource;
+  form?: EnvelopeForm;
+}): Signed & { laneId: string; laneIds: string[] };
 export type Envelope = MvpEnvelope | NativeEnvelope;
 
 export interface Signed { signature: string; envelope: Envelope; header: string; mandateId: string }
@@ -39,8 +124,27 @@ export declare function signingBytes(parsed: unknown, domain?: Domain): { bytes:
 export declare function domainSeparator(domain: Eip712Domain): Uint8Array;
 /** Decodes a header (spec §5.3) to the envelope value. */
 export declare function decodeHeader(header: string): unknown;
-/** Core verification of an envelope without a time (spec §7), as the receipt check needs it. */
-export declare function verifyEnvelope(envelope: unknown, profile: Profile, domain?: Domain): { parsed: unknown; form: EnvelopeForm; mandateId: string; digest: string; domain?: Domain };
+/**
+ * Core verification of an envelope (spec §7), with the deadline when `now` is given, and of one
+ * under spending lanes (spec §18.6, with and without `now`).
+ */
+export declare function verifyEnvelope(
+  envelope: unknown,
+  profile: Profile,
+  domain?: Domain,
+  opts?: { now?: number },
+): {
+  parsed: unknown;
+  form: EnvelopeForm;
+  mandateId: string;
+  digest: string;
+  domain?: Domain;
+  /** The owner (payer), or under lanes the leaf lane's agent. */
+  signer: string;
+  lanes?: { ids: string[]; leaf: string; purposes: string[] };
+};
+/** Signs EIP-712 or Ed25519 signed bytes with a key of `profile`. */
+export declare function signBytes(profile: Profile, bytes: Uint8Array, key: string | Uint8Array): string;
 export declare const PROFILES: readonly Profile[];
 
 export interface RequestHash { descriptor: string; requestHash: string }
@@ -83,8 +187,10 @@ export interface PayerOptions {
   /** 0x hex: secp256k1 secret (eip712) or Ed25519 seed (ed25519). */
   key: string;
   profile?: "eip712" | "ed25519";
-  /** The largest amount signed for one payment, smallest units, decimal string. */
-  maxAmount: string;
+  /** The largest amount signed for one payment, smallest units, decimal string (under a lane: default the chain's smallest perPayment). */
+  maxAmount?: string;
+  /** Pay under a spending lane: the lane file whose leaf agent `key` is (spec §18). */
+  lane?: LaneSource;
   /** The only debit-wallet deployment signed for. */
   domain?: Domain;
   assets?: string[];
@@ -115,6 +221,10 @@ export declare class Aep2Payer {
   constructor(options: PayerOptions);
   readonly profile: "eip712" | "ed25519";
   readonly address: string;
+  /** The account debited: the lane's owner under a lane, else `address`. */
+  readonly owner: string;
+  /** The verified lane file when paying under a lane. */
+  readonly lane?: LoadedLane;
   readonly scheme: Aep2SchemeClient;
   readonly networkPattern: string;
   /** The per-call context (a node:async_hooks AsyncLocalStorage). */
@@ -182,11 +292,18 @@ export declare function a2aPaymentRequired(task: unknown): { taskId: string; con
 export declare function payA2aTask<M extends object>(payer: Aep2Payer, task: unknown, reply: M): { message: M & { taskId: string }; mandateId: string };
 export declare function a2aPaymentStatus(taskOrMessage: unknown): { status?: string; receipt?: unknown; error?: { code: string; message: string } } | undefined;
 
-export interface ReceiptCheck { receiptKind: "mvp-evm" | "mvp-solana" | "native"; sp: string; enqueueDeadline: number; checks: string[] }
+export interface ReceiptCheck {
+  receiptKind: "mvp-evm" | "mvp-solana" | "native";
+  sp: string;
+  enqueueDeadline: number;
+  checks: string[];
+  /** A receipt of a mandate under a lane: the leaf lane and what the SP says remains under it (spec §18.7). */
+  lane?: { id: string; remaining: string };
+}
 /** Verifies an SP receipt (spec §6) for a mandate; checks only what it is given, and lists them. */
 export declare function verifyReceipt(
   receipt: unknown,
-  expected?: { profile?: Profile; domain?: Domain; mandateId?: string; deadline?: number; sp?: string },
+  expected?: { profile?: Profile; domain?: Domain; mandateId?: string; deadline?: number; sp?: string; laneId?: string },
 ): ReceiptCheck;
 /** The EIP-55 signer of a 65-byte signature over a 32-byte hash, under spec §4.1.2. */
 export declare function recoverEvm(signature: string, hash: Uint8Array): string;

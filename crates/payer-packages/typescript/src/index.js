@@ -4,7 +4,7 @@ export { Aep2Error } from "./errors.js";
 export { fromHex, toHex, fromBase64, toBase64, fromBase58, toBase58, toChecksum } from "./codec.js";
 export { parseStrict, jcs, ENVELOPE_LIMITS, MCP_LIMITS } from "./json.js";
 export {
-  PROFILES, signMandate, signerOf, encodeEnvelope, parseMandate, parseDomain, signingBytes, domainSeparator, decodeHeader, verifyEnvelope,
+  PROFILES, signMandate, signBytes, signerOf, encodeEnvelope, parseMandate, parseDomain, signingBytes, domainSeparator, decodeHeader, verifyEnvelope,
 } from "./mandate.js";
 export { httpRequestHash, mcpRequestHash, a2aRequestHash, quoteHash, canonicalUrl } from "./hash.js";
 export { Aep2Payer, SCHEME, PAYMENT_SIGNATURE, PAYMENT_RESPONSE, decodePaymentResponse } from "./payer.js";
@@ -14,3 +14,7 @@ export {
   a2aWireMessage, a2aMessageHash, withA2aMandate, payA2aMessage, a2aPaymentRequired, payA2aTask, a2aPaymentStatus,
 } from "./a2a.js";
 export { verifyReceipt, recoverEvm } from "./receipt.js";
+export {
+  MAX_LANE_DEPTH, ZERO_ID, parseLane, canonicalLane, parseSignedLane, laneSigningBytes, laneId, laneMandateSigningBytes, laneWiderThan,
+  verifyLaneChain, loadLaneFile, laneFile, signLane, grantLane, signLaneMandate,
+} from "./lane.js";

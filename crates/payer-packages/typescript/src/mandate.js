@@ -9,6 +9,7 @@ import { Aep2Error } from "./errors.js";
 import { concat, fromBase58, fromBase64, fromHex, parseAddress, toBase58, toBase64, toChecksum, toHex, utf8 } from "./codec.js";
 import { ENVELOPE_LIMITS, jcs, parseStrict } from "./json.js";
 import { recoverEvm } from "./evm.js";
+import { checkChainPolicy, checkChainSignatures, laneMandateSigningBytes, parseChain } from "./lane.js";
 
 /** The registered signature profiles. */
 export const PROFILES = Object.freeze(["eip712", "ed25519", "solana-mvp"]);
@@ -42,21 +43,21 @@ function checkProfile(profile) {
   if (!PROFILES.includes(profile)) throw new Aep2Error("unsupported_profile", `unknown profile ${profile}`);
 }
 
-function parseUint(v, max) {
+export function parseUint(v, max) {
   if (typeof v !== "string") throw new Aep2Error("field_type", "a decimal must be a JSON string");
   if (!/^(0|[1-9][0-9]*)$/.test(v)) throw new Aep2Error("uint_invalid", `not a canonical decimal: ${v}`);
   if (v.length > 78 || BigInt(v) > max) throw new Aep2Error("uint_out_of_range", `out of range: ${v}`);
   return BigInt(v);
 }
 
-function parseInt53(v, what) {
+export function parseInt53(v, what) {
   if (typeof v !== "number") throw new Aep2Error("field_type", `${what} must be a JSON number`);
   if (!Number.isInteger(v) || v < 0 || Object.is(v, -0)) throw new Aep2Error("uint_invalid", `${what} must be a plain non-negative integer`);
   if (v > MAX_SAFE) throw new Aep2Error("uint_out_of_range", `${what} above 2^53 - 1`);
   return v;
 }
 
-function checkKey(profile, v) {
+export function checkKey(profile, v) {
   if (typeof v !== "string") throw new Aep2Error("field_type", "an account must be a string");
   if (profile === "eip712") return parseAddress(v);
   return fromBase58(v, "address_invalid", 32);
@@ -211,18 +212,25 @@ export function signMandate({ profile, domain, mandate, key, form = "mvp" }) {
   }
   const dom = profile === "solana-mvp" ? undefined : parseDomain(profile, domain);
   const { bytes, mandateId } = signingBytes(p, dom);
-  let signature;
-  if (profile === "eip712") {
-    // RFC 6979 and low s (noble's defaults): the signature ethers v6 and the reference produce.
-    const rec = secp256k1.sign(keccak_256(bytes), k, { prehash: false, format: "recovered", lowS: true });
-    signature = `0x${toHex(rec.slice(1))}${(27 + rec[0]).toString(16)}`;
-  } else {
-    signature = toBase58(ed25519.sign(bytes, k));
-  }
+  const signature = signBytes(profile, bytes, k);
   const m = canonicalMandate(p);
   const envelope =
     form === "native" ? { aep2: 1, profile, domain: dom, mandate: m, signature } : { mandate: m, payerSig: signature };
   return { signature, envelope, header: encodeEnvelope(envelope), mandateId };
+}
+
+/**
+ * The signature text of signed bytes under `profile`: eip712 signs keccak256 of the 66 EIP-712
+ * bytes (RFC 6979, low s, v ∈ {27, 28}: what ethers v6 and the reference produce), the Ed25519
+ * profiles sign the bytes themselves (base58).
+ */
+export function signBytes(profile, bytes, key) {
+  const k = typeof key === "string" ? fromHex(key, "field_type") : key;
+  if (profile === "eip712") {
+    const rec = secp256k1.sign(keccak_256(bytes), k, { prehash: false, format: "recovered", lowS: true });
+    return `0x${toHex(rec.slice(1))}${(27 + rec[0]).toString(16)}`;
+  }
+  return toBase58(ed25519.sign(bytes, k));
 }
 
 /** The X-Payment-Mandate header text of an envelope object: base64 of its compact JSON. */
@@ -268,24 +276,30 @@ function ed25519Verify(sigText, msg, key32) {
 }
 
 /**
- * Core verification of an envelope (spec §7) under the expected `profile` and `domain`, without a
- * time (no expiry): schema, signature, then a native envelope's domain. Returns the parsed
- * mandate, its mandate id, its digest (the MVP digest for solana-mvp) and the envelope form.
- * The payer uses it on receipts' mandates; it does not implement the ed25519 torsion checks of
- * §4.2.2 rule 2 and 4 beyond RFC 8032's strict decoding.
+ * Core verification of an envelope (spec §7) under the expected `profile` and `domain`: schema,
+ * signature, then a native envelope's domain; with `now` (unix seconds) also the deadline
+ * (`expired`). An envelope with `lanes` (spec §18.5) is verified as §18.6 says: the chain's links
+ * (parents, grantors' signatures), the mandate's signature by the leaf's agent over the
+ * lane-mandate input, then the lane rules (attenuation, owner, token, validity with and without
+ * `now`, caps, payees). Returns the parsed mandate, its mandate id, its digest (the MVP digest for
+ * solana-mvp), the envelope form, the signer, and under lanes `lanes: {ids, leaf, purposes}`.
+ * It does not implement the ed25519 torsion checks of §4.2.2 rule 2 and 4 beyond RFC 8032's strict
+ * decoding.
  */
-export function verifyEnvelope(env, profile, domain) {
+export function verifyEnvelope(env, profile, domain, { now } = {}) {
   checkProfile(profile);
   if (env === null || typeof env !== "object" || Array.isArray(env)) throw new Aep2Error("field_type", "the envelope is not an object");
   let form;
   let mandate;
   let sig;
   let dom = profile === "solana-mvp" ? undefined : domain;
+  const closedWithLanes = (names) => {
+    for (const k of Object.keys(env)) if (!names.includes(k) && k !== "lanes") throw new Aep2Error("unknown_field", `envelope member ${k}`);
+    for (const k of names) if (!(k in env)) throw new Aep2Error("missing_field", `envelope member ${k}`);
+  };
   if ("aep2" in env) {
     form = "native";
-    const names = ["aep2", "profile", "domain", "mandate", "signature"];
-    for (const k of Object.keys(env)) if (!names.includes(k)) throw new Aep2Error("unknown_field", `envelope member ${k}`);
-    for (const k of names) if (!(k in env)) throw new Aep2Error("missing_field", `envelope member ${k}`);
+    closedWithLanes(["aep2", "profile", "domain", "mandate", "signature"]);
     parseInt53(env.aep2, "aep2");
     if (env.aep2 !== 1) throw new Aep2Error("unsupported_version", "aep2 must be 1");
     if (typeof env.profile !== "string") throw new Aep2Error("field_type", "profile is not a string");
@@ -296,27 +310,43 @@ export function verifyEnvelope(env, profile, domain) {
     sig = env.signature;
   } else {
     form = "mvp";
-    const names = ["mandate", "payerSig"];
-    for (const k of Object.keys(env)) if (!names.includes(k)) throw new Aep2Error("unknown_field", `envelope member ${k}`);
-    for (const k of names) if (!(k in env)) throw new Aep2Error("missing_field", `envelope member ${k}`);
+    closedWithLanes(["mandate", "payerSig"]);
     mandate = env.mandate;
     sig = env.payerSig;
   }
   const p = parseMandate(profile, mandate);
   if (typeof sig !== "string") throw new Aep2Error("field_type", "the signature is not a string");
-  const sb = signingBytes(p, dom === undefined ? undefined : parseDomain(profile, dom));
+  let chain;
+  if ("lanes" in env) {
+    if (profile === "solana-mvp") throw new Aep2Error("unsupported_profile", "solana-mvp mandates have no lanes");
+    chain = parseChain(profile, env.lanes);
+  }
+  const signDom = dom === undefined ? undefined : parseDomain(profile, dom);
+  let sb;
+  let ids;
+  if (chain) {
+    ids = checkChainSignatures(profile, signDom, chain);
+    sb = laneMandateSigningBytes(profile, signDom, p, ids[ids.length - 1]);
+  } else {
+    sb = signingBytes(p, signDom);
+  }
+  const signer = chain ? chain[chain.length - 1].lane.agent : p.signer;
   if (profile === "eip712") {
-    if (recoverEvm(sig, fromHex(sb.mandateId)) !== toChecksum(p.signer)) {
-      throw new Aep2Error("signature_invalid", "the signature does not verify for the owner");
+    if (recoverEvm(sig, fromHex(sb.mandateId)) !== toChecksum(signer)) {
+      throw new Aep2Error("signature_invalid", `the signature does not verify for the ${chain ? "leaf lane's agent" : "owner"}`);
     }
   } else {
-    ed25519Verify(sig, sb.bytes, p.signer);
+    ed25519Verify(sig, sb.bytes, signer);
   }
   if (form === "native" && domain !== undefined && !sameDomainValue(profile, parseDomain(profile, dom), domain)) {
     throw new Aep2Error("domain_mismatch", "the envelope is signed for another deployment");
   }
+  if (now !== undefined && now > p.deadline) throw new Aep2Error("expired", `deadline ${p.deadline} is before now (${now})`);
+  if (chain) checkChainPolicy(chain, p, now);
   const digest = profile === "solana-mvp" ? toBase58(sb.bytes) : sb.mandateId;
-  return { parsed: p, form, mandateId: sb.mandateId, digest, domain: dom };
+  const result = { parsed: p, form, mandateId: sb.mandateId, digest, domain: dom, signer: profile === "eip712" ? toChecksum(signer) : toBase58(signer) };
+  if (chain) result.lanes = { ids, leaf: ids[ids.length - 1], purposes: chain.map((l) => l.lane.purpose) };
+  return result;
 }
 
 function sameDomainValue(profile, a, b) {

@@ -11,6 +11,7 @@ import { ENVELOPE_LIMITS, parseStrict } from "./json.js";
 import { httpRequestHash, quoteHash } from "./hash.js";
 import { parseDomain, signMandate, signerOf } from "./mandate.js";
 import { verifyReceipt } from "./receipt.js";
+import { loadLaneFile, signLaneMandate } from "./lane.js";
 
 /** The x402 scheme id of AEP2 (spec §10). */
 export const SCHEME = "aep2";
@@ -68,7 +69,10 @@ export function decodePaymentResponse(source) {
  * Options: `key` (0x hex: secp256k1 secret for eip712, Ed25519 seed otherwise), `profile`
  * (default eip712), `maxAmount` (required: the largest amount it signs, smallest units),
  * `domain` (optional: the only debit-wallet deployment it signs for), `assets` and `payees`
- * (optional allow-lists), `sp` (optional: the SP whose receipts it trusts), `form` (`native` default, or `mvp`), `deadlineMargin` (seconds beyond
+ * (optional allow-lists), `sp` (optional: the SP whose receipts it trusts), `lane` (optional: a
+ * lane file of `aep2 lane grant` or grantLane, text or object, whose leaf agent `key` is: every
+ * mandate is then signed under that lane for its owner, maxAmount defaults to the chain's
+ * smallest perPayment and the domain is the lane's), `form` (`native` default, or `mvp`), `deadlineMargin` (seconds beyond
  * the payee's settlement window, default 120), `retry` ({attempts: 4, baseDelayMs: 250,
  * maxDelayMs: 5000, attemptTimeoutMs: 30000}), `now` (unix seconds clock, for tests).
  */
@@ -78,18 +82,34 @@ export class Aep2Payer {
 
   constructor(opts) {
     const o = opts ?? {};
-    this.profile = o.profile ?? "eip712";
+    // Under a spending lane (spec §18) the payer is the leaf lane's agent: the lane fixes the
+    // profile, the deployment, the owner whose funds are debited, the asset and the payees.
+    const lane = o.lane === undefined ? undefined : loadLaneFile(o.lane, { profile: o.profile });
+    this.profile = o.profile ?? lane?.profile ?? "eip712";
     if (!["eip712", "ed25519", "solana-mvp"].includes(this.profile)) throw new Aep2Error("unsupported_profile", this.profile);
     if (this.profile === "solana-mvp") {
       throw new Aep2Error("unsupported_profile", "solana-mvp cannot carry a request hash; the payer signs eip712 or ed25519");
     }
-    if (typeof o.maxAmount !== "string" || !/^[1-9][0-9]*$/.test(o.maxAmount)) {
+    const laneCap = lane && lane.chain.reduce((m, l) => (l.lane.perPayment < m ? l.lane.perPayment : m), lane.chain[0].lane.perPayment);
+    const maxAmount = o.maxAmount ?? laneCap?.toString();
+    if (typeof maxAmount !== "string" || !/^[1-9][0-9]*$/.test(maxAmount)) {
       throw new Aep2Error("uint_invalid", "maxAmount is required: a canonical decimal string in the asset's smallest unit");
     }
-    this.maxAmount = BigInt(o.maxAmount);
+    this.maxAmount = BigInt(maxAmount);
     this.address = signerOf(this.profile, o.key);
     this.#key = o.key;
     this.domain = o.domain === undefined ? undefined : parseDomain(this.profile, o.domain);
+    if (lane) {
+      if (this.address !== lane.agent) throw new Aep2Error("signature_invalid", `the key is not the lane's agent's (${lane.agent})`);
+      if (this.domain && !sameDomain(this.profile, this.domain, lane.domain)) {
+        throw new Aep2Error("domain_mismatch", "the lane is granted under another debit-wallet deployment");
+      }
+      this.domain = lane.domain;
+    }
+    /** The loaded lane file when this payer pays under a spending lane: `{id, owner, agent, lanes, …}`. */
+    this.lane = lane;
+    /** The account debited: the lane's owner under a lane, else the key's own. */
+    this.owner = lane ? lane.owner : this.address;
     this.assets = o.assets;
     this.sp = o.sp;
     /** The mandates this payer signed, by id (bounded): what its receipts are checked against. */
@@ -219,7 +239,7 @@ export class Aep2Payer {
     }
     const deadline = now + window + this.deadlineMargin;
     const mandate = {
-      [this.profile === "eip712" ? "owner" : "payer"]: this.address,
+      [this.profile === "eip712" ? "owner" : "payer"]: this.owner,
       token: r.asset,
       payee: r.payTo,
       amount: r.amount,
@@ -227,8 +247,10 @@ export class Aep2Payer {
       deadline,
       ref: bound,
     };
-    const s = signMandate({ profile: this.profile, domain, mandate, key: this.#key, form: this.form });
-    this.signed.set(s.mandateId, { domain, deadline, amount: r.amount, sp: extra.quote?.settlementProcessor });
+    const s = this.lane
+      ? signLaneMandate({ profile: this.profile, domain, mandate, key: this.#key, form: this.form, lanes: this.lane })
+      : signMandate({ profile: this.profile, domain, mandate, key: this.#key, form: this.form });
+    this.signed.set(s.mandateId, { domain, deadline, amount: r.amount, sp: extra.quote?.settlementProcessor, laneId: s.laneId });
     if (this.signed.size > MAX_SIGNED) this.signed.delete(this.signed.keys().next().value);
     return { envelope: s.envelope, mandateId: s.mandateId, deadline, ref: bound };
   }
@@ -255,6 +277,7 @@ export class Aep2Payer {
       mandateId: pr.extra.mandateId,
       deadline: mine.deadline,
       sp: sp ?? this.sp ?? mine.sp,
+      laneId: mine.laneId,
     });
     return { paymentResponse: pr, receipt };
   }

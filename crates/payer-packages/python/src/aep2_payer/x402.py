@@ -27,6 +27,7 @@ import httpx
 from . import codec
 from .errors import Aep2Error
 from .hashes import http_request_hash, quote_hash
+from .lanes import LaneFile, load_lane_file, sign_lane_mandate
 from .mandate import (
     Ed25519Key,
     PayerKey,
@@ -78,7 +79,11 @@ class Aep2Payer:
     """A payer: its key, its limits, and the mandates whose outcome it does not know yet.
 
     ``max_amount`` caps one payment (atomic units); ``deadline_margin`` is added to the payee's
-    settlement window to choose the deadline; ``form`` is the envelope form sent.
+    settlement window to choose the deadline; ``form`` is the envelope form sent. With ``lane`` (a
+    lane file of ``aep2 lane grant`` or :func:`aep2_payer.grant_lane`: its text, object or
+    :class:`aep2_payer.LaneFile`) the payer is that lane's agent (``key`` is the leaf agent's): every
+    mandate is signed under the lane for its owner (spec §18.4), only for the lane's deployment, and
+    ``max_amount`` defaults to the chain's smallest ``perPayment``.
     """
 
     key: PayerKey
@@ -88,9 +93,18 @@ class Aep2Payer:
     max_retries: int = 3
     retry_delay: float = 0.5
     max_retry_wait: float = 15.0
+    lane: Any = None
     _pending: dict[str, _Pending] = field(default_factory=dict, repr=False)
     #: Every mandate this payer signed, newest last (bounded; for receipts and audits).
     signed: list[SignedMandate] = field(default_factory=list, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.lane is not None:
+            self.lane = load_lane_file(self.lane)
+            if self.key.address != self.lane.agent:
+                raise Aep2Error("signature_invalid", f"the key is not the lane's agent's ({self.lane.agent})")
+            if self.max_amount is None:
+                self.max_amount = min(link.lane.per_payment for link in self.lane.chain)
 
     # --- the x402 SchemeNetworkClient protocol -----------------------------------------------
 
@@ -132,6 +146,12 @@ class Aep2Payer:
             raise Aep2Error("profile_mismatch", "an ed25519 entry needs an Ed25519 key")
         extra = req.get("extra") or {}
         domain = domain_from_json(profile, extra.get("domain"))
+        lane: LaneFile | None = self.lane
+        if lane is not None:
+            if profile != lane.profile:
+                raise Aep2Error("profile_mismatch", f"the lane is {lane.profile}, the entry {profile}")
+            if domain is None or domain.to_json() != lane.domain.to_json():
+                raise Aep2Error("domain_mismatch", "the payee asks for another deployment than the lane's")
         if profile == "eip712" and network != domain.network:  # type: ignore[union-attr]
             raise Aep2Error("x402_network_mismatch", f"{network} is not the network of extra.domain")
         amount = req.get("amount")
@@ -163,7 +183,7 @@ class Aep2Payer:
                 pending.in_flight = True
                 return pending.signed  # outcome unknown: present the same mandate again
         mandate = {
-            "owner" if profile == "eip712" else "payer": self.key.address,
+            "owner" if profile == "eip712" else "payer": lane.owner if lane is not None else self.key.address,
             "token": req.get("asset"),
             "payee": req.get("payTo"),
             "amount": amount,
@@ -171,7 +191,10 @@ class Aep2Payer:
             "deadline": now + window + self.deadline_margin,
             "ref": ref,
         }
-        signed = sign_mandate(profile, mandate, domain, self.key, self.form)
+        if lane is not None:
+            signed: SignedMandate = sign_lane_mandate(profile, mandate, lane, self.key, self.form, domain)
+        else:
+            signed = sign_mandate(profile, mandate, domain, self.key, self.form)
         self._pending[signed.signature] = _Pending(cache_key, signed, mandate["deadline"])
         while len(self._pending) > MAX_UNFINISHED:
             self._pending.pop(next(iter(self._pending)))
