@@ -276,9 +276,13 @@ async fn sp_probe_passes_against_the_project_sp() {
             "probe/sp/bad-signature",
             "probe/sp/expired",
             "probe/sp/submission-id",
+            "probe/sp/lane-cumulative",
+            "probe/sp/lane-ancestors",
+            "probe/sp/lane-revocation",
+            "probe/sp/lane-window",
         ]
     );
-    assert_eq!(report.footer.counts.passed, 11, "{}", not_passed(&report));
+    assert_eq!(report.footer.counts.passed, 15, "{}", not_passed(&report));
     assert_eq!(report.footer.exit_code, 0);
     assert!(report.cases.iter().all(|c| c.kind == "probe_sp"));
     // insufficient-funds asked for the published balance plus one: 5000 - 7 + 1.
@@ -537,7 +541,7 @@ async fn the_cli_probes_writes_the_report_and_exits_by_outcome() {
     let out = blocking(move || run_cli(ok)).await;
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
     let report = Report::from_jsonl(&std::fs::read_to_string(&report_path).unwrap()).unwrap();
-    assert_eq!(report.footer.counts.passed, 11);
+    assert_eq!(report.footer.counts.passed, 15);
 
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -624,5 +628,6 @@ async fn sp_probe_passes_for_ed25519() {
         timeout: Duration::from_secs(10),
     };
     let report = blocking(move || probe_sp(&probe)).await.unwrap();
-    assert_eq!(report.footer.counts.passed, 11, "{}", not_passed(&report));
+    // The eleven checks of the API and the four of the lane rules.
+    assert_eq!(report.footer.counts.passed, 15, "{}", not_passed(&report));
 }

@@ -8,7 +8,11 @@ use super::{
 };
 use crate::report::Report;
 use crate::{Error, exit};
-use aep2::{AccountId, Domain, PayerKey, Reason, Receipt, ReceiptExpectations, SpId, Stage, U256};
+use aep2::lane::{Lane, LaneRevocation, SignedLane, sign_lane};
+use aep2::{
+    AccountId, Domain, EnvelopeForm, PayerKey, Reason, Receipt, ReceiptExpectations, SpId, Stage, U256,
+    sign_lane_mandate,
+};
 use serde_json::{Value as J, json};
 use std::time::{Duration, Instant};
 
@@ -449,7 +453,382 @@ pub fn probe_sp(p: &SpProbe) -> Result<Report, Error> {
         outcome,
     );
 
+    // The stateful lane rules (`aep2.md#lane-settlement`), with lanes the payer grants to agents
+    // of the probe's own making.
+    let lanes = Lanes {
+        probe: &probe,
+        sp: &health.sp,
+        window,
+    };
+    for (name, refs, want, check) in LANE_CHECKS {
+        let t = Instant::now();
+        let outcome = check(&lanes);
+        cases.record(name, refs, want.expectation(), t, outcome);
+    }
+
     Ok(finish(cases, selection, started, began))
+}
+
+/// A lane check: its name, spec references, the refusal it ends with, and the check.
+type LaneCheck = (&'static str, &'static [&'static str], Want, fn(&Lanes<'_>) -> Outcome);
+
+/// The lane checks, in run order (`conformance.md#probe-sp`).
+const LANE_CHECKS: [LaneCheck; 4] = [
+    (
+        "lane-cumulative",
+        &["aep2.md#lane-settlement", "aep2.md#lane-receipt"],
+        Want::Code(Reason::LaneTotalExceeded),
+        lane_cumulative,
+    ),
+    (
+        "lane-ancestors",
+        &["aep2.md#lane-settlement"],
+        Want::Code(Reason::LaneTotalExceeded),
+        lane_ancestors,
+    ),
+    (
+        "lane-revocation",
+        &["aep2.md#lane-revocation"],
+        Want::Code(Reason::LaneRevoked),
+        lane_revocation,
+    ),
+    (
+        "lane-window",
+        &["aep2.md#lane-settlement", "aep2.md#lane-object"],
+        Want::Code(Reason::LanePeriodExceeded),
+        lane_window,
+    ),
+];
+
+/// What the lane checks share.
+struct Lanes<'a> {
+    probe: &'a Probe<'a>,
+    sp: &'a SpId,
+    window: u64,
+}
+
+/// A step of a lane check that did not go as required: the check's outcome.
+type Step<T> = Result<T, Outcome>;
+
+impl Lanes<'_> {
+    fn amount(&self) -> U256 {
+        self.probe.p.amount
+    }
+
+    /// `n` times the amount (the lane checks take an amount below 2^64 / 10).
+    fn times(&self, n: u64) -> Step<U256> {
+        self.amount()
+            .to_u64()
+            .and_then(|a| a.checked_mul(n))
+            .map(U256::from_u64)
+            .ok_or_else(|| Outcome::failed(None, "the lane checks need an --amount below 2^64 / 10"))
+    }
+
+    /// A fresh key of the probe's profile for an agent.
+    fn agent(&self, label: &str) -> Step<PayerKey> {
+        let seed = aep2::hash::sha256(format!("aep2-probe-sp lane {label} {}", fresh_nonce()).as_bytes());
+        match self.probe.p.key {
+            PayerKey::Secp256k1(_) => aep2::crypto::secp256k1::SecretKey::from_bytes(&seed)
+                .map(PayerKey::Secp256k1)
+                .ok_or_else(|| Outcome::failed(None, "agent key")),
+            PayerKey::Ed25519(_) => Ok(PayerKey::Ed25519(seed)),
+        }
+    }
+
+    /// A lane granted by `grantor` to `agent` (a root lane of the payer, or a sub-lane of the
+    /// last link of `parents`), valid from `valid_from` until well after every probe deadline.
+    fn grant(
+        &self,
+        parents: &[SignedLane],
+        grantor: &PayerKey,
+        agent: &PayerKey,
+        edit: impl FnOnce(&mut Lane),
+    ) -> Step<Vec<SignedLane>> {
+        let account = |k: &PayerKey| {
+            AccountId::parse(&k.signer()).map_err(|e| Outcome::failed(None, format!("lane account: {e}")))
+        };
+        let now = unix_now();
+        let mut lane = Lane {
+            profile: self.probe.domain.profile(),
+            owner: account(&self.probe.p.key)?,
+            agent: account(agent)?,
+            token: self.probe.p.asset,
+            per_payment: self.amount(),
+            total: self.times(2)?,
+            max_payments: 0,
+            period: 0,
+            allowance: U256::ZERO,
+            payees: Vec::new(),
+            valid_from: now.saturating_sub(60),
+            valid_until: now.saturating_add(self.window).saturating_add(4 * DEADLINE_MARGIN),
+            purpose: "aep2-probe".into(),
+            parent: [0; 32],
+            salt: aep2::hash::sha256(format!("aep2-probe-sp salt {}", fresh_nonce()).as_bytes()),
+        };
+        if let Some(p) = parents.last() {
+            lane.parent = p
+                .lane
+                .digest(&self.probe.domain)
+                .map_err(|e| Outcome::failed(None, format!("lane id: {e}")))?
+                .id;
+            lane.valid_from = p.lane.valid_from;
+            lane.valid_until = p.lane.valid_until;
+            lane.period = p.lane.period;
+            lane.allowance = p.lane.allowance;
+        }
+        edit(&mut lane);
+        let signed = sign_lane(&lane, parents.last(), &self.probe.domain, grantor)
+            .map_err(|e| Outcome::failed(None, format!("granting the lane: {e}")))?;
+        let mut chain = parents.to_vec();
+        chain.push(signed);
+        Ok(chain)
+    }
+
+    fn id(&self, chain: &[SignedLane]) -> [u8; 32] {
+        chain
+            .last()
+            .and_then(|l| l.lane.digest(&self.probe.domain).ok())
+            .map_or([0; 32], |d| d.id)
+    }
+
+    /// A mandate of the amount to `payee` under `chain`, signed by its leaf's `agent`.
+    fn mandate(&self, chain: &[SignedLane], agent: &PayerKey, payee: AccountId) -> Step<Signed> {
+        let probe = self.probe;
+        let mut t = probe.terms(self.window);
+        t.payee = payee;
+        // The owner's mandate, then signed again under the lane by the agent.
+        let plain = sign(&probe.p.key, &probe.domain, &t).map_err(|e| Outcome::failed(None, e))?;
+        let (envelope, digest) = sign_lane_mandate(
+            &plain.envelope.mandate,
+            &probe.domain,
+            agent,
+            EnvelopeForm::Native,
+            chain,
+        )
+        .map_err(|e| Outcome::failed(None, format!("signing under the lane: {e}")))?;
+        Ok(Signed {
+            envelope,
+            digest,
+            domain: probe.domain.clone(),
+        })
+    }
+
+    /// Enqueues `s`, which must be accepted with a receipt stating the leaf of `chain` and
+    /// `remaining`. An SP that refuses it with `lanes_unsupported` skips the check.
+    fn accepted(&self, s: &Signed, chain: &[SignedLane], remaining: Option<U256>) -> Step<J> {
+        let answer = self.probe.enqueue(s);
+        if let Ok(r) = &answer
+            && super::reason_of(r).as_deref() == Some(Reason::LanesUnsupported.code())
+        {
+            return Err(Outcome::skipped(
+                "the SP does not enforce lanes: it refuses them with lanes_unsupported",
+            ));
+        }
+        let receipt = match &answer {
+            Err(e) => return Err(Outcome::no_answer(e, "200 with a receipt")),
+            Ok(r) => check_enqueued(r, s, self.sp).map_err(|e| Outcome::failed(Some(got_of(&answer)), e))?,
+        };
+        let leaf = aep2::codec::hex_encode_0x(&self.id(chain));
+        let stated = receipt.get("lane").cloned().unwrap_or(J::Null);
+        if stated.get("id").and_then(J::as_str) != Some(leaf.as_str()) {
+            return Err(Outcome::failed(
+                Some(got_of(&answer)),
+                format!("the receipt's lane is {stated}, the mandate's leaf lane is {leaf}"),
+            ));
+        }
+        if let Some(want) = remaining {
+            let got = stated.get("remaining").and_then(J::as_str).unwrap_or("");
+            if got != want.to_string() {
+                return Err(Outcome::failed(
+                    Some(got_of(&answer)),
+                    format!("the receipt states {got} remaining, {want} remain"),
+                ));
+            }
+        }
+        Ok(receipt)
+    }
+
+    /// Enqueues `s`, which must be refused with `want`.
+    fn refused(&self, s: &Signed, want: Want) -> Step<()> {
+        let o = super::judge_refusal(&self.probe.enqueue(s), want);
+        if o.status == crate::report::Status::Passed {
+            Ok(())
+        } else {
+            Err(o)
+        }
+    }
+
+    /// `POST /v1/lanes/revoke` of the last link of `chain`, signed by `revoker`.
+    fn revoke(&self, chain: &[SignedLane], revoker: &PayerKey) -> Step<Result<Response, HttpError>> {
+        let rev = LaneRevocation::sign(&self.probe.domain, self.id(chain), unix_now(), revoker)
+            .map_err(|e| Outcome::failed(None, format!("signing the revocation: {e}")))?;
+        let body = aep2::json::Object::new().with("revocation", rev.to_json()).with(
+            "lanes",
+            aep2::json::Value::Array(chain.iter().map(SignedLane::to_json).collect()),
+        );
+        let req = Request::new("POST")
+            .header("Content-Type", "application/json")
+            .body(aep2::json::to_compact(&aep2::json::Value::Object(body)));
+        Ok(http::send(
+            &self.probe.base.with_path("/v1/lanes/revoke"),
+            &req,
+            self.probe.p.timeout,
+        ))
+    }
+
+    /// Another payee than the probe's.
+    fn other_payee(&self) -> AccountId {
+        let bytes = aep2::hash::sha256(b"aep2-probe-sp other payee");
+        match self.probe.p.payee {
+            AccountId::Evm(_) => {
+                let mut a = [0u8; 20];
+                a.copy_from_slice(&bytes[..20]);
+                AccountId::Evm(aep2::EvmAddress(a))
+            }
+            AccountId::Base58(_) => AccountId::Base58(aep2::Base58Key(bytes)),
+        }
+    }
+}
+
+fn outcome_of(r: Step<String>) -> Outcome {
+    match r {
+        Ok(message) => Outcome::passed(None, message),
+        Err(o) => o,
+    }
+}
+
+/// `lane-cumulative`: a lane of twice the amount pays two payees once each, and then neither:
+/// the total counts across payees.
+fn lane_cumulative(l: &Lanes<'_>) -> Outcome {
+    outcome_of((|| {
+        let agent = l.agent("agent")?;
+        let chain = l.grant(&[], &l.probe.p.key, &agent, |_| {})?;
+        let a = l.mandate(&chain, &agent, l.probe.p.payee)?;
+        l.accepted(&a, &chain, Some(l.amount()))?;
+        let b = l.mandate(&chain, &agent, l.other_payee())?;
+        l.accepted(&b, &chain, Some(U256::ZERO))?;
+        let c = l.mandate(&chain, &agent, l.probe.p.payee)?;
+        l.refused(&c, Want::Code(Reason::LaneTotalExceeded))?;
+        Ok("a total of 2 payments paid one payment at each of two payees, then lane_total_exceeded; the receipts stated what remained".into())
+    })())
+}
+
+/// `lane-ancestors`: two sub-lanes of 2 payments each under a root of 3: the third payment uses
+/// up the root, and the fourth is refused although its own sub-lane has one left.
+fn lane_ancestors(l: &Lanes<'_>) -> Outcome {
+    outcome_of((|| {
+        let agent = l.agent("agent")?;
+        let (one, two) = (l.agent("sub-1")?, l.agent("sub-2")?);
+        let three = l.times(3)?;
+        let root = l.grant(&[], &l.probe.p.key, &agent, |lane| lane.total = three)?;
+        let sub1 = l.grant(&root, &agent, &one, |_| {})?;
+        let sub2 = l.grant(&root, &agent, &two, |_| {})?;
+        l.accepted(&l.mandate(&sub1, &one, l.probe.p.payee)?, &sub1, Some(l.amount()))?;
+        l.accepted(&l.mandate(&sub1, &one, l.probe.p.payee)?, &sub1, Some(U256::ZERO))?;
+        // Its own lane has 2, the root 1 left: the receipt states the least.
+        l.accepted(&l.mandate(&sub2, &two, l.probe.p.payee)?, &sub2, Some(U256::ZERO))?;
+        l.refused(
+            &l.mandate(&sub2, &two, l.probe.p.payee)?,
+            Want::Code(Reason::LaneTotalExceeded),
+        )?;
+        Ok("a sub-agent's payments counted against the root: the root's total of 3 ended a sibling's budget of 2 after 1".into())
+    })())
+}
+
+/// `lane-revocation`: a sub-lane's own agent cannot revoke it; the owner revokes the root, the
+/// sub-lane is refused, a second revocation gives the first `revokedAt`, and a retry of an
+/// accepted payment still gets its receipt.
+fn lane_revocation(l: &Lanes<'_>) -> Outcome {
+    outcome_of((|| {
+        let agent = l.agent("agent")?;
+        let sub_agent = l.agent("sub")?;
+        let three = l.times(3)?;
+        let root = l.grant(&[], &l.probe.p.key, &agent, |lane| lane.total = three)?;
+        let sub = l.grant(&root, &agent, &sub_agent, |_| {})?;
+        let first = l.mandate(&sub, &sub_agent, l.probe.p.payee)?;
+        let receipt = l.accepted(&first, &sub, None)?;
+        let refusal = l.revoke(&sub, &sub_agent)?;
+        let o = super::judge_refusal(&refusal, Want::Code(Reason::LaneRevokerInvalid));
+        if o.status != crate::report::Status::Passed {
+            return Err(Outcome::failed(
+                o.got,
+                format!("the sub-lane's own agent revoking it: {}", o.message),
+            ));
+        }
+        let revoked_at = |answer: &Result<Response, HttpError>| -> Step<J> {
+            match answer {
+                Ok(r) if r.status == 200 => serde_json::from_slice::<J>(&r.body)
+                    .ok()
+                    .filter(|v| v.get("revoked") == Some(&J::Bool(true)))
+                    .and_then(|v| v.get("revokedAt").cloned())
+                    .ok_or_else(|| Outcome::failed(Some(got_of(answer)), "want {revoked: true, revokedAt}")),
+                Ok(r) => Err(Outcome::failed(
+                    Some(got_of(answer)),
+                    format!("the owner's revocation: want 200, got {}", r.status),
+                )),
+                Err(e) => Err(Outcome::no_answer(e, "200 revoked")),
+            }
+        };
+        let at = revoked_at(&l.revoke(&root, &l.probe.p.key)?)?;
+        let again = revoked_at(&l.revoke(&root, &l.probe.p.key)?)?;
+        if again != at {
+            return Err(Outcome::failed(
+                None,
+                format!("revoked again: revokedAt {again}, first {at}"),
+            ));
+        }
+        l.refused(
+            &l.mandate(&sub, &sub_agent, l.probe.p.payee)?,
+            Want::Code(Reason::LaneRevoked),
+        )?;
+        let retry = l.probe.enqueue(&first);
+        match &retry {
+            Ok(r) => match check_enqueued(r, &first, l.sp) {
+                Ok(same) if same == receipt => {}
+                Ok(_) => return Err(Outcome::failed(Some(got_of(&retry)), "a retry got another receipt")),
+                Err(e) => {
+                    return Err(Outcome::failed(
+                        Some(got_of(&retry)),
+                        format!("a retry of the accepted payment: {e}"),
+                    ));
+                }
+            },
+            Err(e) => return Err(Outcome::no_answer(e, "200 with the stored receipt")),
+        }
+        Ok("refused from the lane's own agent (lane_revoker_invalid); the owner's revocation of the root revoked the sub-lane, idempotently; the accepted payment's retry kept its receipt".into())
+    })())
+}
+
+/// Seconds of the allowance window of `lane-window`.
+const PROBE_PERIOD: u64 = 4;
+
+/// `lane-window`: an allowance of one payment per 4-second window: the second payment in a window
+/// is refused, and the next window (from `validFrom + period`, waited for with a second of
+/// margin for the clocks) pays again.
+fn lane_window(l: &Lanes<'_>) -> Outcome {
+    outcome_of((|| {
+        let agent = l.agent("agent")?;
+        let ten = l.times(10)?;
+        let from = unix_now().saturating_sub(1);
+        let chain = l.grant(&[], &l.probe.p.key, &agent, |lane| {
+            lane.total = ten;
+            lane.valid_from = from;
+            lane.period = PROBE_PERIOD;
+            lane.allowance = l.amount();
+        })?;
+        l.accepted(&l.mandate(&chain, &agent, l.probe.p.payee)?, &chain, None)?;
+        l.refused(
+            &l.mandate(&chain, &agent, l.probe.p.payee)?,
+            Want::Code(Reason::LanePeriodExceeded),
+        )?;
+        let next = from + PROBE_PERIOD + 1;
+        let wait = next.saturating_sub(unix_now());
+        std::thread::sleep(Duration::from_secs(wait) + Duration::from_millis(200));
+        l.accepted(&l.mandate(&chain, &agent, l.probe.p.payee)?, &chain, None)?;
+        Ok(format!(
+            "one payment per {PROBE_PERIOD} s window: the second refused (lane_period_exceeded), the next window paid again"
+        ))
+    })())
 }
 
 /// The submission rule (`aep2.md#sp-submission-id`): the first submission stores the mandate
@@ -512,7 +891,7 @@ fn submission_rule(probe: &Probe<'_>, s: &Signed, sp: &SpId) -> Outcome {
 }
 
 /// The checks after `health`, in run order.
-const ENQUEUE_CHECKS: [&str; 10] = [
+const ENQUEUE_CHECKS: [&str; 14] = [
     "enqueue-valid",
     "idempotent",
     "nonce-reuse",
@@ -523,6 +902,10 @@ const ENQUEUE_CHECKS: [&str; 10] = [
     "bad-signature",
     "expired",
     "submission-id",
+    "lane-cumulative",
+    "lane-ancestors",
+    "lane-revocation",
+    "lane-window",
 ];
 
 /// The payer's available balance of the asset on the probed domain, from `GET /v1/accounts`
