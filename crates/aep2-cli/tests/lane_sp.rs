@@ -453,6 +453,8 @@ fn lane_status_and_lane_revoke_against_a_running_sp() {
         .unwrap(),
     )
     .unwrap();
+    // One deadline for every mandate, so that a retry is the same mandate.
+    let deadline = now() + 900;
     let enqueue = |nonce: u64| {
         let m = Mandate::Eip712(EvmMandate {
             owner: key(OWNER).address(),
@@ -460,7 +462,7 @@ fn lane_status_and_lane_revoke_against_a_running_sp() {
             payee: EvmAddress([0x44; 20]),
             amount: U256::from_u64(700),
             nonce: U256::from_u64(nonce),
-            deadline: now() + 900,
+            deadline,
             reference: [1; 32],
         });
         let (sm, _) = sign_lane_mandate(

@@ -518,4 +518,30 @@ fn a_lane_is_used_at_the_sp_only_once_valid_by_a_clock_up_to_the_skew_behind() {
         code(&sp, &pay(&chain, "skew-agent", 2, 10, deadline), from + 5),
         "accepted"
     );
+fn a_mandates_request_descriptor_is_stored_and_read_back() {
+    let ledger = Ledger::open_in_memory().unwrap();
+    let deposit = evm_deposit("d", "request-payer", 100);
+    ledger.deposit(&deposit, NOW).unwrap();
+    let m = aep2_sp::ledger::NewMandate {
+        mandate_id: [1; 32],
+        nonce_key: [2; 32],
+        profile: "eip712".into(),
+        account: deposit.account.clone(),
+        payee: payee().to_checksum(),
+        amount: U256::from_u64(5),
+        nonce: "1".into(),
+        deadline: NOW + 3_600,
+        reference: aep2::codec::hex_encode_0x(&[3; 32]),
+        envelope: "{}".into(),
+        receipt: "{}".into(),
+        enqueue_deadline: NOW + 300,
+        now: NOW,
+        submission_id: None,
+        lanes: Vec::new(),
+        request: Some("{\"method\":\"GET\",\"url\":\"https://api.example/x\"}".into()),
+    };
+    let stored = ledger.enqueue(&m).unwrap().mandate;
+    assert_eq!(stored.request, m.request);
+    let read = ledger.mandate(&[1; 32]).unwrap().unwrap();
+    assert_eq!((read.request, read.lane), (m.request.clone(), None));
 }

@@ -39,6 +39,51 @@ fn requests_responses_and_deposits_match_their_schemas() {
             assert!(resp.is_valid(&answer), "answer {answer}");
         }
     }
+    // A lane mandate's answer: a native receipt with `lane`.
+    {
+        use aep2::lane::{Lane, sign_lane};
+        use aep2::{AccountId, EvmMandate, Mandate, PayerKey, U256, sign_lane_mandate};
+        let owner = PayerKey::Secp256k1(secp("schema-payer"));
+        let lane = Lane {
+            profile: aep2::Profile::Eip712,
+            owner: AccountId::Evm(secp("schema-payer").address()),
+            agent: AccountId::Evm(secp("schema-agent").address()),
+            token: AccountId::Evm(token()),
+            per_payment: U256::from_u64(10),
+            total: U256::from_u64(50),
+            max_payments: 0,
+            period: 0,
+            allowance: U256::ZERO,
+            payees: Vec::new(),
+            valid_from: NOW - 10,
+            valid_until: NOW + 7_200,
+            purpose: String::new(),
+            parent: [0; 32],
+            salt: [8; 32],
+        };
+        let chain = vec![sign_lane(&lane, None, &evm_domain(), &owner).unwrap()];
+        let m = Mandate::Eip712(EvmMandate {
+            owner: secp("schema-payer").address(),
+            token: token(),
+            payee: payee(),
+            amount: U256::from_u64(10),
+            nonce: U256::from_u64(99),
+            deadline: NOW + 3600,
+            reference: [1; 32],
+        });
+        let agent = PayerKey::Secp256k1(secp("schema-agent"));
+        let (sm, _) = sign_lane_mandate(&m, &evm_domain(), &agent, EnvelopeForm::Native, &chain).unwrap();
+        let done = sp
+            .enqueue(aep2::json::to_compact(&sm.to_json()).as_bytes(), NOW)
+            .unwrap();
+        let answer: J = serde_json::from_str(&aep2_sp::service::enqueue_answer(&done)).unwrap();
+        assert_eq!(answer["receipt"]["lane"]["remaining"], "40", "{answer}");
+        assert!(resp.is_valid(&answer), "answer {answer}");
+        assert!(schema("receipt-native.schema.json").is_valid(&answer["receipt"]));
+        let mut bad = answer.clone();
+        bad["receipt"]["lane"]["extra"] = json!(1);
+        assert!(!resp.is_valid(&bad));
+    }
     let err = json!({"success": false, "error": "insufficient_funds", "stage": "policy", "message": "x"});
     assert!(resp.is_valid(&err));
     assert!(!resp.is_valid(&json!({"success": false, "error": "insufficient_funds"})));

@@ -176,6 +176,19 @@ mod tests {
     use super::*;
     use crate::codec::hex_encode_0x;
 
+    /// The typehashes the spec states for a lane receipt and a lane revocation.
+    #[test]
+    fn lane_receipt_and_revocation_typehashes() {
+        assert_eq!(
+            hex_encode_0x(&*LANE_RECEIPT_TYPEHASH),
+            "0x2049c23123c979b89faed17913469c2f3408de7f3d1018b90d9a368293c2ddaf"
+        );
+        assert_eq!(
+            hex_encode_0x(&keccak256(crate::lane::LANE_REVOCATION_TYPE.as_bytes())),
+            "0xd543a405ec78ec38e85c99daf16f9d10d826942e1837f2a170d58e94fa5b2816"
+        );
+    }
+
     fn a(s: &str) -> EvmAddress {
         EvmAddress::parse(s).unwrap()
     }

@@ -644,3 +644,42 @@ fn the_signer_refuses_a_header_over_the_limit_and_a_lane_a_verifier_rejects() {
         );
     });
 }
+
+/// Lane revocations (spec `aep2.md#lane-revocation`) in both profiles: they round-trip through
+/// JSON, verify for their revoker, and are checked against the chain: the owner or the agent of a
+/// link above the revoked one, never its own agent; a changed member breaks the signature.
+#[test]
+fn revocations_round_trip_and_name_a_grantor_above_the_revoked_lane() {
+    use aep2::lane::{LaneRevocation, check_revocation};
+    both(|w| {
+        let chain = w.chain(3);
+        let leaf = chain[2].lane.digest(&w.domain).unwrap().id;
+        let signed = |key: &PayerKey| LaneRevocation::sign(&w.domain, leaf, NOW, key).unwrap();
+        let by_owner = signed(&w.keys[0]);
+        let text = aep2::json::to_compact(&by_owner.to_json());
+        let back = LaneRevocation::from_json(&aep2::json::parse(&text, &aep2::json::Limits::AEP2).unwrap()).unwrap();
+        assert_eq!(back, by_owner);
+        assert_eq!(check_revocation(&by_owner, &chain).unwrap().len(), 3);
+        // The agents of links 0 and 1 granted links 1 and 2: both are above the leaf.
+        check_revocation(&signed(&w.keys[1]), &chain).unwrap();
+        check_revocation(&signed(&w.keys[2]), &chain).unwrap();
+        // The leaf's own agent, and a stranger, are not.
+        for key in [&w.keys[3], &w.keys[4]] {
+            assert_eq!(
+                check_revocation(&signed(key), &chain).unwrap_err().code(),
+                "lane_revoker_invalid"
+            );
+        }
+        // The revocation of a lane names the chain's last link.
+        assert_eq!(
+            check_revocation(&by_owner, &chain[..2]).unwrap_err().code(),
+            "lane_revoker_invalid"
+        );
+        let mut later = by_owner.clone();
+        later.issued_at += 1;
+        assert_eq!(
+            check_revocation(&later, &chain).unwrap_err().code(),
+            "signature_invalid"
+        );
+    });
+}
