@@ -518,6 +518,9 @@ fn a_lane_is_used_at_the_sp_only_once_valid_by_a_clock_up_to_the_skew_behind() {
         code(&sp, &pay(&chain, "skew-agent", 2, 10, deadline), from + 5),
         "accepted"
     );
+}
+
+#[test]
 fn a_mandates_request_descriptor_is_stored_and_read_back() {
     let ledger = Ledger::open_in_memory().unwrap();
     let deposit = evm_deposit("d", "request-payer", 100);
