@@ -541,7 +541,7 @@ async fn the_cli_probes_writes_the_report_and_exits_by_outcome() {
     let out = blocking(move || run_cli(ok)).await;
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
     let report = Report::from_jsonl(&std::fs::read_to_string(&report_path).unwrap()).unwrap();
-    assert_eq!(report.footer.counts.passed, 11);
+    assert_eq!(report.footer.counts.passed, 15);
 
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
