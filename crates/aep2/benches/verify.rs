@@ -6,6 +6,16 @@
 //! - `<profile>/raw_k256_recover` (eip712) or `<profile>/raw_dalek_verify_strict` (ed25519,
 //!   solana-mvp): the bare library call on the same digest or message and signature.
 //!
+//! eip712 has more rows: `eip712/raw_libsecp256k1_recover` (the bare libsecp256k1 recovery,
+//! with the default feature `libsecp256k1`), `eip712/full_path_k256` (the full path with the
+//! pure-Rust k256 backend) and `eip712/full_path_fixtures` (the full path cycling over the
+//! valid peer-signed ethers v6 fixtures). `full_path` runs the default backend, and the
+//! table compares it with that backend's raw primitive.
+//!
+//! After the criterion groups the bench runs `node benches/ethers_verify.mjs`, the MVP's
+//! ethers v6 verify path over the same fixtures, and prints the Rust/ethers ratio (skipped,
+//! with the reason printed, when Node or ethers is missing; `AEP2_BENCH_ETHERS=0` skips it).
+//!
 //! A third group, `stages`, times the pieces of the full path separately, so a profile that
 //! misses the target (full path within 10% of the raw primitive) shows where the time goes.
 //! After the run a table of full/raw ratios and full-path mandates per second is printed from
@@ -17,6 +27,7 @@
 #![allow(clippy::unwrap_used, missing_docs)]
 
 use aep2::codec::{base58_decode, base58_encode};
+use aep2::crypto::secp256k1::{Backend, with_backend};
 use aep2::crypto::{ed25519, secp256k1};
 use aep2::envelope::decode_header;
 use aep2::verify::parse_ed25519_signature;
@@ -31,6 +42,33 @@ use std::time::Duration;
 
 /// "now" for the deadline check: before every fixture deadline.
 const NOW: u64 = 1_800_000_000;
+
+/// The eip712 raw primitive the table compares `eip712/full_path` with: the default backend's.
+#[cfg(feature = "libsecp256k1")]
+const EIP712_RAW: &str = "raw_libsecp256k1_recover";
+#[cfg(not(feature = "libsecp256k1"))]
+const EIP712_RAW: &str = "raw_k256_recover";
+
+/// The valid eip712 peer-signed fixtures (ethers v6), each with its verifier.
+fn eip712_fixtures() -> Vec<(Verifier, String)> {
+    let fx = fixtures();
+    fx["evm"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["expect"] == "valid")
+        .map(|e| {
+            let domain = Domain::Eip712(Eip712Domain {
+                chain_id: e["chainId"].as_u64().unwrap(),
+                verifying_contract: EvmAddress::parse(e["verifyingContract"].as_str().unwrap()).unwrap(),
+            });
+            let header = e["header"].as_str().unwrap().to_owned();
+            let verifier = Verifier::new(domain);
+            verifier.verify_header(&header, Some(NOW)).unwrap();
+            (verifier, header)
+        })
+        .collect()
+}
 
 /// One profile's benchmark input.
 struct Case {
@@ -96,7 +134,7 @@ fn cases() -> Vec<Case> {
     vec![
         case(
             Profile::Eip712,
-            "raw_k256_recover",
+            EIP712_RAW,
             evm["header"].as_str().unwrap().to_owned(),
             eip712_domain,
         ),
@@ -137,9 +175,34 @@ fn bench_pair(cr: &mut Criterion, c: &Case) {
             let signature = k256::ecdsa::Signature::from_slice(&sig[..64]).unwrap();
             let recid = k256::ecdsa::RecoveryId::new(sig[64] == 28, false);
             let prehash = parts.digest;
-            g.bench_function(c.raw_name, |b| {
+            g.bench_function("raw_k256_recover", |b| {
                 b.iter(|| {
                     k256::ecdsa::VerifyingKey::recover_from_prehash(black_box(&prehash), black_box(&signature), recid)
+                })
+            });
+            #[cfg(feature = "libsecp256k1")]
+            {
+                let ctx = ::secp256k1::Secp256k1::verification_only();
+                let recid = ::secp256k1::ecdsa::RecoveryId::from_u8_masked(sig[64] - 27);
+                let signature = ::secp256k1::ecdsa::RecoverableSignature::from_compact(&sig[..64], recid).unwrap();
+                let msg = ::secp256k1::Message::from_digest(prehash);
+                ctx.recover_ecdsa(msg, &signature).unwrap();
+                g.bench_function("raw_libsecp256k1_recover", |b| {
+                    b.iter(|| ctx.recover_ecdsa(black_box(msg), black_box(&signature)))
+                });
+            }
+            g.bench_function("full_path_k256", |b| {
+                with_backend(Backend::K256, || {
+                    b.iter(|| c.verifier.verify_header(black_box(&c.header), Some(NOW)))
+                })
+            });
+            let fixtures = eip712_fixtures();
+            let mut i = 0;
+            g.bench_function("full_path_fixtures", |b| {
+                b.iter(|| {
+                    i = (i + 1) % fixtures.len();
+                    let (verifier, header) = &fixtures[i];
+                    verifier.verify_header(black_box(header), Some(NOW))
                 })
             });
         }
@@ -258,6 +321,20 @@ fn print_table(dir: &Path, cases: &[Case]) {
             }
         }
     }
+    if let (Ok(full), Ok(raw)) = (
+        mean_ns(dir, "eip712", "full_path_k256"),
+        mean_ns(dir, "eip712", "raw_k256_recover"),
+    ) {
+        println!(
+            "{:<11} {:>12.2} {:<24} {:>12.2} {:>9.3} {:>14.0}",
+            "eip712-k256",
+            full / 1e3,
+            "raw_k256_recover",
+            raw / 1e3,
+            full / raw,
+            1e9 / full
+        );
+    }
     println!();
     println!("Stages of the full path (mean us):");
     for c in cases {
@@ -277,6 +354,83 @@ fn print_table(dir: &Path, cases: &[Case]) {
     }
 }
 
+/// The eip712 backend's targets: throughput of the full path against a raw libsecp256k1
+/// recovery (>= 0.9), and against the MVP's ethers v6 verify path on the same fixtures (>= 60x).
+fn print_backend_targets(dir: &Path) {
+    println!();
+    println!(
+        "eip712 backend: {} (crate feature `libsecp256k1`: {})",
+        Backend::DEFAULT.as_str(),
+        if cfg!(feature = "libsecp256k1") { "on" } else { "off" }
+    );
+    match (
+        mean_ns(dir, "eip712", "full_path"),
+        mean_ns(dir, "eip712", "raw_libsecp256k1_recover"),
+    ) {
+        (Ok(full), Ok(raw)) => println!(
+            "eip712 full path / raw libsecp256k1 recovery (throughput, raw time / full time): {:.3} (target >= 0.90{})",
+            raw / full,
+            if raw / full >= 0.90 { "" } else { ", missed" }
+        ),
+        (full, raw) => {
+            for e in [full.err(), raw.err()].into_iter().flatten() {
+                println!("eip712 full path / raw libsecp256k1 recovery: skipped ({e})");
+            }
+        }
+    }
+    let rust = match mean_ns(dir, "eip712", "full_path_fixtures") {
+        Ok(ns) => ns,
+        Err(e) => {
+            println!("eip712 full path vs ethers v6 verifyTypedData: skipped ({e})");
+            return;
+        }
+    };
+    match ethers_mean_ns() {
+        Ok((ns, about)) => println!(
+            "eip712 full path vs ethers v6 verifyTypedData on the same fixtures: {:.0}x (target >= 60x{}; Rust {:.2} us, ethers {:.2} us; {about})",
+            ns / rust,
+            if ns / rust >= 60.0 { "" } else { ", missed" },
+            rust / 1e3,
+            ns / 1e3
+        ),
+        Err(e) => println!("eip712 full path vs ethers v6 verifyTypedData: skipped ({e})"),
+    }
+}
+
+/// Runs `benches/ethers_verify.mjs`: its mean time per verify and a line about the run.
+fn ethers_mean_ns() -> Result<(f64, String), String> {
+    if std::env::var_os("AEP2_BENCH_ETHERS").is_some_and(|v| v == "0") {
+        return Err("AEP2_BENCH_ETHERS=0".into());
+    }
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/ethers_verify.mjs");
+    let out = std::process::Command::new("node")
+        .arg(&script)
+        .arg("3")
+        .output()
+        .map_err(|e| format!("node not runnable: {e}"))?;
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        let first = err.lines().find(|l| l.contains("Error")).unwrap_or("no output");
+        return Err(format!(
+            "{} failed: {first} (ethers from `npm ci` in crates/aep2-evm/contracts)",
+            script.display()
+        ));
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let v: serde_json::Value = serde_json::from_str(text.trim()).map_err(|e| format!("ethers output: {e}"))?;
+    let ns = v["mean_ns"].as_f64().ok_or("ethers output: no mean_ns")?;
+    Ok((
+        ns,
+        format!(
+            "ethers {} on node {}, {} fixtures, {} verifies",
+            v["ethers"].as_str().unwrap_or("?"),
+            v["node"].as_str().unwrap_or("?"),
+            v["fixtures"],
+            v["iterations"]
+        ),
+    ))
+}
+
 fn main() {
     let dir = criterion_dir();
     let mut cr = Criterion::default()
@@ -292,4 +446,5 @@ fn main() {
     bench_stages(&mut cr, &cases);
     cr.final_summary();
     print_table(&dir, &cases);
+    print_backend_targets(&dir);
 }

@@ -357,6 +357,14 @@ fn check_recovery(sig: &[u8; 65], prehash: &[u8; 32], data: &[u8]) {
     let first = secp256k1::recover(prehash, sig);
     let second = secp256k1::recover(prehash, sig);
     assert_eq!(first, second, "recovery is deterministic");
+    for &backend in secp256k1::Backend::ALL {
+        assert_eq!(
+            secp256k1::recover_with(backend, prehash, sig),
+            first,
+            "the {} backend disagrees with the default",
+            backend.as_str()
+        );
+    }
     let Ok(signer) = first else { return };
 
     let mut flipped = *sig;

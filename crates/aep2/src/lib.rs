@@ -17,6 +17,17 @@
 //! assert_eq!(err.code(), "base64_invalid");
 //! # Ok::<(), aep2::Error>(())
 //! ```
+//!
+//! ## Cargo features
+//!
+//! - `libsecp256k1` (default): secp256k1 public-key recovery (eip712 mandates, EVM receipts,
+//!   lanes) by libsecp256k1, the C library, through the `secp256k1` crate: about 1.7x the
+//!   speed of k256. Without it (`--no-default-features`) the crate is pure Rust and k256
+//!   recovers. Either way the signature rules and their reason codes are this crate's own
+//!   code, checked before the library is called, so every verdict, code and recovered address
+//!   is the same ([`crypto::secp256k1::Backend`]; `crates/aep2/tests/backends.rs` and
+//!   `crates/aep2-vectors/tests/backends.rs` compare them on every vector and on generated
+//!   inputs). Signing always uses k256.
 
 pub mod address;
 pub mod codec;

@@ -1,9 +1,10 @@
 //! secp256k1 recoverable signatures, accepting exactly what OpenZeppelin 5 `ECDSA.recover`
 //! accepts (spec `aep2.md#eip712-signature-rules`).
 //!
-//! The rules are checked here, in the spec's order, before any library call: k256 0.14's
-//! recovery no longer re-verifies, and neither k256 nor ethers rejects every form the
-//! settlement contract rejects. A mandate accepted off chain but reverted on chain is a
+//! The rules are checked here, in the spec's order, before any library call, and the library
+//! only recovers the point ([`Backend`]: libsecp256k1 by default, k256 without the
+//! `libsecp256k1` feature): k256 0.14's recovery no longer re-verifies, and neither library
+//! nor ethers rejects every form the settlement contract rejects. A mandate accepted off chain but reverted on chain is a
 //! payment the payee served and will never receive.
 
 use crate::address::EvmAddress;
@@ -39,9 +40,98 @@ pub fn parse_signature(text: &str) -> Result<[u8; 65]> {
     })
 }
 
+/// The library that does the point recovery once the rules have passed. Everything else (the
+/// rules, their order and reason codes, hashing the key to an address) is this module's own
+/// code, shared by both, so both give the same verdict, code and address on every input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Backend {
+    /// RustCrypto's `k256`: pure Rust, always compiled in.
+    K256,
+    /// Bitcoin Core's libsecp256k1 through the `secp256k1` crate (C, about 1.7x faster);
+    /// the default, behind the crate feature `libsecp256k1`.
+    #[cfg(feature = "libsecp256k1")]
+    Libsecp256k1,
+}
+
+impl Backend {
+    /// The backend [`recover`] uses unless [`with_backend`] overrides it: libsecp256k1 when
+    /// the `libsecp256k1` feature is on (the default), k256 otherwise.
+    #[cfg(feature = "libsecp256k1")]
+    pub const DEFAULT: Backend = Backend::Libsecp256k1;
+    /// The backend [`recover`] uses unless [`with_backend`] overrides it: libsecp256k1 when
+    /// the `libsecp256k1` feature is on (the default), k256 otherwise.
+    #[cfg(not(feature = "libsecp256k1"))]
+    pub const DEFAULT: Backend = Backend::K256;
+
+    /// Every backend compiled in.
+    pub const ALL: &'static [Backend] = &[
+        Backend::K256,
+        #[cfg(feature = "libsecp256k1")]
+        Backend::Libsecp256k1,
+    ];
+
+    /// `k256` or `libsecp256k1`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::K256 => "k256",
+            #[cfg(feature = "libsecp256k1")]
+            Backend::Libsecp256k1 => "libsecp256k1",
+        }
+    }
+}
+
+std::thread_local! {
+    static OVERRIDE: core::cell::Cell<Option<Backend>> = const { core::cell::Cell::new(None) };
+}
+
+/// Runs `f` with every [`recover`] on this thread (and so every verification of mandates,
+/// receipts and lanes) done by `backend`, then restores the previous choice. For
+/// differential tests and benchmarks; production code has no reason to call it.
+pub fn with_backend<R>(backend: Backend, f: impl FnOnce() -> R) -> R {
+    struct Restore(Option<Backend>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            OVERRIDE.with(|o| o.set(self.0));
+        }
+    }
+    let _restore = Restore(OVERRIDE.with(|o| o.replace(Some(backend))));
+    f()
+}
+
+/// The backend [`recover`] uses on this thread now.
+pub fn current_backend() -> Backend {
+    OVERRIDE.with(|o| o.get()).unwrap_or(Backend::DEFAULT)
+}
+
 /// Recovers the signer of `prehash` from `sig` under the rules, in order: `v` ∈ {27, 28};
-/// `s` ≤ n/2; `r`, `s` non-zero and `r` < n; a point with x = r exists.
+/// `s` ≤ n/2; `r`, `s` non-zero and `r` < n; a point with x = r exists. The point recovery
+/// is done by [`current_backend`].
 pub fn recover(prehash: &[u8; 32], sig: &[u8; 65]) -> Result<EvmAddress> {
+    recover_with(current_backend(), prehash, sig)
+}
+
+/// [`recover`] with the point recovery done by `backend`.
+pub fn recover_with(backend: Backend, prehash: &[u8; 32], sig: &[u8; 65]) -> Result<EvmAddress> {
+    check_rules(sig)?;
+    let point = match backend {
+        Backend::K256 => recover_point_k256(prehash, sig),
+        #[cfg(feature = "libsecp256k1")]
+        Backend::Libsecp256k1 => recover_point_libsecp256k1(prehash, sig),
+    }
+    .ok_or_else(|| {
+        Error::new(
+            Reason::SignatureUnrecoverable,
+            "no public key recovers from this signature",
+        )
+    })?;
+    Ok(address_of_point(&point))
+}
+
+/// The spec's rules on the 65 bytes, in its order, with each fault's own code: `v` ∈ {27, 28}
+/// (`signature_v_invalid`); `s` ≤ n/2 (`signature_high_s`); `r`, `s` non-zero and `r` < n
+/// (`signature_scalar_out_of_range`). What passes is a well-formed recoverable signature for
+/// either backend.
+pub fn check_rules(sig: &[u8; 65]) -> Result<()> {
     let (r, s, v) = (&sig[..32], &sig[32..64], sig[64]);
     if v != 27 && v != 28 {
         return Err(Error::new(
@@ -59,16 +149,40 @@ pub fn recover(prehash: &[u8; 32], sig: &[u8; 65]) -> Result<EvmAddress> {
             "r or s is zero, or r >= n",
         ));
     }
-    let signature = Signature::from_slice(&sig[..64])
-        .map_err(|_| Error::new(Reason::SignatureScalarOutOfRange, "r or s out of range"))?;
-    let recid = RecoveryId::new(v == 28, false);
-    let key = VerifyingKey::recover_from_prehash(prehash, &signature, recid).map_err(|_| {
-        Error::new(
-            Reason::SignatureUnrecoverable,
-            "no public key recovers from this signature",
-        )
-    })?;
-    Ok(address_of_key(&key))
+    Ok(())
+}
+
+/// k256's recovery of the uncompressed point x ‖ y (rules already checked); `None` when no
+/// point recovers.
+fn recover_point_k256(prehash: &[u8; 32], sig: &[u8; 65]) -> Option<[u8; 64]> {
+    let signature = Signature::from_slice(&sig[..64]).ok()?;
+    let recid = RecoveryId::new(sig[64] == 28, false);
+    let key = VerifyingKey::recover_from_prehash(prehash, &signature, recid).ok()?;
+    let point = key.to_sec1_point(false);
+    point.as_bytes().get(1..65)?.try_into().ok()
+}
+
+/// libsecp256k1's recovery of the uncompressed point x ‖ y (rules already checked); `None`
+/// when no point recovers.
+#[cfg(feature = "libsecp256k1")]
+fn recover_point_libsecp256k1(prehash: &[u8; 32], sig: &[u8; 65]) -> Option<[u8; 64]> {
+    use ::secp256k1 as lib;
+    static CONTEXT: std::sync::OnceLock<lib::Secp256k1<lib::VerifyOnly>> = std::sync::OnceLock::new();
+    let ctx = CONTEXT.get_or_init(lib::Secp256k1::verification_only);
+    let recid = lib::ecdsa::RecoveryId::from_u8_masked(sig[64] - 27);
+    let signature = lib::ecdsa::RecoverableSignature::from_compact(&sig[..64], recid).ok()?;
+    let key = ctx
+        .recover_ecdsa(lib::Message::from_digest(*prehash), &signature)
+        .ok()?;
+    let uncompressed = key.serialize_uncompressed();
+    uncompressed.get(1..65)?.try_into().ok()
+}
+
+fn address_of_point(xy: &[u8; 64]) -> EvmAddress {
+    let h = keccak256(xy);
+    let mut a = [0u8; 20];
+    a.copy_from_slice(&h[12..]);
+    EvmAddress(a)
 }
 
 /// The Ethereum address of a public key: the last 20 bytes of keccak256 of the uncompressed point.
