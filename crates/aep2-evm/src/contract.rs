@@ -585,7 +585,9 @@ impl Wallet {
         batch_id: B256,
         items: Vec<AnyItem>,
     ) -> ChainResult<BatchOutcome> {
-        let gas = Wallet::any_batch_gas(&items);
+        // The per-item budgets cover each item's worst case; a large batch gets at most what a
+        // transaction may have (a batch of 100 three-link items uses about 11M of it).
+        let gas = Wallet::any_batch_gas(&items).min(crate::embedded::TX_GAS_CAP);
         let r = send(
             chain,
             sp,

@@ -123,6 +123,8 @@ pub fn temp_db(name: &str) -> PathBuf {
         std::process::id(),
         N.fetch_add(1, Ordering::SeqCst)
     ));
+    // A process id can come back (a container's pids are few): never reuse an earlier run's file.
+    let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir.join("ledger.db")
 }
