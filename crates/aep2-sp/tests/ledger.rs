@@ -232,8 +232,9 @@ fn a_mandate_is_held_for_the_first_submission_id_it_was_brought_with() {
 
 /// Undoes what versions 5 and 4 added (lanes, a batch's transactions), leaving a version-3 file.
 const TO_VERSION_3: &str = concat!(
-    "DROP INDEX mandates_lane; DROP INDEX lanes_parent; DROP TABLE lanes; \
-     ALTER TABLE mandates DROP COLUMN lane_id; ALTER TABLE mandates DROP COLUMN request; ",
+    "DROP INDEX mandates_lane; DROP INDEX lanes_parent; DROP INDEX mandates_seq; DROP TABLE lanes; \
+     DROP TABLE mandate_lanes; ALTER TABLE mandates DROP COLUMN lane_id; ALTER TABLE mandates DROP COLUMN request; \
+     ALTER TABLE mandates DROP COLUMN seq; ",
     "DROP INDEX batch_txs_batch; DROP TABLE batch_txs;"
 );
 
