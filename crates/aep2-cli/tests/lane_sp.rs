@@ -181,7 +181,10 @@ fn acct(label: &str) -> AccountId {
 }
 
 fn lane(agent: &str, total: u64, max_payments: u64, allowance: u64, salt: u8) -> Lane {
-    let start = now() - 60;
+    // One start for every lane of the run: a sub-lane granted a second later must not end a
+    // second after its parent (lane_attenuation_invalid).
+    static START: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    let start = *START.get_or_init(|| now() - 60);
     Lane {
         profile: aep2::Profile::Eip712,
         owner: acct(OWNER),
