@@ -66,25 +66,34 @@ fn temp_dir(name: &str) -> PathBuf {
     dir
 }
 
-/// The real SP on loopback with `payer` funded; it serves until the test's runtime ends.
-async fn start_sp(name: &str, payer: &SecretKey, funds: u64) -> SocketAddr {
+/// The project SP's configuration for the probe tests, on a fresh ledger.
+fn sp_config(name: &str) -> aep2_sp::Config {
     let mut config = aep2_sp::Config::new(temp_dir(name).join("ledger.db"), vec![domain()]);
     config.secp256k1_key = Some(sp_key());
     config.settlement_window = 300;
     config.listen = "127.0.0.1:0".parse().unwrap();
-    let bound = aep2_sp::service::bind(&config).await.unwrap();
+    config
+}
+
+/// The deposit that funds `payer` with `funds` of the probe's asset.
+fn probe_deposit(payer: &SecretKey, funds: u64) -> aep2_sp::Deposit {
     let account =
         aep2_sp::config::account_key(&domain(), &AccountId::Evm(payer.address()), &AccountId::Evm(usdc())).unwrap();
-    let deposit = aep2_sp::Deposit {
+    aep2_sp::Deposit {
         id: "probe-deposit".into(),
         account,
         amount: U256::from_u64(funds),
-    };
+    }
+}
+
+/// The real SP on loopback with `payer` funded; it serves until the test's runtime ends.
+async fn start_sp(name: &str, payer: &SecretKey, funds: u64) -> SocketAddr {
+    let bound = aep2_sp::service::bind(&sp_config(name)).await.unwrap();
     bound
         .state()
         .processor
         .ledger()
-        .deposit(&deposit, aep2_sp::unix_now())
+        .deposit(&probe_deposit(payer, funds), aep2_sp::unix_now())
         .unwrap();
     let addr = bound.local_addr().unwrap();
     tokio::spawn(bound.serve(std::future::pending::<()>()));
@@ -643,18 +652,9 @@ enum LaneFault {
 /// The real SP, except for lane mandates at `POST /enqueue` (see [`LaneFault`]).
 async fn start_lane_faulty_sp(name: &str, payer: &SecretKey, funds: u64, fault: LaneFault) -> SocketAddr {
     use axum::response::IntoResponse;
-    let mut config = aep2_sp::Config::new(temp_dir(name).join("ledger.db"), vec![domain()]);
-    config.secp256k1_key = Some(sp_key());
-    config.settlement_window = 300;
-    config.listen = "127.0.0.1:0".parse().unwrap();
+    let config = sp_config(name);
     let bound = aep2_sp::service::bind(&config).await.unwrap();
-    let account =
-        aep2_sp::config::account_key(&domain(), &AccountId::Evm(payer.address()), &AccountId::Evm(usdc())).unwrap();
-    let deposit = aep2_sp::Deposit {
-        id: "probe-deposit".into(),
-        account,
-        amount: U256::from_u64(funds),
-    };
+    let deposit = probe_deposit(payer, funds);
     let state = bound.state().clone();
     state.processor.ledger().deposit(&deposit, aep2_sp::unix_now()).unwrap();
     let real = aep2_sp::service::router(state.clone());
