@@ -65,6 +65,7 @@
 //! checks (payee, price, request binding) have passed, immediately before serving: a mandate
 //! recorded and then refused for another reason would be burned.
 
+pub mod db;
 mod memory;
 pub mod payment;
 mod sqlite;
