@@ -90,6 +90,32 @@ impl From<PathBuf> for Location {
     }
 }
 
+impl From<&PathBuf> for Location {
+    fn from(p: &PathBuf) -> Location {
+        Location::Sqlite(p.clone())
+    }
+}
+
+impl From<&Location> for Location {
+    fn from(l: &Location) -> Location {
+        l.clone()
+    }
+}
+
+/// A command-line or configuration value: see [`Location::parse`].
+impl From<&str> for Location {
+    fn from(v: &str) -> Location {
+        Location::parse(v)
+    }
+}
+
+/// A command-line or configuration value: see [`Location::parse`].
+impl From<String> for Location {
+    fn from(v: String) -> Location {
+        Location::parse(&v)
+    }
+}
+
 /// What a store is, on both backends: its name in messages, its SQLite file marks and schema,
 /// and its Postgres schema (a namespace of its own) with its migrations.
 #[derive(Clone, Copy, Debug)]
