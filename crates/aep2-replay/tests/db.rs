@@ -169,3 +169,87 @@ fn a_store_of_another_kind_is_refused() {
         assert_eq!(err.code(), "replay_store_unavailable", "{loc:?}");
     }
 }
+
+#[test]
+fn sqlite_writers_share_commits_and_each_answer_follows_its_commit() {
+    let dir = tempfile_dir::Dir::new("group");
+    let loc = Location::Sqlite(dir.path().join("g.db"));
+    let db = Arc::new(Db::open(&loc, &DbOptions::default(), &KIND).expect("open"));
+    db.write("seed", |tx| {
+        tx.execute("INSERT INTO counters (name, n) VALUES ('c', 0)", params![])
+    })
+    .expect("seed");
+    let threads: Vec<_> = (0..8)
+        .map(|t| {
+            let db = Arc::clone(&db);
+            std::thread::spawn(move || {
+                for i in 0..100 {
+                    let refuse = i % 10 == 0;
+                    let r = db.write("increment", |tx| {
+                        let n = tx
+                            .query_one("SELECT n FROM counters WHERE name = 'c'", params![])?
+                            .int(0)?;
+                        tx.execute("INSERT INTO log (id, who) VALUES (?1, ?2)", params![n, format!("{t}")])?;
+                        tx.execute("UPDATE counters SET n = ?1 WHERE name = 'c'", params![n + 1])?;
+                        if refuse {
+                            return Err(aep2::Error::new(aep2::Reason::InsufficientFunds, "refused"));
+                        }
+                        Ok(n)
+                    });
+                    match r {
+                        // Once answered, the write is committed: a fresh connection sees it.
+                        Ok(n) => {
+                            let seen = db
+                                .read("check", |tx| {
+                                    tx.query_opt("SELECT who FROM log WHERE id = ?1", params![n])
+                                })
+                                .expect("read");
+                            assert!(seen.is_some(), "answered before its commit");
+                        }
+                        Err(e) => assert_eq!(e.code(), "insufficient_funds"),
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().expect("thread");
+    }
+    let n = db
+        .read("n", |tx| {
+            tx.query_one("SELECT n FROM counters WHERE name = 'c'", params![])?
+                .int(0)
+        })
+        .expect("n");
+    assert_eq!(n, 720, "each refused call's savepoint was rolled back, nothing else");
+    let (commits, calls) = db.group_stats().expect("sqlite");
+    assert_eq!(calls, 801);
+    assert!(commits <= calls);
+    eprintln!("{calls} calls in {commits} commits");
+}
+
+#[test]
+fn a_panicking_call_fails_its_group_and_the_store_goes_on() {
+    let dir = tempfile_dir::Dir::new("panic");
+    let loc = Location::Sqlite(dir.path().join("p.db"));
+    let db = Arc::new(Db::open(&loc, &DbOptions::default(), &KIND).expect("open"));
+    let d = Arc::clone(&db);
+    let panicked = std::thread::spawn(move || {
+        let _ = d.write("boom", |tx| -> Result<(), aep2::Error> {
+            tx.execute("INSERT INTO counters (name, n) VALUES ('x', 1)", params![])?;
+            panic!("a bug in a closure");
+        });
+    })
+    .join();
+    assert!(panicked.is_err());
+    db.write("after", |tx| {
+        tx.execute("INSERT INTO counters (name, n) VALUES ('y', 1)", params![])
+    })
+    .expect("the store still works");
+    let names = db
+        .read("names", |tx| {
+            tx.query("SELECT name FROM counters ORDER BY name", params![])
+        })
+        .expect("read");
+    assert_eq!(names.len(), 1, "the panicking call's insert was rolled back");
+}

@@ -435,6 +435,15 @@ impl Db {
         }
     }
 
+    /// SQLite only: `(commits, calls)` of the writing transactions so far (`calls / commits` is
+    /// the mean group-commit size); `None` on Postgres.
+    pub fn group_stats(&self) -> Option<(u64, u64)> {
+        match &self.inner {
+            Inner::Sqlite(db) => Some(db.group_stats()),
+            Inner::Postgres(_) => None,
+        }
+    }
+
     /// SQLite only: runs `f` on the connection outside any transaction (pragmas, checkpoints).
     /// `None` on Postgres.
     pub fn with_sqlite<T>(&self, f: impl FnOnce(&mut rusqlite::Connection) -> T) -> Option<T> {
