@@ -516,17 +516,20 @@ pub mod testing {
     /// database the tests may create schemas in.
     pub const ENV: &str = "AEP2_TEST_POSTGRES";
 
+    /// Set (to anything) where a missing [`ENV`] must fail the tests rather than skip Postgres.
+    pub const REQUIRE: &str = "AEP2_REQUIRE_POSTGRES";
+
     /// A fresh, empty Postgres location (a schema of its own, named after `tag` and a random
     /// suffix) on the server named by [`ENV`]; `None` when it is not set.
     ///
     /// # Panics
-    /// When [`ENV`] is not set but `CI` is: CI must run every store test on both backends, so a
-    /// missing server fails the run instead of skipping half of it.
+    /// When [`ENV`] is not set but [`REQUIRE`] is (CI sets it): CI must run every store test on
+    /// both backends, so a missing server fails the run instead of skipping half of it.
     pub fn postgres(tag: &str) -> Option<Location> {
         let Ok(url) = std::env::var(ENV) else {
             assert!(
-                std::env::var_os("CI").is_none(),
-                "{ENV} is not set: CI runs the store suites against Postgres"
+                std::env::var_os(REQUIRE).is_none(),
+                "{ENV} is not set but {REQUIRE} is: the store suites must run against Postgres"
             );
             return None;
         };
