@@ -71,17 +71,23 @@ struct Sp {
 
 impl Sp {
     fn start(dir: &Path, payer: &str) -> Sp {
+        Sp::start_on(dir, payer, "ledger.db", "sp")
+    }
+
+    /// An SP on the ledger `database` (a file beside the configuration, or a `postgres://`
+    /// URL), its configuration and log named after `name`.
+    fn start_on(dir: &Path, payer: &str, database: &str, name: &str) -> Sp {
         let payer = key(payer);
         let cfg = serde_json::json!({
             "listen": "127.0.0.1:0",
-            "database": "ledger.db",
+            "database": database,
             "keys": { "secp256k1": aep2::codec::hex_encode_0x(&aep2::hash::sha256(b"exactly-once-sp")) },
             "domains": [{ "profile": "eip712", "domain": { "chainId": 84532, "verifyingContract": CONTRACT } }],
             "settlementWindow": 300,
             "clockSkew": 5,
             "deposits": [{ "id": "initial", "payer": payer.address().to_checksum(), "token": TOKEN, "amount": BALANCE.to_string() }],
         });
-        let path = dir.join("sp.json");
+        let path = dir.join(format!("{name}.json"));
         std::fs::write(&path, cfg.to_string()).unwrap();
         let args = vec![
             "serve".into(),
@@ -90,7 +96,7 @@ impl Sp {
             path.display().to_string(),
         ];
         Sp {
-            proc: Proc::spawn(&args, &dir.join("sp.log")),
+            proc: Proc::spawn(&args, &dir.join(format!("{name}.log"))),
             payer,
         }
     }
@@ -128,7 +134,12 @@ impl Sp {
 
     /// The payer's account: (balance, reserved, available).
     fn account(&self) -> (u64, u64, u64) {
-        let path = format!("/v1/accounts?payer={}", self.payer.address().to_checksum());
+        self.account_of(&self.payer)
+    }
+
+    /// `payer`'s account: (balance, reserved, available).
+    fn account_of(&self, payer: &SecretKey) -> (u64, u64, u64) {
+        let path = format!("/v1/accounts?payer={}", payer.address().to_checksum());
         let r = http(self.addr(), "GET", &path, &[], b"").unwrap();
         assert_eq!(r.status, 200, "{}", r.body);
         let a = &r.json()["accounts"][0];
@@ -150,6 +161,8 @@ enum Store {
     Dir(PathBuf),
     /// `--memory-store`.
     Memory,
+    /// `--replay-db postgres://…`.
+    Url(String),
 }
 
 /// Starts `aep2 serve payee` in front of `sp`, logging to `log`.
@@ -185,6 +198,7 @@ fn start_payee(sp: &Sp, store: &Store, extra: &[&str], log: &Path) -> Proc {
         Store::File(p) => args.extend(["--replay-db".to_owned(), p.display().to_string()]),
         Store::Dir(p) => args.extend(["--data-dir".to_owned(), p.display().to_string()]),
         Store::Memory => args.push("--memory-store".to_owned()),
+        Store::Url(u) => args.extend(["--replay-db".to_owned(), u.clone()]),
     }
     args.extend(extra.iter().map(|s| (*s).to_owned()));
     Proc::spawn(&args, log)
@@ -1045,5 +1059,222 @@ fn deadline_boundary_leaves_a_margin() {
     assert_eq!(charged, 2);
     assert_eq!(reserved, 2 * PRICE);
     drop(p);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A fresh Postgres schema's URL on the test server, `None` when none is configured.
+fn postgres(tag: &str) -> Option<String> {
+    match aep2_replay::db::testing::postgres(tag)? {
+        aep2_replay::db::Location::Postgres(url) => Some(url),
+        aep2_replay::db::Location::Sqlite(_) => None,
+    }
+}
+
+/// The fleet (spec `aep2.md#store-guarantees`): two SP processes and three payee processes on
+/// one Postgres server (the ledger in one schema, the payees' payment state in another).
+/// (a) The same mandate sent at once to all three payees is served once and charged once; (b)
+/// distinct mandates beyond a balance (funded with `aep2 sp deposit --database postgres://…`) are
+/// never over-committed; (c) a SIGKILL of an SP and of a payee in the middle of a burst loses
+/// nothing: after restarts every charged mandate is served exactly once.
+#[test]
+fn postgres_fleet_two_sps_three_payees() {
+    const N: usize = 240;
+    const THREADS: usize = 6;
+    const POOR: u64 = 30;
+    let (Some(ledger), Some(payee_db)) = (postgres("fleet_ledger"), postgres("fleet_payee")) else {
+        eprintln!("postgres_fleet: skipped: {} is not set", aep2_replay::db::testing::ENV);
+        return;
+    };
+    let dir = temp_dir("fleet");
+    let sp1 = Sp::start_on(&dir, "fleet-payer", &ledger, "sp1");
+    let sp2 = Sp::start_on(&dir, "fleet-payer", &ledger, "sp2");
+    let poor = key("fleet-poor");
+    let deposit = std::process::Command::new(common::BIN)
+        .args([
+            "sp",
+            "deposit",
+            "--database",
+            &ledger,
+            "--id",
+            "poor",
+            "--profile",
+            "eip712",
+            "--chain-id",
+            "84532",
+            "--verifying-contract",
+            CONTRACT,
+            "--payer",
+            &poor.address().to_checksum(),
+            "--token",
+            TOKEN,
+            "--amount",
+            &(POOR * PRICE).to_string(),
+        ])
+        .output()
+        .unwrap();
+    assert!(deposit.status.success(), "{}", String::from_utf8_lossy(&deposit.stderr));
+    let store = Store::Url(payee_db);
+    let extra = ["--claim-lease", "2"];
+    let mut payees = vec![
+        start_payee(&sp1, &store, &extra, &dir.join("p0.log")),
+        start_payee(&sp2, &store, &extra, &dir.join("p1.log")),
+        start_payee(&sp1, &store, &extra, &dir.join("p2.log")),
+    ];
+    let addrs: Vec<String> = payees.iter().map(|p| p.addr.clone()).collect();
+    let addr_refs: Vec<&str> = addrs.iter().map(String::as_str).collect();
+    let payer = payer(&sp1);
+    let deadline = now() + LIFETIME;
+    let allowed = |o: &(u16, String)| {
+        matches!(
+            (o.0, o.1.as_str()),
+            (200, "served") | (402, "mandate_replayed") | (503, "payment_in_progress")
+        )
+    };
+
+    // (a) The same mandate, twelve presentations at once across the three payees, ten times.
+    let t = Instant::now();
+    let mut same_served = Vec::new();
+    let mut same_charged = 0;
+    let mut unexpected = Vec::new();
+    for _ in 0..10 {
+        let m = bound(&payer, "GET", "/paid/intent", b"", deadline);
+        let out = race(&addr_refs, &m, 12);
+        same_served.push(out.iter().filter(|o| o.2).count());
+        same_charged += sp2.charged([&m.id]);
+        unexpected.extend(out.iter().filter(|o| !allowed(&o.1)).map(|o| o.1.clone()));
+    }
+    let same_secs = t.elapsed().as_secs_f64();
+
+    // (b) Twice as many distinct mandates as the poor payer's balance covers, all at once.
+    let poor_payer = Payer::new(poor.clone(), domain(), 1);
+    let beyond: Arc<Vec<Paid>> = Arc::new(
+        (0..2 * POOR as usize)
+            .map(|_| bound(&poor_payer, "GET", "/paid/intent", b"", deadline))
+            .collect(),
+    );
+    let t = Instant::now();
+    let outcomes: Vec<(bool, Outcome)> = {
+        let barrier = Arc::new(Barrier::new(beyond.len()));
+        let threads: Vec<_> = (0..beyond.len())
+            .map(|i| {
+                let (beyond, barrier, addr) = (beyond.clone(), barrier.clone(), addrs[i % 3].clone());
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    let r = get_intent(&addr, &beyond[i]).unwrap();
+                    (r.served(), r.outcome())
+                })
+            })
+            .collect();
+        threads.into_iter().map(|t| t.join().unwrap()).collect()
+    };
+    let beyond_secs = t.elapsed().as_secs_f64();
+    let beyond_served = outcomes.iter().filter(|o| o.0).count();
+    let mut beyond_tally: BTreeMap<Outcome, usize> = BTreeMap::new();
+    for (_, o) in &outcomes {
+        *beyond_tally.entry(o.clone()).or_default() += 1;
+    }
+    let beyond_charged = sp1.charged(beyond.iter().map(|m| &m.id));
+    let poor_account = sp2.account_of(&poor);
+
+    // (c) A burst of distinct mandates; SIGKILL SP 1 and payee 2 a third of the way through.
+    let mandates: Arc<Vec<Paid>> = Arc::new(
+        (0..N)
+            .map(|_| bound(&payer, "GET", "/paid/intent", b"", deadline))
+            .collect(),
+    );
+    let served = Arc::new(Mutex::new(vec![0usize; N]));
+    let last: Arc<Mutex<Vec<Option<Outcome>>>> = Arc::new(Mutex::new(vec![None; N]));
+    let t = Instant::now();
+    let threads: Vec<_> = (0..THREADS)
+        .map(|th| {
+            let (mandates, served, last, addr) = (mandates.clone(), served.clone(), last.clone(), addrs[th % 3].clone());
+            std::thread::spawn(move || {
+                for i in (th..N).step_by(THREADS) {
+                    let r = get_intent(&addr, &mandates[i]);
+                    if let Ok(r) = &r
+                        && r.served()
+                    {
+                        served.lock().unwrap()[i] += 1;
+                    }
+                    last.lock().unwrap()[i] = r.ok().map(|r| r.outcome());
+                }
+            })
+        })
+        .collect();
+    while served.lock().unwrap().iter().sum::<usize>() < N / 3 && t.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let mut sp1 = sp1;
+    sp1.proc.child.kill().unwrap();
+    sp1.proc.child.wait().unwrap();
+    payees.pop().unwrap().kill();
+    let served_at_kill = served.lock().unwrap().iter().sum::<usize>();
+    for th in threads {
+        th.join().unwrap();
+    }
+    let burst_secs = t.elapsed().as_secs_f64();
+    let not_answered = last.lock().unwrap().iter().filter(|o| !matches!(o, Some((200, _)))).count();
+    // Restart SP 1 on the same ledger, and the payees that used it on the same store.
+    let sp1 = Sp::start_on(&dir, "fleet-payer", &ledger, "sp1-restarted");
+    payees.remove(0).terminate();
+    let payees = [
+        start_payee(&sp1, &store, &extra, &dir.join("p0-restarted.log")),
+        payees.pop().unwrap(),
+        start_payee(&sp1, &store, &extra, &dir.join("p2-restarted.log")),
+    ];
+    std::thread::sleep(Duration::from_millis(3500));
+    let mut retried = 0;
+    let mut retry_outcomes: BTreeMap<Outcome, usize> = BTreeMap::new();
+    for i in 0..N {
+        if served.lock().unwrap()[i] > 0 {
+            continue;
+        }
+        retried += 1;
+        // At another payee than the first attempt's: the store is shared.
+        let r = get_intent_settled(&payees[(i + 1) % 3].addr, &mandates[i], 5);
+        if r.served() {
+            served.lock().unwrap()[i] += 1;
+        }
+        *retry_outcomes.entry(r.outcome()).or_default() += 1;
+    }
+    let served = served.lock().unwrap().clone();
+    let mut charged = 0;
+    let (mut charged_unserved, mut served_uncharged) = (Vec::new(), Vec::new());
+    for (i, m) in mandates.iter().enumerate() {
+        let c = sp2.mandate(&m.id).is_some();
+        charged += usize::from(c);
+        if c && served[i] != 1 {
+            charged_unserved.push(i);
+        }
+        if !c && served[i] != 0 {
+            served_uncharged.push(i);
+        }
+    }
+    let double = served.iter().filter(|n| **n > 1).count();
+    let reserved = sp1.reserved();
+    let unserved_end: u64 = payees.iter().map(|p| unserved(&p.addr)).sum();
+    eprintln!(
+        "postgres_fleet: sps 2 payees 3 | same mandate: 10 mandates x 12 presentations served {same_served:?} charged {same_charged} ({same_secs:.2} s) | beyond balance: {} mandates for {POOR} served {beyond_served} charged {beyond_charged} outcomes {beyond_tally:?} account {poor_account:?} ({beyond_secs:.2} s) | sigkill: {N} mandates {THREADS} threads served_at_kill {served_at_kill} not_answered_in_burst {not_answered} (burst {burst_secs:.1} s) retried {retried} retry_outcomes {retry_outcomes:?} charged {charged} double_served {double} charged_not_served {} served_not_charged {} reserved {reserved} unserved_at_end {unserved_end}",
+        beyond.len(),
+        charged_unserved.len(),
+        served_uncharged.len()
+    );
+    assert_eq!(same_served, vec![1; 10], "each mandate served once across the fleet");
+    assert_eq!(same_charged, 10);
+    assert_eq!(unexpected, Vec::<Outcome>::new(), "answers other than served, replayed, in progress");
+    assert_eq!(beyond_served, POOR as usize, "exactly the balance's worth served");
+    assert_eq!(beyond_charged, POOR as usize);
+    assert_eq!(poor_account, (POOR * PRICE, POOR * PRICE, 0), "never over-committed");
+    for (s, o) in &outcomes {
+        assert!(*s || *o == (402, "insufficient_funds".to_owned()), "beyond the balance: {o:?}");
+    }
+    assert!(served_at_kill >= N / 3 && not_answered > 0, "the kills landed in the middle of the burst");
+    assert_eq!(double, 0, "no mandate served twice");
+    assert_eq!(served_uncharged, Vec::<usize>::new(), "nothing served without a charge");
+    assert_eq!(charged_unserved, Vec::<usize>::new(), "every charged mandate served exactly once");
+    assert_eq!(charged, N, "every mandate charged and served after the restarts");
+    assert_eq!(reserved, (10 + N as u64) * PRICE);
+    assert_eq!(unserved_end, 0);
+    drop((payees, sp1, sp2));
     let _ = std::fs::remove_dir_all(&dir);
 }
