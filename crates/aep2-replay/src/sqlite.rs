@@ -1,12 +1,14 @@
 //! The durable SQLite store.
 
 use crate::payment::{self, Begun, Claim, PaymentRecord, PaymentState, PaymentStore, Presentation, UNFINISHED_GRACE};
+use crate::db::Mode;
+use crate::db::sqlite::SqliteDb;
 use crate::sqlite_file::{self, FileKind, to_sql_int};
 use crate::{ReplayKey, ReplayStore, check_not_expired, check_not_forgotten, cutoff};
 use aep2::{Error, Reason};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use std::path::Path;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 /// The schema. Keys are the raw 32-byte values; `deadline` is unix seconds, clamped to
@@ -163,12 +165,12 @@ impl Default for SqliteOptions {
 /// honours fsync). With `synchronous=NORMAL` the log is synced only at checkpoints and a power
 /// cut could forget the last acceptances, letting those mandates be accepted again.
 ///
-/// **Threads.** One connection behind a mutex: SQLite admits one writer per database at a time
-/// and every `check_and_insert` writes, so more connections in the same process would only wait
-/// for each other through the busy handler's sleep-and-retry instead of a mutex hand-off, and
-/// each commit is one fsync either way. Several `SqliteStore`s (or processes) on one file are
-/// equally correct; they contend through SQLite's file locks, waiting up to
-/// [`SqliteOptions::busy_timeout`].
+/// **Threads.** One writing connection with group commit (spec `aep2.md#store-guarantees`):
+/// the calls of this process that wait for it share one `BEGIN IMMEDIATE` transaction, each in a
+/// savepoint of its own, and one `COMMIT` (one fsync) of up to 64 calls; each call returns only
+/// after that commit, so `Ok` still means "durably recorded". Reads of committed data use a second
+/// connection. Several `SqliteStore`s (or processes) on one file are equally correct; they contend
+/// through SQLite's file locks, waiting up to [`SqliteOptions::busy_timeout`].
 ///
 /// **Scope.** All processes must be on one host with a local filesystem: WAL coordinates
 /// through a shared-memory file next to the database (`<file>-shm`), which network
@@ -177,7 +179,9 @@ impl Default for SqliteOptions {
 /// [`purge`](ReplayStore::purge) periodically (e.g. every minute) to bound the file's size.
 #[derive(Debug)]
 pub struct SqliteStore {
-    conn: Mutex<Connection>,
+    /// The store's connections: the writer, with group commit for a file (see
+    /// [`crate::db`]), and a reader of committed data.
+    db: SqliteDb,
     /// The delivery marks' own connection, without fsync (see [`MARKS_SCHEMA`]): losing a mark to
     /// a power cut only lets a replay of that mandate be served again after its lease. `None` for
     /// in-memory databases, which keep the marks through `conn`.
@@ -204,6 +208,7 @@ impl SqliteStore {
     pub fn open_with(path: impl AsRef<Path>, options: &SqliteOptions) -> Result<SqliteStore, Error> {
         let path = path.as_ref();
         let conn = sqlite_file::open(path, options.busy_timeout, &KIND)?;
+        let reader = sqlite_file::open(path, options.busy_timeout, &KIND)?;
         let mut marks_path = path.as_os_str().to_owned();
         marks_path.push("-delivered");
         let marks_path = std::path::PathBuf::from(marks_path);
@@ -222,9 +227,11 @@ impl SqliteStore {
         marks
             .execute("ATTACH DATABASE ?1 AS store", [text(path)?])
             .map_err(|e| unavailable("attach the store to the delivery marks", &e))?;
-        let mut store = SqliteStore::with(conn, options);
-        store.unsynced = Some(Mutex::new(marks));
-        Ok(store)
+        Ok(SqliteStore {
+            db: SqliteDb::new(conn, Some(reader), true),
+            unsynced: Some(Mutex::new(marks)),
+            retention: options.retention,
+        })
     }
 
     /// A private in-memory database with default options (for tests: not durable, not shared
@@ -242,15 +249,11 @@ impl SqliteStore {
             MARKS_SCHEMA.replace("CREATE TABLE delivered", "CREATE TABLE marks.delivered")
         ))
         .map_err(|e| unavailable("create the delivery marks", &e))?;
-        Ok(SqliteStore::with(conn, options))
-    }
-
-    fn with(conn: Connection, options: &SqliteOptions) -> SqliteStore {
-        SqliteStore {
-            conn: Mutex::new(conn),
+        Ok(SqliteStore {
+            db: SqliteDb::new(conn, None, false),
             unsynced: None,
             retention: options.retention,
-        }
+        })
     }
 
     /// The retention in seconds.
@@ -258,62 +261,58 @@ impl SqliteStore {
         self.retention
     }
 
-    fn conn(&self) -> MutexGuard<'_, Connection> {
-        // A panic while the lock was held unwound through the transaction's drop, which rolls
-        // it back; the connection is usable (and a transaction left open is rolled back below).
-        let conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
-        if !conn.is_autocommit() {
-            // Best effort: if this fails, the next BEGIN fails and the caller gets an error.
-            let _ = conn.execute_batch("ROLLBACK");
-        }
-        conn
+    /// A writing transaction, grouped with concurrent ones into one commit (answered after it).
+    fn write<T>(&self, what: &str, f: impl FnMut(&Connection) -> Result<T, Error>) -> Result<T, Error> {
+        self.db.run_conn(KIND.name, Mode::Locked, what, f)
+    }
+
+    /// A read of committed data.
+    fn read<T>(&self, what: &str, f: impl FnMut(&Connection) -> Result<T, Error>) -> Result<T, Error> {
+        self.db.run_conn(KIND.name, Mode::Read, what, f)
     }
 }
 
 impl ReplayStore for SqliteStore {
     fn check_and_insert(&self, key: &ReplayKey, now: u64) -> Result<(), Error> {
         check_not_expired(key, now, self.retention)?;
-        let mut conn = self.conn();
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(|e| unavailable("begin", &e))?;
-        // Read under the write lock, so no purge can move it before this insert commits.
-        let purged_below: i64 = tx
-            .prepare_cached(PURGED_BELOW)
-            .and_then(|mut s| s.query_row([], |row| row.get(0)))
-            .map_err(|e| unavailable("read the purge horizon", &e))?;
-        let inserted = tx
-            .prepare_cached(INSERT)
-            .and_then(|mut s| s.execute(params![key.mandate_id, key.nonce_key, to_sql_int(key.deadline)]))
-            .map_err(|e| unavailable("insert", &e))?;
-        if inserted == 1 {
-            if to_sql_int(key.deadline) < purged_below {
-                // Dropping `tx` rolls the insert back.
-                return check_not_forgotten(key, u64::try_from(purged_below).unwrap_or(u64::MAX));
+        // An error return rolls the call's work back (its savepoint in the group).
+        self.write("check and insert", |tx| {
+            // Read under the write lock, so no purge can move it before this insert commits.
+            let purged_below: i64 = tx
+                .prepare_cached(PURGED_BELOW)
+                .and_then(|mut s| s.query_row([], |row| row.get(0)))
+                .map_err(|e| unavailable("read the purge horizon", &e))?;
+            let inserted = tx
+                .prepare_cached(INSERT)
+                .and_then(|mut s| s.execute(params![key.mandate_id, key.nonce_key, to_sql_int(key.deadline)]))
+                .map_err(|e| unavailable("insert", &e))?;
+            if inserted == 1 {
+                if to_sql_int(key.deadline) < purged_below {
+                    return check_not_forgotten(key, u64::try_from(purged_below).unwrap_or(u64::MAX));
+                }
+                return Ok(());
             }
-            return tx.commit().map_err(|e| unavailable("commit", &e));
-        }
-        // A uniqueness constraint refused the row: find out which, in the same transaction.
-        // Dropping `tx` rolls back (nothing was written).
-        let exists = |sql: &str, k: &[u8; 32]| {
-            tx.prepare_cached(sql)
-                .and_then(|mut s| s.query_row([k], |_| Ok(())).optional())
-                .map(|row| row.is_some())
-                .map_err(|e| unavailable("look up the conflicting key", &e))
-        };
-        if exists(HAS_ID, &key.mandate_id)? {
-            Err(Error::new(Reason::MandateReplayed, "mandate id already recorded"))
-        } else if exists(HAS_NONCE, &key.nonce_key)? {
-            Err(Error::new(
-                Reason::NonceReused,
-                "another mandate with this nonce key is already recorded",
-            ))
-        } else {
-            Err(Error::new(
-                Reason::ReplayStoreUnavailable,
-                "insert refused without a conflicting key",
-            ))
-        }
+            // A uniqueness constraint refused the row: find out which, in the same transaction.
+            let exists = |sql: &str, k: &[u8; 32]| {
+                tx.prepare_cached(sql)
+                    .and_then(|mut s| s.query_row([k], |_| Ok(())).optional())
+                    .map(|row| row.is_some())
+                    .map_err(|e| unavailable("look up the conflicting key", &e))
+            };
+            if exists(HAS_ID, &key.mandate_id)? {
+                Err(Error::new(Reason::MandateReplayed, "mandate id already recorded"))
+            } else if exists(HAS_NONCE, &key.nonce_key)? {
+                Err(Error::new(
+                    Reason::NonceReused,
+                    "another mandate with this nonce key is already recorded",
+                ))
+            } else {
+                Err(Error::new(
+                    Reason::ReplayStoreUnavailable,
+                    "insert refused without a conflicting key",
+                ))
+            }
+        })
     }
 
     fn purge(&self, now: u64) -> Result<usize, Error> {
@@ -321,28 +320,21 @@ impl ReplayStore for SqliteStore {
         let cutoff = to_sql_int(cutoff_at);
         let unfinished_cutoff = to_sql_int(cutoff_at.saturating_sub(UNFINISHED_GRACE));
         let batch = i64::try_from(PURGE_BATCH_SIZE).unwrap_or(i64::MAX);
-        {
-            // Marked deliveries become final here, so the marks stay few.
-            let mut conn = self.conn();
-            self.settle_marks(&mut conn)?;
-        }
+        // Marked deliveries become final here, so the marks stay few.
+        self.db.with_conn(|conn| self.settle_marks(conn))?;
         let mut total = 0;
         loop {
             // One transaction per batch: the high-water mark rises with the deletions it covers,
             // and the connection (and the write lock) is released between batches.
-            let mut conn = self.conn();
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(|e| unavailable("purge: begin", &e))?;
-            let removed = tx
-                .prepare_cached(RAISE_PURGED_BELOW)
-                .and_then(|mut s| s.execute([cutoff]))
-                .and_then(|_| {
-                    tx.prepare_cached(PURGE_BATCH)?
-                        .execute(params![cutoff, batch, unfinished_cutoff])
-                })
-                .map_err(|e| unavailable("purge", &e))?;
-            tx.commit().map_err(|e| unavailable("purge: commit", &e))?;
+            let removed = self.write("purge", |tx| {
+                tx.prepare_cached(RAISE_PURGED_BELOW)
+                    .and_then(|mut s| s.execute([cutoff]))
+                    .and_then(|_| {
+                        tx.prepare_cached(PURGE_BATCH)?
+                            .execute(params![cutoff, batch, unfinished_cutoff])
+                    })
+                    .map_err(|e| unavailable("purge", &e))
+            })?;
             total += removed;
             if removed < PURGE_BATCH_SIZE {
                 return Ok(total);
@@ -351,10 +343,10 @@ impl ReplayStore for SqliteStore {
     }
 
     fn len(&self) -> Result<usize, Error> {
-        let n: i64 = self
-            .conn()
-            .query_row("SELECT count(*) FROM replay", [], |row| row.get(0))
-            .map_err(|e| unavailable("count", &e))?;
+        let n: i64 = self.read("count", |c| {
+            c.query_row("SELECT count(*) FROM replay", [], |row| row.get(0))
+                .map_err(|e| unavailable("count", &e))
+        })?;
         usize::try_from(n).map_err(|_| Error::new(Reason::ReplayStoreUnavailable, "count out of range"))
     }
 }
@@ -506,77 +498,77 @@ impl PaymentStore for SqliteStore {
             mandate_id: key.mandate_id,
             token: p.token,
         };
-        let mut conn = self.conn();
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(|e| unavailable("begin", &e))?;
-        if let Some((record, token)) = read_payment(&tx, &key.mandate_id)? {
-            let token = self.unmarked(&tx, &record, &key.mandate_id, token)?;
-            payment::may_take(&record, token, &p.request, now)?;
-            let until = now.saturating_add(p.lease);
-            tx.prepare_cached(TAKE)
-                .and_then(|mut s| s.execute(params![key.mandate_id, p.token, to_sql_int(until), to_sql_int(now)]))
-                .map_err(|e| unavailable("take over a payment record", &e))?;
-            tx.commit().map_err(|e| unavailable("commit", &e))?;
-            return Ok(Begun::Resumed { claim, record });
-        }
-        check_not_expired(key, now, self.retention)?;
-        let purged_below: i64 = tx
-            .prepare_cached(PURGED_BELOW)
-            .and_then(|mut s| s.query_row([], |row| row.get(0)))
-            .map_err(|e| unavailable("read the purge horizon", &e))?;
-        if to_sql_int(key.deadline) < purged_below {
-            return check_not_forgotten(key, u64::try_from(purged_below).unwrap_or(u64::MAX))
-                .map(|()| Begun::Fresh(claim));
-        }
-        let inserted = tx
-            .prepare_cached(INSERT_PAYMENT)
-            .and_then(|mut s| {
-                s.execute(params![
-                    key.mandate_id,
-                    key.nonce_key,
-                    to_sql_int(key.deadline),
-                    p.request,
-                    p.submission_id,
-                    p.token,
-                    to_sql_int(now.saturating_add(p.lease)),
-                    to_sql_int(now)
-                ])
-            })
-            .map_err(|e| unavailable("insert", &e))?;
-        if inserted == 1 {
-            tx.commit().map_err(|e| unavailable("commit", &e))?;
-            return Ok(Begun::Fresh(claim));
-        }
-        // The mandate id was absent, so the nonce key refused the row.
-        Err(Error::new(
-            Reason::NonceReused,
-            "another mandate with this nonce key is already recorded",
-        ))
+        self.write("begin", |tx| {
+            if let Some((record, token)) = read_payment(tx, &key.mandate_id)? {
+                let token = self.unmarked(tx, &record, &key.mandate_id, token)?;
+                payment::may_take(&record, token, &p.request, now)?;
+                let until = now.saturating_add(p.lease);
+                tx.prepare_cached(TAKE)
+                    .and_then(|mut s| s.execute(params![key.mandate_id, p.token, to_sql_int(until), to_sql_int(now)]))
+                    .map_err(|e| unavailable("take over a payment record", &e))?;
+                return Ok(Begun::Resumed { claim, record });
+            }
+            check_not_expired(key, now, self.retention)?;
+            let purged_below: i64 = tx
+                .prepare_cached(PURGED_BELOW)
+                .and_then(|mut s| s.query_row([], |row| row.get(0)))
+                .map_err(|e| unavailable("read the purge horizon", &e))?;
+            if to_sql_int(key.deadline) < purged_below {
+                return check_not_forgotten(key, u64::try_from(purged_below).unwrap_or(u64::MAX))
+                    .map(|()| Begun::Fresh(claim));
+            }
+            let inserted = tx
+                .prepare_cached(INSERT_PAYMENT)
+                .and_then(|mut s| {
+                    s.execute(params![
+                        key.mandate_id,
+                        key.nonce_key,
+                        to_sql_int(key.deadline),
+                        p.request,
+                        p.submission_id,
+                        p.token,
+                        to_sql_int(now.saturating_add(p.lease)),
+                        to_sql_int(now)
+                    ])
+                })
+                .map_err(|e| unavailable("insert", &e))?;
+            if inserted == 1 {
+                return Ok(Begun::Fresh(claim));
+            }
+            // The mandate id was absent, so the nonce key refused the row.
+            Err(Error::new(
+                Reason::NonceReused,
+                "another mandate with this nonce key is already recorded",
+            ))
+        })
     }
 
     fn lookup(&self, mandate_id: &[u8; 32]) -> Result<Option<PaymentRecord>, Error> {
-        let conn = self.conn();
-        let Some((mut record, token)) = read_payment(&conn, mandate_id)? else {
-            return Ok(None);
-        };
-        if self.unmarked(&conn, &record, mandate_id, token)?.is_none() {
-            record.claimed_until = 0;
-        }
-        Ok(Some(record))
+        self.read("look up", |conn| {
+            let Some((mut record, token)) = read_payment(conn, mandate_id)? else {
+                return Ok(None);
+            };
+            if self.unmarked(conn, &record, mandate_id, token)?.is_none() {
+                record.claimed_until = 0;
+            }
+            Ok(Some(record))
+        })
     }
 
     fn receipted(&self, claim: &Claim, receipt: &str, now: u64) -> Result<bool, Error> {
-        SqliteStore::transition(&self.conn(), SET_RECEIPTED, claim, &[&receipt, &to_sql_int(now)])
+        self.write("receipted", |c| {
+            SqliteStore::transition(c, SET_RECEIPTED, claim, &[&receipt, &to_sql_int(now)])
+        })
     }
 
     fn served(&self, claim: &Claim, receipt: &str, until: u64, now: u64) -> Result<bool, Error> {
-        let conn = self.conn();
-        if self.is_marked(&conn, &claim.mandate_id, &claim.token)? {
-            return Ok(false);
-        }
-        let rest: [&dyn rusqlite::ToSql; 3] = [&receipt, &to_sql_int(until), &to_sql_int(now)];
-        SqliteStore::transition(&conn, SET_SERVED, claim, &rest)
+        self.write("served", |conn| {
+            if self.is_marked(conn, &claim.mandate_id, &claim.token)? {
+                return Ok(false);
+            }
+            let rest: [&dyn rusqlite::ToSql; 3] = [&receipt, &to_sql_int(until), &to_sql_int(now)];
+            SqliteStore::transition(conn, SET_SERVED, claim, &rest)
+        })
     }
 
     fn delivered(&self, claim: &Claim, _now: u64) -> Result<bool, Error> {
@@ -584,27 +576,29 @@ impl PaymentStore for SqliteStore {
             Some(marks) => {
                 SqliteStore::transition(&marks.lock().unwrap_or_else(PoisonError::into_inner), MARK, claim, &[])
             }
-            None => SqliteStore::transition(&self.conn(), MARK_HERE, claim, &[]),
+            None => self.write("delivered", |c| SqliteStore::transition(c, MARK_HERE, claim, &[])),
         }
     }
 
     fn failed(&self, claim: &Claim, reason: &str, now: u64) -> Result<bool, Error> {
-        SqliteStore::transition(&self.conn(), SET_FAILED, claim, &[&reason, &to_sql_int(now)])
+        self.write("failed", |c| {
+            SqliteStore::transition(c, SET_FAILED, claim, &[&reason, &to_sql_int(now)])
+        })
     }
 
     fn release(&self, claim: &Claim, now: u64) -> Result<bool, Error> {
-        SqliteStore::transition(&self.conn(), RELEASE, claim, &[&to_sql_int(now)])
+        self.write("release", |c| SqliteStore::transition(c, RELEASE, claim, &[&to_sql_int(now)]))
     }
 
     fn unfinished(&self) -> Result<usize, Error> {
-        let n: i64 = self
-            .conn()
-            .query_row(
+        let n: i64 = self.read("count", |c| {
+            c.query_row(
                 "SELECT count(*) FROM replay WHERE state IN ('received', 'receipted')",
                 [],
                 |row| row.get(0),
             )
-            .map_err(|e| unavailable("count", &e))?;
+            .map_err(|e| unavailable("count", &e))
+        })?;
         usize::try_from(n).map_err(|_| Error::new(Reason::ReplayStoreUnavailable, "count out of range"))
     }
 }

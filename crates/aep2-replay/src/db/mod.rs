@@ -22,7 +22,7 @@
 //! parameters to `$N`. Integers are 64-bit (`BIGINT` in Postgres), blobs are `BYTEA`.
 
 mod postgres;
-mod sqlite;
+pub(crate) mod sqlite;
 
 use aep2::{Error, Reason};
 use std::path::{Path, PathBuf};
@@ -366,7 +366,7 @@ enum Inner {
 
 /// How a transaction isolates itself (see the module docs).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Mode {
+pub(crate) enum Mode {
     /// Serialised with every other `Locked` transaction of the store.
     Locked,
     /// Concurrent; unique keys decide.

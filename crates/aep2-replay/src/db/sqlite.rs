@@ -27,7 +27,7 @@ pub const MAX_GROUP: usize = 64;
 /// finds nobody waiting (or fills the group) commits it and wakes the rest. Every taker of the
 /// mutex either joins the open group or, outside a write, commits it first, so an open group is
 /// always closed by someone.
-pub(super) struct SqliteDb {
+pub(crate) struct SqliteDb {
     writer: Mutex<Writer>,
     /// Committed-data reads of a file database, off the writer's mutex (an open group's writes
     /// are invisible to it). `None` in memory, where a second connection would be another
@@ -114,7 +114,9 @@ impl SqliteDb {
         Ok(SqliteDb::new(conn, None, false))
     }
 
-    fn new(conn: Connection, reader: Option<Connection>, grouped: bool) -> SqliteDb {
+    /// A database over `conn` (the writer) and, for a file, `reader` (committed-data reads);
+    /// `grouped` enables group commit (file databases).
+    pub(crate) fn new(conn: Connection, reader: Option<Connection>, grouped: bool) -> SqliteDb {
         SqliteDb {
             writer: Mutex::new(Writer { conn, group: None }),
             reader: reader.map(Mutex::new),
@@ -142,7 +144,7 @@ impl SqliteDb {
         w
     }
 
-    pub(super) fn with_conn<T>(&self, f: impl FnOnce(&mut Connection) -> T) -> T {
+    pub(crate) fn with_conn<T>(&self, f: impl FnOnce(&mut Connection) -> T) -> T {
         f(&mut self.writer_alone("database").conn)
     }
 
@@ -161,6 +163,24 @@ impl SqliteDb {
         mode: Mode,
         what: &str,
         mut f: impl FnMut(&mut Tx<'_>) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        self.run_conn(name, mode, what, |conn| {
+            f(&mut Tx {
+                name,
+                what,
+                inner: TxInner::Sqlite(conn),
+            })
+        })
+    }
+
+    /// [`SqliteDb::run`] with the closure given the raw connection, inside the transaction (for
+    /// stores written on rusqlite directly, such as the payee's [`crate::SqliteStore`]).
+    pub(crate) fn run_conn<T>(
+        &self,
+        name: &'static str,
+        mode: Mode,
+        what: &str,
+        mut f: impl FnMut(&Connection) -> Result<T, Error>,
     ) -> Result<T, Error> {
         if mode == Mode::Read {
             return match &self.reader {
@@ -212,13 +232,7 @@ impl SqliteDb {
         let value = match w.conn.execute_batch("SAVEPOINT call") {
             Ok(()) => {
                 let conn = &w.conn;
-                let run = catch_unwind(AssertUnwindSafe(|| {
-                    f(&mut Tx {
-                        name,
-                        what,
-                        inner: TxInner::Sqlite(conn),
-                    })
-                }));
+                let run = catch_unwind(AssertUnwindSafe(|| f(conn)));
                 let value = match run {
                     Ok(value) => value,
                     Err(panic) => {
@@ -294,16 +308,12 @@ fn one<T>(
     name: &'static str,
     behavior: TransactionBehavior,
     what: &str,
-    mut f: impl FnMut(&mut Tx<'_>) -> Result<T, Error>,
+    mut f: impl FnMut(&Connection) -> Result<T, Error>,
 ) -> Result<T, Error> {
     let tx = conn
         .transaction_with_behavior(behavior)
         .map_err(|e| fail(name, &format!("{what}: begin"), &e))?;
-    let value = f(&mut Tx {
-        name,
-        what,
-        inner: TxInner::Sqlite(&tx),
-    })?;
+    let value = f(&tx)?;
     tx.commit().map_err(|e| fail(name, &format!("{what}: commit"), &e))?;
     Ok(value)
 }
