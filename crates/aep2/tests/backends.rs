@@ -68,6 +68,22 @@ fn code(r: &aep2::Result<EvmAddress>) -> Option<&'static str> {
 proptest! {
     #![proptest_config(config())]
 
+    /// Both libraries sign every digest with every key to the same 65 bytes (RFC 6979 nonces,
+    /// low s, the same recovery id), and the signature recovers to the key's address.
+    #[test]
+    fn signing_is_byte_identical(key in any::<[u8; 32]>(), digest in any::<[u8; 32]>()) {
+        let Some(key) = SecretKey::from_bytes(&key) else { return Ok(()); };
+        let signatures: Vec<[u8; 65]> = Backend::ALL.iter().map(|b| key.sign_prehash_with(*b, &digest)).collect();
+        for s in &signatures {
+            prop_assert_eq!(s, &signatures[0]);
+            prop_assert_eq!(both(&digest, s).ok(), Some(key.address()));
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(config())]
+
     #[test]
     fn signed_and_malformed(key in any::<[u8; 32]>(), digest in any::<[u8; 32]>(),
                             small in 0u8..=255, bad_v in any::<u8>(), word in any::<[u8; 32]>()) {

@@ -211,12 +211,42 @@ impl SecretKey {
 
     /// Signs a 32-byte digest with RFC 6979 nonces and low s, returning r ‖ s ‖ v with
     /// v ∈ {27, 28}: the same bytes ethers v6 produces for the same key and digest.
+    ///
+    /// With the `libsecp256k1` feature libsecp256k1 signs (its RFC 6979 nonces and low-s
+    /// normalisation give the same bytes; k256 finds the recovery id by trial recoveries, which
+    /// costs more than the signature): [`SecretKey::sign_prehash_with`] picks one.
     pub fn sign_prehash(&self, prehash: &[u8; 32]) -> [u8; 65] {
-        let (sig, recid) = self.0.sign_prehash_recoverable(prehash);
-        let mut out = [0u8; 65];
-        out[..64].copy_from_slice(&sig.to_bytes());
-        out[64] = 27 + u8::from(recid.is_y_odd());
-        out
+        self.sign_prehash_with(Backend::DEFAULT, prehash)
+    }
+
+    /// [`SecretKey::sign_prehash`] by `backend` (for differential tests and benchmarks).
+    pub fn sign_prehash_with(&self, backend: Backend, prehash: &[u8; 32]) -> [u8; 65] {
+        match backend {
+            Backend::K256 => {
+                let (sig, recid) = self.0.sign_prehash_recoverable(prehash);
+                let mut out = [0u8; 65];
+                out[..64].copy_from_slice(&sig.to_bytes());
+                out[64] = 27 + u8::from(recid.is_y_odd());
+                out
+            }
+            #[cfg(feature = "libsecp256k1")]
+            Backend::Libsecp256k1 => {
+                use ::secp256k1 as lib;
+                static CONTEXT: std::sync::OnceLock<lib::Secp256k1<lib::SignOnly>> = std::sync::OnceLock::new();
+                let ctx = CONTEXT.get_or_init(lib::Secp256k1::signing_only);
+                let bytes: [u8; 32] = self.0.to_bytes().into();
+                let Ok(key) = lib::SecretKey::from_byte_array(bytes) else {
+                    // Unreachable: both libraries take exactly the scalars 1 ..= n − 1.
+                    return self.sign_prehash_with(Backend::K256, prehash);
+                };
+                let sig = ctx.sign_ecdsa_recoverable(lib::Message::from_digest(*prehash), &key);
+                let (recid, compact) = sig.serialize_compact();
+                let mut out = [0u8; 65];
+                out[..64].copy_from_slice(&compact);
+                out[64] = 27 + u8::from(i32::from(recid) & 1 == 1);
+                out
+            }
+        }
     }
 }
 
