@@ -92,7 +92,7 @@ const DROP_MARKS: &str = "DELETE FROM marks.delivered WHERE NOT EXISTS (SELECT 1
      WHERE r.mandate_id = delivered.mandate_id AND r.claim = delivered.claim)";
 
 /// What a replay database file is.
-const KIND: FileKind = FileKind {
+pub(crate) const KIND: FileKind = FileKind {
     name: "replay database",
     application_id: SqliteStore::APPLICATION_ID,
     schema_version: SqliteStore::SCHEMA_VERSION,

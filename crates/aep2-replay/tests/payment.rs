@@ -1,4 +1,5 @@
-//! The payment state (spec `aep2.md#payee-payment-state`) on every store: the state machine,
+//! The payment state (spec `aep2.md#payee-payment-state`) on every store (memory, SQLite, and
+//! Postgres when `AEP2_TEST_POSTGRES` names a server): the state machine,
 //! claims and leases, resumption only for the same request, final states, and the upgrade of a
 //! version-2 replay database.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -9,16 +10,20 @@ use aep2::Reason;
 use aep2_replay::{
     Begun, MemoryStore, PaymentState, PaymentStore, Presentation, ReplayStore, SqliteOptions, SqliteStore,
 };
-use common::{NOW, TempDir, key};
+use common::{NOW, TempDir, key, postgres_store};
 
 fn stores(dir: &TempDir) -> Vec<(&'static str, Box<dyn PaymentStore>)> {
-    vec![
+    let mut all: Vec<(&'static str, Box<dyn PaymentStore>)> = vec![
         ("memory", Box::new(MemoryStore::new(1000))),
         (
             "sqlite-file",
             Box::new(SqliteStore::open_with(dir.path().join("p.sqlite"), &SqliteOptions::default()).unwrap()),
         ),
-    ]
+    ];
+    if let Some(pg) = postgres_store("payment", 0) {
+        all.push(("postgres", Box::new(pg)));
+    }
+    all
 }
 
 fn presentation(request: u8, token: u8) -> Presentation {
