@@ -150,6 +150,8 @@ enum Store {
     Dir(PathBuf),
     /// `--memory-store`.
     Memory,
+    /// `--replay-db postgres://…`.
+    Postgres(String),
 }
 
 /// Starts `aep2 serve payee` in front of `sp`, logging to `log`.
@@ -185,6 +187,7 @@ fn start_payee(sp: &Sp, store: &Store, extra: &[&str], log: &Path) -> Proc {
         Store::File(p) => args.extend(["--replay-db".to_owned(), p.display().to_string()]),
         Store::Dir(p) => args.extend(["--data-dir".to_owned(), p.display().to_string()]),
         Store::Memory => args.push("--memory-store".to_owned()),
+        Store::Postgres(url) => args.extend(["--replay-db".to_owned(), url.clone()]),
     }
     args.extend(extra.iter().map(|s| (*s).to_owned()));
     Proc::spawn(&args, log)
@@ -904,6 +907,60 @@ fn same_mandate_at_two_payees() {
         "answers other than 200 served, 402 mandate_replayed, 503 payment_in_progress"
     );
     drop((a, b, c, d, e));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Two payee processes given one Postgres store (`--replay-db postgres://…`, when
+/// `AEP2_TEST_POSTGRES` names a server): one mandate raced at both is served and charged once, and
+/// presented again afterwards it is refused at both, also after both restart.
+#[test]
+fn same_mandate_at_two_payees_sharing_postgres() {
+    let Some(aep2_replay::db::Location::Postgres(url)) = aep2_replay::db::testing::postgres("two_payees") else {
+        return;
+    };
+    let dir = temp_dir("two-pg");
+    let sp = Sp::start(&dir, "two-pg-payer");
+    let payer = payer(&sp);
+    let store = Store::Postgres(url);
+    let a = start_payee(&sp, &store, &[], &dir.join("a.log"));
+    let b = start_payee(&sp, &store, &[], &dir.join("b.log"));
+    let m = bound(&payer, "GET", "/paid/intent", b"", now() + LIFETIME);
+    let out = race(&[&a.addr, &b.addr], &m, 16);
+    let served = out.iter().filter(|o| o.2).count();
+    let outcomes = tally(&out);
+    let again: Vec<(u16, String)> = [&a.addr, &b.addr]
+        .iter()
+        .map(|addr| get_intent_settled(addr, &m, 5).outcome())
+        .collect();
+    let charged = sp.charged([&m.id]);
+    eprintln!(
+        "same_mandate(postgres): attempts 16 served {served} charged {charged} outcomes {outcomes:?} again {again:?}"
+    );
+    for o in &out {
+        assert!(
+            matches!(
+                (o.1.0, o.1.1.as_str()),
+                (200, "served") | (402, "mandate_replayed") | (503, "payment_in_progress")
+            ),
+            "{o:?}"
+        );
+    }
+    assert_eq!(served, 1, "exactly one serve");
+    assert_eq!(charged, 1);
+    for o in &again {
+        assert_eq!(*o, (402, "mandate_replayed".into()));
+    }
+    // The state is in the database, not in the processes.
+    a.terminate();
+    b.terminate();
+    let c = start_payee(&sp, &store, &[], &dir.join("c.log"));
+    assert_eq!(
+        get_intent(&c.addr, &m).unwrap().outcome(),
+        (402, "mandate_replayed".into())
+    );
+    assert_eq!(sp.charged([&m.id]), 1);
+    assert_eq!(sp.reserved(), PRICE);
+    drop(c);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
