@@ -593,7 +593,13 @@ impl PaymentStore for SqliteStore {
     }
 
     fn release(&self, claim: &Claim, now: u64) -> Result<bool, Error> {
-        SqliteStore::transition(&self.conn(), RELEASE, claim, &[&to_sql_int(now)])
+        let conn = self.conn();
+        // A marked delivery ended the claim (the record is final) though the store's row still
+        // names it until the marks are settled: releasing it would make the serve owed again.
+        if self.is_marked(&conn, &claim.mandate_id, &claim.token)? {
+            return Ok(false);
+        }
+        SqliteStore::transition(&conn, RELEASE, claim, &[&to_sql_int(now)])
     }
 
     fn unfinished(&self) -> Result<usize, Error> {

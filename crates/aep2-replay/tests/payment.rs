@@ -311,3 +311,29 @@ fn a_taken_over_serve_given_up_undelivered_is_owed_again() {
         assert_eq!(code(after), Some(Reason::MandateReplayed), "{name}");
     }
 }
+
+#[test]
+fn a_delivered_serve_is_final_for_its_own_claim_too() {
+    let dir = TempDir::new("delivered-final");
+    for (name, s) in stores(&dir) {
+        let k = key(13, 1, NOW + 600);
+        let Begun::Fresh(a) = s.begin(&k, &presentation(5, 1), NOW).unwrap() else {
+            panic!("{name}")
+        };
+        assert!(s.served(&a, "{}", NOW + 10, NOW).unwrap(), "{name}");
+        assert!(s.delivered(&a, NOW).unwrap(), "{name}");
+        // The claim ended with the delivery: nothing it names changes the record any more.
+        assert!(!s.release(&a, NOW).unwrap(), "{name}: release after delivery");
+        assert!(!s.receipted(&a, "{}", NOW).unwrap(), "{name}");
+        assert!(!s.failed(&a, "insufficient_funds", NOW).unwrap(), "{name}");
+        assert!(!s.served(&a, "{}", NOW + 10, NOW).unwrap(), "{name}");
+        let r = s.lookup(&k.mandate_id).unwrap().unwrap();
+        assert_eq!((r.state, r.claimed_until), (PaymentState::Served, 0), "{name}");
+        assert_eq!(s.unfinished().unwrap(), 0, "{name}");
+        assert_eq!(
+            code(s.begin(&k, &presentation(5, 2), NOW + 100)),
+            Some(Reason::MandateReplayed),
+            "{name}"
+        );
+    }
+}

@@ -335,7 +335,7 @@ fn purges_racing_presentations_with_clocks_apart_never_accept_a_mandate_twice() 
                             let deadline = NOW + u64::from(k);
                             for (n, variant) in [(k, 0), (k, 1), (SPAN + k, (r % 2) as u8)] {
                                 let rk = key(n, variant, deadline);
-                                let outcome = if (k + round) % 2 == 0 {
+                                let outcome = if (k + round).is_multiple_of(2) {
                                     store.check_and_insert(&rk, NOW)
                                 } else {
                                     let p = Presentation {
