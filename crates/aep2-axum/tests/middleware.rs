@@ -1064,6 +1064,7 @@ async fn on_postgres_a_paid_request_is_served_once_across_two_instances_and_a_re
     use aep2_axum::payee::ReplayConfig;
     use aep2_replay::{PaymentStore, ReplayStore};
     let Some(aep2_replay::db::Location::Postgres(url)) = aep2_replay::db::testing::postgres("payee") else {
+        eprintln!("not run: {} is not set", aep2_replay::db::testing::ENV);
         return;
     };
     let origin = "http://api.example";

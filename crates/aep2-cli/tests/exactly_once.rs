@@ -916,6 +916,7 @@ fn same_mandate_at_two_payees() {
 #[test]
 fn same_mandate_at_two_payees_sharing_postgres() {
     let Some(aep2_replay::db::Location::Postgres(url)) = aep2_replay::db::testing::postgres("two_payees") else {
+        eprintln!("not run: {} is not set", aep2_replay::db::testing::ENV);
         return;
     };
     let dir = temp_dir("two-pg");
