@@ -510,23 +510,12 @@ fn postgres_row_lock_held_past_the_timeout_fails_closed_and_records_nothing() {
     };
     let store = PostgresStore::open_with(&url, &options).unwrap();
     let k = key(1, 0, NOW + 60);
-    let (base, schema) = url.split_once("?schema=").unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let (client, connection) = rt
-        .block_on(tokio_postgres::connect(base, tokio_postgres::NoTls))
-        .unwrap();
-    let driver = std::thread::spawn(move || {
-        let _ = rt.block_on(connection);
-    });
-    let run = |sql: &str| futures_executor::block_on(client.batch_execute(sql)).unwrap();
-    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
-    run(&format!(
-        "BEGIN; INSERT INTO {schema}.replay (mandate_id, nonce_key, deadline) VALUES ('\\x{}', '\\x{}', 1)",
-        hex(&k.mandate_id),
-        hex(&k.nonce_key)
+    let raw = Raw::connect(&url);
+    raw.run(&format!(
+        "BEGIN; INSERT INTO {}.replay (mandate_id, nonce_key, deadline) VALUES ('{}', '{}', 1)",
+        raw.schema,
+        bytea(&k.mandate_id),
+        bytea(&k.nonce_key)
     ));
     let started = Instant::now();
     let err = store.check_and_insert(&k, NOW).unwrap_err();
@@ -541,10 +530,107 @@ fn postgres_row_lock_held_past_the_timeout_fails_closed_and_records_nothing() {
         "{:?}",
         started.elapsed()
     );
-    run("ROLLBACK");
+    raw.run("ROLLBACK");
     // The lock is gone and the failed call recorded nothing: the mandate is accepted once.
     store.check_and_insert(&k, NOW).unwrap();
     assert_eq!(reason(store.check_and_insert(&k, NOW)), Some(Reason::MandateReplayed));
-    drop(client);
-    driver.join().unwrap();
+}
+
+/// A plain connection to the test server, as another process would hold one, with the store's
+/// schema name.
+struct Raw {
+    client: Option<tokio_postgres::Client>,
+    driver: Option<std::thread::JoinHandle<()>>,
+    schema: String,
+}
+
+impl Raw {
+    fn connect(url: &str) -> Raw {
+        let (base, schema) = url.split_once("?schema=").unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let (client, connection) = rt
+            .block_on(tokio_postgres::connect(base, tokio_postgres::NoTls))
+            .unwrap();
+        let driver = std::thread::spawn(move || {
+            let _ = rt.block_on(connection);
+        });
+        Raw {
+            client: Some(client),
+            driver: Some(driver),
+            schema: schema.to_owned(),
+        }
+    }
+
+    fn run(&self, sql: &str) {
+        futures_executor::block_on(self.client.as_ref().unwrap().batch_execute(sql)).unwrap();
+    }
+}
+
+impl Drop for Raw {
+    fn drop(&mut self) {
+        // Closing the client ends the connection task, and with it the driver thread.
+        drop(self.client.take());
+        if let Some(d) = self.driver.take() {
+            let _ = d.join();
+        }
+    }
+}
+
+/// A `bytea` literal.
+fn bytea(b: &[u8]) -> String {
+    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!("\\x{hex}")
+}
+
+/// The interleaving the Postgres store is built for: a purge (of another payee, whose clock is
+/// ahead) has deleted a mandate's entry and raised the horizon but not committed yet, when the
+/// mandate is presented again. The insert waits for the purge at the unique key; once the purge
+/// commits, the insert goes through, and the horizon read after it refuses the mandate. Read
+/// before the insert, the horizon would still be the old one and the mandate accepted twice.
+#[test]
+fn postgres_an_insert_that_waited_for_a_purge_is_refused_by_its_horizon() {
+    use aep2_replay::PaymentStore;
+    let Some(url) = postgres_url("purge_wait") else { return };
+    let store = std::sync::Arc::new(open_postgres(&url, 0));
+    let k = key(1, 0, NOW + 10);
+    let j = key(2, 0, NOW + 10);
+    store.check_and_insert(&k, NOW).unwrap();
+    store.check_and_insert(&j, NOW).unwrap();
+    let raw = Raw::connect(&url);
+    raw.run(&format!(
+        "BEGIN; UPDATE {s}.meta SET value = GREATEST(value, {h}) WHERE name = 'purged_below'; \
+         DELETE FROM {s}.replay WHERE deadline < {h}",
+        s = raw.schema,
+        h = NOW + 20
+    ));
+    // Presented again, by a payee whose clock says the mandates are still valid: one by the plain
+    // replay check, the other by the payment path.
+    let again = {
+        let store = std::sync::Arc::clone(&store);
+        std::thread::spawn(move || store.check_and_insert(&k, NOW))
+    };
+    let begun = {
+        let store = std::sync::Arc::clone(&store);
+        std::thread::spawn(move || {
+            let p = aep2_replay::Presentation {
+                request: [1; 32],
+                submission_id: [2; 16],
+                token: [3; 16],
+                lease: 10,
+            };
+            store.begin(&j, &p, NOW).map(|_| ())
+        })
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        !again.is_finished() && !begun.is_finished(),
+        "both wait for the purge at the unique key"
+    );
+    raw.run("COMMIT");
+    assert_eq!(reason(again.join().unwrap()), Some(Reason::Expired));
+    assert_eq!(reason(begun.join().unwrap()), Some(Reason::Expired));
+    assert!(store.is_empty().unwrap(), "nothing recorded");
 }
