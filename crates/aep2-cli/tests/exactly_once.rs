@@ -536,9 +536,31 @@ fn wrong_method_is_refused_before_charging() {
 
 #[test]
 fn sp_stall_then_retry_at_second_instance_and_after_restart() {
-    let dir = temp_dir("stall");
+    sp_stall_then_retry("stall", |dir| Store::File(dir.join("payee.db")));
+}
+
+/// The same with the instances sharing a Postgres store (when `AEP2_TEST_POSTGRES` is set).
+#[test]
+fn sp_stall_then_retry_at_second_instance_and_after_restart_on_postgres() {
+    let Some(url) = postgres("stall") else { return };
+    sp_stall_then_retry("stall-pg", |_| Store::Postgres(url));
+}
+
+/// A fresh Postgres schema's URL, or `None` (said on stderr) when the test server is not set.
+fn postgres(tag: &str) -> Option<String> {
+    match aep2_replay::db::testing::postgres(tag) {
+        Some(aep2_replay::db::Location::Postgres(url)) => Some(url),
+        _ => {
+            eprintln!("not run: {} is not set", aep2_replay::db::testing::ENV);
+            None
+        }
+    }
+}
+
+fn sp_stall_then_retry(name: &str, store: impl FnOnce(&Path) -> Store) {
+    let dir = temp_dir(name);
     let sp = Sp::start(&dir, "stall-payer");
-    let db = Store::File(dir.join("payee.db"));
+    let db = store(&dir);
     let a = start_payee(&sp, &db, &[], &dir.join("a.log"));
     let b = start_payee(&sp, &db, &[], &dir.join("b.log"));
     let payer = payer(&sp);
@@ -605,7 +627,7 @@ fn sp_stall_then_retry_at_second_instance_and_after_restart() {
     let double = served.values().filter(|n| **n > 1).count();
     let unserved_end = unserved(&a.addr);
     eprintln!(
-        "sp_stall: attempts 10 stalled_503 {} (in {stall_secs:.1} s) charged_by_stalled_sp {charged_by_stall} retried_at_B 5 retried_at_restarted_A 5 served {served_total} double_served {double} charged {charged} reserved {reserved} replayed_on_second_retry {replayed} unserved_at_end {unserved_end}",
+        "sp_stall({name}): attempts 10 stalled_503 {} (in {stall_secs:.1} s) charged_by_stalled_sp {charged_by_stall} retried_at_B 5 retried_at_restarted_A 5 served {served_total} double_served {double} charged {charged} reserved {reserved} replayed_on_second_retry {replayed} unserved_at_end {unserved_end}",
         stalled.len()
     );
     assert_eq!(served.len(), 10, "each mandate served");
@@ -621,12 +643,24 @@ fn sp_stall_then_retry_at_second_instance_and_after_restart() {
 
 #[test]
 fn payee_sigkill_mid_burst_then_retries() {
+    payee_sigkill_mid_burst("burst", |dir| Store::File(dir.join("payee.db")));
+}
+
+/// The same with the payee's store in Postgres (when `AEP2_TEST_POSTGRES` is set): the killed
+/// process's connections go, its open transactions roll back, and what it committed stays.
+#[test]
+fn payee_sigkill_mid_burst_then_retries_on_postgres() {
+    let Some(url) = postgres("burst") else { return };
+    payee_sigkill_mid_burst("burst-pg", |_| Store::Postgres(url));
+}
+
+fn payee_sigkill_mid_burst(name: &str, store: impl FnOnce(&Path) -> Store) {
     const N: usize = 300;
     const THREADS: usize = 8;
     const LEASE: u64 = 2;
-    let dir = temp_dir("burst");
+    let dir = temp_dir(name);
     let sp = Sp::start(&dir, "burst-payer");
-    let db = Store::File(dir.join("payee.db"));
+    let db = store(&dir);
     let lease = LEASE.to_string();
     let extra = ["--claim-lease", lease.as_str()];
     let p = start_payee(&sp, &db, &extra, &dir.join("payee.log"));
@@ -691,13 +725,16 @@ fn payee_sigkill_mid_burst_then_retries() {
     // (spec aep2.md#payee-payment-state, "What remains", second window): the client has its 200,
     // the store still holds the claim. A replay of one of these after the lease is served again.
     let caught: Vec<usize> = {
-        let Store::File(path) = &db else { unreachable!() };
-        let store = aep2_replay::SqliteStore::open(path).unwrap();
+        let store: Box<dyn aep2_replay::PaymentStore> = match &db {
+            Store::File(path) => Box::new(aep2_replay::SqliteStore::open(path).unwrap()),
+            Store::Postgres(url) => Box::new(aep2_replay::PostgresStore::open(url).unwrap()),
+            _ => unreachable!("a durable store"),
+        };
         (0..N)
             .filter(|&i| served.lock().unwrap()[i] == 1)
             .filter(|&i| {
                 let id = aep2::codec::hex_decode_0x(&mandates[i].id).unwrap();
-                let record = aep2_replay::PaymentStore::lookup(&store, &id.try_into().unwrap()).unwrap();
+                let record = store.lookup(&id.try_into().unwrap()).unwrap();
                 record.is_some_and(|r| r.state == aep2_replay::PaymentState::Served && r.claimed_until > 0)
             })
             .collect()
@@ -757,7 +794,7 @@ fn payee_sigkill_mid_burst_then_retries() {
     let reserved = sp.reserved();
     let unserved_end = unserved(&p.addr);
     eprintln!(
-        "sigkill_burst: attempts {N} threads {THREADS} served_before_kill {killed_after} served_in_burst {served_in_burst} transport_failures {transport_failures} (burst {burst_secs:.1} s) charged_at_kill {charged_at_kill} caught_mid_delivery {} unserved_after_restart {unserved_after_restart} retried {retried} retry_outcomes {retry_outcomes:?} charged {charged} served {served_total} double_served {double} charged_not_served {} served_not_charged {} reserved {reserved} unserved_at_end {unserved_end}",
+        "sigkill_burst({name}): attempts {N} threads {THREADS} served_before_kill {killed_after} served_in_burst {served_in_burst} transport_failures {transport_failures} (burst {burst_secs:.1} s) charged_at_kill {charged_at_kill} caught_mid_delivery {} unserved_after_restart {unserved_after_restart} retried {retried} retry_outcomes {retry_outcomes:?} charged {charged} served {served_total} double_served {double} charged_not_served {} served_not_charged {} reserved {reserved} unserved_at_end {unserved_end}",
         caught.len(),
         charged_unserved.len(),
         served_uncharged.len()
@@ -915,10 +952,7 @@ fn same_mandate_at_two_payees() {
 /// presented again afterwards it is refused at both, also after both restart.
 #[test]
 fn same_mandate_at_two_payees_sharing_postgres() {
-    let Some(aep2_replay::db::Location::Postgres(url)) = aep2_replay::db::testing::postgres("two_payees") else {
-        eprintln!("not run: {} is not set", aep2_replay::db::testing::ENV);
-        return;
-    };
+    let Some(url) = postgres("two_payees") else { return };
     let dir = temp_dir("two-pg");
     let sp = Sp::start(&dir, "two-pg-payer");
     let payer = payer(&sp);
