@@ -25,7 +25,8 @@
 
 use crate::db::{Db, DbOptions, Kind, Location, Row, Tx, unavailable};
 use crate::payment::{self, Begun, Claim, PaymentRecord, PaymentState, PaymentStore, Presentation, UNFINISHED_GRACE};
-use crate::{ReplayKey, ReplayStore, check_not_expired, check_not_forgotten, cutoff, params};
+use crate::sqlite_file::FileKind;
+use crate::{ReplayKey, ReplayStore, SqliteStore, check_not_expired, check_not_forgotten, cutoff, params};
 use aep2::{Error, Reason};
 
 /// The tables (in the store's namespace, `aep2_payee` unless the URL names another): the same
@@ -54,10 +55,17 @@ CREATE TABLE meta (
 INSERT INTO meta (name, value) VALUES ('purged_below', 0);
 ";
 
-/// What a payee store is: the SQLite replay database's marks (so a schema can never be taken
-/// for another AEP2 store), its own namespace and tables.
+/// What a payee store is: the replay database's name and `application_id` (so a schema can never
+/// be taken for another AEP2 store), the Postgres tables' own version, namespace and tables. The
+/// SQLite schema is not given: [`PostgresStore::open_with`] opens Postgres locations only.
 const KIND: Kind = Kind {
-    sqlite: crate::sqlite::KIND,
+    sqlite: FileKind {
+        name: "replay database",
+        application_id: SqliteStore::APPLICATION_ID,
+        schema_version: PostgresStore::SCHEMA_VERSION,
+        schema: "",
+        migrations: &[],
+    },
     pg_namespace: PostgresStore::NAMESPACE,
     pg_schema: SCHEMA,
     pg_migrations: &[],
@@ -132,6 +140,10 @@ pub struct PostgresStore {
 impl PostgresStore {
     /// The Postgres schema the tables live in unless the URL names another.
     pub const NAMESPACE: &'static str = "aep2_payee";
+
+    /// The version of the tables this build creates and reads (recorded in the schema's
+    /// `aep2_store` mark; the Postgres tables are versioned on their own, apart from SQLite's).
+    pub const SCHEMA_VERSION: i32 = 1;
 
     /// Opens (creating the schema and tables if needed) the store at a `postgres://` URL with
     /// default options.

@@ -92,7 +92,7 @@ const DROP_MARKS: &str = "DELETE FROM marks.delivered WHERE NOT EXISTS (SELECT 1
      WHERE r.mandate_id = delivered.mandate_id AND r.claim = delivered.claim)";
 
 /// What a replay database file is.
-pub(crate) const KIND: FileKind = FileKind {
+const KIND: FileKind = FileKind {
     name: "replay database",
     application_id: SqliteStore::APPLICATION_ID,
     schema_version: SqliteStore::SCHEMA_VERSION,
@@ -172,7 +172,8 @@ impl Default for SqliteOptions {
 ///
 /// **Scope.** All processes must be on one host with a local filesystem: WAL coordinates
 /// through a shared-memory file next to the database (`<file>-shm`), which network
-/// filesystems do not support. The database must be used only through this type (its
+/// filesystems do not support (for instances on several hosts, use
+/// [`PostgresStore`](crate::PostgresStore)). The database must be used only through this type (its
 /// `application_id` and `user_version` are checked on open). Call
 /// [`purge`](ReplayStore::purge) periodically (e.g. every minute) to bound the file's size.
 #[derive(Debug)]

@@ -492,6 +492,16 @@ fn postgres_refuses_schemas_of_other_stores_urls_that_are_not_postgres_and_absen
     let err = PostgresStore::open(&url).unwrap_err();
     assert_eq!(err.code(), "replay_store_unavailable");
     assert!(err.detail().contains("not an AEP2 replay database"), "{err}");
+    // A replay store of a later version than this build reads.
+    let Some(url) = postgres_url("future") else { return };
+    drop(PostgresStore::open(&url).unwrap());
+    Raw::connect(&url).run(&format!(
+        "UPDATE {}.aep2_store SET version = 99",
+        url.split_once("?schema=").unwrap().1
+    ));
+    let err = PostgresStore::open(&url).unwrap_err();
+    assert_eq!(err.code(), "replay_store_unavailable");
+    assert!(err.detail().contains("schema version 99"), "{err}");
 }
 
 /// Another payee holds the row of a mandate (its insert is not committed yet): a presentation of
