@@ -1,27 +1,7 @@
 //! The Postgres store: the payee's replay records and payment state in a database shared by a
 //! fleet of payee processes on any number of hosts.
 //!
-//! Every statement runs through the store layer ([`crate::db`]) at `READ COMMITTED` with
-//! `synchronous_commit = on`. The payee's hot path takes no store-wide lock: what makes it safe
-//! is the two unique keys and row locks, so payees sharing one database only ever wait for each
-//! other over the same mandate (or nonce key), never over different ones.
-//!
-//! | operation | transaction | why it is safe |
-//! |---|---|---|
-//! | [`check_and_insert`](ReplayStore::check_and_insert), the insert of [`begin`](PaymentStore::begin) | [`Db::write_keyed`] | `INSERT … ON CONFLICT DO NOTHING`: the primary key (mandate id) and `UNIQUE (nonce_key)` admit one row per key; a concurrent inserter of the same key is waited for. The purge horizon is read *after* the insert, in a statement of its own (see below). |
-//! | a taken-over record in [`begin`](PaymentStore::begin) | [`Db::write_keyed`] | `SELECT … FOR UPDATE` of the one row: concurrent presentations of a mandate queue on its row lock, and each reads the version the previous one committed. |
-//! | `receipted`, `served`, `delivered`, `failed`, `release` | [`Db::write_keyed`] | one `UPDATE` of one row with a `WHERE mandate_id = ? AND claim = ? AND state …` guard, which `READ COMMITTED` re-evaluates on the latest version of a row it had to wait for. |
-//! | [`purge`](ReplayStore::purge) | [`Db::write`] (the store lock) | rare and bulk: the fleet's purges run one at a time instead of fighting over the same rows; nothing on the hot path takes the lock, so it delays no payment. |
-//! | `len`, `lookup`, `unfinished` | [`Db::read`] | one snapshot. |
-//!
-//! **Purge versus insert.** A purge deletes entries and raises the horizon in one transaction.
-//! For an insert of a key to succeed where a purge deleted the old entry, the unique check must
-//! have found that deletion committed (it waits for an uncommitted deleter), so the purge
-//! committed before the `INSERT` returned; the horizon read by the *next* statement, whose
-//! snapshot is taken after that, then includes the purge's raise and refuses the key with
-//! `expired`. (Reading the horizon in the `INSERT` itself, or before it, would not do: that
-//! snapshot may predate the purge.) So no lock on the horizon row is needed on the hot path, and
-//! disagreeing clocks can make the store refuse a mandate, never accept one twice.
+//! How it is made safe without a store-wide lock on the hot path: see [`PostgresStore`].
 
 use crate::db::{Db, DbOptions, Kind, Location, Row, Tx, unavailable};
 use crate::payment::{self, Begun, Claim, PaymentRecord, PaymentState, PaymentStore, Presentation, UNFINISHED_GRACE};
@@ -124,9 +104,29 @@ pub struct PostgresStoreOptions {
 /// The same guarantees as [`SqliteStore`](crate::SqliteStore): of concurrent presentations of
 /// one mandate, through any handles, at most one is accepted (`mandate_replayed` is checked
 /// before `nonce_reused`); a call that cannot reach the server, or waits for a row lock past
-/// the busy timeout, fails with `replay_store_unavailable` and records nothing. How each
-/// operation is made atomic without a store-wide lock on the hot path is in the module source's
-/// table; in short, unique keys decide inserts and row locks decide transitions.
+/// the busy timeout, fails with `replay_store_unavailable` and records nothing.
+///
+/// Every statement runs through the store layer ([`crate::db`]) at `READ COMMITTED` with
+/// `synchronous_commit = on`. The payee's hot path takes no store-wide lock: what makes it safe
+/// is the two unique keys and row locks, so payees sharing one database only ever wait for each
+/// other over the same mandate (or nonce key), never over different ones.
+///
+/// | operation | transaction | why it is safe |
+/// |---|---|---|
+/// | [`check_and_insert`](ReplayStore::check_and_insert), the insert of [`begin`](PaymentStore::begin) | [`Db::write_keyed`] | `INSERT … ON CONFLICT DO NOTHING`: the primary key (mandate id) and `UNIQUE (nonce_key)` admit one row per key; a concurrent inserter of the same key is waited for. The purge horizon is read *after* the insert, in a statement of its own (see below). |
+/// | a taken-over record in [`begin`](PaymentStore::begin) | [`Db::write_keyed`] | `SELECT … FOR UPDATE` of the one row: concurrent presentations of a mandate queue on its row lock, and each reads the version the previous one committed. |
+/// | `receipted`, `served`, `delivered`, `failed`, `release` | [`Db::write_keyed`] | one `UPDATE` of one row with a `WHERE mandate_id = ? AND claim = ? AND state …` guard, which `READ COMMITTED` re-evaluates on the latest version of a row it had to wait for. |
+/// | [`purge`](ReplayStore::purge) | [`Db::write`] (the store lock) | rare and bulk: the fleet's purges run one at a time instead of fighting over the same rows; nothing on the hot path takes the lock, so it delays no payment. |
+/// | `len`, `lookup`, `unfinished` | [`Db::read`] | one snapshot. |
+///
+/// **Purge versus insert.** A purge deletes entries and raises the horizon in one transaction.
+/// For an insert of a key to succeed where a purge deleted the old entry, the unique check must
+/// have found that deletion committed (it waits for an uncommitted deleter), so the purge
+/// committed before the `INSERT` returned; the horizon read by the *next* statement, whose
+/// snapshot is taken after that, then includes the purge's raise and refuses the key with
+/// `expired`. (Reading the horizon in the `INSERT` itself, or before it, would not do: that
+/// snapshot may predate the purge.) So no lock on the horizon row is needed on the hot path, and
+/// disagreeing clocks can make the store refuse a mandate, never accept one twice.
 ///
 /// The tables live in the Postgres schema [`PostgresStore::NAMESPACE`] (created on first open),
 /// or the one named by a `schema=NAME` parameter of the URL; the schema must hold only this
