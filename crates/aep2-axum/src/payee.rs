@@ -26,7 +26,8 @@ use aep2::json::{self, Object, Value};
 use aep2::{AccountId, Domain, Error, PayeePolicy, Reason, SpId, U256, Verifier};
 use aep2_a2a::{Aep2Extension, AgentCard, Message, Mode, Skill};
 use aep2_mcp::paid::{PaidTools, Price};
-use aep2_replay::{MemoryStore, PaymentStore, SqliteOptions, SqliteStore};
+use aep2_replay::db::Location;
+use aep2_replay::{MemoryStore, PaymentStore, PostgresStore, PostgresStoreOptions, SqliteOptions, SqliteStore};
 use aep2_sp::{HttpLimits, SpClient};
 use aep2_x402::MvpBody;
 use axum::Router;
@@ -61,13 +62,40 @@ const PURGE_EVERY: Duration = Duration::from_secs(60);
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// Where the payee records accepted mandates.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum ReplayConfig {
-    /// A durable SQLite file (the default for a real payee; shared by all its instances).
+    /// A durable SQLite file (the default for a real payee; shared by all its instances on one
+    /// host).
     Sqlite(PathBuf),
+    /// A durable Postgres database at this `postgres://` (or `postgresql://`) URL, shared by
+    /// instances on any number of hosts (tables in the schema `aep2_payee`, or the URL's
+    /// `schema=NAME`).
+    Postgres(String),
     /// A bounded in-process store of this many mandates (one instance only, lost on restart: a
     /// restarted payee relies on the SP's submission-id check alone not to serve twice).
     Memory(usize),
+}
+
+impl ReplayConfig {
+    /// Where the store is, fit for logs: a URL's password is replaced by `***`.
+    pub fn display(&self) -> String {
+        match self {
+            ReplayConfig::Sqlite(path) => path.display().to_string(),
+            ReplayConfig::Postgres(url) => Location::Postgres(url.clone()).display(),
+            ReplayConfig::Memory(n) => format!("memory ({n} mandates)"),
+        }
+    }
+}
+
+/// Written by hand so that a configuration printed with `{:?}` never shows a URL's password.
+impl std::fmt::Debug for ReplayConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReplayConfig::Sqlite(path) => f.debug_tuple("Sqlite").field(path).finish(),
+            ReplayConfig::Postgres(_) => f.debug_tuple("Postgres").field(&self.display()).finish(),
+            ReplayConfig::Memory(n) => f.debug_tuple("Memory").field(n).finish(),
+        }
+    }
 }
 
 /// The payee service's configuration.
@@ -178,6 +206,13 @@ pub fn checkout_for(config: &PayeeConfig) -> Result<Checkout, String> {
                 ..SqliteOptions::default()
             };
             Arc::new(SqliteStore::open_with(path, &options).map_err(|e| format!("{}: {e}", path.display()))?)
+        }
+        ReplayConfig::Postgres(url) => {
+            let options = PostgresStoreOptions {
+                retention: config.clock_skew,
+                ..PostgresStoreOptions::default()
+            };
+            Arc::new(PostgresStore::open_with(url, &options).map_err(|e| format!("{}: {e}", config.replay.display()))?)
         }
         ReplayConfig::Memory(n) => Arc::new(MemoryStore::new(*n).with_retention(config.clock_skew)),
     };
@@ -473,6 +508,8 @@ impl BoundPayee {
     /// 1 s for the delivery marks of the last responses.
     pub async fn serve(self, shutdown: impl Future<Output = ()>) -> Result<(), String> {
         // Keeps the store bounded: records past their retention go (spec aep2.md#replay rule 3).
+        // Every instance purges; instances sharing a store take turns (SQLite's write lock,
+        // Postgres's store lock), and a purge failure only delays the next one.
         let store = self.checkout.store().clone();
         let purger = tokio::spawn(async move {
             let mut every = tokio::time::interval(PURGE_EVERY);

@@ -1055,3 +1055,103 @@ async fn a_lane_mandate_is_verified_charged_and_receipted_with_the_lanes_remaini
     assert_eq!(stated.id, chain[0].lane.digest(&domain()).unwrap().id);
     assert_eq!(stated.remaining, U256::from_u64(PRICE * 9));
 }
+
+/// The payee on Postgres (`AEP2_TEST_POSTGRES`): two instances on one schema, as two hosts
+/// behind a load balancer. One mandate presented at both at once is served once; presented
+/// again, it is refused at both; the record is in the database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgres_a_paid_request_is_served_once_across_two_instances_and_a_replay_is_refused() {
+    use aep2_axum::payee::ReplayConfig;
+    use aep2_replay::{PaymentStore, ReplayStore};
+    let Some(aep2_replay::db::Location::Postgres(url)) = aep2_replay::db::testing::postgres("payee") else {
+        eprintln!("not run: {} is not set", aep2_replay::db::testing::ENV);
+        return;
+    };
+    let origin = "http://api.example";
+    let env = env_with("postgres", |c| {
+        c.replay = ReplayConfig::Postgres(url.clone());
+        c.public_origin = Some(origin.into());
+    })
+    .await;
+    let mut config = payee_config(env.sp.as_ref().unwrap().addr, &env.dir);
+    config.replay = ReplayConfig::Postgres(url.clone());
+    config.public_origin = Some(origin.into());
+    let (second, _stop) = start_payee(&config).await;
+
+    let hash = aep2_x402::request_hash("GET", &format!("{origin}/paid/intent"), b"").unwrap();
+    let signed = env.payer.sign_for(&terms(), hash, unix_now() + 600).unwrap();
+    let header = aep2_x402::payment_signature(&terms(), &signed.to_json());
+    let bases = [env.base.clone(), second.clone()];
+    let sends = (0..8).map(|i| {
+        let (http, url, header) = (
+            env.http.clone(),
+            format!("{}/paid/intent", bases[i % 2]),
+            header.clone(),
+        );
+        tokio::spawn(async move {
+            http.send("GET", &url, &[(PAYMENT_SIGNATURE, &header)], b"")
+                .await
+                .unwrap()
+        })
+    });
+    let mut replies = Vec::new();
+    for s in sends {
+        replies.push(s.await.unwrap());
+    }
+    let served: Vec<&Reply> = replies.iter().filter(|r| r.status == 200).collect();
+    assert_eq!(
+        served.len(),
+        1,
+        "exactly one serve: {:?}",
+        replies.iter().map(|r| (r.status, r.reason())).collect::<Vec<_>>()
+    );
+    served_receipt(served[0], &signed);
+    for r in replies.iter().filter(|r| r.status != 200) {
+        assert!(
+            matches!(
+                (r.status, r.reason().as_deref()),
+                (402, Some("mandate_replayed")) | (503, Some("payment_in_progress"))
+            ),
+            "{} {:?}",
+            r.status,
+            r.reason()
+        );
+    }
+    // Once the serve is over, a replay is refused at either instance.
+    for base in &bases {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let again = loop {
+            let r = env
+                .http
+                .send(
+                    "GET",
+                    &format!("{base}/paid/intent"),
+                    &[(PAYMENT_SIGNATURE, &header)],
+                    b"",
+                )
+                .await
+                .unwrap();
+            if r.reason().as_deref() != Some("payment_in_progress") || Instant::now() > deadline {
+                break r;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        assert_rejected(&again, 402, "mandate_replayed");
+    }
+    let store = tokio::task::spawn_blocking(move || aep2_replay::PostgresStore::open(&url).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(store.len().unwrap(), 1, "one record, in Postgres");
+    assert_eq!(store.unfinished().unwrap(), 0);
+}
+
+/// A Postgres URL's password appears in no form of the payee's configuration.
+#[test]
+fn a_postgres_replay_config_never_shows_its_password() {
+    use aep2_axum::payee::ReplayConfig;
+    let c = ReplayConfig::Postgres("postgres://payee:hunter2@db.internal:5432/aep2?schema=shop".into());
+    for shown in [c.display(), format!("{c:?}")] {
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("payee:***@db.internal:5432/aep2"), "{shown}");
+    }
+}

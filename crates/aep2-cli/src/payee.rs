@@ -3,6 +3,7 @@
 
 use aep2::{AccountId, SpId, U256};
 use aep2_axum::payee::{PayeeConfig, ReplayConfig};
+use aep2_replay::db::Location;
 use clap::Args;
 use serde_json::json;
 use std::path::PathBuf;
@@ -27,8 +28,10 @@ pub(crate) struct ServePayeeArgs {
     /// The settlement processor's identity (0x address or base58 key): only its receipts are accepted.
     #[arg(long)]
     pub(crate) sp: String,
-    /// The payment database (SQLite, durable: replay records and each mandate's payment state;
-    /// share it between all instances of this payee). Default: payee.db in --data-dir.
+    /// The payment database (durable: replay records and each mandate's payment state; share
+    /// it between all instances of this payee): a SQLite file (instances on one host), or a
+    /// postgres:// URL (instances on any number of hosts; tables in the schema aep2_payee, or
+    /// the URL's schema=NAME). Default: payee.db in --data-dir.
     #[arg(long, conflicts_with = "memory_store")]
     pub(crate) replay_db: Option<PathBuf>,
     /// Directory of the default payment database (created if missing).
@@ -105,7 +108,11 @@ pub(crate) fn serve_payee(a: &ServePayeeArgs) -> Result<ExitCode, String> {
         eprintln!("warning: --memory-store: payment state is lost on restart and not shared with other instances");
         ReplayConfig::Memory(100_000)
     } else if let Some(p) = &a.replay_db {
-        ReplayConfig::Sqlite(p.clone())
+        // A path that is not UTF-8 cannot be a URL: it is a SQLite file.
+        match p.to_str().map(Location::parse) {
+            Some(Location::Postgres(url)) => ReplayConfig::Postgres(url),
+            _ => ReplayConfig::Sqlite(p.clone()),
+        }
     } else {
         std::fs::create_dir_all(&a.data_dir).map_err(|e| format!("--data-dir {}: {e}", a.data_dir.display()))?;
         ReplayConfig::Sqlite(a.data_dir.join("payee.db"))

@@ -162,7 +162,7 @@ enum Store {
     /// `--memory-store`.
     Memory,
     /// `--replay-db postgres://…`.
-    Url(String),
+    Postgres(String),
 }
 
 /// Starts `aep2 serve payee` in front of `sp`, logging to `log`.
@@ -198,7 +198,7 @@ fn start_payee(sp: &Sp, store: &Store, extra: &[&str], log: &Path) -> Proc {
         Store::File(p) => args.extend(["--replay-db".to_owned(), p.display().to_string()]),
         Store::Dir(p) => args.extend(["--data-dir".to_owned(), p.display().to_string()]),
         Store::Memory => args.push("--memory-store".to_owned()),
-        Store::Url(u) => args.extend(["--replay-db".to_owned(), u.clone()]),
+        Store::Postgres(url) => args.extend(["--replay-db".to_owned(), url.clone()]),
     }
     args.extend(extra.iter().map(|s| (*s).to_owned()));
     Proc::spawn(&args, log)
@@ -547,9 +547,31 @@ fn wrong_method_is_refused_before_charging() {
 
 #[test]
 fn sp_stall_then_retry_at_second_instance_and_after_restart() {
-    let dir = temp_dir("stall");
+    sp_stall_then_retry("stall", |dir| Store::File(dir.join("payee.db")));
+}
+
+/// The same with the instances sharing a Postgres store (when `AEP2_TEST_POSTGRES` is set).
+#[test]
+fn sp_stall_then_retry_at_second_instance_and_after_restart_on_postgres() {
+    let Some(url) = postgres("stall") else { return };
+    sp_stall_then_retry("stall-pg", |_| Store::Postgres(url));
+}
+
+/// A fresh Postgres schema's URL, or `None` (said on stderr) when the test server is not set.
+fn postgres(tag: &str) -> Option<String> {
+    match aep2_replay::db::testing::postgres(tag) {
+        Some(aep2_replay::db::Location::Postgres(url)) => Some(url),
+        _ => {
+            eprintln!("not run: {} is not set", aep2_replay::db::testing::ENV);
+            None
+        }
+    }
+}
+
+fn sp_stall_then_retry(name: &str, store: impl FnOnce(&Path) -> Store) {
+    let dir = temp_dir(name);
     let sp = Sp::start(&dir, "stall-payer");
-    let db = Store::File(dir.join("payee.db"));
+    let db = store(&dir);
     let a = start_payee(&sp, &db, &[], &dir.join("a.log"));
     let b = start_payee(&sp, &db, &[], &dir.join("b.log"));
     let payer = payer(&sp);
@@ -616,7 +638,7 @@ fn sp_stall_then_retry_at_second_instance_and_after_restart() {
     let double = served.values().filter(|n| **n > 1).count();
     let unserved_end = unserved(&a.addr);
     eprintln!(
-        "sp_stall: attempts 10 stalled_503 {} (in {stall_secs:.1} s) charged_by_stalled_sp {charged_by_stall} retried_at_B 5 retried_at_restarted_A 5 served {served_total} double_served {double} charged {charged} reserved {reserved} replayed_on_second_retry {replayed} unserved_at_end {unserved_end}",
+        "sp_stall({name}): attempts 10 stalled_503 {} (in {stall_secs:.1} s) charged_by_stalled_sp {charged_by_stall} retried_at_B 5 retried_at_restarted_A 5 served {served_total} double_served {double} charged {charged} reserved {reserved} replayed_on_second_retry {replayed} unserved_at_end {unserved_end}",
         stalled.len()
     );
     assert_eq!(served.len(), 10, "each mandate served");
@@ -632,12 +654,24 @@ fn sp_stall_then_retry_at_second_instance_and_after_restart() {
 
 #[test]
 fn payee_sigkill_mid_burst_then_retries() {
+    payee_sigkill_mid_burst("burst", |dir| Store::File(dir.join("payee.db")));
+}
+
+/// The same with the payee's store in Postgres (when `AEP2_TEST_POSTGRES` is set): the killed
+/// process's connections go, its open transactions roll back, and what it committed stays.
+#[test]
+fn payee_sigkill_mid_burst_then_retries_on_postgres() {
+    let Some(url) = postgres("burst") else { return };
+    payee_sigkill_mid_burst("burst-pg", |_| Store::Postgres(url));
+}
+
+fn payee_sigkill_mid_burst(name: &str, store: impl FnOnce(&Path) -> Store) {
     const N: usize = 300;
     const THREADS: usize = 8;
     const LEASE: u64 = 2;
-    let dir = temp_dir("burst");
+    let dir = temp_dir(name);
     let sp = Sp::start(&dir, "burst-payer");
-    let db = Store::File(dir.join("payee.db"));
+    let db = store(&dir);
     let lease = LEASE.to_string();
     let extra = ["--claim-lease", lease.as_str()];
     let p = start_payee(&sp, &db, &extra, &dir.join("payee.log"));
@@ -702,13 +736,16 @@ fn payee_sigkill_mid_burst_then_retries() {
     // (spec aep2.md#payee-payment-state, "What remains", second window): the client has its 200,
     // the store still holds the claim. A replay of one of these after the lease is served again.
     let caught: Vec<usize> = {
-        let Store::File(path) = &db else { unreachable!() };
-        let store = aep2_replay::SqliteStore::open(path).unwrap();
+        let store: Box<dyn aep2_replay::PaymentStore> = match &db {
+            Store::File(path) => Box::new(aep2_replay::SqliteStore::open(path).unwrap()),
+            Store::Postgres(url) => Box::new(aep2_replay::PostgresStore::open(url).unwrap()),
+            _ => unreachable!("a durable store"),
+        };
         (0..N)
             .filter(|&i| served.lock().unwrap()[i] == 1)
             .filter(|&i| {
                 let id = aep2::codec::hex_decode_0x(&mandates[i].id).unwrap();
-                let record = aep2_replay::PaymentStore::lookup(&store, &id.try_into().unwrap()).unwrap();
+                let record = store.lookup(&id.try_into().unwrap()).unwrap();
                 record.is_some_and(|r| r.state == aep2_replay::PaymentState::Served && r.claimed_until > 0)
             })
             .collect()
@@ -768,7 +805,7 @@ fn payee_sigkill_mid_burst_then_retries() {
     let reserved = sp.reserved();
     let unserved_end = unserved(&p.addr);
     eprintln!(
-        "sigkill_burst: attempts {N} threads {THREADS} served_before_kill {killed_after} served_in_burst {served_in_burst} transport_failures {transport_failures} (burst {burst_secs:.1} s) charged_at_kill {charged_at_kill} caught_mid_delivery {} unserved_after_restart {unserved_after_restart} retried {retried} retry_outcomes {retry_outcomes:?} charged {charged} served {served_total} double_served {double} charged_not_served {} served_not_charged {} reserved {reserved} unserved_at_end {unserved_end}",
+        "sigkill_burst({name}): attempts {N} threads {THREADS} served_before_kill {killed_after} served_in_burst {served_in_burst} transport_failures {transport_failures} (burst {burst_secs:.1} s) charged_at_kill {charged_at_kill} caught_mid_delivery {} unserved_after_restart {unserved_after_restart} retried {retried} retry_outcomes {retry_outcomes:?} charged {charged} served {served_total} double_served {double} charged_not_served {} served_not_charged {} reserved {reserved} unserved_at_end {unserved_end}",
         caught.len(),
         charged_unserved.len(),
         served_uncharged.len()
@@ -921,6 +958,58 @@ fn same_mandate_at_two_payees() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Two payee processes given one Postgres store (`--replay-db postgres://…`, when
+/// `AEP2_TEST_POSTGRES` names a server): one mandate raced at both is served and charged once, and
+/// presented again afterwards it is refused at both, also after both restart.
+#[test]
+fn same_mandate_at_two_payees_sharing_postgres() {
+    let Some(url) = postgres("two_payees") else { return };
+    let dir = temp_dir("two-pg");
+    let sp = Sp::start(&dir, "two-pg-payer");
+    let payer = payer(&sp);
+    let store = Store::Postgres(url);
+    let a = start_payee(&sp, &store, &[], &dir.join("a.log"));
+    let b = start_payee(&sp, &store, &[], &dir.join("b.log"));
+    let m = bound(&payer, "GET", "/paid/intent", b"", now() + LIFETIME);
+    let out = race(&[&a.addr, &b.addr], &m, 16);
+    let served = out.iter().filter(|o| o.2).count();
+    let outcomes = tally(&out);
+    let again: Vec<(u16, String)> = [&a.addr, &b.addr]
+        .iter()
+        .map(|addr| get_intent_settled(addr, &m, 5).outcome())
+        .collect();
+    let charged = sp.charged([&m.id]);
+    eprintln!(
+        "same_mandate(postgres): attempts 16 served {served} charged {charged} outcomes {outcomes:?} again {again:?}"
+    );
+    for o in &out {
+        assert!(
+            matches!(
+                (o.1.0, o.1.1.as_str()),
+                (200, "served") | (402, "mandate_replayed") | (503, "payment_in_progress")
+            ),
+            "{o:?}"
+        );
+    }
+    assert_eq!(served, 1, "exactly one serve");
+    assert_eq!(charged, 1);
+    for o in &again {
+        assert_eq!(*o, (402, "mandate_replayed".into()));
+    }
+    // The state is in the database, not in the processes.
+    a.terminate();
+    b.terminate();
+    let c = start_payee(&sp, &store, &[], &dir.join("c.log"));
+    assert_eq!(
+        get_intent(&c.addr, &m).unwrap().outcome(),
+        (402, "mandate_replayed".into())
+    );
+    assert_eq!(sp.charged([&m.id]), 1);
+    assert_eq!(sp.reserved(), PRICE);
+    drop(c);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn request_bound_mandate_cannot_be_spent_on_the_unbound_route() {
     let dir = temp_dir("unbound");
@@ -1062,14 +1151,6 @@ fn deadline_boundary_leaves_a_margin() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// A fresh Postgres schema's URL on the test server, `None` when none is configured.
-fn postgres(tag: &str) -> Option<String> {
-    match aep2_replay::db::testing::postgres(tag)? {
-        aep2_replay::db::Location::Postgres(url) => Some(url),
-        aep2_replay::db::Location::Sqlite(_) => None,
-    }
-}
-
 /// The fleet (spec `aep2.md#store-guarantees`): two SP processes and three payee processes on
 /// one Postgres server (the ledger in one schema, the payees' payment state in another).
 /// (a) The same mandate sent at once to all three payees is served once and charged once; (b)
@@ -1113,7 +1194,7 @@ fn postgres_fleet_two_sps_three_payees() {
         .output()
         .unwrap();
     assert!(deposit.status.success(), "{}", String::from_utf8_lossy(&deposit.stderr));
-    let store = Store::Url(payee_db);
+    let store = Store::Postgres(payee_db);
     let extra = ["--claim-lease", "2"];
     let mut payees = vec![
         start_payee(&sp1, &store, &extra, &dir.join("p0.log")),

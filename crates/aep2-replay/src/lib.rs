@@ -4,12 +4,16 @@
 //! [`ReplayStore`] records the two [`ReplayKey`]s of every accepted mandate (its mandate id and
 //! its nonce key) and refuses any later mandate that repeats either, with a stable reason code.
 //!
-//! Two implementations:
+//! Three implementations:
 //!
 //! - [`SqliteStore`], the embedded default: a SQLite file (bundled SQLite, WAL journal,
 //!   `synchronous=FULL`) that is durable and shared safely by any number of threads and
 //!   processes on one host (a local filesystem). Two payee processes pointed at the same file
 //!   never both accept the same mandate, whatever their clocks say.
+//! - [`PostgresStore`]: the same in a Postgres database (`READ COMMITTED`,
+//!   `synchronous_commit=on`), shared by a fleet of payee processes on any number of hosts. Its
+//!   hot path takes no store-wide lock: unique keys and row locks decide, so payees wait for
+//!   each other only over the same mandate.
 //! - [`MemoryStore`]: a bounded in-process store for a single process, tests and caches.
 //!
 //! ```
@@ -53,7 +57,7 @@
 //!
 //! Purging is judged by the clock of whoever purges, and processes sharing a file (or one process
 //! whose clock steps back) may disagree about the time. So every purge also raises the store's
-//! *purge horizon* (atomically with the deletions; durable in SQLite), and a key whose deadline
+//! *purge horizon* (atomically with the deletions; durable in SQLite and Postgres), and a key whose deadline
 //! lies below it is refused with [`Reason::Expired`]: the store can no longer vouch that such a
 //! mandate was never accepted. A key that would be purgeable the moment it is recorded is
 //! refused the same way. Clock disagreement can thus make a store refuse a still-valid mandate
@@ -68,11 +72,13 @@
 pub mod db;
 mod memory;
 pub mod payment;
+mod postgres;
 mod sqlite;
 pub mod sqlite_file;
 
 pub use memory::MemoryStore;
 pub use payment::{Begun, Claim, PaymentRecord, PaymentState, PaymentStore, Presentation};
+pub use postgres::{PostgresStore, PostgresStoreOptions};
 pub use sqlite::{SqliteOptions, SqliteStore};
 
 pub use aep2::ReplayKey;

@@ -21,7 +21,8 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 ///
 /// State is lost when the process exits, and two processes each with a `MemoryStore` do not
 /// see each other's entries: for payees with more than one process, or that must not accept a
-/// mandate again after a restart, use [`SqliteStore`](crate::SqliteStore).
+/// mandate again after a restart, use [`SqliteStore`](crate::SqliteStore) (processes on one host)
+/// or [`PostgresStore`](crate::PostgresStore) (any number of hosts).
 #[derive(Debug)]
 pub struct MemoryStore {
     capacity: usize,

@@ -174,7 +174,8 @@ impl Default for SqliteOptions {
 ///
 /// **Scope.** All processes must be on one host with a local filesystem: WAL coordinates
 /// through a shared-memory file next to the database (`<file>-shm`), which network
-/// filesystems do not support. The database must be used only through this type (its
+/// filesystems do not support (for instances on several hosts, use
+/// [`PostgresStore`](crate::PostgresStore)). The database must be used only through this type (its
 /// `application_id` and `user_version` are checked on open). Call
 /// [`purge`](ReplayStore::purge) periodically (e.g. every minute) to bound the file's size.
 #[derive(Debug)]
@@ -587,7 +588,15 @@ impl PaymentStore for SqliteStore {
     }
 
     fn release(&self, claim: &Claim, now: u64) -> Result<bool, Error> {
-        self.write("release", |c| SqliteStore::transition(c, RELEASE, claim, &[&to_sql_int(now)]))
+        self.write("release", |conn| {
+            // A marked delivery ended the claim (the record is final) though the store's row
+            // still names it until the marks are settled: releasing it would make the serve owed
+            // again.
+            if self.is_marked(conn, &claim.mandate_id, &claim.token)? {
+                return Ok(false);
+            }
+            SqliteStore::transition(conn, RELEASE, claim, &[&to_sql_int(now)])
+        })
     }
 
     fn unfinished(&self) -> Result<usize, Error> {

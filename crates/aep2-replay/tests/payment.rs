@@ -1,4 +1,5 @@
-//! The payment state (spec `aep2.md#payee-payment-state`) on every store: the state machine,
+//! The payment state (spec `aep2.md#payee-payment-state`) on every store (memory, SQLite, and
+//! Postgres when `AEP2_TEST_POSTGRES` names a server): the state machine,
 //! claims and leases, resumption only for the same request, final states, and the upgrade of a
 //! version-2 replay database.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -9,16 +10,20 @@ use aep2::Reason;
 use aep2_replay::{
     Begun, MemoryStore, PaymentState, PaymentStore, Presentation, ReplayStore, SqliteOptions, SqliteStore,
 };
-use common::{NOW, TempDir, key};
+use common::{NOW, TempDir, key, postgres_store};
 
 fn stores(dir: &TempDir) -> Vec<(&'static str, Box<dyn PaymentStore>)> {
-    vec![
+    let mut all: Vec<(&'static str, Box<dyn PaymentStore>)> = vec![
         ("memory", Box::new(MemoryStore::new(1000))),
         (
             "sqlite-file",
             Box::new(SqliteStore::open_with(dir.path().join("p.sqlite"), &SqliteOptions::default()).unwrap()),
         ),
-    ]
+    ];
+    if let Some(pg) = postgres_store("payment", 0) {
+        all.push(("postgres", Box::new(pg)));
+    }
+    all
 }
 
 fn presentation(request: u8, token: u8) -> Presentation {
@@ -304,5 +309,31 @@ fn a_taken_over_serve_given_up_undelivered_is_owed_again() {
         assert!(s.delivered(&c, NOW + 12).unwrap(), "{name}");
         let after = s.begin(&k, &presentation(4, 4), NOW + 100);
         assert_eq!(code(after), Some(Reason::MandateReplayed), "{name}");
+    }
+}
+
+#[test]
+fn a_delivered_serve_is_final_for_its_own_claim_too() {
+    let dir = TempDir::new("delivered-final");
+    for (name, s) in stores(&dir) {
+        let k = key(13, 1, NOW + 600);
+        let Begun::Fresh(a) = s.begin(&k, &presentation(5, 1), NOW).unwrap() else {
+            panic!("{name}")
+        };
+        assert!(s.served(&a, "{}", NOW + 10, NOW).unwrap(), "{name}");
+        assert!(s.delivered(&a, NOW).unwrap(), "{name}");
+        // The claim ended with the delivery: nothing it names changes the record any more.
+        assert!(!s.release(&a, NOW).unwrap(), "{name}: release after delivery");
+        assert!(!s.receipted(&a, "{}", NOW).unwrap(), "{name}");
+        assert!(!s.failed(&a, "insufficient_funds", NOW).unwrap(), "{name}");
+        assert!(!s.served(&a, "{}", NOW + 10, NOW).unwrap(), "{name}");
+        let r = s.lookup(&k.mandate_id).unwrap().unwrap();
+        assert_eq!((r.state, r.claimed_until), (PaymentState::Served, 0), "{name}");
+        assert_eq!(s.unfinished().unwrap(), 0, "{name}");
+        assert_eq!(
+            code(s.begin(&k, &presentation(5, 2), NOW + 100)),
+            Some(Reason::MandateReplayed),
+            "{name}"
+        );
     }
 }

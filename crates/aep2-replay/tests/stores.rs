@@ -1,12 +1,13 @@
-//! Behaviour of both stores: acceptance, the two rejection codes, expiry and purge, capacity,
-//! persistence, bad files, busy databases, and one end-to-end mandate.
+//! Behaviour of every store (memory, SQLite, and Postgres when `AEP2_TEST_POSTGRES` names a
+//! server): acceptance, the two rejection codes, expiry and purge, capacity, persistence, bad
+//! files and schemas, busy databases and held row locks, and one end-to-end mandate.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
 use aep2::{Reason, ReplayKey};
 use aep2_replay::{MemoryStore, ReplayStore, SqliteOptions, SqliteStore};
-use common::{NOW, TempDir, key};
+use common::{NOW, TempDir, key, open_postgres, postgres_store, postgres_url};
 use std::time::{Duration, Instant};
 
 fn reason(r: Result<(), aep2::Error>) -> Option<Reason> {
@@ -20,14 +21,18 @@ fn stores(dir: &TempDir, retention: u64) -> Vec<(&'static str, Box<dyn ReplaySto
         retention,
         ..SqliteOptions::default()
     };
-    vec![
+    let mut all: Vec<(&'static str, Box<dyn ReplayStore>)> = vec![
         ("memory", Box::new(MemoryStore::new(1000).with_retention(retention))),
         ("sqlite-file", Box::new(SqliteStore::open_with(file, &opts).unwrap())),
         (
             "sqlite-memory",
             Box::new(SqliteStore::open_in_memory_with(&opts).unwrap()),
         ),
-    ]
+    ];
+    if let Some(pg) = postgres_store("stores", retention) {
+        all.push(("postgres", Box::new(pg)));
+    }
+    all
 }
 
 #[test]
@@ -346,10 +351,13 @@ fn end_to_end_signed_mandate_is_accepted_once() {
     };
     let verifier = Verifier::new(domain.clone());
     let dir = TempDir::new("e2e");
-    let stores: [Box<dyn ReplayStore>; 2] = [
+    let mut stores: Vec<Box<dyn ReplayStore>> = vec![
         Box::new(MemoryStore::new(10)),
         Box::new(SqliteStore::open(dir.db()).unwrap()),
     ];
+    if let Some(pg) = postgres_store("e2e", 0) {
+        stores.push(Box::new(pg));
+    }
     for store in &stores {
         // The merchant path: verify (with the clock, so expired mandates never reach the
         // store), then record, then serve.
@@ -397,4 +405,242 @@ fn purge_with_a_clock_ahead_never_reopens_replay() {
     m.check_and_insert(&key(3, 0, NOW + 5000), NOW + 1000).unwrap(); // full: purges k at NOW + 1000
     assert_eq!(m.len().unwrap(), 1);
     assert_eq!(reason(m.check_and_insert(&k, NOW)), Some(Reason::Expired));
+}
+
+/// The same on Postgres: two handles on one schema are two payee processes, one of them with a
+/// clock ahead; the horizon is in the database, so it holds for every handle and after reopening.
+#[test]
+fn postgres_purge_with_a_clock_ahead_never_reopens_replay() {
+    let Some(url) = postgres_url("clock_skew") else { return };
+    let a = open_postgres(&url, 30);
+    let b = open_postgres(&url, 30);
+    let k = key(1, 0, NOW + 10);
+    b.check_and_insert(&k, NOW).unwrap();
+    assert_eq!(a.purge(NOW + 43).unwrap(), 1);
+    assert_eq!(reason(b.check_and_insert(&k, NOW + 38)), Some(Reason::Expired));
+    // Another mandate with the purged nonce key, as B's clock sees it: refused too.
+    assert_eq!(
+        reason(b.check_and_insert(&key(1, 1, NOW + 10), NOW + 38)),
+        Some(Reason::Expired)
+    );
+    drop((a, b));
+    let c = open_postgres(&url, 30);
+    assert_eq!(reason(c.check_and_insert(&k, NOW + 38)), Some(Reason::Expired));
+    c.check_and_insert(&key(2, 0, NOW + 600), NOW + 38).unwrap();
+    assert_eq!(c.len().unwrap(), 1);
+}
+
+#[test]
+fn postgres_entries_persist_across_reopen_and_handles_share_them() {
+    let Some(url) = postgres_url("reopen") else { return };
+    {
+        let store = open_postgres(&url, 0);
+        for n in 0..10 {
+            store.check_and_insert(&key(n, 0, NOW + 60), NOW).unwrap();
+        }
+    }
+    let store = open_postgres(&url, 0);
+    let other = open_postgres(&url, 0);
+    assert_eq!(store.len().unwrap(), 10);
+    for n in 0..10 {
+        assert_eq!(
+            reason(store.check_and_insert(&key(n, 0, NOW + 60), NOW)),
+            Some(Reason::MandateReplayed)
+        );
+        assert_eq!(
+            reason(other.check_and_insert(&key(n, 1, NOW + 60), NOW)),
+            Some(Reason::NonceReused)
+        );
+    }
+    other.check_and_insert(&key(10, 0, NOW + 60), NOW).unwrap();
+    assert_eq!(store.len().unwrap(), 11);
+}
+
+#[test]
+fn postgres_refuses_schemas_of_other_stores_urls_that_are_not_postgres_and_absent_servers() {
+    use aep2_replay::db::{Db, DbOptions, Kind, Location};
+    use aep2_replay::{PostgresStore, PostgresStoreOptions};
+    let err = PostgresStore::open("replay.sqlite").unwrap_err();
+    assert_eq!(err.code(), "replay_store_unavailable");
+    assert!(err.detail().contains("not a postgres:// URL"), "{err}");
+    // Nothing listens on port 1: fails closed, fast, and the password is not in the message.
+    let options = PostgresStoreOptions {
+        db: DbOptions {
+            busy_timeout: Duration::from_millis(500),
+            ..DbOptions::default()
+        },
+        ..PostgresStoreOptions::default()
+    };
+    let err = PostgresStore::open_with("postgres://aep2:hunter2@127.0.0.1:1/postgres", &options).unwrap_err();
+    assert_eq!(err.code(), "replay_store_unavailable");
+    assert!(!err.detail().contains("hunter2"), "{err}");
+    let Some(url) = postgres_url("foreign") else { return };
+    // A schema that holds another AEP2 store.
+    let other = Kind {
+        sqlite: aep2_replay::sqlite_file::FileKind {
+            name: "other store",
+            application_id: 0x6f74_6872,
+            schema_version: 1,
+            schema: "",
+            migrations: &[],
+        },
+        pg_namespace: "unused",
+        pg_schema: "CREATE TABLE orders (id BIGINT PRIMARY KEY);",
+        pg_migrations: &[],
+    };
+    drop(Db::open(&Location::parse(&url), &DbOptions::default(), &other).unwrap());
+    let err = PostgresStore::open(&url).unwrap_err();
+    assert_eq!(err.code(), "replay_store_unavailable");
+    assert!(err.detail().contains("not an AEP2 replay database"), "{err}");
+    // A replay store of a later version than this build reads.
+    let Some(url) = postgres_url("future") else { return };
+    drop(PostgresStore::open(&url).unwrap());
+    Raw::connect(&url).run(&format!(
+        "UPDATE {}.aep2_store SET version = 99",
+        url.split_once("?schema=").unwrap().1
+    ));
+    let err = PostgresStore::open(&url).unwrap_err();
+    assert_eq!(err.code(), "replay_store_unavailable");
+    assert!(err.detail().contains("schema version 99"), "{err}");
+}
+
+/// Another payee holds the row of a mandate (its insert is not committed yet): a presentation of
+/// the same mandate waits for it up to the busy timeout, then fails closed having recorded
+/// nothing; a different mandate is not delayed at all, since no store-wide lock is taken.
+#[test]
+fn postgres_row_lock_held_past_the_timeout_fails_closed_and_records_nothing() {
+    use aep2_replay::{PostgresStore, PostgresStoreOptions};
+    let Some(url) = postgres_url("busy") else { return };
+    let options = PostgresStoreOptions {
+        db: aep2_replay::db::DbOptions {
+            busy_timeout: Duration::from_millis(300),
+            ..aep2_replay::db::DbOptions::default()
+        },
+        ..PostgresStoreOptions::default()
+    };
+    let store = PostgresStore::open_with(&url, &options).unwrap();
+    let k = key(1, 0, NOW + 60);
+    let raw = Raw::connect(&url);
+    raw.run(&format!(
+        "BEGIN; INSERT INTO {}.replay (mandate_id, nonce_key, deadline) VALUES ('{}', '{}', 1)",
+        raw.schema,
+        bytea(&k.mandate_id),
+        bytea(&k.nonce_key)
+    ));
+    let started = Instant::now();
+    let err = store.check_and_insert(&k, NOW).unwrap_err();
+    let waited = started.elapsed();
+    assert_eq!(err.reason(), Reason::ReplayStoreUnavailable, "{err}");
+    assert!(waited >= Duration::from_millis(250), "waited only {waited:?}");
+    // Other mandates go through meanwhile.
+    let started = Instant::now();
+    store.check_and_insert(&key(2, 0, NOW + 60), NOW).unwrap();
+    assert!(
+        started.elapsed() < Duration::from_millis(250),
+        "{:?}",
+        started.elapsed()
+    );
+    raw.run("ROLLBACK");
+    // The lock is gone and the failed call recorded nothing: the mandate is accepted once.
+    store.check_and_insert(&k, NOW).unwrap();
+    assert_eq!(reason(store.check_and_insert(&k, NOW)), Some(Reason::MandateReplayed));
+}
+
+/// A plain connection to the test server, as another process would hold one, with the store's
+/// schema name.
+struct Raw {
+    client: Option<tokio_postgres::Client>,
+    driver: Option<std::thread::JoinHandle<()>>,
+    schema: String,
+}
+
+impl Raw {
+    fn connect(url: &str) -> Raw {
+        let (base, schema) = url.split_once("?schema=").unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let (client, connection) = rt
+            .block_on(tokio_postgres::connect(base, tokio_postgres::NoTls))
+            .unwrap();
+        let driver = std::thread::spawn(move || {
+            let _ = rt.block_on(connection);
+        });
+        Raw {
+            client: Some(client),
+            driver: Some(driver),
+            schema: schema.to_owned(),
+        }
+    }
+
+    fn run(&self, sql: &str) {
+        futures_executor::block_on(self.client.as_ref().unwrap().batch_execute(sql)).unwrap();
+    }
+}
+
+impl Drop for Raw {
+    fn drop(&mut self) {
+        // Closing the client ends the connection task, and with it the driver thread.
+        drop(self.client.take());
+        if let Some(d) = self.driver.take() {
+            let _ = d.join();
+        }
+    }
+}
+
+/// A `bytea` literal.
+fn bytea(b: &[u8]) -> String {
+    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!("\\x{hex}")
+}
+
+/// The interleaving the Postgres store is built for: a purge (of another payee, whose clock is
+/// ahead) has deleted a mandate's entry and raised the horizon but not committed yet, when the
+/// mandate is presented again. The insert waits for the purge at the unique key; once the purge
+/// commits, the insert goes through, and the horizon read after it refuses the mandate. Read
+/// before the insert, the horizon would still be the old one and the mandate accepted twice.
+#[test]
+fn postgres_an_insert_that_waited_for_a_purge_is_refused_by_its_horizon() {
+    use aep2_replay::PaymentStore;
+    let Some(url) = postgres_url("purge_wait") else { return };
+    let store = std::sync::Arc::new(open_postgres(&url, 0));
+    let k = key(1, 0, NOW + 10);
+    let j = key(2, 0, NOW + 10);
+    store.check_and_insert(&k, NOW).unwrap();
+    store.check_and_insert(&j, NOW).unwrap();
+    let raw = Raw::connect(&url);
+    raw.run(&format!(
+        "BEGIN; UPDATE {s}.meta SET value = GREATEST(value, {h}) WHERE name = 'purged_below'; \
+         DELETE FROM {s}.replay WHERE deadline < {h}",
+        s = raw.schema,
+        h = NOW + 20
+    ));
+    // Presented again, by a payee whose clock says the mandates are still valid: one by the plain
+    // replay check, the other by the payment path.
+    let again = {
+        let store = std::sync::Arc::clone(&store);
+        std::thread::spawn(move || store.check_and_insert(&k, NOW))
+    };
+    let begun = {
+        let store = std::sync::Arc::clone(&store);
+        std::thread::spawn(move || {
+            let p = aep2_replay::Presentation {
+                request: [1; 32],
+                submission_id: [2; 16],
+                token: [3; 16],
+                lease: 10,
+            };
+            store.begin(&j, &p, NOW).map(|_| ())
+        })
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        !again.is_finished() && !begun.is_finished(),
+        "both wait for the purge at the unique key"
+    );
+    raw.run("COMMIT");
+    assert_eq!(reason(again.join().unwrap()), Some(Reason::Expired));
+    assert_eq!(reason(begun.join().unwrap()), Some(Reason::Expired));
+    assert!(store.is_empty().unwrap(), "nothing recorded");
 }

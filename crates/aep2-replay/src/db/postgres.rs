@@ -57,19 +57,34 @@ impl Drop for PgDb {
     }
 }
 
-/// `url` with its password replaced by `***`.
+/// `url` with its password replaced by `***`, wherever libpq would read one: `user:pass@` in
+/// the authority or a `password=` parameter.
 pub(super) fn redact(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
     };
     let (authority, tail) = rest.split_at(rest.find(['/', '?']).unwrap_or(rest.len()));
-    match authority.rsplit_once('@') {
+    let authority = match authority.rsplit_once('@') {
         Some((user, host)) => match user.split_once(':') {
-            Some((name, _)) => format!("{scheme}://{name}:***@{host}{tail}"),
-            None => url.to_owned(),
+            Some((name, _)) => format!("{name}:***@{host}"),
+            None => authority.to_owned(),
         },
-        None => url.to_owned(),
-    }
+        None => authority.to_owned(),
+    };
+    let tail = match tail.split_once('?') {
+        Some((path, query)) => {
+            let params: Vec<String> = query
+                .split('&')
+                .map(|p| match p.split_once('=') {
+                    Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
+                    _ => p.to_owned(),
+                })
+                .collect();
+            format!("{path}?{}", params.join("&"))
+        }
+        None => tail.to_owned(),
+    };
+    format!("{scheme}://{authority}{tail}")
 }
 
 /// Splits our `schema=NAME` parameter off a URL: `(url without it, NAME)`.
@@ -466,6 +481,11 @@ mod tests {
             ("postgres://h/db".into(), Some("x".into()))
         );
         assert_eq!(take_schema("postgres://h/db"), ("postgres://h/db".into(), None));
+        assert_eq!(
+            redact("postgres://u:pw@h:5/db?password=pw&sslmode=disable"),
+            "postgres://u:***@h:5/db?password=***&sslmode=disable"
+        );
+        assert_eq!(redact("postgres://h/db"), "postgres://h/db");
         assert!(check_namespace("aep2_ledger").is_ok());
         assert!(check_namespace("Bad").is_err());
         assert!(check_namespace("a;drop").is_err());

@@ -55,3 +55,33 @@ pub fn key(n: u32, variant: u8, deadline: u64) -> ReplayKey {
         deadline,
     }
 }
+
+/// The URL of a fresh Postgres schema on the test server ([`aep2_replay::db::testing::postgres`]),
+/// or `None` when `AEP2_TEST_POSTGRES` is not set (CI fails instead).
+pub fn postgres_url(tag: &str) -> Option<String> {
+    let Some(location) = aep2_replay::db::testing::postgres(tag) else {
+        eprintln!(
+            "{tag}: Postgres not tested: {} is not set",
+            aep2_replay::db::testing::ENV
+        );
+        return None;
+    };
+    match location {
+        aep2_replay::db::Location::Postgres(url) => Some(url),
+        other => panic!("testing::postgres gave {other:?}"),
+    }
+}
+
+/// A [`aep2_replay::PostgresStore`] on `url` with `retention`.
+pub fn open_postgres(url: &str, retention: u64) -> aep2_replay::PostgresStore {
+    let options = aep2_replay::PostgresStoreOptions {
+        retention,
+        ..aep2_replay::PostgresStoreOptions::default()
+    };
+    aep2_replay::PostgresStore::open_with(url, &options).expect("open the Postgres store")
+}
+
+/// A store in a fresh Postgres schema, when the test server is configured.
+pub fn postgres_store(tag: &str, retention: u64) -> Option<aep2_replay::PostgresStore> {
+    postgres_url(tag).map(|url| open_postgres(&url, retention))
+}
