@@ -144,8 +144,12 @@ fn to_postgres(sql: &str) -> String {
 
 fn block_on<F: std::future::Future>(f: F) -> F::Output {
     // The client's futures only talk to the connection tasks (on the private runtime) through
-    // channels, so any thread can wait for them, Tokio's own included.
-    futures_executor::block_on(f)
+    // channels, so any thread can wait for them, Tokio's own included. Unconstrained: inside a
+    // Tokio task whose cooperative budget is spent, a Tokio future (the pool's `JoinHandle`)
+    // would otherwise answer "pending" and defer its wake-up until the task yields, which a
+    // thread blocked here never does: a store used from async code (the settlement worker) hung
+    // after about a hundred calls in one poll.
+    futures_executor::block_on(tokio::task::unconstrained(f))
 }
 
 impl PgDb {
