@@ -481,3 +481,37 @@ fn a_version_3_ledger_keeps_each_batch_transaction_as_its_first_attempt() {
     // Version 3 did not keep fees: an unknown fee reads as zero, which any replacement exceeds.
     assert_eq!(attempts[0].fees, (0, 0));
 }
+
+#[test]
+fn the_configured_database_is_a_file_relative_to_the_configuration_or_a_postgres_url() {
+    let base = std::path::Path::new("/etc/aep2");
+    let key = aep2::codec::hex_encode_0x(&aep2::hash::sha256(b"config-sp"));
+    let parse = |db: &str| {
+        let text = format!(
+            r#"{{"database": "{db}", "keys": {{"secp256k1": "{key}"}}, "domains": [{{"profile": "eip712", "domain": {{"chainId": 1, "verifyingContract": "0x91d861cD4d2F5d8Ffb31CB7308388CA5e6999912"}}}}]}}"#
+        );
+        aep2_sp::Config::parse(&text, base).unwrap()
+    };
+    assert_eq!(
+        parse("ledger.db").database,
+        aep2_sp::Location::Sqlite(base.join("ledger.db"))
+    );
+    assert_eq!(
+        parse("/var/lib/aep2/ledger.db").database,
+        aep2_sp::Location::Sqlite("/var/lib/aep2/ledger.db".into())
+    );
+    // A URL names a server: it is not joined to the configuration's directory.
+    for url in [
+        "postgres://sp:s3cret@db.internal:5432/aep2",
+        "postgresql://sp:s3cret@db.internal/aep2?schema=ledger_a&sslmode=disable",
+    ] {
+        let c = parse(url);
+        assert_eq!(c.database, aep2_sp::Location::Postgres(url.into()));
+        // Neither the configuration's Debug form nor the location's display shows the password.
+        let shown = format!("{c:?} {}", c.database.display());
+        assert!(
+            !shown.contains("s3cret") && shown.contains("sp:***@db.internal"),
+            "{shown}"
+        );
+    }
+}
