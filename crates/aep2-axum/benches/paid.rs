@@ -7,7 +7,9 @@
 //!    (default 2000). Every paid request carries its own mandate, signed before the clock starts.
 //! 2. SP enqueues/s through `Processor::enqueue` (verify, sign the receipt, one ledger
 //!    transaction) on the durable SQLite file (WAL, `synchronous=FULL`) against the same path on an
-//!    in-memory SQLite ledger and against verification alone.
+//!    in-memory SQLite ledger and against verification alone; with `AEP2_BENCH_POSTGRES` set
+//!    to a `postgres://` URL, also on a Postgres ledger there (in a new schema of its own,
+//!    `aep2_bench_<time>`, left behind for inspection).
 //!
 //! Prints a table with the ratios.
 
@@ -222,11 +224,28 @@ fn main() {
         let memory = timed("SP enqueue, SQLite in memory", &|e| {
             in_memory.enqueue(e.as_bytes(), now).unwrap();
         });
+        let postgres = std::env::var("AEP2_BENCH_POSTGRES").ok().map(|url| {
+            // A new schema: an earlier run's mandates would be re-submissions, not enqueues.
+            let stamp = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_micros());
+            let sep = if url.contains('?') { '&' } else { '?' };
+            let location = aep2_sp::Location::parse(&format!("{url}{sep}schema=aep2_bench_{stamp}"));
+            let pg_ledger = aep2_sp::Ledger::open(&location, &aep2_sp::LedgerOptions::default())
+                .unwrap_or_else(|e| panic!("AEP2_BENCH_POSTGRES {}: {e}", location.display()));
+            fund(&pg_ledger);
+            let on_postgres = aep2_sp::Processor::new(&sp_config, pg_ledger).unwrap();
+            timed("SP enqueue, Postgres", &|e| {
+                on_postgres.enqueue(e.as_bytes(), now).unwrap();
+            })
+        });
         let verify = timed("verification alone", &|e| {
             let v = aep2::envelope::decode_json_bytes(e.as_bytes()).unwrap();
             verifier.check_value(&v, Some(now)).into_result().unwrap();
         });
-        (vec![free, paid], vec![durable, memory, verify])
+        let mut sp_runs = vec![durable, memory, verify];
+        sp_runs.extend(postgres);
+        (vec![free, paid], sp_runs)
     });
     let _ = std::fs::remove_dir_all(&dir);
 
@@ -261,4 +280,10 @@ fn main() {
         "  durable SP enqueue / verification {:.3}",
         durable.per_sec() / verify.per_sec()
     );
+    if let Some(pg) = sp_runs.get(3) {
+        println!(
+            "  Postgres / SQLite file SP enqueues {:.3}",
+            pg.per_sec() / durable.per_sec()
+        );
+    }
 }

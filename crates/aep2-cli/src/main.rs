@@ -118,7 +118,7 @@ struct ServeSpArgs {
     /// Override the configured listen address (e.g. 127.0.0.1:0).
     #[arg(long)]
     listen: Option<String>,
-    /// Override the configured database file.
+    /// Override the configured ledger: a SQLite file or a postgres:// URL.
     #[arg(long)]
     database: Option<PathBuf>,
 }
@@ -147,7 +147,7 @@ enum SpCmd {
 
 #[derive(Args)]
 struct SpExportArgs {
-    /// The ledger database file.
+    /// The ledger: a SQLite file or a postgres:// URL.
     #[arg(long)]
     database: PathBuf,
     /// jsonl (one JSON object per line) or csv (RFC 4180, a header line first).
@@ -163,7 +163,7 @@ struct SpExportArgs {
 
 #[derive(Args)]
 struct SpReconcileArgs {
-    /// The ledger database file.
+    /// The ledger: a SQLite file or a postgres:// URL.
     #[arg(long)]
     database: PathBuf,
     /// The node (JSON-RPC over HTTP) the debit wallet runs on.
@@ -179,7 +179,7 @@ struct SpReconcileArgs {
 
 #[derive(Args)]
 struct SpDepositArgs {
-    /// The ledger database file (created if missing).
+    /// The ledger: a SQLite file (created if missing) or a postgres:// URL.
     #[arg(long)]
     database: PathBuf,
     /// The deposit's id: applying the same id again changes nothing.
@@ -200,7 +200,7 @@ struct SpDepositArgs {
 
 #[derive(Args)]
 struct SpAccountsArgs {
-    /// The ledger database file.
+    /// The ledger: a SQLite file or a postgres:// URL.
     #[arg(long)]
     database: PathBuf,
     /// The payer.
@@ -940,7 +940,7 @@ fn serve_sp(a: &ServeSpArgs) -> Outcome {
         config.listen = l.parse().map_err(|e| format!("--listen {l:?}: {e}"))?;
     }
     if let Some(d) = &a.database {
-        config.database = d.clone();
+        config.database = ledger_location(d);
     }
     aep2_sp::service::run_blocking(&config, |addr, sps, embedded| {
         // One line, flushed, so that a supervisor (or a test) can read the bound port.
@@ -958,8 +958,17 @@ fn serve_sp(a: &ServeSpArgs) -> Outcome {
     Ok(ExitCode::SUCCESS)
 }
 
-fn open_ledger(path: &Path) -> Result<aep2_sp::Ledger, String> {
-    aep2_sp::Ledger::open(path, &aep2_sp::LedgerOptions::default()).map_err(|e| e.to_string())
+/// A `--database` value: a `postgres://` URL, or else a SQLite file (any path, UTF-8 or not).
+fn ledger_location(value: &Path) -> aep2_sp::Location {
+    match value.to_str() {
+        Some(url) if aep2_sp::Location::is_postgres_url(url) => aep2_sp::Location::Postgres(url.to_owned()),
+        _ => aep2_sp::Location::Sqlite(value.to_path_buf()),
+    }
+}
+
+/// Opens the `--database` ledger; a failure names it without a URL's password.
+fn open_ledger(value: &Path) -> Result<aep2_sp::Ledger, String> {
+    aep2_sp::Ledger::open(ledger_location(value), &aep2_sp::LedgerOptions::default()).map_err(|e| e.to_string())
 }
 
 fn sp_deposit(a: &SpDepositArgs) -> Outcome {

@@ -1,5 +1,6 @@
-//! `aep2 sp export` (spec `aep2.md#sp-audit`): the audit trail of a ledger file as JSON Lines or
-//! CSV, filtered by lane (sub-lanes included) and time, across pages.
+//! `aep2 sp export` (spec `aep2.md#sp-audit`): the audit trail of a ledger as JSON Lines or CSV,
+//! filtered by lane (sub-lanes included) and time, across pages; from a SQLite file and, when
+//! `AEP2_TEST_POSTGRES` is set, from a Postgres ledger.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
 
@@ -9,7 +10,7 @@ use aep2::{
     AccountId, Domain, Eip712Domain, EnvelopeForm, EvmAddress, EvmMandate, Lane, Mandate, PayerKey, SignedLane, SpKey,
     U256, sign_lane, sign_lane_mandate,
 };
-use std::path::Path;
+use aep2_sp::Location;
 use std::process::Command;
 
 const NOW: u64 = 1_800_000_000;
@@ -51,7 +52,7 @@ fn lane(agent: &str, parent: Option<&SignedLane>, purpose: &str, grantor: &str) 
 }
 
 /// A ledger with 1200 payments of the agent (a page and a bit) and 3 of its sub-agent.
-fn ledger(path: &Path) -> (String, String) {
+fn ledger(path: &Location) -> (String, String) {
     let mut config = aep2_sp::Config::new(path, vec![domain()]);
     config.secp256k1_key = Some(SpKey::Secp256k1(key("export-sp")));
     config.settlement_window = 300;
@@ -115,9 +116,21 @@ fn export(args: &[&str]) -> String {
 fn export_writes_every_record_across_pages_filtered_by_lane_and_time() {
     let dir = std::env::temp_dir().join(format!("aep2-export-test-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let db = dir.join("ledger.db");
-    let (root, sub) = ledger(&db);
-    let db = db.to_str().unwrap();
+    let mut ledgers = vec![Location::Sqlite(dir.join("ledger.db"))];
+    ledgers.extend(aep2_replay::db::testing::postgres("cli-export"));
+    for location in &ledgers {
+        eprintln!("export: from {}", location.display());
+        let db = match location {
+            Location::Sqlite(path) => path.to_str().unwrap().to_owned(),
+            Location::Postgres(url) => url.clone(),
+        };
+        export_from(location, &db);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn export_from(location: &Location, db: &str) {
+    let (root, sub) = ledger(location);
 
     let all = export(&["--database", db, "--format", "jsonl"]);
     let records: Vec<serde_json::Value> = all.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
@@ -173,5 +186,4 @@ fn export_writes_every_record_across_pages_filtered_by_lane_and_time() {
             .unwrap();
         assert_eq!(out.status.code(), Some(2), "{bad:?}");
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }

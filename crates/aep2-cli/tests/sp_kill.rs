@@ -1,5 +1,6 @@
-//! `aep2 serve sp` as a process: two processes racing on one ledger file, and a SIGKILL in the
-//! middle of a burst of submissions followed by a restart on the same database.
+//! `aep2 serve sp` as a process: two processes racing on one ledger, and a SIGKILL in the middle
+//! of a burst of submissions followed by a restart on the same database; `aep2 sp deposit` and
+//! `accounts`. Each on a SQLite file and, when `AEP2_TEST_POSTGRES` is set, a Postgres ledger.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
 
@@ -7,7 +8,7 @@ mod common;
 
 use aep2::json::to_compact;
 use aep2::{Domain, Eip712Domain, EnvelopeForm, EvmAddress, EvmMandate, Mandate, PayerKey, U256, sign_mandate};
-use aep2_sp::{Ledger, LedgerOptions};
+use aep2_sp::{Ledger, LedgerOptions, Location};
 use common::{BIN, CONTRACT, TOKEN, key, now};
 use serde_json::Value as J;
 use std::collections::{BTreeMap, BTreeSet};
@@ -26,12 +27,30 @@ fn temp_dir(name: &str) -> PathBuf {
     common::temp_dir("sp-proc", name)
 }
 
-/// Writes the config (one funded payer) into `dir` and returns its path.
-fn write_config(dir: &Path, payer: &str) -> PathBuf {
+/// The `database` values the tests run on: a file next to the configuration, and a new Postgres
+/// schema when a server is configured.
+fn databases(name: &str) -> Vec<String> {
+    let mut out = vec!["ledger.db".to_owned()];
+    if let Some(Location::Postgres(url)) = aep2_replay::db::testing::postgres(name) {
+        out.push(url);
+    }
+    out
+}
+
+/// Where a configured `database` is, for a configuration in `dir`.
+fn location(dir: &Path, database: &str) -> Location {
+    match Location::parse(database) {
+        Location::Sqlite(file) => Location::Sqlite(dir.join(file)),
+        url => url,
+    }
+}
+
+/// Writes the config (one funded payer, the ledger at `database`) into `dir` and returns its path.
+fn write_config(dir: &Path, payer: &str, database: &str) -> PathBuf {
     let sp_key = aep2::codec::hex_encode_0x(&aep2::hash::sha256(b"proc-sp"));
     let cfg = serde_json::json!({
         "listen": "127.0.0.1:0",
-        "database": "ledger.db",
+        "database": database,
         "keys": { "secp256k1": sp_key },
         "domains": [{ "profile": "eip712", "domain": { "chainId": 84532, "verifyingContract": CONTRACT } }],
         "settlementWindow": 300,
@@ -123,9 +142,9 @@ fn envelopes(payer: &str, n: u64) -> Vec<(String, String)> {
         .collect()
 }
 
-/// Checks the ledger file: invariants hold, no nonce twice, total within the balance; returns
-/// the stored receipts by mandate id.
-fn audit(db: &Path) -> BTreeMap<String, String> {
+/// Checks the ledger: invariants hold, no nonce twice, total within the balance; returns the
+/// stored receipts by mandate id.
+fn audit(db: &Location) -> BTreeMap<String, String> {
     let ledger = Ledger::open(db, &LedgerOptions::default()).unwrap();
     assert_eq!(ledger.audit().unwrap(), Vec::<String>::new());
     let stored = ledger.mandates().unwrap();
@@ -146,8 +165,14 @@ fn audit(db: &Path) -> BTreeMap<String, String> {
 
 #[test]
 fn sigkill_mid_burst_loses_no_receipted_mandate() {
-    let dir = temp_dir("kill");
-    let config = write_config(&dir, "kill-payer");
+    for (i, database) in databases("sp-kill").iter().enumerate() {
+        eprintln!("sp-kill: on {}", location(Path::new("."), database).display());
+        sigkill_mid_burst(&temp_dir(&format!("kill-{i}")), database);
+    }
+}
+
+fn sigkill_mid_burst(dir: &Path, database: &str) {
+    let config = write_config(dir, "kill-payer", database);
     let sp = Sp::start(&config);
     let envs = Arc::new(envelopes("kill-payer", 100));
     let receipts: Arc<Mutex<BTreeMap<String, String>>> = Arc::default();
@@ -218,18 +243,24 @@ fn sigkill_mid_burst_loses_no_receipted_mandate() {
         }
     }
     sp.terminate();
-    let stored = audit(&dir.join("ledger.db"));
+    let stored = audit(&location(dir, database));
     for (id, receipt) in &receipts {
         assert_eq!(stored.get(id), Some(receipt));
     }
     assert_eq!(stored.len() as u64, BALANCE / AMOUNT, "the balance is used up exactly");
-    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]
 fn two_processes_on_one_ledger_accept_each_mandate_once() {
-    let dir = temp_dir("two");
-    let config = write_config(&dir, "two-payer");
+    for (i, database) in databases("sp-two").iter().enumerate() {
+        eprintln!("sp-two: on {}", location(Path::new("."), database).display());
+        two_processes(&temp_dir(&format!("two-{i}")), database);
+    }
+}
+
+fn two_processes(dir: &Path, database: &str) {
+    let config = write_config(dir, "two-payer", database);
     let (a, b) = (Sp::start(&config), Sp::start(&config));
     let envs = Arc::new(envelopes("two-payer", 80));
     let seen: Arc<Mutex<BTreeMap<String, BTreeSet<String>>>> = Arc::default();
@@ -263,25 +294,35 @@ fn two_processes_on_one_ledger_accept_each_mandate_once() {
     a.terminate();
     b.terminate();
     let seen = seen.lock().unwrap();
-    let stored = audit(&dir.join("ledger.db"));
+    let stored = audit(&location(dir, database));
     assert_eq!(stored.len() as u64, BALANCE / AMOUNT);
     assert_eq!(seen.len(), stored.len(), "a receipt exactly for each stored mandate");
     for (id, receipts) in seen.iter() {
         assert_eq!(receipts.len(), 1, "{id}: one receipt, byte-identical on every answer");
         assert_eq!(stored.get(id), receipts.iter().next());
     }
-    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]
 fn deposit_command_funds_once_per_id() {
-    let dir = temp_dir("deposit");
-    let db = dir.join("ledger.db");
+    for (i, database) in databases("sp-deposit").iter().enumerate() {
+        let dir = temp_dir(&format!("deposit-{i}"));
+        let db = match location(&dir, database) {
+            Location::Sqlite(file) => file.into_os_string(),
+            Location::Postgres(url) => url.into(),
+        };
+        eprintln!("sp-deposit: on {db:?}");
+        deposit_command(&dir, &db);
+    }
+}
+
+fn deposit_command(dir: &Path, db: &std::ffi::OsStr) {
     let payer = key("dep-payer").address().to_checksum();
     let run = |amount: &str| {
         let out = Command::new(BIN)
             .args(["sp", "deposit", "--database"])
-            .arg(&db)
+            .arg(db)
             .args([
                 "--id",
                 "x1",
@@ -315,11 +356,45 @@ fn deposit_command_funds_once_per_id() {
     );
     let out = Command::new(BIN)
         .args(["sp", "accounts", "--database"])
-        .arg(&db)
+        .arg(db)
         .args(["--payer", &payer])
         .output()
         .unwrap();
     let v: J = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["accounts"][0]["available"], "700");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn a_postgres_url_that_cannot_be_reached_is_a_database_error_that_never_prints_its_password() {
+    let url = "postgres://aep2:pw-never-shown@127.0.0.1:1/postgres";
+    let payer = key("url-payer").address().to_checksum();
+    let out = Command::new(BIN)
+        .args(["sp", "accounts", "--database", url, "--payer", &payer])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("replay_store_unavailable") || stderr.contains("SP ledger"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("pw-never-shown"), "{stderr}");
+    // The same through the service's --database override.
+    let dir = temp_dir("url");
+    let config = write_config(&dir, "url-payer", "ledger.db");
+    let out = Command::new(BIN)
+        .args(["serve", "sp", "--config"])
+        .arg(&config)
+        .args(["--database", url])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(!stderr.contains("pw-never-shown"), "{stderr}");
+    assert!(
+        !dir.join("ledger.db").exists(),
+        "the URL, not the configured file, was opened"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

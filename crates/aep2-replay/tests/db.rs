@@ -253,3 +253,36 @@ fn a_panicking_call_fails_its_group_and_the_store_goes_on() {
         .expect("read");
     assert_eq!(names.len(), 1, "the panicking call's insert was rolled back");
 }
+
+/// A store is called from async code too (the SP's settlement worker calls the ledger inside its
+/// task): many calls in one poll of a Tokio task, whose cooperative budget they would exhaust,
+/// must all complete.
+#[test]
+fn many_calls_in_one_poll_of_a_tokio_task_complete() {
+    for (loc, _dir) in locations("async") {
+        let db = Db::open(&loc, &DbOptions::default(), &KIND).expect("open");
+        let (done, finished) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async {
+                for i in 0..600i64 {
+                    db.write("insert", |tx| {
+                        tx.execute("INSERT INTO log (id, who) VALUES (?1, 'async')", params![i])
+                    })
+                    .expect("write");
+                    db.read("count", |tx| {
+                        tx.query_one("SELECT count(*) FROM log", params![])?.int(0)
+                    })
+                    .expect("read");
+                }
+            });
+            let _ = done.send(());
+        });
+        finished
+            .recv_timeout(std::time::Duration::from_secs(120))
+            .unwrap_or_else(|_| panic!("{loc:?}: the calls did not complete"));
+    }
+}

@@ -2,7 +2,7 @@
 //!
 //! | member | value |
 //! |---|---|
-//! | `database` | the ledger file (required; relative to the configuration's directory) |
+//! | `database` | the ledger (required): a SQLite file, relative to the configuration's directory, or a `postgres://` URL |
 //! | `listen` | `host:port` (default `127.0.0.1:0`) |
 //! | `keys` | `{"secp256k1", "ed25519"}`: each `0x` + 64 hex, or `{"file": PATH}` |
 //! | `domains` | `[{"profile", "domain"}]`, the deployments served |
@@ -15,6 +15,7 @@
 //! Secrets (the SP keys) are read from the file or from files it names, never printed: the
 //! [`Config`] `Debug` output redacts them.
 
+use crate::Location;
 use crate::ledger::{AccountKey, Deposit};
 use crate::{account_display, domain_key};
 use aep2::codec::hex_decode_0x;
@@ -24,7 +25,7 @@ use aep2::uint::{MAX_JSON_INTEGER, U256, parse_json_integer};
 use aep2::{AccountId, Domain, Profile, SpKey};
 use std::fmt;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 /// Largest configuration or deposits file read, in bytes.
@@ -71,8 +72,8 @@ impl Default for HttpLimits {
 pub struct Config {
     /// Address to listen on (port 0 picks a free port; the bound address is reported).
     pub listen: SocketAddr,
-    /// The ledger database file.
-    pub database: PathBuf,
+    /// The ledger: a SQLite file or a Postgres URL.
+    pub database: Location,
     /// The secp256k1 SP key: signs `mvp-evm` and native `eip712` receipts.
     pub secp256k1_key: Option<SpKey>,
     /// The Ed25519 SP key: signs `mvp-solana` and native `ed25519` receipts.
@@ -161,7 +162,7 @@ impl fmt::Debug for Config {
         let id = |k: &Option<SpKey>| k.as_ref().map(|k| k.id().to_string());
         f.debug_struct("Config")
             .field("listen", &self.listen)
-            .field("database", &self.database)
+            .field("database", &self.database.display())
             .field("secp256k1_sp", &id(&self.secp256k1_key))
             .field("ed25519_sp", &id(&self.ed25519_key))
             .field("domains", &self.domains)
@@ -177,7 +178,7 @@ impl fmt::Debug for Config {
 
 impl Config {
     /// A configuration with defaults, serving `domains` and storing in `database`.
-    pub fn new(database: impl Into<PathBuf>, domains: Vec<Domain>) -> Config {
+    pub fn new(database: impl Into<Location>, domains: Vec<Domain>) -> Config {
         Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             database: database.into(),
@@ -218,7 +219,11 @@ impl Config {
             "auditToken",
         ];
         closed(obj, "config", KNOWN)?;
-        let database = base.join(string(obj, "database")?.ok_or("config: missing \"database\"")?);
+        // A URL names a server, not a file: it is not joined to the configuration's directory.
+        let database = match Location::parse(string(obj, "database")?.ok_or("config: missing \"database\"")?) {
+            Location::Sqlite(path) => Location::Sqlite(base.join(path)),
+            url => url,
+        };
         let domains = match obj.get("domains") {
             Some(Value::Array(items)) => items.iter().map(parse_domain).collect::<Result<Vec<_>, _>>()?,
             _ => return Err("config: \"domains\" must be a non-empty array".into()),

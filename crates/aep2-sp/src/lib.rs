@@ -2,8 +2,8 @@
 //!
 //! An AEP2 settlement processor (spec `aep2.md#sp-enqueue`, `aep2.md#sp-funds`): the
 //! MVP-compatible `POST /enqueue` and `GET /health` service, full mandate verification, signed
-//! receipts in the `mvp-evm`, `mvp-solana` and native forms, and a durable SQLite [`Ledger`] of
-//! deposits, reservations and accepted mandates, plus [`SpClient`], the async client a payee
+//! receipts in the `mvp-evm`, `mvp-solana` and native forms, and a durable [`Ledger`] (SQLite or
+//! Postgres) of deposits, reservations and accepted mandates, plus [`SpClient`], the async client a payee
 //! uses to enqueue the mandates it accepts. The [`settlement`] worker keeps the receipts'
 //! promises: it settles the accepted `eip712` mandates in batches on an EVM through the
 //! debit-wallet contract (spec `aep2.md#settlement`), on any chain of `aep2-evm`.
@@ -30,6 +30,8 @@ pub mod ledger;
 pub mod service;
 pub mod settlement;
 
+/// Where a ledger lives: a SQLite file or a `postgres://` URL ([`Location::parse`]).
+pub use aep2_replay::db::Location;
 pub use audit::{PaidRequest, RequestDescriptor};
 pub use client::{EnqueueResponse, SpClient, SpClientError};
 pub use config::{ChainConfig, ChainSource, Config, EmbeddedChain, HttpLimits};

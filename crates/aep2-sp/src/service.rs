@@ -519,10 +519,10 @@ pub struct Bound {
 ///
 /// Errors are human-readable strings (configuration, database, bind failures).
 pub async fn bind(config: &Config) -> Result<Bound, String> {
-    let path = config.database.clone();
+    let location = config.database.clone();
     let deposits = config.deposits.clone();
     let ledger = tokio::task::spawn_blocking(move || -> Result<Ledger, String> {
-        let ledger = Ledger::open(&path, &LedgerOptions::default()).map_err(|e| e.to_string())?;
+        let ledger = Ledger::open(&location, &LedgerOptions::default()).map_err(|e| e.to_string())?;
         let now = unix_now();
         for d in &deposits {
             if ledger.deposit(d, now).map_err(|e| e.to_string())? == crate::DepositOutcome::Conflict {

@@ -10,8 +10,9 @@ use aep2::json::to_compact;
 use aep2::{
     AccountId, EnvelopeForm, EvmMandate, Lane, Mandate, PayerKey, SignedLane, U256, sign_lane, sign_lane_mandate,
 };
+use aep2_replay::db::Backend;
 use aep2_sp::audit::{AuditQuery, Cursor, PageFormat, csv_header, render_page};
-use aep2_sp::{Ledger, PaidRequest, Processor, RequestDescriptor};
+use aep2_sp::{PaidRequest, Processor, RequestDescriptor};
 use common::*;
 
 fn root_lane(total: u64) -> SignedLane {
@@ -77,9 +78,9 @@ fn http(url: &str) -> RequestDescriptor {
     RequestDescriptor::new(paid, [3; 32])
 }
 
-fn processor(name: &str) -> Processor {
-    let db = temp_db(name);
-    let sp = Processor::new(&config(db.clone()), Ledger::open(&db, &Default::default()).unwrap()).unwrap();
+fn processor(backend: Backend, name: &str) -> Processor {
+    let db = location(backend, name);
+    let sp = Processor::new(&config(&db), open(&db)).unwrap();
     for (id, payer) in [("d1", "audit-owner"), ("d2", "plain-payer")] {
         sp.ledger().deposit(&evm_deposit(id, payer, 1_000_000), NOW).unwrap();
     }
@@ -88,95 +89,103 @@ fn processor(name: &str) -> Processor {
 
 #[test]
 fn records_carry_the_chain_the_agent_the_purpose_and_the_request_and_filter_by_lane_time_and_page() {
-    let sp = processor("audit-records");
-    let root = root_lane(10_000);
-    let sub = sub_lane(&root);
-    let root_id = root.lane.digest(&evm_domain()).unwrap().id;
-    let sub_id = sub.lane.digest(&evm_domain()).unwrap().id;
-    let chain = [root.clone(), sub.clone()];
-    let (plain, _) = evm_envelope("plain-payer", 1, 500, NOW + 3600, EnvelopeForm::Mvp);
-    // Accepted at NOW, NOW+1, NOW+2, NOW+3: a plain mandate, the agent's, two of the sub-agent's.
-    let d = http("http://payee/paid/intent");
-    sp.enqueue_described(plain.as_bytes(), None, Some(&d), NOW).unwrap();
-    let e = lane_envelope("audit-agent", std::slice::from_ref(&root), 11);
-    sp.enqueue_described(e.as_bytes(), None, Some(&d), NOW + 1).unwrap();
-    let mcp = RequestDescriptor::mcp("get_weather", None, [4; 32]);
-    for (i, n) in [(2, 12), (3, 13)] {
-        let e = lane_envelope("audit-sub-agent", &chain, n);
-        sp.enqueue_described(e.as_bytes(), None, Some(&mcp), NOW + i).unwrap();
-    }
-    // A re-submission with another descriptor changes nothing.
-    sp.enqueue_described(plain.as_bytes(), None, Some(&http("http://other/")), NOW + 9)
-        .unwrap();
+    on_each_backend("audit-records", |backend| {
+        let sp = processor(backend, "audit-records");
+        let root = root_lane(10_000);
+        let sub = sub_lane(&root);
+        let root_id = root.lane.digest(&evm_domain()).unwrap().id;
+        let sub_id = sub.lane.digest(&evm_domain()).unwrap().id;
+        let chain = [root.clone(), sub.clone()];
+        let (plain, _) = evm_envelope("plain-payer", 1, 500, NOW + 3600, EnvelopeForm::Mvp);
+        // Accepted at NOW, NOW+1, NOW+2, NOW+3: a plain mandate, the agent's, two of the sub-agent's.
+        let d = http("http://payee/paid/intent");
+        sp.enqueue_described(plain.as_bytes(), None, Some(&d), NOW).unwrap();
+        let e = lane_envelope("audit-agent", std::slice::from_ref(&root), 11);
+        sp.enqueue_described(e.as_bytes(), None, Some(&d), NOW + 1).unwrap();
+        let mcp = RequestDescriptor::mcp("get_weather", None, [4; 32]);
+        for (i, n) in [(2, 12), (3, 13)] {
+            let e = lane_envelope("audit-sub-agent", &chain, n);
+            sp.enqueue_described(e.as_bytes(), None, Some(&mcp), NOW + i).unwrap();
+        }
+        // A re-submission with another descriptor changes nothing.
+        sp.enqueue_described(plain.as_bytes(), None, Some(&http("http://other/")), NOW + 9)
+            .unwrap();
 
-    let all = sp.ledger().audit_page(&AuditQuery::default()).unwrap();
-    assert_eq!(all.len(), 4);
-    assert!(all.windows(2).all(|w| w[0].cursor() < w[1].cursor()));
-    let first = &all[0];
-    assert_eq!((first.lanes.len(), first.purpose.as_deref()), (0, None));
-    assert_eq!(first.agent, first.owner);
-    assert_eq!(first.request.as_deref(), Some(d.to_header().as_str()));
-    let agent = &all[1];
-    assert_eq!(agent.lanes, vec![root_id]);
-    assert_eq!(agent.agent, AccountId::Evm(secp("audit-agent").address()).to_string());
-    assert_eq!(agent.owner, AccountId::Evm(secp("audit-owner").address()).to_string());
-    assert_eq!(agent.purpose.as_deref(), Some("research"));
-    let by_sub = &all[3];
-    assert_eq!(by_sub.lanes, vec![root_id, sub_id]);
-    assert_eq!(by_sub.purpose.as_deref(), Some("translations"));
-    assert_eq!(by_sub.request.as_deref(), Some(mcp.to_header().as_str()));
-    assert_eq!(by_sub.status, "accepted");
+        let all = sp.ledger().audit_page(&AuditQuery::default()).unwrap();
+        assert_eq!(all.len(), 4);
+        assert!(all.windows(2).all(|w| w[0].cursor() < w[1].cursor()));
+        let first = &all[0];
+        assert_eq!((first.lanes.len(), first.purpose.as_deref()), (0, None));
+        assert_eq!(first.agent, first.owner);
+        assert_eq!(first.request.as_deref(), Some(d.to_header().as_str()));
+        let agent = &all[1];
+        assert_eq!(agent.lanes, vec![root_id]);
+        assert_eq!(agent.agent, AccountId::Evm(secp("audit-agent").address()).to_string());
+        assert_eq!(agent.owner, AccountId::Evm(secp("audit-owner").address()).to_string());
+        assert_eq!(agent.purpose.as_deref(), Some("research"));
+        let by_sub = &all[3];
+        assert_eq!(by_sub.lanes, vec![root_id, sub_id]);
+        assert_eq!(by_sub.purpose.as_deref(), Some("translations"));
+        assert_eq!(by_sub.request.as_deref(), Some(mcp.to_header().as_str()));
+        assert_eq!(by_sub.status, "accepted");
 
-    // The root's trail includes its sub-agent's payments; the sub-lane's only its own.
-    let under = |lane: [u8; 32]| {
-        let q = AuditQuery {
-            lane: Some(lane),
+        // The root's trail includes its sub-agent's payments; the sub-lane's only its own.
+        let under = |lane: [u8; 32]| {
+            let q = AuditQuery {
+                lane: Some(lane),
+                ..AuditQuery::default()
+            };
+            sp.ledger().audit_page(&q).unwrap().len()
+        };
+        assert_eq!((under(root_id), under(sub_id), under([9; 32])), (3, 2, 0));
+        let since = AuditQuery {
+            since: Some(NOW + 2),
             ..AuditQuery::default()
         };
-        sp.ledger().audit_page(&q).unwrap().len()
-    };
-    assert_eq!((under(root_id), under(sub_id), under([9; 32])), (3, 2, 0));
-    let since = AuditQuery {
-        since: Some(NOW + 2),
-        ..AuditQuery::default()
-    };
-    assert_eq!(sp.ledger().audit_page(&since).unwrap().len(), 2);
+        assert_eq!(sp.ledger().audit_page(&since).unwrap().len(), 2);
 
-    // Pages of 3: the second starts after the first's last record and holds what was stored
-    // since, even with an earlier acceptance time (an instance whose clock is behind).
-    let mut q = AuditQuery {
-        limit: 3,
-        ..AuditQuery::default()
-    };
-    let page1 = sp.ledger().audit_page(&q).unwrap();
-    let (_, _, next) = render_page(&page1, 3, PageFormat::Json);
-    let next = next.expect("a full page has a next cursor");
-    q.after = Some(Cursor::parse(&next).unwrap());
-    let e = lane_envelope("audit-agent", std::slice::from_ref(&root), 14);
-    sp.enqueue_described(e.as_bytes(), None, None, NOW).unwrap();
-    let page2 = sp.ledger().audit_page(&q).unwrap();
-    assert_eq!(page2.len(), 2);
-    assert_eq!(page2[0].mandate_id, all[3].mandate_id);
-    assert_eq!(page2[1].accepted_at, NOW);
-    assert_eq!(render_page(&page2, 3, PageFormat::Json).2, None);
-    assert_eq!(under(root_id), 4, "the new payment is under the root");
+        // Pages of 3: the second starts after the first's last record and holds what was stored
+        // since, even with an earlier acceptance time (an instance whose clock is behind).
+        let mut q = AuditQuery {
+            limit: 3,
+            ..AuditQuery::default()
+        };
+        let page1 = sp.ledger().audit_page(&q).unwrap();
+        let (_, _, next) = render_page(&page1, 3, PageFormat::Json);
+        let next = next.expect("a full page has a next cursor");
+        q.after = Some(Cursor::parse(&next).unwrap());
+        let e = lane_envelope("audit-agent", std::slice::from_ref(&root), 14);
+        sp.enqueue_described(e.as_bytes(), None, None, NOW).unwrap();
+        let page2 = sp.ledger().audit_page(&q).unwrap();
+        assert_eq!(page2.len(), 2);
+        assert_eq!(page2[0].mandate_id, all[3].mandate_id);
+        assert_eq!(page2[1].accepted_at, NOW);
+        assert_eq!(render_page(&page2, 3, PageFormat::Json).2, None);
+        assert_eq!(under(root_id), 4, "the new payment is under the root");
 
-    // CSV: a header and a line per record, 21 quoted fields; JSON Lines: one object per line.
-    let (ct, csv, _) = render_page(&all, 1000, PageFormat::Csv);
-    assert!(ct.starts_with("text/csv"));
-    assert!(csv.starts_with(&csv_header()));
-    assert_eq!(csv.matches("\r\n").count(), 5);
-    let (_, jsonl, _) = render_page(&all, 1000, PageFormat::Jsonl);
-    for line in jsonl.lines() {
-        let v: serde_json::Value = serde_json::from_str(line).unwrap();
-        assert!(v["mandateId"].is_string() && v["receipt"].is_object());
-    }
+        // CSV: a header and a line per record, 21 quoted fields; JSON Lines: one object per line.
+        let (ct, csv, _) = render_page(&all, 1000, PageFormat::Csv);
+        assert!(ct.starts_with("text/csv"));
+        assert!(csv.starts_with(&csv_header()));
+        assert_eq!(csv.matches("\r\n").count(), 5);
+        let (_, jsonl, _) = render_page(&all, 1000, PageFormat::Jsonl);
+        for line in jsonl.lines() {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            assert!(v["mandateId"].is_string() && v["receipt"].is_object());
+        }
+    });
 }
 
 #[tokio::test]
 async fn the_http_page_and_the_request_header_round_trip_and_bad_input_is_field_type() {
-    let db = temp_db("audit-http");
-    let mut c = config(db.clone());
+    for backend in backends() {
+        eprintln!("audit-http: on {backend:?}");
+        http_page(backend).await;
+    }
+}
+
+async fn http_page(backend: Backend) {
+    let mut c = config(location(backend, "audit-http"));
     c.listen = "127.0.0.1:0".parse().unwrap();
     c.audit_token = Some("operator-token-0123456789".into());
     let bound = aep2_sp::service::bind(&c).await.unwrap();

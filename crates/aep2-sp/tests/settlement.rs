@@ -1,17 +1,21 @@
 //! The settlement worker on both chains (embedded EVM and anvil): receipted mandates settle in
 //! batches, funds come from the chain's events, a crash between any two steps loses nothing and
 //! settles nothing twice, and a batch whose SP nonce went elsewhere is abandoned and redone.
+//! Every scenario runs on each ledger backend (`common::backends`: SQLite, and Postgres when
+//! configured) on each chain.
 
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
 
 use aep2::crypto::secp256k1::SecretKey;
 use aep2::{Domain, Eip712Domain, EnvelopeForm, EvmAddress, EvmMandate, Mandate, PayerKey, SpKey, U256 as CoreU256};
 use aep2_evm::contract::{self, Wallet};
 use aep2_evm::devnet::{CHAIN_ID, TestChain};
-use aep2_evm::on_both_chains;
 use aep2_evm::{Chain, ChainError, ChainResult, Head, Log, SignedTx, TxKey, TxReceipt, TxRequest};
+use aep2_replay::db::Backend;
 use aep2_sp::settlement::{SettlementOptions, Settler, reconcile};
-use aep2_sp::{BatchState, Config, Ledger, LedgerOptions, Processor, Status};
+use aep2_sp::{BatchState, Config, Ledger, LedgerOptions, Location, Processor, Status};
 use alloy::primitives::{Address, B256, Bytes, U256};
 
 fn evm(a: Address) -> EvmAddress {
@@ -24,7 +28,26 @@ struct World {
     sp_tx: TxKey,
     payer: TxKey,
     processor: Processor,
+    location: Location,
     _dir: tempdir::Dir,
+}
+
+/// Runs `scenario` on each ledger backend, on both chains (the embedded EVM, and anvil when
+/// installed), each run on a new ledger.
+macro_rules! on_both_chains_and_ledgers {
+    ($scenario:ident) => {{
+        for backend in common::backends() {
+            eprintln!("{}: ledger on {backend:?}", stringify!($scenario));
+            let rt = aep2_evm::devnet::runtime();
+            rt.block_on($scenario(&aep2_evm::devnet::embedded(), backend));
+            if let Some(anvil) = aep2_evm::devnet::Anvil::start() {
+                rt.block_on(async {
+                    let chain = aep2_evm::devnet::rpc(&anvil).await;
+                    $scenario(&chain, backend).await
+                });
+            }
+        }
+    }};
 }
 
 mod tempdir {
@@ -49,8 +72,9 @@ mod tempdir {
     }
 }
 
-/// Deploys token and wallet, authorises the SP, and funds the payer on chain with `deposit`.
-async fn world<C: TestChain>(chain: &C, deposit: u64) -> World {
+/// Deploys token and wallet, authorises the SP, and funds the payer on chain with `deposit`; the
+/// SP's ledger is new, on `backend`.
+async fn world<C: TestChain>(chain: &C, deposit: u64, backend: Backend) -> World {
     let deployer = chain.deployer();
     let wallet = contract::deploy_wallet(chain, &deployer, 3 * 3600).await.unwrap();
     let token = contract::deploy_token(chain, &deployer, "USDT").await.unwrap();
@@ -71,7 +95,11 @@ async fn world<C: TestChain>(chain: &C, deposit: u64) -> World {
         chain_id: CHAIN_ID,
         verifying_contract: evm(wallet),
     });
-    let mut config = Config::new(dir.0.join("ledger.db"), vec![domain]);
+    let location = match backend {
+        Backend::Sqlite => Location::Sqlite(dir.0.join("ledger.db")),
+        Backend::Postgres => common::location(backend, chain.name()),
+    };
+    let mut config = Config::new(&location, vec![domain]);
     config.secp256k1_key = Some(SpKey::Secp256k1(SecretKey::from_bytes(&[7; 32]).unwrap()));
     let ledger = Ledger::open(&config.database, &LedgerOptions::default()).unwrap();
     let processor = Processor::new(&config, ledger).unwrap();
@@ -81,6 +109,7 @@ async fn world<C: TestChain>(chain: &C, deposit: u64) -> World {
         sp_tx,
         payer,
         processor,
+        location,
         _dir: dir,
     }
 }
@@ -144,8 +173,8 @@ async fn settle_all<C: Chain>(settler: &Settler<'_, C>, chain: &C) -> usize {
     }
 }
 
-async fn receipted_mandates_settle_in_batches<C: TestChain>(chain: &C) {
-    let w = world(chain, 100_000).await;
+async fn receipted_mandates_settle_in_batches<C: TestChain>(chain: &C, backend: Backend) {
+    let w = world(chain, 100_000, backend).await;
     let settler = Settler::new(chain, w.ledger(), w.wallet, w.sp_tx.clone(), options(4));
     // The deposit reaches the ledger from the chain's event.
     let t = settler.tick(now_of(chain).await).await.unwrap();
@@ -186,7 +215,7 @@ async fn receipted_mandates_settle_in_batches<C: TestChain>(chain: &C) {
 
 #[test]
 fn receipted_mandates_settle_in_batches_and_the_ledger_matches_the_chain() {
-    on_both_chains!(receipted_mandates_settle_in_batches);
+    on_both_chains_and_ledgers!(receipted_mandates_settle_in_batches);
 }
 
 /// A chain whose broadcasts fail: the worker records the batch, then "crashes" before sending.
@@ -222,8 +251,8 @@ impl<C: Chain> Chain for NoBroadcast<'_, C> {
     }
 }
 
-async fn crashes_lose_nothing<C: TestChain>(chain: &C) {
-    let w = world(chain, 10_000).await;
+async fn crashes_lose_nothing<C: TestChain>(chain: &C, backend: Backend) {
+    let w = world(chain, 10_000, backend).await;
     let now = now_of(chain).await;
     let first = Settler::new(chain, w.ledger(), w.wallet, w.sp_tx.clone(), options(3));
     first.tick(now).await.unwrap();
@@ -303,13 +332,14 @@ async fn crashes_lose_nothing<C: TestChain>(chain: &C) {
     let r = reconcile(chain, w.ledger(), w.wallet, 0).await.unwrap();
     assert_eq!((r.mandates, r.accounts), (5, 1), "{}", chain.name());
     assert!(r.differences.is_empty(), "{}: {:?}", chain.name(), r.differences);
-    let conn = rusqlite::Connection::open(w._dir.0.join("ledger.db")).unwrap();
-    conn.execute(
-        "UPDATE mandates SET status = 'accepted', settled_tx = NULL WHERE mandate_id = ?1",
-        [ids[0].as_slice()],
-    )
-    .unwrap();
-    drop(conn);
+    common::raw_ledger(&w.location)
+        .write("plant", |tx| {
+            tx.execute(
+                "UPDATE mandates SET status = 'accepted', settled_tx = NULL WHERE mandate_id = ?1",
+                aep2_replay::params![ids[0]],
+            )
+        })
+        .unwrap();
     let stray = aep2_sp::Deposit {
         id: "planted".into(),
         account: w.ledger().domain_accounts(&reconcile_domain(&w)).unwrap()[0]
@@ -342,11 +372,11 @@ async fn crashes_lose_nothing<C: TestChain>(chain: &C) {
 
 #[test]
 fn a_crash_between_any_two_steps_loses_nothing_and_settles_nothing_twice() {
-    on_both_chains!(crashes_lose_nothing);
+    on_both_chains_and_ledgers!(crashes_lose_nothing);
 }
 
-async fn withdrawal_requests_stop_acceptance<C: TestChain>(chain: &C) {
-    let w = world(chain, 1_000).await;
+async fn withdrawal_requests_stop_acceptance<C: TestChain>(chain: &C, backend: Backend) {
+    let w = world(chain, 1_000, backend).await;
     let settler = Settler::new(chain, w.ledger(), w.wallet, w.sp_tx.clone(), options(10));
     settler.tick(now_of(chain).await).await.unwrap();
     let now = now_of(chain).await;
@@ -390,11 +420,11 @@ async fn withdrawal_requests_stop_acceptance<C: TestChain>(chain: &C) {
 
 #[test]
 fn a_withdrawal_request_stops_new_acceptance_and_accepted_mandates_still_settle() {
-    on_both_chains!(withdrawal_requests_stop_acceptance);
+    on_both_chains_and_ledgers!(withdrawal_requests_stop_acceptance);
 }
 
-async fn expired_mandates_fail_unsent<C: TestChain>(chain: &C) {
-    let w = world(chain, 10_000).await;
+async fn expired_mandates_fail_unsent<C: TestChain>(chain: &C, backend: Backend) {
+    let w = world(chain, 10_000, backend).await;
     let settler = Settler::new(chain, w.ledger(), w.wallet, w.sp_tx.clone(), options(10));
     settle_all(&settler, chain).await; // the deposit
     let now = now_of(chain).await;
@@ -432,11 +462,11 @@ async fn expired_mandates_fail_unsent<C: TestChain>(chain: &C) {
 
 #[test]
 fn a_mandate_past_its_deadline_fails_as_expired_without_being_sent() {
-    on_both_chains!(expired_mandates_fail_unsent);
+    on_both_chains_and_ledgers!(expired_mandates_fail_unsent);
 }
 
-async fn funds_read_from_the_deployment<C: TestChain>(chain: &C) {
-    let w = world(chain, 10_000).await;
+async fn funds_read_from_the_deployment<C: TestChain>(chain: &C, backend: Backend) {
+    let w = world(chain, 10_000, backend).await;
     // A second deposit after `from_block`; the first (in `world`) is before it and not read.
     let from = chain.head().await.unwrap().number + 1;
     contract::mint(chain, &chain.deployer(), w.token, w.payer.address(), U256::from(500u64))
@@ -475,7 +505,7 @@ async fn funds_read_from_the_deployment<C: TestChain>(chain: &C) {
 
 #[test]
 fn funds_are_read_from_the_configured_first_block() {
-    on_both_chains!(funds_read_from_the_deployment);
+    on_both_chains_and_ledgers!(funds_read_from_the_deployment);
 }
 
 /// anvil only: the embedded chain includes every transaction at once, so none gets stuck.
@@ -487,61 +517,63 @@ fn a_batch_stuck_below_the_base_fee_is_replaced_with_higher_fees_and_settles_onc
     let rt = aep2_evm::devnet::runtime();
     rt.block_on(async {
         let chain = aep2_evm::devnet::rpc(&anvil).await;
-        let w = world(&chain, 10_000).await;
-        let opts = SettlementOptions {
-            bump_after: 30,
-            ..options(10)
-        };
-        let settler = Settler::new(&chain, w.ledger(), w.wallet, w.sp_tx.clone(), opts);
-        settle_all(&settler, &chain).await; // the deposit
-        let now = now_of(&chain).await;
-        let id = w.pay(1, Address::repeat_byte(0x52), 100, now);
-        // The batch is sent while nothing is mined; then the base fee jumps far above its fees.
-        chain.raw("evm_setAutomine", serde_json::json!([false])).await.unwrap();
-        let t = settler.tick(now).await.unwrap();
-        assert!(t.sent.is_some());
-        let batch = w.ledger().batches(None, Some(BatchState::Signed)).unwrap()[0].clone();
-        let first = w.ledger().batch_attempts(&batch.batch_id).unwrap();
-        assert_eq!(first.len(), 1);
-        let high = first[0].fees.0.saturating_mul(50);
-        chain
-            .raw(
-                "anvil_setNextBlockBaseFeePerGas",
-                serde_json::json!([format!("{high:#x}")]),
-            )
-            .await
-            .unwrap();
-        chain.raw("evm_mine", serde_json::json!([])).await.unwrap();
-        assert!(
-            chain.receipt(B256::from(first[0].tx_hash)).await.unwrap().is_none(),
-            "stuck"
-        );
-        // Before bump_after: the same transaction again. After: a replacement.
-        let t = settler.tick(now + 10).await.unwrap();
-        assert!(t.bumped.is_none());
-        let t = settler.tick(now + 31).await.unwrap();
-        assert_eq!(t.bumped, Some(batch.batch_id));
-        let attempts = w.ledger().batch_attempts(&batch.batch_id).unwrap();
-        assert_eq!(attempts.len(), 2);
-        assert!(attempts[1].fees.0 > attempts[0].fees.0 && attempts[1].fees.1 > attempts[0].fees.1);
-        chain.raw("evm_mine", serde_json::json!([])).await.unwrap();
-        chain.raw("evm_setAutomine", serde_json::json!([true])).await.unwrap();
-        let t = settler.tick(now + 32).await.unwrap();
-        assert_eq!(t.confirmed, Some(batch.batch_id));
-        let m = w.ledger().mandate(&id).unwrap().unwrap();
-        assert_eq!(m.status, Status::Settled);
-        assert_eq!(m.settlement.tx, Some(attempts[1].tx_hash));
-        let confirmed = &w.ledger().batches(None, Some(BatchState::Confirmed)).unwrap()[0];
-        assert_eq!(confirmed.tx_hash, attempts[1].tx_hash);
-        assert!(chain.receipt(B256::from(attempts[0].tx_hash)).await.unwrap().is_none());
-        assert_eq!(
-            Wallet { address: w.wallet }
-                .balance(&chain, w.payer.address(), w.token)
+        for backend in common::backends() {
+            let w = world(&chain, 10_000, backend).await;
+            let opts = SettlementOptions {
+                bump_after: 30,
+                ..options(10)
+            };
+            let settler = Settler::new(&chain, w.ledger(), w.wallet, w.sp_tx.clone(), opts);
+            settle_all(&settler, &chain).await; // the deposit
+            let now = now_of(&chain).await;
+            let id = w.pay(1, Address::repeat_byte(0x52), 100, now);
+            // The batch is sent while nothing is mined; then the base fee jumps far above its fees.
+            chain.raw("evm_setAutomine", serde_json::json!([false])).await.unwrap();
+            let t = settler.tick(now).await.unwrap();
+            assert!(t.sent.is_some());
+            let batch = w.ledger().batches(None, Some(BatchState::Signed)).unwrap()[0].clone();
+            let first = w.ledger().batch_attempts(&batch.batch_id).unwrap();
+            assert_eq!(first.len(), 1);
+            let high = first[0].fees.0.saturating_mul(50);
+            chain
+                .raw(
+                    "anvil_setNextBlockBaseFeePerGas",
+                    serde_json::json!([format!("{high:#x}")]),
+                )
                 .await
-                .unwrap(),
-            U256::from(10_000 - 100)
-        );
-        assert!(w.ledger().audit().unwrap().is_empty(), "{:?}", w.ledger().audit());
+                .unwrap();
+            chain.raw("evm_mine", serde_json::json!([])).await.unwrap();
+            assert!(
+                chain.receipt(B256::from(first[0].tx_hash)).await.unwrap().is_none(),
+                "stuck"
+            );
+            // Before bump_after: the same transaction again. After: a replacement.
+            let t = settler.tick(now + 10).await.unwrap();
+            assert!(t.bumped.is_none());
+            let t = settler.tick(now + 31).await.unwrap();
+            assert_eq!(t.bumped, Some(batch.batch_id));
+            let attempts = w.ledger().batch_attempts(&batch.batch_id).unwrap();
+            assert_eq!(attempts.len(), 2);
+            assert!(attempts[1].fees.0 > attempts[0].fees.0 && attempts[1].fees.1 > attempts[0].fees.1);
+            chain.raw("evm_mine", serde_json::json!([])).await.unwrap();
+            chain.raw("evm_setAutomine", serde_json::json!([true])).await.unwrap();
+            let t = settler.tick(now + 32).await.unwrap();
+            assert_eq!(t.confirmed, Some(batch.batch_id));
+            let m = w.ledger().mandate(&id).unwrap().unwrap();
+            assert_eq!(m.status, Status::Settled);
+            assert_eq!(m.settlement.tx, Some(attempts[1].tx_hash));
+            let confirmed = &w.ledger().batches(None, Some(BatchState::Confirmed)).unwrap()[0];
+            assert_eq!(confirmed.tx_hash, attempts[1].tx_hash);
+            assert!(chain.receipt(B256::from(attempts[0].tx_hash)).await.unwrap().is_none());
+            assert_eq!(
+                Wallet { address: w.wallet }
+                    .balance(&chain, w.payer.address(), w.token)
+                    .await
+                    .unwrap(),
+                U256::from(10_000 - 100)
+            );
+            assert!(w.ledger().audit().unwrap().is_empty(), "{:?}", w.ledger().audit());
+        }
     });
 }
 
@@ -579,9 +611,9 @@ fn store(w: &World, sm: &aep2::SignedMandate, id: [u8; 32], now: u64) {
         .unwrap();
 }
 
-async fn lane_mandates_settle<C: TestChain>(chain: &C) {
+async fn lane_mandates_settle<C: TestChain>(chain: &C, backend: Backend) {
     use aep2::{AccountId, Lane, SignedLane};
-    let w = world(chain, 100_000).await;
+    let w = world(chain, 100_000, backend).await;
     let settler = Settler::new(chain, w.ledger(), w.wallet, w.sp_tx.clone(), options(10));
     settler.tick(now_of(chain).await).await.unwrap();
     let now = now_of(chain).await;
@@ -659,11 +691,11 @@ async fn lane_mandates_settle<C: TestChain>(chain: &C) {
 
 #[test]
 fn stored_lane_mandates_settle_through_the_lane_entry_point_in_a_mixed_batch() {
-    on_both_chains!(lane_mandates_settle);
+    on_both_chains_and_ledgers!(lane_mandates_settle);
 }
 
-async fn reverted_batches_halve<C: TestChain>(chain: &C) {
-    let w = world(chain, 100_000).await;
+async fn reverted_batches_halve<C: TestChain>(chain: &C, backend: Backend) {
+    let w = world(chain, 100_000, backend).await;
     let settler = Settler::new(chain, w.ledger(), w.wallet, w.sp_tx.clone(), options(8));
     settler.tick(now_of(chain).await).await.unwrap();
     let now = now_of(chain).await;
@@ -705,5 +737,5 @@ async fn reverted_batches_halve<C: TestChain>(chain: &C) {
 
 #[test]
 fn a_reverted_batch_halves_the_next_so_no_item_can_hold_the_queue() {
-    on_both_chains!(reverted_batches_halve);
+    on_both_chains_and_ledgers!(reverted_batches_halve);
 }

@@ -159,8 +159,12 @@ fn to_postgres(sql: &str) -> String {
 
 fn block_on<F: std::future::Future>(f: F) -> F::Output {
     // The client's futures only talk to the connection tasks (on the private runtime) through
-    // channels, so any thread can wait for them, Tokio's own included.
-    futures_executor::block_on(f)
+    // channels, so any thread can wait for them, Tokio's own included. Unconstrained: inside a
+    // Tokio task whose cooperative budget is spent, a Tokio future (the pool's `JoinHandle`)
+    // would otherwise answer "pending" and defer its wake-up until the task yields, which a
+    // thread blocked here never does: a store used from async code (the settlement worker) hung
+    // after about a hundred calls in one poll.
+    futures_executor::block_on(tokio::task::unconstrained(f))
 }
 
 impl PgDb {
@@ -222,14 +226,20 @@ impl PgDb {
             .ok_or_else(|| unavailable(name, "connect", "shut down"))?;
         block_on(rt.spawn(async move { pool.get().await }))
             .map_err(|e| unavailable(name, "connect", e))?
-            .map_err(|e| unavailable(name, "connect", e))
+            .map_err(|e| match e {
+                deadpool_postgres::PoolError::Backend(e) => unavailable(name, "connect", pg_cause(&e)),
+                e => unavailable(name, "connect", e),
+            })
     }
 
     /// Creates the namespace and its tables, or checks and upgrades them, once across every
     /// process opening the store at the same time (under a session advisory lock).
     fn init(&self, kind: &Kind, shown: &str) -> Result<(), Error> {
         let name = kind.name();
-        let client = self.client(name)?;
+        // Name the server (without the password): a failure to connect is the first an operator sees.
+        let client = self
+            .client(name)
+            .map_err(|e| Error::new(e.reason(), format!("{shown}: {}", e.detail())))?;
         let fail = |step: &str, e: tokio_postgres::Error| unavailable(name, &format!("{shown}: {step}"), pg_cause(&e));
         let key = lock_key(&self.namespace, "aep2 schema lock ");
         block_on(client.batch_execute(&format!(
@@ -409,7 +419,11 @@ fn pg_cause(e: &tokio_postgres::Error) -> String {
             format!("store lock not granted within the busy timeout ({})", db.message())
         }
         Some(db) => format!("{} ({})", db.message(), db.code().code()),
-        None => e.to_string(),
+        // The driver's own text ("error connecting to server") leaves the cause to its source.
+        None => match std::error::Error::source(e) {
+            Some(cause) => format!("{e}: {cause}"),
+            None => e.to_string(),
+        },
     }
 }
 

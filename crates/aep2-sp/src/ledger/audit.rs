@@ -1,10 +1,11 @@
 //! The audit trail's pages (spec `aep2.md#sp-audit`): stored mandates in the order the ledger
 //! stored them, filtered by lane (its sub-lanes included) and time, a bounded page at a time.
 
-use super::{Ledger, MANDATE_COLUMNS, StoredMandate, row_to_mandate, unavailable};
+use super::{Ledger, MANDATE_COLUMNS, StoredMandate, row_to_mandate, stored_u64};
 use crate::audit::{AuditQuery, AuditRecord, MAX_PAGE};
 use aep2::json::{Limits, parse};
 use aep2::{Error, Profile, Reason, SignedMandate};
+use aep2_replay::params;
 
 impl Ledger {
     /// One page of the audit trail: at most `query.limit` (capped at [`MAX_PAGE`]) records after
@@ -16,45 +17,29 @@ impl Ledger {
         let since = query.since.map_or(0, |s| i64::try_from(s).unwrap_or(i64::MAX));
         let columns: Vec<String> = MANDATE_COLUMNS.split(',').map(|c| format!("m.{}", c.trim())).collect();
         let columns = columns.join(", ");
-        let conn = self.conn();
+        let seq_at = MANDATE_COLUMNS.split(',').count();
         // Both read an index range from the cursor on (`mandates_seq`, or `mandate_lanes`, where a
         // payment is listed under every link of its chain, so a lane's rows include its sub-lanes').
-        let rows = match &query.lane {
-            None => {
-                let sql = format!(
+        let rows = self.db.read("audit page", |tx| match &query.lane {
+            None => tx.query(
+                &format!(
                     "SELECT {columns}, m.seq FROM mandates m WHERE m.seq > ?1 AND m.accepted_at >= ?2 \
                      ORDER BY m.seq LIMIT ?3"
-                );
-                let mut s = conn.prepare_cached(&sql).map_err(|e| unavailable("audit page", &e))?;
-                let rows = s
-                    .query_map(rusqlite::params![after, since, limit], with_seq)
-                    .map_err(|e| unavailable("audit page", &e))?;
-                rows.collect::<Result<Vec<_>, _>>()
-            }
-            Some(lane) => {
-                let sql = format!(
+                ),
+                params![after, since, limit],
+            ),
+            Some(lane) => tx.query(
+                &format!(
                     "SELECT {columns}, m.seq FROM mandate_lanes l JOIN mandates m ON m.seq = l.seq \
                      WHERE l.lane_id = ?1 AND l.seq > ?2 AND m.accepted_at >= ?3 ORDER BY l.seq LIMIT ?4"
-                );
-                let mut s = conn.prepare_cached(&sql).map_err(|e| unavailable("audit page", &e))?;
-                let rows = s
-                    .query_map(rusqlite::params![lane.as_slice(), after, since, limit], with_seq)
-                    .map_err(|e| unavailable("audit page", &e))?;
-                rows.collect::<Result<Vec<_>, _>>()
-            }
-        }
-        .map_err(|e| unavailable("audit page", &e))?;
-        rows.into_iter().map(|(m, seq)| record_of(&m?, seq)).collect()
+                ),
+                params![lane, after, since, limit],
+            ),
+        })?;
+        rows.iter()
+            .map(|r| record_of(&row_to_mandate(r)?, stored_u64(r, seq_at)?))
+            .collect()
     }
-}
-
-type WithSeq = (Result<StoredMandate, Error>, u64);
-
-/// A row of [`MANDATE_COLUMNS`] and the sequence number after them.
-fn with_seq(r: &rusqlite::Row<'_>) -> rusqlite::Result<WithSeq> {
-    let n = MANDATE_COLUMNS.split(',').count();
-    let seq: i64 = r.get(n)?;
-    Ok((row_to_mandate(r)?, u64::try_from(seq).unwrap_or(0)))
 }
 
 /// The record of a stored mandate; the lane chain, the signer and the purpose are read from the

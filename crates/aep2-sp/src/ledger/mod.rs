@@ -1,27 +1,32 @@
 //! The durable ledger (spec `aep2.md#sp-funds`): deposits, per-account balances and
-//! reservations, and every accepted mandate with its receipt and status, in one SQLite file.
+//! reservations, and every accepted mandate with its receipt and status, in one database: a
+//! SQLite file or a Postgres schema, through the store layer ([`aep2_replay::db`]).
 //!
-//! **Atomicity.** [`Ledger::enqueue`] runs one `BEGIN IMMEDIATE` transaction that takes the
-//! database's single write lock first and then, in order: returns the stored row if the mandate
-//! id is present (idempotent re-submission), refuses a different mandate with the same nonce key
-//! (`nonce_reused`), refuses an amount above `balance − reserved` (`insufficient_funds`), inserts
-//! the mandate and raises the reservation. Any number of connections, threads or processes are
-//! serialised by that lock, so concurrent submissions can neither accept a mandate twice nor
-//! reserve more than a balance. Taking the write lock up front matters under WAL: a transaction
-//! that starts as a reader and later writes fails with `SQLITE_BUSY_SNAPSHOT` without waiting.
+//! **Atomicity.** [`Ledger::enqueue`] runs one [`Db::write`] transaction, serialised with every
+//! other writing transaction of the ledger (SQLite: `BEGIN IMMEDIATE`, the file's single write
+//! lock; Postgres: `READ COMMITTED` and the ledger's transaction-scoped advisory lock, both
+//! taken before the first read), that in order: returns the stored row if the mandate id is
+//! present (idempotent re-submission), refuses a different mandate with the same nonce key
+//! (`nonce_reused`), applies the lane rules, refuses an amount above `balance − reserved`
+//! (`insufficient_funds`), inserts the mandate and raises the reservation. Any number of
+//! connections, threads, processes or hosts are serialised by that lock, so concurrent
+//! submissions can neither accept a mandate twice nor reserve more than a balance. The rules
+//! are written once, as portable SQL and Rust run inside the transaction; only the schema
+//! differs per backend.
 //!
-//! **Durability.** WAL with `synchronous=FULL`: a commit is fsynced before `enqueue` returns, and
-//! the service shows a receipt only after that, so every receipt it ever sent survives a crash.
+//! **Durability.** SQLite: WAL with `synchronous=FULL`; Postgres: `synchronous_commit = on`. A
+//! commit is durable before `enqueue` returns, and the service shows a receipt only after that,
+//! so every receipt it ever sent survives a crash.
 //!
-//! **Amounts** are `U256`, stored as 32-byte big-endian BLOBs (SQLite integers have 64 bits),
-//! and added and compared in Rust inside the transaction: no precision is ever lost.
+//! **Amounts** are `U256`, stored as 32-byte big-endian blobs (`BLOB`, `BYTEA`: database
+//! integers have 64 bits), and added and compared in Rust inside the transaction: no precision
+//! is ever lost.
 
 use aep2::uint::U256;
 use aep2::{Error, Reason};
-use aep2_replay::sqlite_file::{self, FileKind, to_sql_int};
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
-use std::path::Path;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use aep2_replay::db::{Db, DbOptions, Kind, Location, PostgresOptions, Row, Tx};
+use aep2_replay::params;
+use aep2_replay::sqlite_file::FileKind;
 use std::time::Duration;
 
 mod audit;
@@ -215,18 +220,145 @@ UPDATE mandates SET seq = rowid;
     lane_tables!()
 );
 
-/// What a ledger file is.
-const KIND: FileKind = FileKind {
-    name: "SP ledger",
-    application_id: Ledger::APPLICATION_ID,
-    schema_version: Ledger::SCHEMA_VERSION,
-    schema: SCHEMA,
-    migrations: &[
-        (1, MIGRATE_1_TO_2),
-        (2, MIGRATE_2_TO_3),
-        (3, MIGRATE_3_TO_4),
-        (4, MIGRATE_4_TO_5),
-    ],
+/// The Postgres ledger (schema version 5): the tables and constraints of the SQLite schema in
+/// Postgres types (`BYTEA`, `BIGINT`). Account keys compare bytewise (`COLLATE "C"`), as in
+/// SQLite, so accounts list in the same order. `batch_txs.rowid` stands for SQLite's implicit
+/// row id: the order attempts were recorded in.
+const PG_SCHEMA: &str = r#"
+CREATE TABLE accounts (
+    domain TEXT COLLATE "C" NOT NULL,
+    payer TEXT COLLATE "C" NOT NULL,
+    token TEXT COLLATE "C" NOT NULL,
+    balance BYTEA NOT NULL CHECK (length(balance) = 32),
+    reserved BYTEA NOT NULL CHECK (length(reserved) = 32),
+    withdrawing BYTEA NOT NULL DEFAULT decode(repeat('00', 32), 'hex') CHECK (length(withdrawing) = 32),
+    PRIMARY KEY (domain, payer, token)
+);
+CREATE TABLE deposits (
+    id TEXT NOT NULL PRIMARY KEY,
+    domain TEXT NOT NULL,
+    payer TEXT NOT NULL,
+    token TEXT NOT NULL,
+    amount BYTEA NOT NULL CHECK (length(amount) = 32),
+    created_at BIGINT NOT NULL
+);
+CREATE TABLE mandates (
+    mandate_id BYTEA NOT NULL PRIMARY KEY CHECK (length(mandate_id) = 32),
+    nonce_key BYTEA NOT NULL UNIQUE CHECK (length(nonce_key) = 32),
+    profile TEXT NOT NULL,
+    domain TEXT NOT NULL,
+    payer TEXT NOT NULL,
+    token TEXT NOT NULL,
+    payee TEXT NOT NULL,
+    amount BYTEA NOT NULL CHECK (length(amount) = 32),
+    nonce TEXT NOT NULL,
+    deadline BIGINT NOT NULL,
+    ref TEXT NOT NULL,
+    envelope TEXT NOT NULL,
+    receipt TEXT NOT NULL,
+    enqueue_deadline BIGINT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('accepted', 'settled', 'failed')),
+    accepted_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    submission_id BYTEA CHECK (submission_id IS NULL OR length(submission_id) = 16),
+    batch_id BYTEA CHECK (batch_id IS NULL OR length(batch_id) = 32),
+    settled_tx BYTEA CHECK (settled_tx IS NULL OR length(settled_tx) = 32),
+    settled_block BIGINT,
+    failure TEXT,
+    lane_id BYTEA CHECK (lane_id IS NULL OR length(lane_id) = 32),
+    request TEXT,
+    seq BIGINT
+);
+CREATE INDEX mandates_status ON mandates (status, accepted_at);
+CREATE INDEX mandates_account ON mandates (domain, payer, token);
+CREATE INDEX mandates_batch ON mandates (batch_id) WHERE batch_id IS NOT NULL;
+CREATE TABLE batches (
+    batch_id BYTEA NOT NULL PRIMARY KEY CHECK (length(batch_id) = 32),
+    domain TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('signed', 'confirmed', 'abandoned')),
+    sp_nonce BIGINT NOT NULL,
+    tx_hash BYTEA NOT NULL CHECK (length(tx_hash) = 32),
+    raw_tx BYTEA NOT NULL,
+    items BIGINT NOT NULL,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    block BIGINT,
+    gas_used BIGINT,
+    settled BIGINT,
+    skipped BIGINT
+);
+CREATE INDEX batches_state ON batches (domain, state);
+CREATE TABLE withdrawals (
+    id TEXT NOT NULL PRIMARY KEY,
+    domain TEXT NOT NULL,
+    payer TEXT NOT NULL,
+    token TEXT NOT NULL,
+    amount BYTEA NOT NULL CHECK (length(amount) = 32),
+    created_at BIGINT NOT NULL
+);
+CREATE TABLE chain_cursor (
+    domain TEXT NOT NULL PRIMARY KEY,
+    next_block BIGINT NOT NULL
+);
+CREATE TABLE batch_txs (
+    tx_hash BYTEA NOT NULL PRIMARY KEY CHECK (length(tx_hash) = 32),
+    batch_id BYTEA NOT NULL REFERENCES batches (batch_id),
+    raw_tx BYTEA NOT NULL,
+    max_fee TEXT NOT NULL,
+    priority_fee TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    rowid BIGINT GENERATED ALWAYS AS IDENTITY
+);
+CREATE INDEX batch_txs_batch ON batch_txs (batch_id, created_at);
+CREATE TABLE lanes (
+    lane_id BYTEA NOT NULL PRIMARY KEY CHECK (length(lane_id) = 32),
+    domain TEXT NOT NULL,
+    parent BYTEA NOT NULL CHECK (length(parent) = 32),
+    owner TEXT NOT NULL,
+    agent TEXT NOT NULL,
+    token TEXT NOT NULL,
+    lane TEXT NOT NULL,
+    total BYTEA NOT NULL CHECK (length(total) = 32),
+    spent BYTEA NOT NULL CHECK (length(spent) = 32),
+    max_payments BIGINT NOT NULL,
+    payments BIGINT NOT NULL,
+    period BIGINT NOT NULL,
+    allowance BYTEA NOT NULL CHECK (length(allowance) = 32),
+    valid_from BIGINT NOT NULL,
+    window_index BIGINT NOT NULL,
+    window_spent BYTEA NOT NULL CHECK (length(window_spent) = 32),
+    revoked_at BIGINT,
+    revocation TEXT,
+    created_at BIGINT NOT NULL
+);
+CREATE INDEX lanes_parent ON lanes (parent);
+CREATE INDEX mandates_lane ON mandates (lane_id, accepted_at);
+CREATE UNIQUE INDEX mandates_seq ON mandates (seq);
+CREATE TABLE mandate_lanes (
+    lane_id BYTEA NOT NULL CHECK (length(lane_id) = 32),
+    seq BIGINT NOT NULL,
+    PRIMARY KEY (lane_id, seq)
+);
+"#;
+
+/// What a ledger is, on either backend.
+const KIND: Kind = Kind {
+    sqlite: FileKind {
+        name: "SP ledger",
+        application_id: Ledger::APPLICATION_ID,
+        schema_version: Ledger::SCHEMA_VERSION,
+        schema: SCHEMA,
+        migrations: &[
+            (1, MIGRATE_1_TO_2),
+            (2, MIGRATE_2_TO_3),
+            (3, MIGRATE_3_TO_4),
+            (4, MIGRATE_4_TO_5),
+        ],
+    },
+    pg_namespace: "aep2_ledger",
+    pg_schema: PG_SCHEMA,
+    // No Postgres ledger predates version 5.
+    pg_migrations: &[],
 };
 
 const MANDATE_COLUMNS: &str = "mandate_id, profile, domain, payer, token, payee, amount, nonce, deadline, ref, \
@@ -236,15 +368,31 @@ const MANDATE_COLUMNS: &str = "mandate_id, profile, domain, payer, token, payee,
 /// Settings of a [`Ledger`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LedgerOptions {
-    /// How long a call waits for another connection (thread or process) to release the write
-    /// lock before failing with `replay_store_unavailable`. Default 5 s.
+    /// How long a call waits for another connection (thread, process or host) to release the
+    /// write lock (Postgres: also for a pooled connection) before failing with
+    /// `replay_store_unavailable`. Default 5 s.
     pub busy_timeout: Duration,
+    /// Postgres: the connections this process keeps to the server (default 8). Ignored for
+    /// SQLite.
+    pub pool_size: usize,
 }
 
 impl Default for LedgerOptions {
     fn default() -> Self {
         LedgerOptions {
             busy_timeout: Duration::from_secs(5),
+            pool_size: PostgresOptions::default().pool_size,
+        }
+    }
+}
+
+impl LedgerOptions {
+    fn db(&self) -> DbOptions {
+        DbOptions {
+            busy_timeout: self.busy_timeout,
+            postgres: PostgresOptions {
+                pool_size: self.pool_size,
+            },
         }
     }
 }
@@ -505,11 +653,11 @@ pub struct Counts {
     pub failed: u64,
 }
 
-/// The SP's durable ledger in a SQLite database file, safe to share across threads and processes
-/// on one host (see the module docs for atomicity and durability).
+/// The SP's durable ledger in a SQLite file or a Postgres schema, safe to share across threads,
+/// processes and (Postgres) hosts (see the module docs for atomicity and durability).
 #[derive(Debug)]
 pub struct Ledger {
-    conn: Mutex<Connection>,
+    db: Db,
 }
 
 impl Ledger {
@@ -518,28 +666,27 @@ impl Ledger {
     /// The `PRAGMA user_version` of the schema this build creates and reads.
     pub const SCHEMA_VERSION: i32 = 5;
 
-    /// Opens (creating if needed) the ledger at `path`.
+    /// Opens (creating if needed) the ledger at `location`: a SQLite file path, or a
+    /// `postgres://` URL (its tables in the schema `aep2_ledger` unless the URL's `schema=`
+    /// names another).
     ///
-    /// Fails with `replay_store_unavailable` if the file cannot be opened or created, is not a
-    /// ledger of this schema version, or cannot use WAL.
-    pub fn open(path: impl AsRef<Path>, options: &LedgerOptions) -> Result<Ledger, Error> {
-        let conn = sqlite_file::open(path.as_ref(), options.busy_timeout, &KIND)?;
-        Ok(Ledger { conn: Mutex::new(conn) })
+    /// Fails with `replay_store_unavailable` if the database cannot be opened, reached or
+    /// created, is not a ledger of this schema version, or (SQLite) cannot use WAL.
+    pub fn open(location: impl Into<Location>, options: &LedgerOptions) -> Result<Ledger, Error> {
+        let db = Db::open(&location.into(), &options.db(), &KIND)?;
+        Ok(Ledger { db })
     }
 
     /// A private in-memory ledger (tests: not durable, not shared).
     pub fn open_in_memory() -> Result<Ledger, Error> {
-        let conn = sqlite_file::open_in_memory(LedgerOptions::default().busy_timeout, &KIND)?;
-        Ok(Ledger { conn: Mutex::new(conn) })
+        Ok(Ledger {
+            db: Db::open_in_memory(&KIND)?,
+        })
     }
 
-    fn conn(&self) -> MutexGuard<'_, Connection> {
-        // A panic while the lock was held unwound through the transaction's drop (a rollback).
-        let conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
-        if !conn.is_autocommit() {
-            let _ = conn.execute_batch("ROLLBACK");
-        }
-        conn
+    /// The engine the ledger runs on.
+    pub fn backend(&self) -> aep2_replay::db::Backend {
+        self.db.backend()
     }
 
     /// Credits `deposit.amount` to its account, once per id.
@@ -547,42 +694,39 @@ impl Ledger {
     /// Errors: `uint_out_of_range` if the balance would exceed 2^256 − 1;
     /// `replay_store_unavailable` on a storage failure.
     pub fn deposit(&self, deposit: &Deposit, now: u64) -> Result<DepositOutcome, Error> {
-        let mut conn = self.conn();
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(|e| unavailable("deposit: begin", &e))?;
-        let existing = tx
-            .prepare_cached("SELECT domain, payer, token, amount FROM deposits WHERE id = ?1")
-            .and_then(|mut s| s.query_row([&deposit.id], account_and_amount).optional())
-            .map_err(|e| unavailable("deposit: look up id", &e))?;
-        if let Some((account, amount)) = existing {
-            let same = account == deposit.account && amount.as_slice() == deposit.amount.0.as_slice();
-            return Ok(if same {
-                DepositOutcome::AlreadyApplied
-            } else {
-                DepositOutcome::Conflict
-            });
-        }
-        let (balance, reserved) = read_account(&tx, &deposit.account)?;
-        let balance = add(&balance, &deposit.amount)
-            .ok_or_else(|| Error::new(Reason::UintOutOfRange, "balance would exceed 2^256 - 1"))?;
-        write_account(&tx, &deposit.account, &balance, &reserved)?;
-        tx.prepare_cached(
-            "INSERT INTO deposits (id, domain, payer, token, amount, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        )
-        .and_then(|mut s| {
-            s.execute(params![
-                deposit.id,
-                deposit.account.domain,
-                deposit.account.payer,
-                deposit.account.token,
-                deposit.amount.0.as_slice(),
-                to_sql_int(now)
-            ])
+        self.db.write("deposit", |tx| {
+            let existing = tx
+                .query_opt(
+                    "SELECT domain, payer, token, amount FROM deposits WHERE id = ?1",
+                    params![&deposit.id],
+                )?
+                .map(|r| account_and_amount(&r))
+                .transpose()?;
+            if let Some((account, amount)) = existing {
+                let same = account == deposit.account && amount.as_slice() == deposit.amount.0.as_slice();
+                return Ok(if same {
+                    DepositOutcome::AlreadyApplied
+                } else {
+                    DepositOutcome::Conflict
+                });
+            }
+            let (balance, reserved) = read_account(tx, &deposit.account)?;
+            let balance = add(&balance, &deposit.amount)
+                .ok_or_else(|| Error::new(Reason::UintOutOfRange, "balance would exceed 2^256 - 1"))?;
+            write_account(tx, &deposit.account, &balance, &reserved)?;
+            tx.execute(
+                "INSERT INTO deposits (id, domain, payer, token, amount, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    &deposit.id,
+                    &deposit.account.domain,
+                    &deposit.account.payer,
+                    &deposit.account.token,
+                    deposit.amount.0.as_slice(),
+                    now
+                ],
+            )?;
+            Ok(DepositOutcome::Applied)
         })
-        .map_err(|e| unavailable("deposit: insert", &e))?;
-        tx.commit().map_err(|e| unavailable("deposit: commit", &e))?;
-        Ok(DepositOutcome::Applied)
     }
 
     /// Records a mandate and reserves its amount, or returns the mandate stored before under
@@ -597,7 +741,8 @@ impl Ledger {
     /// [`Ledger::enqueue`] with the receipt signed inside the transaction, once the lane
     /// counters are known: `receipt` gets what remains under the chain after this payment (the
     /// least `total − spent` over its links; `None` for a plain mandate), and its text is stored
-    /// instead of `m.receipt`.
+    /// instead of `m.receipt`. It may be called more than once (Postgres runs a transaction
+    /// again after a serialization failure): it must have no effect but its answer.
     ///
     /// The lane rules, after the nonce and before the funds (spec `aep2.md#lane-settlement`):
     /// `lane_revoked` if any link is revoked; then for each link, root first,
@@ -606,130 +751,15 @@ impl Ledger {
     pub fn enqueue_with(
         &self,
         m: &NewMandate,
-        receipt: impl FnOnce(Option<&U256>) -> Result<String, Error>,
+        mut receipt: impl FnMut(Option<&U256>) -> Result<String, Error>,
     ) -> Result<Enqueued, Error> {
-        let mut conn = self.conn();
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(|e| unavailable("enqueue: begin", &e))?;
-        if let Some(stored) = select_mandate(&tx, &m.mandate_id)? {
-            let stored = match_submission(&tx, stored, m.submission_id, m.now)?;
-            tx.commit().map_err(|e| unavailable("enqueue: commit", &e))?;
-            return Ok(Enqueued {
-                mandate: stored,
-                fresh: false,
-            });
-        }
-        let nonce_used = tx
-            .prepare_cached("SELECT 1 FROM mandates WHERE nonce_key = ?1")
-            .and_then(|mut s| s.query_row([&m.nonce_key], |_| Ok(())).optional())
-            .map_err(|e| unavailable("enqueue: look up the nonce key", &e))?;
-        if nonce_used.is_some() {
-            return Err(Error::new(
-                Reason::NonceReused,
-                format!(
-                    "another mandate with nonce {} of this payer and token is stored",
-                    m.nonce
-                ),
-            ));
-        }
-        let charged = charge_lanes(&tx, &m.lanes, &m.amount, m.now)?;
-        let (balance, reserved) = read_account(&tx, &m.account)?;
-        // A requested withdrawal is unavailable from the moment it is seen (spec
-        // `aep2.md#settlement-withdrawal`): the funds may leave once its delay has passed.
-        let withdrawing = read_withdrawing(&tx, &m.account)?;
-        let available = sub(&balance, &reserved)
-            .and_then(|a| sub(&a, &withdrawing))
-            .unwrap_or(U256::ZERO);
-        if m.amount > available {
-            return Err(Error::new(
-                Reason::InsufficientFunds,
-                format!("amount {} exceeds the available {available}", m.amount),
-            ));
-        }
-        // Cannot overflow: reserved + amount <= balance.
-        let reserved = add(&reserved, &m.amount).unwrap_or(balance);
-        write_account(&tx, &m.account, &balance, &reserved)?;
-        let remaining = match &charged {
-            Some(c) => {
-                write_lane_counters(&tx, c)?;
-                c.iter().map(|(_, counters)| counters.remaining()).min()
-            }
-            None => None,
-        };
-        let receipt_text = receipt(remaining.as_ref())?;
-        let lane_id = m.lanes.last().map(|l| l.id);
-        tx.prepare_cached(
-            "INSERT INTO mandates (mandate_id, nonce_key, profile, domain, payer, token, payee, amount, nonce, \
-             deadline, ref, envelope, receipt, enqueue_deadline, status, accepted_at, updated_at, submission_id, \
-             lane_id, request, seq) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, 'accepted', ?15, ?15, ?16, ?17, ?18, \
-             (SELECT coalesce(max(seq), 0) + 1 FROM mandates))",
-        )
-        .and_then(|mut s| {
-            s.execute(params![
-                m.mandate_id,
-                m.nonce_key,
-                m.profile,
-                m.account.domain,
-                m.account.payer,
-                m.account.token,
-                m.payee,
-                m.amount.0.as_slice(),
-                m.nonce,
-                to_sql_int(m.deadline),
-                m.reference,
-                m.envelope,
-                receipt_text,
-                to_sql_int(m.enqueue_deadline),
-                to_sql_int(m.now),
-                m.submission_id,
-                lane_id,
-                m.request,
-            ])
-        })
-        .map_err(|e| unavailable("enqueue: insert", &e))?;
-        if !m.lanes.is_empty() {
-            // The audit trail's index: the payment is under every link of its chain.
-            let mut s = tx
-                .prepare_cached(
-                    "INSERT INTO mandate_lanes (lane_id, seq) SELECT ?1, seq FROM mandates WHERE mandate_id = ?2",
-                )
-                .map_err(|e| unavailable("enqueue: index the lanes", &e))?;
-            for l in &m.lanes {
-                s.execute(params![l.id, m.mandate_id])
-                    .map_err(|e| unavailable("enqueue: index the lanes", &e))?;
-            }
-        }
-        tx.commit().map_err(|e| unavailable("enqueue: commit", &e))?;
-        Ok(Enqueued {
-            mandate: StoredMandate {
-                mandate_id: m.mandate_id,
-                profile: m.profile.clone(),
-                account: m.account.clone(),
-                payee: m.payee.clone(),
-                amount: m.amount,
-                nonce: m.nonce.clone(),
-                deadline: m.deadline,
-                reference: m.reference.clone(),
-                envelope: m.envelope.clone(),
-                receipt: receipt_text,
-                enqueue_deadline: m.enqueue_deadline,
-                status: Status::Accepted,
-                accepted_at: m.now,
-                submission_id: m.submission_id,
-                settlement: Settlement::default(),
-                lane: lane_id,
-                request: m.request.clone(),
-            },
-            fresh: true,
-        })
+        self.db.write("enqueue", |tx| enqueue_in(tx, m, &mut receipt))
     }
 
     /// The stored mandate with this id, if any.
     pub fn mandate(&self, mandate_id: &[u8; 32]) -> Result<Option<StoredMandate>, Error> {
-        let conn = self.conn();
-        select_mandate(&conn, mandate_id)
+        self.db
+            .read("look up the mandate id", |tx| select_mandate(tx, mandate_id))
     }
 
     /// A re-submission of a stored mandate: the stored mandate if the submission id matches (see
@@ -743,33 +773,28 @@ impl Ledger {
         submission_id: Option<[u8; 16]>,
         now: u64,
     ) -> Result<Option<StoredMandate>, Error> {
-        let mut conn = self.conn();
         if submission_id.is_none() {
-            return select_mandate(&conn, mandate_id);
+            return self.mandate(mandate_id);
         }
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(|e| unavailable("resubmission: begin", &e))?;
-        let Some(stored) = select_mandate(&tx, mandate_id)? else {
-            return Ok(None);
-        };
-        let stored = match_submission(&tx, stored, submission_id, now)?;
-        tx.commit().map_err(|e| unavailable("resubmission: commit", &e))?;
-        Ok(Some(stored))
+        self.db.write("resubmission", |tx| {
+            let Some(stored) = select_mandate(tx, mandate_id)? else {
+                return Ok(None);
+            };
+            match_submission(tx, stored, submission_id, now).map(Some)
+        })
     }
 
     /// Every stored mandate, oldest first (for audits and tests; the ledger is not paginated).
     pub fn mandates(&self) -> Result<Vec<StoredMandate>, Error> {
-        let conn = self.conn();
-        let mut s = conn
-            .prepare(&format!(
-                "SELECT {MANDATE_COLUMNS} FROM mandates ORDER BY accepted_at, mandate_id"
-            ))
-            .map_err(|e| unavailable("list mandates", &e))?;
-        let rows = s
-            .query_map([], row_to_mandate)
-            .map_err(|e| unavailable("list mandates", &e))?;
-        rows.map(|r| r.map_err(|e| unavailable("list mandates", &e))?).collect()
+        self.db.read("list mandates", |tx| {
+            tx.query(
+                &format!("SELECT {MANDATE_COLUMNS} FROM mandates ORDER BY accepted_at, mandate_id"),
+                params![],
+            )?
+            .iter()
+            .map(row_to_mandate)
+            .collect()
+        })
     }
 
     /// The accounts of `payer` (optionally only of `token`), in key order.
@@ -788,44 +813,30 @@ impl Ledger {
         payer: Option<&str>,
         token: Option<&str>,
     ) -> Result<Vec<Balance>, Error> {
-        let conn = self.conn();
-        let mut s = conn
-            .prepare_cached(
+        self.db.read("read accounts", |tx| {
+            // The casts give Postgres the parameters' type where `IS NULL` alone does not.
+            let rows = tx.query(
                 "SELECT domain, payer, token, balance, reserved FROM accounts \
-                 WHERE (?1 IS NULL OR domain = ?1) AND (?2 IS NULL OR payer = ?2) AND (?3 IS NULL OR token = ?3) \
+                 WHERE (CAST(?1 AS TEXT) IS NULL OR domain = ?1) AND (CAST(?2 AS TEXT) IS NULL OR payer = ?2) \
+                 AND (CAST(?3 AS TEXT) IS NULL OR token = ?3) \
                  ORDER BY domain, payer, token",
-            )
-            .map_err(|e| unavailable("read accounts", &e))?;
-        let rows = s
-            .query_map(params![domain, payer, token], |r| {
-                Ok((
-                    AccountKey {
-                        domain: r.get(0)?,
-                        payer: r.get(1)?,
-                        token: r.get(2)?,
-                    },
-                    r.get::<_, Vec<u8>>(3)?,
-                    r.get::<_, Vec<u8>>(4)?,
-                ))
-            })
-            .map_err(|e| unavailable("read accounts", &e))?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (account, balance, reserved) = row.map_err(|e| unavailable("read accounts", &e))?;
-            out.push(Balance {
-                account,
-                balance: blob_u256(&balance)?,
-                reserved: blob_u256(&reserved)?,
-            });
-        }
-        Ok(out)
+                params![domain, payer, token],
+            )?;
+            rows.iter()
+                .map(|r| {
+                    Ok(Balance {
+                        account: account_at(r, 0)?,
+                        balance: blob_u256(r.blob(3)?)?,
+                        reserved: blob_u256(r.blob(4)?)?,
+                    })
+                })
+                .collect()
+        })
     }
 
     /// One account's funds (zero if it has never been funded).
     pub fn balance(&self, account: &AccountKey) -> Result<Balance, Error> {
-        let mut conn = self.conn();
-        let tx = conn.transaction().map_err(|e| unavailable("read account", &e))?;
-        let (balance, reserved) = read_account(&tx, account)?;
+        let (balance, reserved) = self.db.read("read account", |tx| read_account(tx, account))?;
         Ok(Balance {
             account: account.clone(),
             balance,
@@ -835,18 +846,13 @@ impl Ledger {
 
     /// Counts of stored mandates by status.
     pub fn counts(&self) -> Result<Counts, Error> {
-        let conn = self.conn();
-        let mut s = conn
-            .prepare_cached("SELECT status, count(*) FROM mandates GROUP BY status")
-            .map_err(|e| unavailable("count", &e))?;
-        let rows = s
-            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
-            .map_err(|e| unavailable("count", &e))?;
+        let rows = self.db.read("count", |tx| {
+            tx.query("SELECT status, count(*) FROM mandates GROUP BY status", params![])
+        })?;
         let mut c = Counts::default();
         for row in rows {
-            let (status, n) = row.map_err(|e| unavailable("count", &e))?;
-            let n = u64::try_from(n).unwrap_or(0);
-            match Status::parse(&status) {
+            let n = row.uint(1)?;
+            match Status::parse(row.text(0)?) {
                 Some(Status::Accepted) => c.accepted = n,
                 Some(Status::Settled) => c.settled = n,
                 Some(Status::Failed) => c.failed = n,
@@ -862,61 +868,247 @@ impl Ledger {
     /// `spent` and `payments` are the sum and the count of the accepted and settled mandates under
     /// it and its sub-lanes, `spent ≤ total` and `payments ≤ maxPayments` (when set). Returns a description of each violation (empty if sound).
     pub fn audit(&self) -> Result<Vec<String>, Error> {
-        let mut conn = self.conn();
-        let tx = conn.transaction().map_err(|e| unavailable("audit: begin", &e))?;
-        let mut problems = Vec::new();
-        let sums = |sql: &str| -> Result<std::collections::BTreeMap<AccountKey, U256>, Error> {
-            let mut s = tx.prepare(sql).map_err(|e| unavailable("audit", &e))?;
-            let rows = s
-                .query_map([], account_and_amount)
-                .map_err(|e| unavailable("audit", &e))?;
-            let mut out = std::collections::BTreeMap::new();
-            for row in rows {
-                let (k, amount) = row.map_err(|e| unavailable("audit", &e))?;
-                let entry: &mut U256 = out.entry(k).or_insert(U256::ZERO);
-                *entry = add(entry, &blob_u256(&amount)?)
-                    .ok_or_else(|| Error::new(Reason::UintOutOfRange, "audit: sum exceeds 2^256 - 1"))?;
-            }
-            Ok(out)
+        self.db.read("audit", audit_in)
+    }
+
+    /// Records a revocation of the last link of `chain` (root first; the caller has verified the
+    /// chain and the revocation, spec `aep2.md#lane-revocation`), in one transaction: unseen links
+    /// are recorded, and the lane is revoked as of `now` unless it already is. Returns when it
+    /// was revoked (the first time, for a repeated revocation) and whether this call did it.
+    ///
+    /// Errors: `replay_store_unavailable`.
+    pub fn revoke_lane(&self, chain: &[LaneLink], revocation: &str, now: u64) -> Result<(u64, bool), Error> {
+        let Some(leaf) = chain.last() else {
+            return Err(Error::new(Reason::LaneDepthExceeded, "the lane chain is empty"));
         };
-        let reserved_sums = sums("SELECT domain, payer, token, amount FROM mandates WHERE status = 'accepted'")?;
-        let deposit_sums = sums("SELECT domain, payer, token, amount FROM deposits")?;
-        let settled_sums = sums("SELECT domain, payer, token, amount FROM mandates WHERE status = 'settled'")?;
-        let withdrawn_sums = sums("SELECT domain, payer, token, amount FROM withdrawals")?;
-        let accounts = sums("SELECT domain, payer, token, reserved FROM accounts")?;
-        let balances = sums("SELECT domain, payer, token, balance FROM accounts")?;
-        for (k, reserved) in &accounts {
-            let want = reserved_sums.get(k).copied().unwrap_or(U256::ZERO);
-            if *reserved != want {
-                problems.push(format!("{k:?}: reserved {reserved}, accepted mandates sum to {want}"));
+        self.db.write("revoke", |tx| {
+            for l in chain {
+                insert_lane(tx, l, now)?;
             }
-            let balance = balances.get(k).copied().unwrap_or(U256::ZERO);
-            if *reserved > balance {
-                problems.push(format!("{k:?}: reserved {reserved} exceeds balance {balance}"));
+            let c = read_counters(tx, &leaf.id)?
+                .ok_or_else(|| Error::new(Reason::ReplayStoreUnavailable, "a lane row vanished"))?;
+            if let Some(at) = c.revoked_at {
+                return Ok((at, false));
             }
-            let deposited = deposit_sums.get(k).copied().unwrap_or(U256::ZERO);
-            let debited = add(
-                &settled_sums.get(k).copied().unwrap_or(U256::ZERO),
-                &withdrawn_sums.get(k).copied().unwrap_or(U256::ZERO),
-            );
-            if debited.and_then(|d| sub(&deposited, &d)) != Some(balance) {
-                problems.push(format!(
-                    "{k:?}: balance {balance}, deposits {deposited} less settled mandates and withdrawals"
-                ));
+            tx.execute(
+                "UPDATE lanes SET revoked_at = ?2, revocation = ?3 WHERE lane_id = ?1",
+                params![leaf.id, now, revocation],
+            )?;
+            Ok((now, true))
+        })
+    }
+
+    /// The stored lane `id` with its counters as of `now` (the window of `now`), and what can
+    /// still be spent under it, ancestors included; `None` if it was never seen.
+    pub fn lane(&self, id: &[u8; 32], now: u64) -> Result<Option<LaneState>, Error> {
+        self.db.read("lane", |tx| {
+            let Some((link, revocation)) = read_link(tx, id)? else {
+                return Ok(None);
+            };
+            let Some(c) = read_counters(tx, id)? else {
+                return Ok(None);
+            };
+            let (window_index, window_spent) = c.window_spent_at(now);
+            let mut remaining = c.remaining();
+            let mut chain_revoked_at = c.revoked_at;
+            let mut parent = link.parent;
+            for _ in 1..aep2::lane::MAX_LANE_DEPTH {
+                if parent == [0; 32] {
+                    break;
+                }
+                let Some(p) = read_counters(tx, &parent)? else { break };
+                remaining = remaining.min(p.remaining());
+                chain_revoked_at = match (chain_revoked_at, p.revoked_at) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+                parent = read_link(tx, &parent)?.map_or([0; 32], |(l, _)| l.parent);
             }
-        }
-        problems.extend(audit_lanes(&tx)?);
-        for k in reserved_sums.keys() {
-            if !accounts.contains_key(k) {
-                problems.push(format!(
-                    "{k:?}: mandates reserved against an account that does not exist"
-                ));
-            }
-        }
-        Ok(problems)
+            Ok(Some(LaneState {
+                link,
+                spent: c.spent,
+                payments: c.payments,
+                window_index,
+                window_spent,
+                revoked_at: c.revoked_at,
+                chain_revoked_at,
+                revocation,
+                remaining,
+            }))
+        })
+    }
+
+    /// The mandates under the lane `id` (as their leaf), oldest first.
+    pub fn lane_mandates(&self, id: &[u8; 32]) -> Result<Vec<StoredMandate>, Error> {
+        self.db.read("list lane mandates", |tx| {
+            tx.query(
+                &format!("SELECT {MANDATE_COLUMNS} FROM mandates WHERE lane_id = ?1 ORDER BY accepted_at, mandate_id"),
+                params![id],
+            )?
+            .iter()
+            .map(row_to_mandate)
+            .collect()
+        })
     }
 }
 
+/// The rules of [`Ledger::enqueue_with`], in their order, inside its transaction.
+fn enqueue_in(
+    tx: &mut Tx<'_>,
+    m: &NewMandate,
+    receipt: &mut impl FnMut(Option<&U256>) -> Result<String, Error>,
+) -> Result<Enqueued, Error> {
+    if let Some(stored) = select_mandate(tx, &m.mandate_id)? {
+        let stored = match_submission(tx, stored, m.submission_id, m.now)?;
+        return Ok(Enqueued {
+            mandate: stored,
+            fresh: false,
+        });
+    }
+    let nonce_used = tx.query_opt("SELECT 1 FROM mandates WHERE nonce_key = ?1", params![m.nonce_key])?;
+    if nonce_used.is_some() {
+        return Err(Error::new(
+            Reason::NonceReused,
+            format!(
+                "another mandate with nonce {} of this payer and token is stored",
+                m.nonce
+            ),
+        ));
+    }
+    let charged = charge_lanes(tx, &m.lanes, &m.amount, m.now)?;
+    let (balance, reserved) = read_account(tx, &m.account)?;
+    // A requested withdrawal is unavailable from the moment it is seen (spec
+    // `aep2.md#settlement-withdrawal`): the funds may leave once its delay has passed.
+    let withdrawing = read_withdrawing(tx, &m.account)?;
+    let available = sub(&balance, &reserved)
+        .and_then(|a| sub(&a, &withdrawing))
+        .unwrap_or(U256::ZERO);
+    if m.amount > available {
+        return Err(Error::new(
+            Reason::InsufficientFunds,
+            format!("amount {} exceeds the available {available}", m.amount),
+        ));
+    }
+    // Cannot overflow: reserved + amount <= balance.
+    let reserved = add(&reserved, &m.amount).unwrap_or(balance);
+    write_account(tx, &m.account, &balance, &reserved)?;
+    let remaining = match &charged {
+        Some(c) => {
+            write_lane_counters(tx, c)?;
+            c.iter().map(|(_, counters)| counters.remaining()).min()
+        }
+        None => None,
+    };
+    let receipt_text = receipt(remaining.as_ref())?;
+    let lane_id = m.lanes.last().map(|l| l.id);
+    // `seq` is the next number: every write of the ledger holds its lock, so none runs between.
+    tx.execute(
+        "INSERT INTO mandates (mandate_id, nonce_key, profile, domain, payer, token, payee, amount, nonce, \
+         deadline, ref, envelope, receipt, enqueue_deadline, status, accepted_at, updated_at, submission_id, \
+         lane_id, request, seq) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, 'accepted', ?15, ?15, ?16, ?17, ?18, \
+         (SELECT coalesce(max(seq), 0) + 1 FROM mandates))",
+        params![
+            m.mandate_id,
+            m.nonce_key,
+            &m.profile,
+            &m.account.domain,
+            &m.account.payer,
+            &m.account.token,
+            &m.payee,
+            m.amount.0.as_slice(),
+            &m.nonce,
+            m.deadline,
+            &m.reference,
+            &m.envelope,
+            &receipt_text,
+            m.enqueue_deadline,
+            m.now,
+            m.submission_id,
+            lane_id,
+            m.request.as_deref(),
+        ],
+    )?;
+    // The audit trail's index: the payment is under every link of its chain.
+    for l in &m.lanes {
+        tx.execute(
+            "INSERT INTO mandate_lanes (lane_id, seq) SELECT ?1, seq FROM mandates WHERE mandate_id = ?2",
+            params![l.id, m.mandate_id],
+        )?;
+    }
+    Ok(Enqueued {
+        mandate: StoredMandate {
+            mandate_id: m.mandate_id,
+            profile: m.profile.clone(),
+            account: m.account.clone(),
+            payee: m.payee.clone(),
+            amount: m.amount,
+            nonce: m.nonce.clone(),
+            deadline: m.deadline,
+            reference: m.reference.clone(),
+            envelope: m.envelope.clone(),
+            receipt: receipt_text,
+            enqueue_deadline: m.enqueue_deadline,
+            status: Status::Accepted,
+            accepted_at: m.now,
+            submission_id: m.submission_id,
+            settlement: Settlement::default(),
+            lane: lane_id,
+            request: m.request.clone(),
+        },
+        fresh: true,
+    })
+}
+
+/// The checks of [`Ledger::audit`], in its read transaction.
+fn audit_in(tx: &mut Tx<'_>) -> Result<Vec<String>, Error> {
+    let mut problems = Vec::new();
+    let mut sums = |sql: &str| -> Result<std::collections::BTreeMap<AccountKey, U256>, Error> {
+        let mut out = std::collections::BTreeMap::new();
+        for row in tx.query(sql, params![])? {
+            let (k, amount) = account_and_amount(&row)?;
+            let entry: &mut U256 = out.entry(k).or_insert(U256::ZERO);
+            *entry = add(entry, &blob_u256(&amount)?)
+                .ok_or_else(|| Error::new(Reason::UintOutOfRange, "audit: sum exceeds 2^256 - 1"))?;
+        }
+        Ok(out)
+    };
+    let reserved_sums = sums("SELECT domain, payer, token, amount FROM mandates WHERE status = 'accepted'")?;
+    let deposit_sums = sums("SELECT domain, payer, token, amount FROM deposits")?;
+    let settled_sums = sums("SELECT domain, payer, token, amount FROM mandates WHERE status = 'settled'")?;
+    let withdrawn_sums = sums("SELECT domain, payer, token, amount FROM withdrawals")?;
+    let accounts = sums("SELECT domain, payer, token, reserved FROM accounts")?;
+    let balances = sums("SELECT domain, payer, token, balance FROM accounts")?;
+    for (k, reserved) in &accounts {
+        let want = reserved_sums.get(k).copied().unwrap_or(U256::ZERO);
+        if *reserved != want {
+            problems.push(format!("{k:?}: reserved {reserved}, accepted mandates sum to {want}"));
+        }
+        let balance = balances.get(k).copied().unwrap_or(U256::ZERO);
+        if *reserved > balance {
+            problems.push(format!("{k:?}: reserved {reserved} exceeds balance {balance}"));
+        }
+        let deposited = deposit_sums.get(k).copied().unwrap_or(U256::ZERO);
+        let debited = add(
+            &settled_sums.get(k).copied().unwrap_or(U256::ZERO),
+            &withdrawn_sums.get(k).copied().unwrap_or(U256::ZERO),
+        );
+        if debited.and_then(|d| sub(&deposited, &d)) != Some(balance) {
+            problems.push(format!(
+                "{k:?}: balance {balance}, deposits {deposited} less settled mandates and withdrawals"
+            ));
+        }
+    }
+    problems.extend(audit_lanes(tx)?);
+    for k in reserved_sums.keys() {
+        if !accounts.contains_key(k) {
+            problems.push(format!(
+                "{k:?}: mandates reserved against an account that does not exist"
+            ));
+        }
+    }
+    Ok(problems)
+}
 /// A lane row's counters.
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct LaneCounters {
@@ -951,103 +1143,81 @@ impl LaneCounters {
     }
 }
 
-fn lane_unavailable(step: &str) -> impl Fn(rusqlite::Error) -> Error + '_ {
-    move |e| unavailable(step, &e)
-}
-
 /// Inserts the link's row if the lane has not been seen (counters at zero).
-fn insert_lane(tx: &Connection, l: &LaneLink, now: u64) -> Result<(), Error> {
-    tx.prepare_cached(
+fn insert_lane(tx: &mut Tx<'_>, l: &LaneLink, now: u64) -> Result<(), Error> {
+    tx.execute(
         "INSERT INTO lanes (lane_id, domain, parent, owner, agent, token, lane, total, spent, max_payments, \
          payments, period, allowance, valid_from, window_index, window_spent, created_at) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 0, ?11, ?12, ?13, 0, ?9, ?14) \
          ON CONFLICT (lane_id) DO NOTHING",
-    )
-    .and_then(|mut s| {
-        s.execute(params![
+        params![
             l.id,
-            l.domain,
+            &l.domain,
             l.parent,
-            l.owner,
-            l.agent,
-            l.token,
-            l.signed,
+            &l.owner,
+            &l.agent,
+            &l.token,
+            &l.signed,
             l.total.0.as_slice(),
             U256::ZERO.0.as_slice(),
-            to_sql_int(l.max_payments),
-            to_sql_int(l.period),
+            l.max_payments,
+            l.period,
             l.allowance.0.as_slice(),
-            to_sql_int(l.valid_from),
-            to_sql_int(now),
-        ])
-    })
+            l.valid_from,
+            now,
+        ],
+    )
     .map(|_| ())
-    .map_err(lane_unavailable("record the lane"))
 }
 
 const LANE_COLUMNS: &str = "total, spent, max_payments, payments, period, allowance, valid_from, window_index, \
      window_spent, revoked_at";
 
-/// A lane row's counters as read: total, spent, the five integers (max payments, payments, period,
-/// valid from, window index), allowance, window spent, revoked at.
-type CounterRow = (Vec<u8>, Vec<u8>, [i64; 5], Vec<u8>, Vec<u8>, Option<i64>);
-
 /// Every link's id and counters after a payment, root first.
 type Charged = Vec<([u8; 32], LaneCounters)>;
 
-fn row_to_counters(r: &rusqlite::Row<'_>) -> rusqlite::Result<CounterRow> {
-    Ok((
-        r.get(0)?,
-        r.get(1)?,
-        [r.get(2)?, r.get(3)?, r.get(4)?, r.get(6)?, r.get(7)?],
-        r.get(5)?,
-        r.get(8)?,
-        r.get(9)?,
-    ))
+/// A stored integer that only a foreign writer could make negative reads as 0.
+fn stored_u64(r: &Row, i: usize) -> Result<u64, Error> {
+    Ok(u64::try_from(r.int(i)?).unwrap_or(0))
 }
 
-fn read_counters(tx: &Connection, id: &[u8; 32]) -> Result<Option<LaneCounters>, Error> {
-    let row = tx
-        .prepare_cached(&format!("SELECT {LANE_COLUMNS} FROM lanes WHERE lane_id = ?1"))
-        .and_then(|mut s| s.query_row([id], row_to_counters).optional())
-        .map_err(lane_unavailable("read the lane"))?;
-    let Some((total, spent, ints, allowance, window_spent, revoked_at)) = row else {
+fn read_counters(tx: &mut Tx<'_>, id: &[u8; 32]) -> Result<Option<LaneCounters>, Error> {
+    let Some(r) = tx.query_opt(
+        &format!("SELECT {LANE_COLUMNS} FROM lanes WHERE lane_id = ?1"),
+        params![id],
+    )?
+    else {
         return Ok(None);
     };
-    let u = |i: i64| u64::try_from(i).unwrap_or(0);
     Ok(Some(LaneCounters {
-        total: blob_u256(&total)?,
-        spent: blob_u256(&spent)?,
-        max_payments: u(ints[0]),
-        payments: u(ints[1]),
-        period: u(ints[2]),
-        valid_from: u(ints[3]),
-        window_index: u(ints[4]),
-        allowance: blob_u256(&allowance)?,
-        window_spent: blob_u256(&window_spent)?,
-        revoked_at: revoked_at.map(u),
+        total: blob_u256(r.blob(0)?)?,
+        spent: blob_u256(r.blob(1)?)?,
+        max_payments: stored_u64(&r, 2)?,
+        payments: stored_u64(&r, 3)?,
+        period: stored_u64(&r, 4)?,
+        allowance: blob_u256(r.blob(5)?)?,
+        valid_from: stored_u64(&r, 6)?,
+        window_index: stored_u64(&r, 7)?,
+        window_spent: blob_u256(r.blob(8)?)?,
+        revoked_at: r.opt_int(9)?.map(|v| u64::try_from(v).unwrap_or(0)),
     }))
 }
 
-fn write_lane_counters(tx: &Connection, charged: &[([u8; 32], LaneCounters)]) -> Result<(), Error> {
+fn write_lane_counters(tx: &mut Tx<'_>, charged: &[([u8; 32], LaneCounters)]) -> Result<(), Error> {
     for (id, c) in charged {
-        tx.prepare_cached(
+        tx.execute(
             "UPDATE lanes SET spent = ?2, payments = ?3, window_index = ?4, window_spent = ?5 WHERE lane_id = ?1",
-        )
-        .and_then(|mut s| {
-            s.execute(params![
+            params![
                 id,
                 c.spent.0.as_slice(),
-                to_sql_int(c.payments),
-                to_sql_int(c.window_index),
+                c.payments,
+                c.window_index,
                 c.window_spent.0.as_slice()
-            ])
-        })
-        .map_err(lane_unavailable("update the lane"))?;
+            ],
+        )?;
     }
     Ok(())
 }
-
 /// The most a lane's counter holds on chain (its `spent` is a `uint192` there, spec
 /// `aep2.md#lane-onchain`, *Storage*): the SP refuses what the contract would.
 const MAX_LANE_SPENT: U256 = {
@@ -1064,7 +1234,7 @@ const MAX_LANE_SPENT: U256 = {
 /// (`lane_revoked`; then `lane_total_exceeded` of any link, `lane_payments_exhausted` of any link,
 /// `lane_period_exceeded` of any link, each root first), and returns every link's counters after the payment, unwritten
 /// (`None` for a plain mandate).
-fn charge_lanes(tx: &Connection, links: &[LaneLink], amount: &U256, now: u64) -> Result<Option<Charged>, Error> {
+fn charge_lanes(tx: &mut Tx<'_>, links: &[LaneLink], amount: &U256, now: u64) -> Result<Option<Charged>, Error> {
     if links.is_empty() {
         return Ok(None);
     }
@@ -1141,25 +1311,19 @@ fn charge_lanes(tx: &Connection, links: &[LaneLink], amount: &U256, now: u64) ->
 /// `aep2.md#lane-settlement`, *Release*): its amount from `spent`, one payment, and its amount
 /// from the window spend if the link is still in the window the mandate was accepted in.
 /// A plain mandate changes nothing.
-pub(crate) fn release_lanes(tx: &Connection, mandate_id: &[u8; 32]) -> Result<(), Error> {
-    let row = tx
-        .prepare_cached("SELECT lane_id, amount, accepted_at FROM mandates WHERE mandate_id = ?1")
-        .and_then(|mut s| {
-            s.query_row([mandate_id], |r| {
-                Ok((
-                    r.get::<_, Option<Vec<u8>>>(0)?,
-                    r.get::<_, Vec<u8>>(1)?,
-                    r.get::<_, i64>(2)?,
-                ))
-            })
-            .optional()
-        })
-        .map_err(lane_unavailable("release: the mandate"))?;
-    let Some((Some(leaf), amount, accepted_at)) = row else {
+pub(crate) fn release_lanes(tx: &mut Tx<'_>, mandate_id: &[u8; 32]) -> Result<(), Error> {
+    let Some(row) = tx.query_opt(
+        "SELECT lane_id, amount, accepted_at FROM mandates WHERE mandate_id = ?1",
+        params![mandate_id],
+    )?
+    else {
         return Ok(());
     };
-    let amount = blob_u256(&amount)?;
-    let accepted_at = u64::try_from(accepted_at).unwrap_or(0);
+    let Some(leaf) = row.opt_blob(0)? else {
+        return Ok(());
+    };
+    let amount = blob_u256(row.blob(1)?)?;
+    let accepted_at = stored_u64(&row, 2)?;
     let mut id = <[u8; 32]>::try_from(leaf)
         .map_err(|_| Error::new(Reason::ReplayStoreUnavailable, "stored lane id is not 32 bytes"))?;
     // Leaf to root, through the recorded parents (at most the chain's depth).
@@ -1171,11 +1335,8 @@ pub(crate) fn release_lanes(tx: &Connection, mandate_id: &[u8; 32]) -> Result<()
             c.window_spent = sub(&c.window_spent, &amount).unwrap_or(U256::ZERO);
         }
         write_lane_counters(tx, &[(id, c)])?;
-        let parent: Vec<u8> = tx
-            .prepare_cached("SELECT parent FROM lanes WHERE lane_id = ?1")
-            .and_then(|mut s| s.query_row([&id], |r| r.get(0)))
-            .map_err(lane_unavailable("release: the parent"))?;
-        match <[u8; 32]>::try_from(parent) {
+        let parent = tx.query_one("SELECT parent FROM lanes WHERE lane_id = ?1", params![id])?;
+        match <[u8; 32]>::try_from(parent.blob(0)?) {
             Ok(p) if p != [0; 32] => id = p,
             _ => break,
         }
@@ -1183,164 +1344,46 @@ pub(crate) fn release_lanes(tx: &Connection, mandate_id: &[u8; 32]) -> Result<()
     Ok(())
 }
 
-fn read_link(tx: &Connection, id: &[u8; 32]) -> Result<Option<(LaneLink, Option<String>)>, Error> {
-    let row = tx
-        .prepare_cached(
-            "SELECT domain, parent, owner, agent, token, lane, total, max_payments, period, allowance, valid_from, \
-             revocation FROM lanes WHERE lane_id = ?1",
-        )
-        .and_then(|mut s| {
-            s.query_row([id], |r| {
-                Ok((
-                    (
-                        r.get::<_, String>(0)?,
-                        r.get::<_, Vec<u8>>(1)?,
-                        r.get::<_, String>(2)?,
-                        r.get::<_, String>(3)?,
-                        r.get::<_, String>(4)?,
-                        r.get::<_, String>(5)?,
-                    ),
-                    (
-                        r.get::<_, Vec<u8>>(6)?,
-                        r.get::<_, i64>(7)?,
-                        r.get::<_, i64>(8)?,
-                        r.get::<_, Vec<u8>>(9)?,
-                        r.get::<_, i64>(10)?,
-                        r.get::<_, Option<String>>(11)?,
-                    ),
-                ))
-            })
-            .optional()
-        })
-        .map_err(lane_unavailable("read the lane"))?;
-    let Some((
-        (domain, parent, owner, agent, token, signed),
-        (total, max_payments, period, allowance, valid_from, revocation),
-    )) = row
+fn read_link(tx: &mut Tx<'_>, id: &[u8; 32]) -> Result<Option<(LaneLink, Option<String>)>, Error> {
+    let Some(r) = tx.query_opt(
+        "SELECT domain, parent, owner, agent, token, lane, total, max_payments, period, allowance, valid_from, \
+         revocation FROM lanes WHERE lane_id = ?1",
+        params![id],
+    )?
     else {
         return Ok(None);
     };
-    let u = |i: i64| u64::try_from(i).unwrap_or(0);
     Ok(Some((
         LaneLink {
             id: *id,
-            domain,
-            parent: <[u8; 32]>::try_from(parent)
+            domain: r.text(0)?.to_owned(),
+            parent: <[u8; 32]>::try_from(r.blob(1)?)
                 .map_err(|_| Error::new(Reason::ReplayStoreUnavailable, "stored parent is not 32 bytes"))?,
-            owner,
-            agent,
-            token,
-            signed,
-            total: blob_u256(&total)?,
-            max_payments: u(max_payments),
-            period: u(period),
-            allowance: blob_u256(&allowance)?,
-            valid_from: u(valid_from),
+            owner: r.text(2)?.to_owned(),
+            agent: r.text(3)?.to_owned(),
+            token: r.text(4)?.to_owned(),
+            signed: r.text(5)?.to_owned(),
+            total: blob_u256(r.blob(6)?)?,
+            max_payments: stored_u64(&r, 7)?,
+            period: stored_u64(&r, 8)?,
+            allowance: blob_u256(r.blob(9)?)?,
+            valid_from: stored_u64(&r, 10)?,
         },
-        revocation,
+        r.opt_text(11)?.map(str::to_owned),
     )))
 }
 
-impl Ledger {
-    /// Records a revocation of the last link of `chain` (root first; the caller has verified the
-    /// chain and the revocation, spec `aep2.md#lane-revocation`), in one transaction: unseen links
-    /// are recorded, and the lane is revoked as of `now` unless it already is. Returns when it
-    /// was revoked (the first time, for a repeated revocation) and whether this call did it.
-    ///
-    /// Errors: `replay_store_unavailable`.
-    pub fn revoke_lane(&self, chain: &[LaneLink], revocation: &str, now: u64) -> Result<(u64, bool), Error> {
-        let Some(leaf) = chain.last() else {
-            return Err(Error::new(Reason::LaneDepthExceeded, "the lane chain is empty"));
-        };
-        let mut conn = self.conn();
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(|e| unavailable("revoke: begin", &e))?;
-        for l in chain {
-            insert_lane(&tx, l, now)?;
-        }
-        let c = read_counters(&tx, &leaf.id)?
-            .ok_or_else(|| Error::new(Reason::ReplayStoreUnavailable, "a lane row vanished"))?;
-        if let Some(at) = c.revoked_at {
-            return Ok((at, false));
-        }
-        tx.prepare_cached("UPDATE lanes SET revoked_at = ?2, revocation = ?3 WHERE lane_id = ?1")
-            .and_then(|mut s| s.execute(params![leaf.id, to_sql_int(now), revocation]))
-            .map_err(|e| unavailable("revoke: update", &e))?;
-        tx.commit().map_err(|e| unavailable("revoke: commit", &e))?;
-        Ok((now, true))
-    }
-
-    /// The stored lane `id` with its counters as of `now` (the window of `now`), and what can
-    /// still be spent under it, ancestors included; `None` if it was never seen.
-    pub fn lane(&self, id: &[u8; 32], now: u64) -> Result<Option<LaneState>, Error> {
-        let mut conn = self.conn();
-        let tx = conn.transaction().map_err(|e| unavailable("lane: begin", &e))?;
-        let Some((link, revocation)) = read_link(&tx, id)? else {
-            return Ok(None);
-        };
-        let Some(c) = read_counters(&tx, id)? else {
-            return Ok(None);
-        };
-        let (window_index, window_spent) = c.window_spent_at(now);
-        let mut remaining = c.remaining();
-        let mut chain_revoked_at = c.revoked_at;
-        let mut parent = link.parent;
-        for _ in 1..aep2::lane::MAX_LANE_DEPTH {
-            if parent == [0; 32] {
-                break;
-            }
-            let Some(p) = read_counters(&tx, &parent)? else { break };
-            remaining = remaining.min(p.remaining());
-            chain_revoked_at = match (chain_revoked_at, p.revoked_at) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
-            parent = read_link(&tx, &parent)?.map_or([0; 32], |(l, _)| l.parent);
-        }
-        Ok(Some(LaneState {
-            link,
-            spent: c.spent,
-            payments: c.payments,
-            window_index,
-            window_spent,
-            revoked_at: c.revoked_at,
-            chain_revoked_at,
-            revocation,
-            remaining,
-        }))
-    }
-
-    /// The mandates under the lane `id` (as their leaf), oldest first.
-    pub fn lane_mandates(&self, id: &[u8; 32]) -> Result<Vec<StoredMandate>, Error> {
-        let conn = self.conn();
-        let mut s = conn
-            .prepare_cached(&format!(
-                "SELECT {MANDATE_COLUMNS} FROM mandates WHERE lane_id = ?1 ORDER BY accepted_at, mandate_id"
-            ))
-            .map_err(|e| unavailable("list lane mandates", &e))?;
-        let rows = s
-            .query_map([id], row_to_mandate)
-            .map_err(|e| unavailable("list lane mandates", &e))?;
-        rows.map(|r| r.map_err(|e| unavailable("list lane mandates", &e))?)
-            .collect()
-    }
-}
-
 /// The lane part of [`Ledger::audit`].
-fn audit_lanes(tx: &Connection) -> Result<Vec<String>, Error> {
-    let mut s = tx
-        .prepare("SELECT lane_id, amount FROM mandates WHERE lane_id IS NOT NULL AND status != 'failed'")
-        .map_err(|e| unavailable("audit lanes", &e))?;
-    let rows = s
-        .query_map([], |r| Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, Vec<u8>>(1)?)))
-        .map_err(|e| unavailable("audit lanes", &e))?;
+fn audit_lanes(tx: &mut Tx<'_>) -> Result<Vec<String>, Error> {
+    let rows = tx.query(
+        "SELECT lane_id, amount FROM mandates WHERE lane_id IS NOT NULL AND status != 'failed'",
+        params![],
+    )?;
     let mut want: std::collections::BTreeMap<[u8; 32], (U256, u64)> = std::collections::BTreeMap::new();
     let mut problems = Vec::new();
     for row in rows {
-        let (leaf, amount) = row.map_err(|e| unavailable("audit lanes", &e))?;
-        let amount = blob_u256(&amount)?;
-        let Ok(mut id) = <[u8; 32]>::try_from(leaf) else {
+        let amount = blob_u256(row.blob(1)?)?;
+        let Ok(mut id) = <[u8; 32]>::try_from(row.blob(0)?) else {
             problems.push("a mandate's lane id is not 32 bytes".to_owned());
             continue;
         };
@@ -1361,15 +1404,10 @@ fn audit_lanes(tx: &Connection) -> Result<Vec<String>, Error> {
             id = link.parent;
         }
     }
-    let mut s = tx
-        .prepare("SELECT lane_id FROM lanes")
-        .map_err(|e| unavailable("audit lanes", &e))?;
-    let ids = s
-        .query_map([], |r| r.get::<_, Vec<u8>>(0))
-        .map_err(|e| unavailable("audit lanes", &e))?;
-    for id in ids {
-        let id = id.map_err(|e| unavailable("audit lanes", &e))?;
-        let Ok(id) = <[u8; 32]>::try_from(id) else { continue };
+    for row in tx.query("SELECT lane_id FROM lanes", params![])? {
+        let Ok(id) = <[u8; 32]>::try_from(row.blob(0)?) else {
+            continue;
+        };
         let Some(c) = read_counters(tx, &id)? else { continue };
         let shown = aep2::codec::hex_encode_0x(&id);
         let (spent, payments) = want.get(&id).copied().unwrap_or((U256::ZERO, 0));
@@ -1394,7 +1432,7 @@ fn audit_lanes(tx: &Connection) -> Result<Vec<String>, Error> {
 /// gets it; one with another id is `mandate_replayed`, because another payee instance (with a
 /// store of its own) has it and may serve it.
 fn match_submission(
-    tx: &Connection,
+    tx: &mut Tx<'_>,
     mut stored: StoredMandate,
     submission_id: Option<[u8; 16]>,
     now: u64,
@@ -1405,9 +1443,10 @@ fn match_submission(
             "this mandate was submitted with another submission id: another payee instance holds it",
         )),
         (None, Some(asked)) => {
-            tx.prepare_cached("UPDATE mandates SET submission_id = ?2, updated_at = ?3 WHERE mandate_id = ?1")
-                .and_then(|mut s| s.execute(params![stored.mandate_id, asked, to_sql_int(now)]))
-                .map_err(|e| unavailable("record the submission id", &e))?;
+            tx.execute(
+                "UPDATE mandates SET submission_id = ?2, updated_at = ?3 WHERE mandate_id = ?1",
+                params![stored.mandate_id, asked, now],
+            )?;
             stored.submission_id = Some(asked);
             Ok(stored)
         }
@@ -1415,111 +1454,82 @@ fn match_submission(
     }
 }
 
-fn select_mandate(conn: &Connection, mandate_id: &[u8; 32]) -> Result<Option<StoredMandate>, Error> {
-    conn.prepare_cached(&format!("SELECT {MANDATE_COLUMNS} FROM mandates WHERE mandate_id = ?1"))
-        .and_then(|mut s| s.query_row([mandate_id], row_to_mandate).optional())
-        .map_err(|e| unavailable("look up the mandate id", &e))?
-        .transpose()
+fn select_mandate(tx: &mut Tx<'_>, mandate_id: &[u8; 32]) -> Result<Option<StoredMandate>, Error> {
+    tx.query_opt(
+        &format!("SELECT {MANDATE_COLUMNS} FROM mandates WHERE mandate_id = ?1"),
+        params![mandate_id],
+    )?
+    .map(|r| row_to_mandate(&r))
+    .transpose()
 }
 
-type RowResult = Result<StoredMandate, Error>;
-
-/// Reads a row of [`MANDATE_COLUMNS`]; the inner result carries a malformed stored value
-/// (which only a foreign writer could produce) as `replay_store_unavailable`.
-fn row_to_mandate(r: &rusqlite::Row<'_>) -> rusqlite::Result<RowResult> {
-    let id: Vec<u8> = r.get(0)?;
-    let amount: Vec<u8> = r.get(6)?;
-    let status: String = r.get(13)?;
-    let get_u64 = |i: usize| -> rusqlite::Result<u64> { Ok(u64::try_from(r.get::<_, i64>(i)?).unwrap_or(0)) };
-    let account = AccountKey {
-        domain: r.get(2)?,
-        payer: r.get(3)?,
-        token: r.get(4)?,
-    };
-    let (profile, payee, nonce, deadline, reference): (String, String, String, u64, String) =
-        (r.get(1)?, r.get(5)?, r.get(7)?, get_u64(8)?, r.get(9)?);
-    let (envelope, receipt, enqueue_deadline, accepted_at): (String, String, u64, u64) =
-        (r.get(10)?, r.get(11)?, get_u64(12)?, get_u64(14)?);
-    let submission_id: Option<Vec<u8>> = r.get(15)?;
-    let hash32 = |b: Option<Vec<u8>>| b.and_then(|b| <[u8; 32]>::try_from(b).ok());
-    let settlement = Settlement {
-        batch: hash32(r.get(16)?),
-        tx: hash32(r.get(17)?),
-        block: r.get::<_, Option<i64>>(18)?.and_then(|b| u64::try_from(b).ok()),
-        failure: r.get(19)?,
-    };
-    let lane = hash32(r.get(20)?);
-    let request: Option<String> = r.get(21)?;
-    Ok((|| {
-        Ok(StoredMandate {
-            mandate_id: id
-                .as_slice()
-                .try_into()
-                .map_err(|_| Error::new(Reason::ReplayStoreUnavailable, "stored mandate id is not 32 bytes"))?,
-            profile,
-            account,
-            payee,
-            amount: blob_u256(&amount)?,
-            nonce,
-            deadline,
-            reference,
-            envelope,
-            receipt,
-            enqueue_deadline,
-            status: Status::parse(&status)
-                .ok_or_else(|| Error::new(Reason::ReplayStoreUnavailable, format!("unknown status {status:?}")))?,
-            accepted_at,
-            submission_id: submission_id.and_then(|b| <[u8; 16]>::try_from(b).ok()),
-            settlement,
-            lane,
-            request,
-        })
-    })())
+/// Reads a row of [`MANDATE_COLUMNS`]; a malformed stored value (which only a foreign writer
+/// could produce) is `replay_store_unavailable`.
+fn row_to_mandate(r: &Row) -> Result<StoredMandate, Error> {
+    let hash32 = |b: Option<&[u8]>| b.and_then(|b| <[u8; 32]>::try_from(b).ok());
+    let status = r.text(13)?;
+    Ok(StoredMandate {
+        mandate_id: r
+            .blob(0)?
+            .try_into()
+            .map_err(|_| Error::new(Reason::ReplayStoreUnavailable, "stored mandate id is not 32 bytes"))?,
+        profile: r.text(1)?.to_owned(),
+        account: account_at(r, 2)?,
+        payee: r.text(5)?.to_owned(),
+        amount: blob_u256(r.blob(6)?)?,
+        nonce: r.text(7)?.to_owned(),
+        deadline: stored_u64(r, 8)?,
+        reference: r.text(9)?.to_owned(),
+        envelope: r.text(10)?.to_owned(),
+        receipt: r.text(11)?.to_owned(),
+        enqueue_deadline: stored_u64(r, 12)?,
+        status: Status::parse(status)
+            .ok_or_else(|| Error::new(Reason::ReplayStoreUnavailable, format!("unknown status {status:?}")))?,
+        accepted_at: stored_u64(r, 14)?,
+        submission_id: r.opt_blob(15)?.and_then(|b| <[u8; 16]>::try_from(b).ok()),
+        settlement: Settlement {
+            batch: hash32(r.opt_blob(16)?),
+            tx: hash32(r.opt_blob(17)?),
+            block: r.opt_int(18)?.and_then(|b| u64::try_from(b).ok()),
+            failure: r.opt_text(19)?.map(str::to_owned),
+        },
+        lane: hash32(r.opt_blob(20)?),
+        request: r.opt_text(21)?.map(str::to_owned),
+    })
 }
 
-fn read_account(conn: &Connection, k: &AccountKey) -> Result<(U256, U256), Error> {
-    let row = conn
-        .prepare_cached("SELECT balance, reserved FROM accounts WHERE domain = ?1 AND payer = ?2 AND token = ?3")
-        .and_then(|mut s| {
-            s.query_row(params![k.domain, k.payer, k.token], |r| {
-                Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, Vec<u8>>(1)?))
-            })
-            .optional()
-        })
-        .map_err(|e| unavailable("read the account", &e))?;
+fn read_account(tx: &mut Tx<'_>, k: &AccountKey) -> Result<(U256, U256), Error> {
+    let row = tx.query_opt(
+        "SELECT balance, reserved FROM accounts WHERE domain = ?1 AND payer = ?2 AND token = ?3",
+        params![&k.domain, &k.payer, &k.token],
+    )?;
     match row {
-        Some((b, r)) => Ok((blob_u256(&b)?, blob_u256(&r)?)),
+        Some(r) => Ok((blob_u256(r.blob(0)?)?, blob_u256(r.blob(1)?)?)),
         None => Ok((U256::ZERO, U256::ZERO)),
     }
 }
 
-fn read_withdrawing(conn: &Connection, k: &AccountKey) -> Result<U256, Error> {
-    let row = conn
-        .prepare_cached("SELECT withdrawing FROM accounts WHERE domain = ?1 AND payer = ?2 AND token = ?3")
-        .and_then(|mut s| {
-            s.query_row(params![k.domain, k.payer, k.token], |r| r.get::<_, Vec<u8>>(0))
-                .optional()
-        })
-        .map_err(|e| unavailable("read the account's withdrawal", &e))?;
-    row.map_or(Ok(U256::ZERO), |b| blob_u256(&b))
+fn read_withdrawing(tx: &mut Tx<'_>, k: &AccountKey) -> Result<U256, Error> {
+    let row = tx.query_opt(
+        "SELECT withdrawing FROM accounts WHERE domain = ?1 AND payer = ?2 AND token = ?3",
+        params![&k.domain, &k.payer, &k.token],
+    )?;
+    row.map_or(Ok(U256::ZERO), |r| blob_u256(r.blob(0)?))
 }
 
-fn write_account(conn: &Connection, k: &AccountKey, balance: &U256, reserved: &U256) -> Result<(), Error> {
-    conn.prepare_cached(
+fn write_account(tx: &mut Tx<'_>, k: &AccountKey, balance: &U256, reserved: &U256) -> Result<(), Error> {
+    tx.execute(
         "INSERT INTO accounts (domain, payer, token, balance, reserved) VALUES (?1, ?2, ?3, ?4, ?5) \
          ON CONFLICT (domain, payer, token) DO UPDATE SET balance = excluded.balance, reserved = excluded.reserved",
-    )
-    .and_then(|mut s| {
-        s.execute(params![
-            k.domain,
-            k.payer,
-            k.token,
+        params![
+            &k.domain,
+            &k.payer,
+            &k.token,
             balance.0.as_slice(),
             reserved.0.as_slice()
-        ])
-    })
+        ],
+    )
     .map(|_| ())
-    .map_err(|e| unavailable("write the account", &e))
 }
 
 fn blob_u256(b: &[u8]) -> Result<U256, Error> {
@@ -1528,16 +1538,18 @@ fn blob_u256(b: &[u8]) -> Result<U256, Error> {
         .map_err(|_| Error::new(Reason::ReplayStoreUnavailable, "stored amount is not 32 bytes"))
 }
 
+/// Columns `i` to `i + 2` of a row, `domain, payer, token`: an account.
+fn account_at(r: &Row, i: usize) -> Result<AccountKey, Error> {
+    Ok(AccountKey {
+        domain: r.text(i)?.to_owned(),
+        payer: r.text(i + 1)?.to_owned(),
+        token: r.text(i + 2)?.to_owned(),
+    })
+}
+
 /// Columns 0 to 3 of a row, `domain, payer, token, amount`: an account and an amount blob.
-fn account_and_amount(r: &rusqlite::Row<'_>) -> rusqlite::Result<(AccountKey, Vec<u8>)> {
-    Ok((
-        AccountKey {
-            domain: r.get(0)?,
-            payer: r.get(1)?,
-            token: r.get(2)?,
-        },
-        r.get::<_, Vec<u8>>(3)?,
-    ))
+fn account_and_amount(r: &Row) -> Result<(AccountKey, Vec<u8>), Error> {
+    Ok((account_at(r, 0)?, r.blob(3)?.to_vec()))
 }
 
 /// `a + b`, or `None` on overflow past 2^256 − 1.
@@ -1569,12 +1581,6 @@ pub fn sub(a: &U256, b: &U256) -> Option<U256> {
         out[i] = v as u8;
     }
     Some(U256(out))
-}
-
-/// Maps a SQLite failure to `replay_store_unavailable`: the ledger is the SP's replay store, and a
-/// mandate it cannot record must not be accepted.
-fn unavailable(step: &str, e: &rusqlite::Error) -> Error {
-    sqlite_file::unavailable(KIND.name, step, e)
 }
 
 #[cfg(test)]

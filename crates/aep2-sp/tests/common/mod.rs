@@ -1,4 +1,6 @@
-//! Shared fixtures: a fixed EVM deployment, label-derived keys, signed envelopes, temp files.
+//! Shared fixtures: a fixed EVM deployment, label-derived keys, signed envelopes, temp files, and
+//! the ledger backends every ledger-level test runs on (SQLite always; Postgres when
+//! `AEP2_TEST_POSTGRES` names a server, and always in CI).
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
 
@@ -8,7 +10,9 @@ use aep2::{
     AccountId, Domain, Ed25519Domain, Ed25519Mandate, Eip712Domain, EnvelopeForm, EvmAddress, EvmMandate, Mandate,
     PayerKey, SpKey, U256, sign_mandate,
 };
-use aep2_sp::{Config, Deposit};
+use aep2_replay::db::{Backend, Db, DbOptions, Kind, testing};
+use aep2_replay::sqlite_file::FileKind;
+use aep2_sp::{Config, Deposit, Ledger, LedgerOptions, Location};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -105,7 +109,7 @@ pub fn ed_deposit(id: &str, payer: &str, amount: u64) -> Deposit {
     }
 }
 
-pub fn config(db: PathBuf) -> Config {
+pub fn config(db: impl Into<Location>) -> Config {
     let mut c = Config::new(db, vec![evm_domain(), ed_domain()]);
     c.secp256k1_key = Some(SpKey::Secp256k1(secp("test-sp")));
     c.ed25519_key = Some(SpKey::Ed25519(seed("test-sol-sp")));
@@ -140,4 +144,54 @@ pub async fn exchange(addr: std::net::SocketAddr, request: &[u8]) -> Vec<u8> {
         .expect("answer in time")
         .unwrap();
     out
+}
+
+/// The backends the ledger suites run on: SQLite, and Postgres when configured (see
+/// [`testing::postgres`]: in CI a missing server fails the run instead of skipping it).
+pub fn backends() -> Vec<Backend> {
+    let mut out = vec![Backend::Sqlite];
+    if testing::postgres("probe").is_some() {
+        out.push(Backend::Postgres);
+    }
+    out
+}
+
+/// A fresh, empty ledger location on `backend`: a new SQLite file, or a new Postgres schema.
+pub fn location(backend: Backend, name: &str) -> Location {
+    match backend {
+        Backend::Sqlite => Location::Sqlite(temp_db(name)),
+        Backend::Postgres => testing::postgres(name).expect("a Postgres server is configured"),
+    }
+}
+
+/// Runs `body` once on each backend of [`backends`], saying which on standard error (shown
+/// with a failure).
+pub fn on_each_backend(name: &str, mut body: impl FnMut(Backend)) {
+    for backend in backends() {
+        eprintln!("{name}: on {backend:?}");
+        body(backend);
+    }
+}
+
+/// Opens the ledger at `location` (a new handle: its own connection or pool, like another process).
+pub fn open(location: &Location) -> Ledger {
+    Ledger::open(location, &LedgerOptions::default()).expect("open the ledger")
+}
+
+/// The ledger's database opened as a plain store, on either backend: for tests that change
+/// what the ledger stored behind its back (planted differences).
+pub fn raw_ledger(location: &Location) -> Db {
+    const RAW: Kind = Kind {
+        sqlite: FileKind {
+            name: "SP ledger (raw)",
+            application_id: Ledger::APPLICATION_ID,
+            schema_version: Ledger::SCHEMA_VERSION,
+            schema: "",
+            migrations: &[],
+        },
+        pg_namespace: "aep2_ledger",
+        pg_schema: "",
+        pg_migrations: &[],
+    };
+    Db::open(location, &DbOptions::default(), &RAW).expect("open the ledger's database")
 }
