@@ -343,6 +343,7 @@ impl PgDb {
             let mut tx = PgTx {
                 client,
                 conflict: false,
+                open: false,
             };
             if let Err(e) = block_on(tx.client.batch_execute(&begin)) {
                 let err = tx.fail(name, &format!("{what}: begin"), &e);
@@ -351,11 +352,13 @@ impl PgDb {
                 }
                 return Err(err);
             }
+            tx.open = true;
             let result = f(&mut Tx {
                 name,
                 what,
                 inner: TxInner::Postgres(&mut tx),
             });
+            tx.open = false;
             let result = match result {
                 Ok(value) => match block_on(tx.client.batch_execute("COMMIT")) {
                     Ok(()) => return Ok(value),
@@ -383,6 +386,18 @@ pub(super) struct PgTx {
     client: Object,
     /// A statement failed with a serialization failure or a deadlock: the transaction is retried.
     conflict: bool,
+    /// Between `BEGIN` and the `COMMIT` or `ROLLBACK`: dropped so (a panic in the closure), it is
+    /// rolled back before the connection goes back to the pool, where the next `BEGIN` would
+    /// otherwise run inside it and commit its writes.
+    open: bool,
+}
+
+impl Drop for PgTx {
+    fn drop(&mut self) {
+        if self.open {
+            let _ = block_on(self.client.batch_execute("ROLLBACK"));
+        }
+    }
 }
 
 impl PgTx {

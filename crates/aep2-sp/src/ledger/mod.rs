@@ -365,6 +365,16 @@ const MANDATE_COLUMNS: &str = "mandate_id, profile, domain, payer, token, payee,
      envelope, receipt, enqueue_deadline, status, accepted_at, submission_id, batch_id, settled_tx, settled_block, failure, \
      lane_id, request";
 
+/// How many SQLite commits carried how many writing calls: `requests / commits` is the mean
+/// group size (for tests and benchmarks).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GroupCommits {
+    /// Transactions committed (or attempted).
+    pub commits: u64,
+    /// Writing calls those transactions carried.
+    pub requests: u64,
+}
+
 /// Settings of a [`Ledger`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LedgerOptions {
@@ -687,6 +697,14 @@ impl Ledger {
     /// The engine the ledger runs on.
     pub fn backend(&self) -> aep2_replay::db::Backend {
         self.db.backend()
+    }
+
+    /// SQLite: how many commits the ledger's writing calls took so far (group commit, spec
+    /// `aep2.md#store-guarantees`); `None` on Postgres.
+    pub fn group_commits(&self) -> Option<GroupCommits> {
+        self.db
+            .group_stats()
+            .map(|(commits, requests)| GroupCommits { commits, requests })
     }
 
     /// Credits `deposit.amount` to its account, once per id.
