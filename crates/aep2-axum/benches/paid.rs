@@ -1,15 +1,17 @@
 //! Loopback benchmark (`cargo bench -p aep2-axum --bench paid`; not a test):
 //!
 //! 1. requests/s and p50/p99 latency of the paid Intent Mode route (`GET /paid/intent`: verify,
-//!    SQLite replay store, `POST /enqueue` to the real SP with its durable SQLite ledger, receipt
+//!    SQLite payment store, `POST /enqueue` to the real SP with its durable SQLite ledger, receipt
 //!    check) against the same content unpaid (`GET /free`), in one run, with `AEP2_BENCH_CONNS`
 //!    concurrent connections (default 8) sending `AEP2_BENCH_REQUESTS` requests each way
 //!    (default 2000). Every paid request carries its own mandate, signed before the clock starts.
 //! 2. SP enqueues/s through `Processor::enqueue` (verify, sign the receipt, one ledger
-//!    transaction) on the durable SQLite file (WAL, `synchronous=FULL`) against the same path on an
-//!    in-memory SQLite ledger and against verification alone; with `AEP2_BENCH_POSTGRES` set
-//!    to a `postgres://` URL, also on a Postgres ledger there (in a new schema of its own,
-//!    `aep2_bench_<time>`, left behind for inspection).
+//!    transaction) from `AEP2_BENCH_CONNS` threads on the durable SQLite file (WAL,
+//!    `synchronous=FULL`, group commit) against the same path on an in-memory SQLite ledger, and
+//!    verification alone on one thread (the unit the paid path is measured in).
+//! 3. With `AEP2_BENCH_POSTGRES` set to a `postgres://` URL, the paid route with both stores on
+//!    Postgres (`paid GET /paid/intent, Postgres`) and SP enqueues on a Postgres ledger
+//!    (`SP enqueue, Postgres`), each in a new schema of its own.
 //!
 //! Prints a table with the ratios.
 
@@ -98,6 +100,76 @@ async fn load(label: &'static str, url: &str, conns: usize, headers: Vec<Option<
     }
 }
 
+/// A settlement processor and a payee in front of it, in process, and the payer's pre-signed
+/// mandates for the paid route.
+struct Stack {
+    payer: SecretKey,
+    sp_key: SpKey,
+    payee: EvmAddress,
+    usdc: EvmAddress,
+    requests: usize,
+    conns: usize,
+}
+
+impl Stack {
+    /// Starts the SP on `sp_config` (the payer funded) and a payee storing in `replay`; returns
+    /// the payee's base URL and one payment header per paid request, nonces from `first_nonce`.
+    async fn start(
+        &self,
+        sp_config: &aep2_sp::Config,
+        replay: ReplayConfig,
+        first_nonce: u64,
+    ) -> (String, Vec<Option<String>>) {
+        let sp = aep2_sp::service::bind(sp_config).await.unwrap();
+        let sp_addr = sp.local_addr().unwrap();
+        let account = aep2_sp::config::account_key(
+            &domain(),
+            &AccountId::Evm(self.payer.address()),
+            &AccountId::Evm(self.usdc),
+        )
+        .unwrap();
+        let deposit = aep2_sp::Deposit {
+            id: "bench".into(),
+            account,
+            amount: U256::from_u64(PRICE * (self.requests as u64 + 10)),
+        };
+        sp.state()
+            .processor
+            .ledger()
+            .deposit(&deposit, aep2_sp::unix_now())
+            .unwrap();
+        tokio::spawn(sp.serve(std::future::pending()));
+        let mut config = PayeeConfig::new(
+            domain(),
+            self.payee.into(),
+            self.usdc.into(),
+            U256::from_u64(PRICE),
+            &format!("http://{sp_addr}"),
+            self.sp_key.id(),
+        );
+        config.replay = replay;
+        config.http.max_connections = self.conns * 2;
+        let bound = aep2_axum::payee::bind(&config).await.unwrap();
+        let base = format!("http://{}", bound.local_addr().unwrap());
+        tokio::spawn(bound.serve(std::future::pending()));
+        // Signed before the clock starts: one mandate per paid request.
+        let payer = Payer::new(self.payer.clone(), domain(), first_nonce);
+        let policy =
+            PayeePolicy::new(self.payee.into(), self.usdc.into(), U256::from_u64(PRICE)).with_settlement_window(300);
+        let terms = PaymentRequirements::for_policy(&policy, &domain(), 60);
+        let url = format!("{base}/paid/intent");
+        let bound_hash = aep2_x402::request_hash("GET", &url, b"").unwrap();
+        let deadline = aep2_sp::unix_now() + 1800;
+        let headers = (0..self.requests)
+            .map(|_| {
+                let signed = payer.sign_for(&terms, bound_hash, deadline).unwrap();
+                Some(aep2_x402::payment_signature(&terms, &signed.to_json()))
+            })
+            .collect();
+        (base, headers)
+    }
+}
+
 fn main() {
     // `cargo bench` passes --bench; `cargo test --all-targets` runs this binary without it, and a
     // timed run has no place in a test.
@@ -119,60 +191,54 @@ fn main() {
     let sp_key = SpKey::Secp256k1(key("bench-sp"));
     let payer_key = key("bench-payer");
 
+    let pg_url = std::env::var("AEP2_BENCH_POSTGRES").ok();
+    // A new schema per store and run: an earlier run's mandates would be re-submissions.
+    let pg_location = |store: &str| {
+        pg_url.as_ref().map(|url| {
+            let stamp = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_micros());
+            let sep = if url.contains('?') { '&' } else { '?' };
+            format!("{url}{sep}schema=aep2_bench_{store}_{stamp}")
+        })
+    };
     let (http_runs, sp_runs) = rt.block_on(async {
+        let stack = Stack {
+            payer: payer_key.clone(),
+            sp_key: sp_key.clone(),
+            payee,
+            usdc,
+            requests,
+            conns,
+        };
         let mut sp_config = aep2_sp::Config::new(dir.join("ledger.db"), vec![domain()]);
         sp_config.secp256k1_key = Some(sp_key.clone());
-        let sp = aep2_sp::service::bind(&sp_config).await.unwrap();
-        let sp_addr = sp.local_addr().unwrap();
-        let account =
-            aep2_sp::config::account_key(&domain(), &AccountId::Evm(payer_key.address()), &AccountId::Evm(usdc))
-                .unwrap();
-        let deposit = aep2_sp::Deposit {
-            id: "bench".into(),
-            account,
-            amount: U256::from_u64(PRICE * (requests as u64 + 10)),
-        };
-        sp.state()
-            .processor
-            .ledger()
-            .deposit(&deposit, aep2_sp::unix_now())
-            .unwrap();
-        tokio::spawn(sp.serve(std::future::pending()));
-        let mut config = PayeeConfig::new(
-            domain(),
-            payee.into(),
-            usdc.into(),
-            U256::from_u64(PRICE),
-            &format!("http://{sp_addr}"),
-            sp_key.id(),
-        );
-        config.replay = ReplayConfig::Sqlite(dir.join("replay.db"));
-        config.http.max_connections = conns * 2;
-        let bound = aep2_axum::payee::bind(&config).await.unwrap();
-        let base = format!("http://{}", bound.local_addr().unwrap());
-        tokio::spawn(bound.serve(std::future::pending()));
-
-        // Signed before the clock starts: one mandate per paid request.
-        let payer = Payer::new(payer_key.clone(), domain(), 1);
-        let policy = PayeePolicy::new(payee.into(), usdc.into(), U256::from_u64(PRICE)).with_settlement_window(300);
-        let terms = PaymentRequirements::for_policy(&policy, &domain(), 60);
+        let (base, headers) = stack
+            .start(&sp_config, ReplayConfig::Sqlite(dir.join("replay.db")), 1)
+            .await;
         let url = format!("{base}/paid/intent");
-        let bound_hash = aep2_x402::request_hash("GET", &url, b"").unwrap();
-        let deadline = aep2_sp::unix_now() + 1800;
-        let headers: Vec<Option<String>> = (0..requests)
-            .map(|_| {
-                let signed = payer.sign_for(&terms, bound_hash, deadline).unwrap();
-                Some(aep2_x402::payment_signature(&terms, &signed.to_json()))
-            })
-            .collect();
         // Warm both paths (connections, caches, SQLite pages) outside the measurement.
         let _ = load("warm-up", &format!("{base}/free"), conns, vec![None; conns * 4]).await;
         let free = load("unpaid GET /free", &format!("{base}/free"), conns, vec![None; requests]).await;
         let paid = load("paid GET /paid/intent", &url, conns, headers).await;
+        let mut http_runs = vec![free, paid];
+        if let (Some(ledger), Some(replay)) = (pg_location("ledger"), pg_location("payee")) {
+            let pg_config = aep2_sp::Config::new(aep2_sp::Location::parse(&ledger), vec![domain()]);
+            let mut pg_config = pg_config;
+            pg_config.secp256k1_key = Some(sp_key.clone());
+            // Nonces of their own: the payer's SQLite run above used 1 ..= requests.
+            let (base, headers) = stack
+                .start(&pg_config, ReplayConfig::Postgres(replay), requests as u64 + 1)
+                .await;
+            let url = format!("{base}/paid/intent");
+            let _ = load("warm-up", &format!("{base}/free"), conns, vec![None; conns * 4]).await;
+            http_runs.push(load("paid GET /paid/intent, Postgres", &url, conns, headers).await);
+        }
 
         // SP enqueues, without HTTP: the same processor on a file ledger, on a memory ledger, and
         // verification alone.
         let sp_payer = Payer::new(key("bench-sp-payer"), domain(), 1);
+        let deadline = aep2_sp::unix_now() + 1800;
         let envelopes: Vec<String> = (0..enqueues)
             .map(|_| {
                 let s = sp_payer
@@ -192,14 +258,29 @@ fn main() {
             };
             ledger.deposit(&d, aep2_sp::unix_now()).unwrap();
         };
-        let timed = |label: &'static str, f: &dyn Fn(&str)| {
-            let mut latencies = Vec::with_capacity(enqueues);
+        // From `threads` threads at once (the SP rows: an SP serves many payees concurrently,
+        // and group commit shares a commit among them), the envelopes split between them.
+        let timed = |label: &'static str, threads: usize, f: &(dyn Fn(&str) + Sync)| {
+            let per = envelopes.len().div_ceil(threads.max(1));
             let started = Instant::now();
-            for e in &envelopes {
-                let t = Instant::now();
-                f(e);
-                latencies.push(t.elapsed());
-            }
+            let mut latencies: Vec<Duration> = std::thread::scope(|scope| {
+                let handles: Vec<_> = envelopes
+                    .chunks(per)
+                    .map(|chunk| {
+                        scope.spawn(move || {
+                            chunk
+                                .iter()
+                                .map(|e| {
+                                    let t = Instant::now();
+                                    f(e);
+                                    t.elapsed()
+                                })
+                                .collect::<Vec<_>>()
+                        })
+                    })
+                    .collect();
+                handles.into_iter().flat_map(|h| h.join().unwrap()).collect()
+            });
             let elapsed = started.elapsed();
             latencies.sort();
             Run {
@@ -218,34 +299,30 @@ fn main() {
         let in_memory = aep2_sp::Processor::new(&sp_config, mem_ledger).unwrap();
         let verifier = Arc::new(Verifier::new(domain()));
         let now = aep2_sp::unix_now();
-        let durable = timed("SP enqueue, SQLite file (durable)", &|e| {
+        let durable = timed("SP enqueue, SQLite file (durable)", conns, &|e| {
             on_file.enqueue(e.as_bytes(), now).unwrap();
         });
-        let memory = timed("SP enqueue, SQLite in memory", &|e| {
+        let memory = timed("SP enqueue, SQLite in memory", conns, &|e| {
             in_memory.enqueue(e.as_bytes(), now).unwrap();
         });
-        let postgres = std::env::var("AEP2_BENCH_POSTGRES").ok().map(|url| {
-            // A new schema: an earlier run's mandates would be re-submissions, not enqueues.
-            let stamp = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_micros());
-            let sep = if url.contains('?') { '&' } else { '?' };
-            let location = aep2_sp::Location::parse(&format!("{url}{sep}schema=aep2_bench_{stamp}"));
+        let postgres = pg_location("sp").map(|url| {
+            let location = aep2_sp::Location::parse(&url);
             let pg_ledger = aep2_sp::Ledger::open(&location, &aep2_sp::LedgerOptions::default())
                 .unwrap_or_else(|e| panic!("AEP2_BENCH_POSTGRES {}: {e}", location.display()));
             fund(&pg_ledger);
             let on_postgres = aep2_sp::Processor::new(&sp_config, pg_ledger).unwrap();
-            timed("SP enqueue, Postgres", &|e| {
+            timed("SP enqueue, Postgres", conns, &|e| {
                 on_postgres.enqueue(e.as_bytes(), now).unwrap();
             })
         });
-        let verify = timed("verification alone", &|e| {
+        // One thread: what one verification costs, the unit the paid path is measured in.
+        let verify = timed("verification alone", 1, &|e| {
             let v = aep2::envelope::decode_json_bytes(e.as_bytes()).unwrap();
             verifier.check_value(&v, Some(now)).into_result().unwrap();
         });
         let mut sp_runs = vec![durable, memory, verify];
         sp_runs.extend(postgres);
-        (vec![free, paid], sp_runs)
+        (http_runs, sp_runs)
     });
     let _ = std::fs::remove_dir_all(&dir);
 
@@ -272,6 +349,16 @@ fn main() {
         "  paid / unpaid p50 latency         {:.1}x",
         ms(paid.pct(0.5)) / ms(free.pct(0.5))
     );
+    println!(
+        "  paid / verification alone         {:.3}",
+        paid.per_sec() / verify.per_sec()
+    );
+    if let Some(pg) = http_runs.get(2) {
+        println!(
+            "  paid on Postgres / verification   {:.3}",
+            pg.per_sec() / verify.per_sec()
+        );
+    }
     println!(
         "  durable / in-memory SP enqueues   {:.3}",
         durable.per_sec() / memory.per_sec()

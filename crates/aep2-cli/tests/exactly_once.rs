@@ -1268,7 +1268,8 @@ fn postgres_fleet_two_sps_three_payees() {
     let t = Instant::now();
     let threads: Vec<_> = (0..THREADS)
         .map(|th| {
-            let (mandates, served, last, addr) = (mandates.clone(), served.clone(), last.clone(), addrs[th % 3].clone());
+            let (mandates, served, last, addr) =
+                (mandates.clone(), served.clone(), last.clone(), addrs[th % 3].clone());
             std::thread::spawn(move || {
                 for i in (th..N).step_by(THREADS) {
                     let r = get_intent(&addr, &mandates[i]);
@@ -1294,7 +1295,12 @@ fn postgres_fleet_two_sps_three_payees() {
         th.join().unwrap();
     }
     let burst_secs = t.elapsed().as_secs_f64();
-    let not_answered = last.lock().unwrap().iter().filter(|o| !matches!(o, Some((200, _)))).count();
+    let not_answered = last
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|o| !matches!(o, Some((200, _))))
+        .count();
     // Restart SP 1 on the same ledger, and the payees that used it on the same store.
     let sp1 = Sp::start_on(&dir, "fleet-payer", &ledger, "sp1-restarted");
     payees.remove(0).terminate();
@@ -1342,17 +1348,31 @@ fn postgres_fleet_two_sps_three_payees() {
     );
     assert_eq!(same_served, vec![1; 10], "each mandate served once across the fleet");
     assert_eq!(same_charged, 10);
-    assert_eq!(unexpected, Vec::<Outcome>::new(), "answers other than served, replayed, in progress");
+    assert_eq!(
+        unexpected,
+        Vec::<Outcome>::new(),
+        "answers other than served, replayed, in progress"
+    );
     assert_eq!(beyond_served, POOR as usize, "exactly the balance's worth served");
     assert_eq!(beyond_charged, POOR as usize);
     assert_eq!(poor_account, (POOR * PRICE, POOR * PRICE, 0), "never over-committed");
     for (s, o) in &outcomes {
-        assert!(*s || *o == (402, "insufficient_funds".to_owned()), "beyond the balance: {o:?}");
+        assert!(
+            *s || *o == (402, "insufficient_funds".to_owned()),
+            "beyond the balance: {o:?}"
+        );
     }
-    assert!(served_at_kill >= N / 3 && not_answered > 0, "the kills landed in the middle of the burst");
+    assert!(
+        served_at_kill >= N / 3 && not_answered > 0,
+        "the kills landed in the middle of the burst"
+    );
     assert_eq!(double, 0, "no mandate served twice");
     assert_eq!(served_uncharged, Vec::<usize>::new(), "nothing served without a charge");
-    assert_eq!(charged_unserved, Vec::<usize>::new(), "every charged mandate served exactly once");
+    assert_eq!(
+        charged_unserved,
+        Vec::<usize>::new(),
+        "every charged mandate served exactly once"
+    );
     assert_eq!(charged, N, "every mandate charged and served after the restarts");
     assert_eq!(reserved, (10 + N as u64) * PRICE);
     assert_eq!(unserved_end, 0);

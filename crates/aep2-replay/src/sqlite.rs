@@ -1,8 +1,8 @@
 //! The durable SQLite store.
 
-use crate::payment::{self, Begun, Claim, PaymentRecord, PaymentState, PaymentStore, Presentation, UNFINISHED_GRACE};
 use crate::db::Mode;
 use crate::db::sqlite::SqliteDb;
+use crate::payment::{self, Begun, Claim, PaymentRecord, PaymentState, PaymentStore, Presentation, UNFINISHED_GRACE};
 use crate::sqlite_file::{self, FileKind, to_sql_int};
 use crate::{ReplayKey, ReplayStore, check_not_expired, check_not_forgotten, cutoff};
 use aep2::{Error, Reason};
@@ -229,7 +229,7 @@ impl SqliteStore {
             .execute("ATTACH DATABASE ?1 AS store", [text(path)?])
             .map_err(|e| unavailable("attach the store to the delivery marks", &e))?;
         Ok(SqliteStore {
-            db: SqliteDb::new(conn, Some(reader), true),
+            db: SqliteDb::new(conn, Some(reader), true, KIND.name)?,
             unsynced: Some(Mutex::new(marks)),
             retention: options.retention,
         })
@@ -251,7 +251,7 @@ impl SqliteStore {
         ))
         .map_err(|e| unavailable("create the delivery marks", &e))?;
         Ok(SqliteStore {
-            db: SqliteDb::new(conn, None, false),
+            db: SqliteDb::new(conn, None, false, KIND.name)?,
             unsynced: None,
             retention: options.retention,
         })

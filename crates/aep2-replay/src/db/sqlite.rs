@@ -7,7 +7,7 @@ use aep2::Error;
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, TransactionBehavior};
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -37,6 +37,8 @@ pub(crate) struct SqliteDb {
     waiting: AtomicUsize,
     /// Whether calls may share a commit (file databases; in memory there is no fsync to share).
     grouped: bool,
+    /// The write-ahead log a grouped writer syncs after its commits.
+    wal: Option<PathBuf>,
     commits: AtomicU64,
     grouped_calls: AtomicU64,
 }
@@ -86,10 +88,10 @@ impl Outcome {
 
 impl Writer {
     /// Commits the open group, if any, and tells its members.
-    fn close(&mut self, name: &str) -> Result<(), Error> {
-        let Some(g) = self.group.take() else {
-            return Ok(());
-        };
+    /// Commits the open group, if any: its outcome (to set once the commit is durable) and the
+    /// commit's result.
+    fn commit(&mut self, name: &str) -> Option<(Arc<Outcome>, Result<(), Error>)> {
+        let g = self.group.take()?;
         let r = self
             .conn
             .execute_batch("COMMIT")
@@ -97,8 +99,7 @@ impl Writer {
         if r.is_err() && !self.conn.is_autocommit() {
             let _ = self.conn.execute_batch("ROLLBACK");
         }
-        g.outcome.set(r.clone());
-        r
+        Some((g.outcome, r))
     }
 }
 
@@ -106,24 +107,61 @@ impl SqliteDb {
     pub(super) fn open(path: &Path, busy_timeout: Duration, kind: &FileKind) -> Result<SqliteDb, Error> {
         let conn = sqlite_file::open(path, busy_timeout, kind)?;
         let reader = sqlite_file::open(path, busy_timeout, kind)?;
-        Ok(SqliteDb::new(conn, Some(reader), true))
+        SqliteDb::new(conn, Some(reader), true, kind.name)
     }
 
     pub(super) fn open_in_memory(kind: &FileKind) -> Result<SqliteDb, Error> {
         let conn = sqlite_file::open_in_memory(Duration::from_secs(5), kind)?;
-        Ok(SqliteDb::new(conn, None, false))
+        SqliteDb::new(conn, None, false, kind.name)
     }
 
     /// A database over `conn` (the writer) and, for a file, `reader` (committed-data reads);
     /// `grouped` enables group commit (file databases).
-    pub(crate) fn new(conn: Connection, reader: Option<Connection>, grouped: bool) -> SqliteDb {
-        SqliteDb {
+    ///
+    /// A grouped writer commits with `synchronous=NORMAL` and then syncs the write-ahead log
+    /// itself, after releasing the writer ([`SqliteDb::sync_wal`]): `FULL` is exactly `NORMAL`
+    /// plus that sync of the log after each commit (checkpoints sync in both), so every answer
+    /// still follows a sync that covers its commit, while the next group runs its statements
+    /// during this one's sync instead of waiting for it.
+    pub(crate) fn new(
+        conn: Connection,
+        reader: Option<Connection>,
+        grouped: bool,
+        name: &str,
+    ) -> Result<SqliteDb, Error> {
+        let wal = match conn.path() {
+            Some(p) if grouped && !p.is_empty() => {
+                conn.pragma_update(None, "synchronous", "NORMAL")
+                    .map_err(|e| fail(name, "set synchronous=NORMAL", &e))?;
+                Some(PathBuf::from(format!("{p}-wal")))
+            }
+            _ => None,
+        };
+        Ok(SqliteDb {
             writer: Mutex::new(Writer { conn, group: None }),
             reader: reader.map(Mutex::new),
             waiting: AtomicUsize::new(0),
-            grouped,
+            grouped: wal.is_some(),
+            wal,
             commits: AtomicU64::new(0),
             grouped_calls: AtomicU64::new(0),
+        })
+    }
+
+    /// Makes every commit so far durable: syncs the write-ahead log (its commits' frames were
+    /// written before the commit returned; an fsync of the file flushes them whichever
+    /// descriptor it goes through). The file exists while this process holds its connections.
+    fn sync_wal(&self, name: &str) -> Result<(), Error> {
+        let Some(wal) = &self.wal else { return Ok(()) };
+        std::fs::File::open(wal)
+            .and_then(|f| f.sync_data())
+            .map_err(|e| crate::db::unavailable(name, "sync the write-ahead log", e))
+    }
+
+    /// Commits an open group with the writer held, syncs, and tells its members.
+    fn close_held(&self, w: &mut Writer, name: &str) {
+        if let Some((outcome, r)) = w.commit(name) {
+            outcome.set(r.and_then(|()| self.sync_wal(name)));
         }
     }
 
@@ -137,15 +175,19 @@ impl SqliteDb {
     /// The writer outside any group: an open group is committed first.
     fn writer_alone(&self, name: &str) -> MutexGuard<'_, Writer> {
         let mut w = self.writer();
-        let _ = w.close(name);
+        self.close_held(&mut w, name);
         if !w.conn.is_autocommit() {
             let _ = w.conn.execute_batch("ROLLBACK");
         }
         w
     }
 
+    /// Runs `f` on the writer outside any group; what it commits is synced before this returns.
     pub(crate) fn with_conn<T>(&self, f: impl FnOnce(&mut Connection) -> T) -> T {
-        f(&mut self.writer_alone("database").conn)
+        let value = f(&mut self.writer_alone("database").conn);
+        // Best effort for a `T` that is not a `Result`: a failed sync fails the next write's.
+        let _ = self.sync_wal("database");
+        value
     }
 
     /// `(commits, calls)` of the writing transactions so far: `calls / commits` is the mean
@@ -291,9 +333,14 @@ impl SqliteDb {
         };
         let full = w.group.as_ref().is_some_and(|g| g.members >= MAX_GROUP);
         if full || self.waiting.load(Ordering::SeqCst) == 0 {
-            let committed = w.close(name);
+            let committed = w.commit(name);
+            // The next group may run its statements while this one's log is synced.
             drop(guard);
-            committed?;
+            if let Some((outcome, r)) = committed {
+                let r = r.and_then(|()| self.sync_wal(name));
+                outcome.set(r.clone());
+                r?;
+            }
         } else {
             drop(guard);
             outcome.wait()?;
