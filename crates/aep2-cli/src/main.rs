@@ -111,7 +111,7 @@ enum ServeCmd {
 
 #[derive(Args)]
 struct ServeSpArgs {
-    /// The JSON configuration file (listen, database, keys, domains, settlementWindow, clockSkew,
+    /// The JSON configuration file (listen, database, databasePoolSize, keys, domains, settlementWindow, clockSkew,
     /// deposits, depositsFile, http, chain); see the aep2-sp crate docs and spec §6.5 and §6.7.
     #[arg(long)]
     config: PathBuf,

@@ -3,7 +3,8 @@
 //! reconcile` then reports no difference, and reports the one planted in the ledger. The anvil
 //! test is skipped without the contracts' npm modules, unless `AEP2_REQUIRE_ANVIL=1`. And with
 //! the embedded chain: `aep2 serve sp` deploys, funds and settles in process, and refuses to
-//! reuse a ledger whose chain died with the earlier process.
+//! reuse a ledger whose chain died with the earlier process, on a ledger file and, when
+//! `AEP2_TEST_POSTGRES` is set, on a Postgres ledger.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
 
@@ -12,6 +13,7 @@ use aep2::{Domain, Eip712Domain, EnvelopeForm, EvmAddress, EvmMandate, Mandate, 
 use aep2_evm::contract::{self, Wallet};
 use aep2_evm::devnet::{Anvil, TestChain, rpc, runtime};
 use aep2_evm::{Chain, TxKey};
+use aep2_sp::Location;
 use alloy::primitives::{Address, U256};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -90,7 +92,7 @@ fn pay_through_sp(
     });
 }
 
-fn settled_count(db: &Path) -> u64 {
+fn settled_count(db: &Location) -> u64 {
     let ledger = aep2_sp::Ledger::open(db, &aep2_sp::LedgerOptions::default()).unwrap();
     ledger.counts().unwrap().settled
 }
@@ -123,6 +125,7 @@ fn the_sp_settles_survives_sigkill_and_reconciles_with_the_chain() {
         (wallet, token, payer)
     });
     let db = dir.join("ledger.db");
+    let ledger = Location::Sqlite(db.clone());
     let config = dir.join("sp.json");
     let sp_tx_hex = aep2::codec::hex_encode_0x(&TxKey::from_label("cli-sp-tx").secret_bytes());
     std::fs::write(
@@ -165,20 +168,20 @@ fn the_sp_settles_survives_sigkill_and_reconciles_with_the_chain() {
 
     // SIGKILL as soon as the first batch has settled, then restart on the same ledger.
     let started = Instant::now();
-    while settled_count(&db) == 0 {
+    while settled_count(&ledger) == 0 {
         assert!(started.elapsed() < Duration::from_secs(30), "nothing settled");
         std::thread::sleep(Duration::from_millis(20));
     }
     sp.kill().unwrap();
     sp.wait().unwrap();
-    let at_kill = settled_count(&db);
+    let at_kill = settled_count(&ledger);
     let (mut sp, _) = start_sp(&config);
     let started = Instant::now();
-    while settled_count(&db) < n {
+    while settled_count(&ledger) < n {
         assert!(
             started.elapsed() < Duration::from_secs(60),
             "only {} of {n} settled",
-            settled_count(&db)
+            settled_count(&ledger)
         );
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -258,16 +261,31 @@ fn start_sp_line(config: &Path) -> (Child, serde_json::Value) {
 
 #[test]
 fn serve_sp_on_an_embedded_chain_funds_settles_and_refuses_a_used_ledger() {
+    let mut databases = vec!["ledger.db".to_owned()];
+    if let Some(Location::Postgres(url)) = aep2_replay::db::testing::postgres("cli-embedded") {
+        databases.push(url);
+    }
+    for (i, database) in databases.iter().enumerate() {
+        eprintln!("embedded: ledger {database}");
+        serve_sp_on_an_embedded_chain(i, database);
+    }
+}
+
+fn serve_sp_on_an_embedded_chain(i: usize, database: &str) {
     // Its own directory: `temp_dir()` belongs to the other test of this binary, running beside it.
-    let dir = std::env::temp_dir().join(format!("aep2-cli-settlement-embedded-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("aep2-cli-settlement-embedded-{}-{i}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
+    let ledger_at = match Location::parse(database) {
+        Location::Sqlite(file) => Location::Sqlite(dir.join(file)),
+        url => url,
+    };
     let payer = TxKey::from_label("cli-embedded-payer");
     let config = dir.join("sp.json");
     std::fs::write(
         &config,
         serde_json::json!({
-            "database": "ledger.db",
+            "database": database,
             "keys": { "secp256k1": aep2::codec::hex_encode_0x(&[7u8; 32]) },
             "domains": [],
             "chain": {
@@ -305,17 +323,16 @@ fn serve_sp_on_an_embedded_chain_funds_settles_and_refuses_a_used_ledger() {
         Address::repeat_byte(0x5b),
         now,
     );
-    let db = dir.join("ledger.db");
     let started = Instant::now();
-    while settled_count(&db) < n {
+    while settled_count(&ledger_at) < n {
         assert!(
             started.elapsed() < Duration::from_secs(30),
             "only {} of {n} settled",
-            settled_count(&db)
+            settled_count(&ledger_at)
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    let ledger = aep2_sp::Ledger::open(&db, &aep2_sp::LedgerOptions::default()).unwrap();
+    let ledger = aep2_sp::Ledger::open(&ledger_at, &aep2_sp::LedgerOptions::default()).unwrap();
     let batches = ledger.batches(None, Some(aep2_sp::BatchState::Confirmed)).unwrap();
     assert!(
         batches.len() >= 3,

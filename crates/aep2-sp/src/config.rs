@@ -3,6 +3,7 @@
 //! | member | value |
 //! |---|---|
 //! | `database` | the ledger (required): a SQLite file, relative to the configuration's directory, or a `postgres://` URL |
+//! | `databasePoolSize` | Postgres: connections this process keeps to the ledger's server, 1 to 256 (default 8; ignored for SQLite) |
 //! | `listen` | `host:port` (default `127.0.0.1:0`) |
 //! | `keys` | `{"secp256k1", "ed25519"}`: each `0x` + 64 hex, or `{"file": PATH}` |
 //! | `domains` | `[{"profile", "domain"}]`, the deployments served |
@@ -74,6 +75,9 @@ pub struct Config {
     pub listen: SocketAddr,
     /// The ledger: a SQLite file or a Postgres URL.
     pub database: Location,
+    /// Postgres: the connections this process keeps to the ledger's server (default 8). A fleet
+    /// of `n` processes holds up to `n ×` this many server connections.
+    pub database_pool_size: usize,
     /// The secp256k1 SP key: signs `mvp-evm` and native `eip712` receipts.
     pub secp256k1_key: Option<SpKey>,
     /// The Ed25519 SP key: signs `mvp-solana` and native `ed25519` receipts.
@@ -163,6 +167,7 @@ impl fmt::Debug for Config {
         f.debug_struct("Config")
             .field("listen", &self.listen)
             .field("database", &self.database.display())
+            .field("database_pool_size", &self.database_pool_size)
             .field("secp256k1_sp", &id(&self.secp256k1_key))
             .field("ed25519_sp", &id(&self.ed25519_key))
             .field("domains", &self.domains)
@@ -182,6 +187,7 @@ impl Config {
         Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             database: database.into(),
+            database_pool_size: crate::LedgerOptions::default().pool_size,
             secp256k1_key: None,
             ed25519_key: None,
             domains,
@@ -208,6 +214,7 @@ impl Config {
         const KNOWN: &[&str] = &[
             "listen",
             "database",
+            "databasePoolSize",
             "keys",
             "domains",
             "settlementWindow",
@@ -250,6 +257,12 @@ impl Config {
                 return Err("auditToken must be 16 to 256 visible ASCII characters".into());
             }
             c.audit_token = Some(t.to_owned());
+        }
+        if let Some(n) = uint(obj, "databasePoolSize")? {
+            c.database_pool_size = usize::try_from(n)
+                .ok()
+                .filter(|n| (1..=256).contains(n))
+                .ok_or("databasePoolSize must be 1 to 256")?;
         }
         if let Some(w) = uint(obj, "settlementWindow")? {
             c.settlement_window = w;

@@ -520,9 +520,13 @@ pub struct Bound {
 /// Errors are human-readable strings (configuration, database, bind failures).
 pub async fn bind(config: &Config) -> Result<Bound, String> {
     let location = config.database.clone();
+    let options = LedgerOptions {
+        pool_size: config.database_pool_size,
+        ..LedgerOptions::default()
+    };
     let deposits = config.deposits.clone();
     let ledger = tokio::task::spawn_blocking(move || -> Result<Ledger, String> {
-        let ledger = Ledger::open(&location, &LedgerOptions::default()).map_err(|e| e.to_string())?;
+        let ledger = Ledger::open(&location, &options).map_err(|e| e.to_string())?;
         let now = unix_now();
         for d in &deposits {
             if ledger.deposit(d, now).map_err(|e| e.to_string())? == crate::DepositOutcome::Conflict {

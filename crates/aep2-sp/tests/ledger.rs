@@ -504,6 +504,7 @@ fn the_configured_database_is_a_file_relative_to_the_configuration_or_a_postgres
         parse("ledger.db").database,
         aep2_sp::Location::Sqlite(base.join("ledger.db"))
     );
+    assert_eq!(parse("ledger.db").database_pool_size, 8);
     assert_eq!(
         parse("/var/lib/aep2/ledger.db").database,
         aep2_sp::Location::Sqlite("/var/lib/aep2/ledger.db".into())

@@ -1605,6 +1605,91 @@ pub fn sub(a: &U256, b: &U256) -> Option<U256> {
 mod tests {
     use super::*;
 
+    /// A new ledger on each backend: in memory, and a fresh Postgres schema when configured.
+    fn ledgers(tag: &str) -> Vec<Ledger> {
+        let mut out = vec![Ledger::open_in_memory().unwrap_or_else(|e| panic!("{e}"))];
+        if let Some(pg) = aep2_replay::db::testing::postgres(tag) {
+            out.push(Ledger::open(pg, &LedgerOptions::default()).unwrap_or_else(|e| panic!("{e}")));
+        }
+        out
+    }
+
+    fn account() -> AccountKey {
+        AccountKey {
+            domain: "eip712:1:0x91d861cD4d2F5d8Ffb31CB7308388CA5e6999912".into(),
+            payer: "0x00000000000000000000000000000000000000aA".into(),
+            token: "0x00000000000000000000000000000000000000bB".into(),
+        }
+    }
+
+    fn mandate(id: u8, nonce: u8, amount: u64, lanes: Vec<LaneLink>) -> NewMandate {
+        NewMandate {
+            mandate_id: [id; 32],
+            nonce_key: [nonce; 32],
+            profile: "eip712".into(),
+            account: account(),
+            payee: "0x0000000000000000000000000000000000000022".into(),
+            amount: U256::from_u64(amount),
+            nonce: nonce.to_string(),
+            deadline: 2_000,
+            reference: "0x00".into(),
+            envelope: "{}".into(),
+            receipt: format!("receipt {id}"),
+            enqueue_deadline: 1_300,
+            now: 1_000,
+            submission_id: None,
+            lanes,
+            request: None,
+        }
+    }
+
+    fn link(total: u64) -> LaneLink {
+        LaneLink {
+            id: [0x1a; 32],
+            domain: account().domain,
+            parent: [0; 32],
+            owner: account().payer,
+            agent: "0x0000000000000000000000000000000000000033".into(),
+            token: account().token,
+            signed: "{}".into(),
+            total: U256::from_u64(total),
+            max_payments: 0,
+            period: 0,
+            allowance: U256::ZERO,
+            valid_from: 0,
+        }
+    }
+
+    #[test]
+    fn the_rules_apply_in_their_order_on_every_backend() {
+        for ledger in ledgers("rules") {
+            let code = |m: &NewMandate| ledger.enqueue(m).map(|e| e.fresh).map_err(|e| e.code());
+            let deposit = Deposit {
+                id: "d".into(),
+                account: account(),
+                amount: U256::from_u64(100),
+            };
+            assert_eq!(ledger.deposit(&deposit, 1_000).ok(), Some(DepositOutcome::Applied));
+            assert_eq!(code(&mandate(1, 1, 60, vec![link(1_000)])), Ok(true));
+            let revoked = ledger.revoke_lane(&[link(1_000)], "{}", 1_001).map(|(_, did)| did);
+            assert_eq!(revoked.ok(), Some(true));
+            // 1. The same mandate again: its stored answer, whatever changed since.
+            assert_eq!(code(&mandate(1, 1, 60, vec![link(1_000)])), Ok(false));
+            // 2. Another mandate with its nonce, revoked lane and beyond the funds: nonce_reused.
+            assert_eq!(code(&mandate(2, 1, 500, vec![link(1_000)])), Err("nonce_reused"));
+            // 3. A new nonce, a revoked lane and beyond the funds: the lane first.
+            assert_eq!(code(&mandate(3, 3, 500, vec![link(1_000)])), Err("lane_revoked"));
+            // 4. Then the funds: 40 are left.
+            assert_eq!(code(&mandate(4, 4, 41, Vec::new())), Err("insufficient_funds"));
+            assert_eq!(code(&mandate(5, 5, 40, Vec::new())), Ok(true));
+            // A refusal stores nothing; the stored receipt is the first one.
+            assert_eq!(ledger.counts().map(|c| c.accepted).ok(), Some(2));
+            let first = ledger.mandate(&[1; 32]).ok().flatten().map(|m| m.receipt);
+            assert_eq!(first.as_deref(), Some("receipt 1"));
+            assert_eq!(ledger.audit().ok(), Some(Vec::new()));
+        }
+    }
+
     #[test]
     fn u256_add_sub_carry_and_borrow() {
         let max = U256([0xff; 32]);
