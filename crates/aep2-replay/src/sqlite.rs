@@ -159,11 +159,12 @@ impl Default for SqliteOptions {
 /// write lock up front matters under WAL: a transaction that starts as a reader and later
 /// writes fails with `SQLITE_BUSY_SNAPSHOT` without waiting when another writer got in first.
 ///
-/// **Durability.** The database runs in WAL mode with `synchronous=FULL`: every commit appends
-/// to the write-ahead log and fsyncs it before `check_and_insert` returns `Ok`, so an accepted
-/// mandate stays recorded through a process crash, an OS crash or a power cut (if the storage
-/// honours fsync). With `synchronous=NORMAL` the log is synced only at checkpoints and a power
-/// cut could forget the last acceptances, letting those mandates be accepted again.
+/// **Durability.** The database runs in WAL mode and every commit (a group's, see *Threads*)
+/// appends to the write-ahead log, which is fsynced before `check_and_insert` returns `Ok`, so an
+/// accepted mandate stays recorded through a process crash, an OS crash or a power cut (if the
+/// storage honours fsync). SQLite's own `synchronous=NORMAL` alone syncs the log only at
+/// checkpoints, and a power cut could forget the last acceptances: the store syncs the log itself
+/// after each commit, which is what `synchronous=FULL` adds.
 ///
 /// **Threads.** One writing connection with group commit (spec `aep2.md#store-guarantees`):
 /// the calls of this process that wait for it share one `BEGIN IMMEDIATE` transaction, each in a

@@ -11,7 +11,7 @@
 //! | [`Db::write`] | `BEGIN IMMEDIATE`: the file's single write lock | `READ COMMITTED` and the store's transaction-scoped advisory lock, taken before the first read |
 //! | [`Db::write_keyed`] | the same | `READ COMMITTED`, no store lock: only for statements a unique key makes safe |
 //! | [`Db::read`] | a deferred transaction (one snapshot) | `REPEATABLE READ READ ONLY` (one snapshot) |
-//! | durability | WAL, `synchronous=FULL` | `synchronous_commit = on` for the session |
+//! | durability | WAL; every commit synced before its answer (group commit: one sync per group) | `synchronous_commit = on` for the session |
 //! | conflicts | waits for the lock up to the busy timeout | serialization failures and deadlocks are retried, at most [`RETRIES`] times |
 //!
 //! So every writing transaction of one store runs as if alone, on either backend: a rule that

@@ -1,5 +1,6 @@
 //! The SQLite backend of [`super::Db`]: one connection behind a mutex, opened by
-//! [`crate::sqlite_file`] (WAL, `synchronous=FULL`, the polling busy handler).
+//! [`crate::sqlite_file`] (WAL, `synchronous=FULL`, the polling busy handler), with group commit
+//! (whose writer syncs the log itself, see [`SqliteDb::new`]).
 
 use super::{Mode, Row, Tx, TxInner, Value};
 use crate::sqlite_file::{self, FileKind};

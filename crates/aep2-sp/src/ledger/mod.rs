@@ -14,7 +14,8 @@
 //! are written once, as portable SQL and Rust run inside the transaction; only the schema
 //! differs per backend.
 //!
-//! **Durability.** SQLite: WAL with `synchronous=FULL`; Postgres: `synchronous_commit = on`. A
+//! **Durability.** SQLite: WAL, group commit, the log synced before any answer (spec
+//! `aep2.md#store-guarantees`); Postgres: `synchronous_commit = on`. A
 //! commit is durable before `enqueue` returns, and the service shows a receipt only after that,
 //! so every receipt it ever sent survives a crash.
 //!
