@@ -36,9 +36,8 @@ pub(crate) struct SqliteDb {
     reader: Option<Mutex<Connection>>,
     /// Calls waiting for the writer's mutex: while any waits, an open group is left open.
     waiting: AtomicUsize,
-    /// Whether calls may share a commit (file databases; in memory there is no fsync to share).
-    grouped: bool,
-    /// The write-ahead log a grouped writer syncs after its commits.
+    /// The write-ahead log a grouped writer syncs after its commits: `Some` exactly when calls
+    /// share commits (file databases; in memory there is no fsync to share).
     wal: Option<PathBuf>,
     commits: AtomicU64,
     grouped_calls: AtomicU64,
@@ -47,7 +46,7 @@ pub(crate) struct SqliteDb {
 impl std::fmt::Debug for SqliteDb {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SqliteDb")
-            .field("grouped", &self.grouped)
+            .field("wal", &self.wal)
             .finish_non_exhaustive()
     }
 }
@@ -142,7 +141,6 @@ impl SqliteDb {
             writer: Mutex::new(Writer { conn, group: None }),
             reader: reader.map(Mutex::new),
             waiting: AtomicUsize::new(0),
-            grouped: wal.is_some(),
             wal,
             commits: AtomicU64::new(0),
             grouped_calls: AtomicU64::new(0),
@@ -243,7 +241,7 @@ impl SqliteDb {
                 ),
             };
         }
-        if !self.grouped {
+        if self.wal.is_none() {
             self.commits.fetch_add(1, Ordering::Relaxed);
             self.grouped_calls.fetch_add(1, Ordering::Relaxed);
             // Taking the write lock up front matters under WAL: a transaction that starts as a
