@@ -326,3 +326,33 @@ fn a_panic_inside_the_group_fails_it_and_leaves_the_ledger_whole() {
         assert_eq!(ledger.audit().unwrap(), Vec::<String>::new());
     });
 }
+
+#[test]
+fn a_new_submission_commits_once_and_a_resubmission_answers_from_a_write() {
+    let (ledger, account) = funded(Backend::Sqlite, "group-resubmit", "group-resubmit-payer", 100);
+    let writes = || ledger.group_commits().unwrap().requests;
+    let mut m = mandate(&account, 7, 7, 1);
+    m.submission_id = Some([5; 16]);
+    // The payee's path: the re-submission check, then the enqueue. Only the enqueue writes.
+    let before = writes();
+    assert!(
+        ledger
+            .resubmission(&m.mandate_id, m.submission_id, NOW)
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(writes(), before, "a check that finds nothing waits for no commit");
+    assert!(ledger.enqueue(&m).unwrap().fresh);
+    assert_eq!(writes(), before + 1);
+    // A stored mandate is handed back from a writing transaction, with or without a submission
+    // id, so the answer follows the sync covering what it read.
+    for submission_id in [m.submission_id, None] {
+        let before = writes();
+        let stored = ledger.resubmission(&m.mandate_id, submission_id, NOW).unwrap().unwrap();
+        assert_eq!(stored.receipt, m.receipt);
+        assert_eq!(writes(), before + 1);
+    }
+    // Held for another submission: still refused.
+    let other = ledger.resubmission(&m.mandate_id, Some([6; 16]), NOW).unwrap_err();
+    assert_eq!(other.code(), "mandate_replayed");
+}

@@ -784,6 +784,11 @@ impl Ledger {
     /// A re-submission of a stored mandate: the stored mandate if the submission id matches (see
     /// [`Ledger::enqueue`]), `None` if the mandate is not stored.
     ///
+    /// Most submissions are new, and a read finds that without waiting for a commit (the
+    /// enqueue's own transaction checks again). A stored mandate is taken in a write, which
+    /// records the submission id and, like every write, answers only once what it read is
+    /// durable: a receipt is never returned for a mandate whose commit is still being synced.
+    ///
     /// Errors: `mandate_replayed` when the mandate is held for another submission id;
     /// `replay_store_unavailable`.
     pub fn resubmission(
@@ -792,8 +797,13 @@ impl Ledger {
         submission_id: Option<[u8; 16]>,
         now: u64,
     ) -> Result<Option<StoredMandate>, Error> {
-        if submission_id.is_none() {
-            return self.mandate(mandate_id);
+        let stored = self.db.read("look up the mandate id", |tx| {
+            Ok(tx
+                .query_opt("SELECT 1 FROM mandates WHERE mandate_id = ?1", params![mandate_id])?
+                .is_some())
+        })?;
+        if !stored {
+            return Ok(None);
         }
         self.db.write("resubmission", |tx| {
             let Some(stored) = select_mandate(tx, mandate_id)? else {
