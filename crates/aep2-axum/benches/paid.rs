@@ -9,7 +9,11 @@
 //!    transaction) from `AEP2_BENCH_CONNS` threads on the durable SQLite file (WAL,
 //!    `synchronous=FULL`, group commit) against the same path on an in-memory SQLite ledger, and
 //!    verification alone on one thread (the unit the paid path is measured in).
-//! 3. With `AEP2_BENCH_POSTGRES` set to a `postgres://` URL, the paid route with both stores on
+//! 3. `paid GET /paid/intent, stores in memory`: the same route with the payee's store and the
+//!    SP's ledger in memory (nothing durable, no fsync): what the paid path costs apart from its
+//!    stores, so the table separates the durability's share from the HTTP hops', the
+//!    signatures' and the rest.
+//! 4. With `AEP2_BENCH_POSTGRES` set to a `postgres://` URL, the paid route with both stores on
 //!    Postgres (`paid GET /paid/intent, Postgres`) and SP enqueues on a Postgres ledger
 //!    (`SP enqueue, Postgres`), each in a new schema of its own.
 //!
@@ -27,6 +31,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const PRICE: u64 = 1000;
+
+/// The fewest verifications the `verification alone` row times.
+const VERIFICATIONS: usize = 20_000;
 
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
@@ -112,16 +119,16 @@ struct Stack {
 }
 
 impl Stack {
-    /// Starts the SP on `sp_config` (the payer funded) and a payee storing in `replay`; returns
-    /// the payee's base URL and one payment header per paid request, nonces from `first_nonce`.
+    /// Starts the SP on `sp_config` (the payer funded; on an in-memory ledger if `sp_in_memory`)
+    /// and a payee storing in `replay`; returns the payee's base URL and one payment header per
+    /// paid request, nonces from `first_nonce`.
     async fn start(
         &self,
         sp_config: &aep2_sp::Config,
+        sp_in_memory: bool,
         replay: ReplayConfig,
         first_nonce: u64,
     ) -> (String, Vec<Option<String>>) {
-        let sp = aep2_sp::service::bind(sp_config).await.unwrap();
-        let sp_addr = sp.local_addr().unwrap();
         let account = aep2_sp::config::account_key(
             &domain(),
             &AccountId::Evm(self.payer.address()),
@@ -133,12 +140,38 @@ impl Stack {
             account,
             amount: U256::from_u64(PRICE * (self.requests as u64 + 10)),
         };
-        sp.state()
-            .processor
-            .ledger()
-            .deposit(&deposit, aep2_sp::unix_now())
-            .unwrap();
-        tokio::spawn(sp.serve(std::future::pending()));
+        let sp_addr = if sp_in_memory {
+            // The service's own router and connection handling, on a processor whose ledger is
+            // in memory (`bind` opens the configured database).
+            let ledger = aep2_sp::Ledger::open_in_memory().unwrap();
+            ledger.deposit(&deposit, aep2_sp::unix_now()).unwrap();
+            let state = Arc::new(aep2_sp::service::AppState {
+                processor: aep2_sp::Processor::new(sp_config, ledger).unwrap(),
+                limits: sp_config.http,
+                audit_token: None,
+            });
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            tokio::spawn(aep2_sp::service::serve_router(
+                listener,
+                aep2_sp::service::router(state.clone()),
+                state.limits,
+                Duration::from_secs(1),
+                aep2_sp::service::rejection_body,
+                std::future::pending(),
+            ));
+            addr
+        } else {
+            let sp = aep2_sp::service::bind(sp_config).await.unwrap();
+            let addr = sp.local_addr().unwrap();
+            sp.state()
+                .processor
+                .ledger()
+                .deposit(&deposit, aep2_sp::unix_now())
+                .unwrap();
+            tokio::spawn(sp.serve(std::future::pending()));
+            addr
+        };
         let mut config = PayeeConfig::new(
             domain(),
             self.payee.into(),
@@ -214,21 +247,44 @@ fn main() {
         let mut sp_config = aep2_sp::Config::new(dir.join("ledger.db"), vec![domain()]);
         sp_config.secp256k1_key = Some(sp_key.clone());
         let (base, headers) = stack
-            .start(&sp_config, ReplayConfig::Sqlite(dir.join("replay.db")), 1)
+            .start(&sp_config, false, ReplayConfig::Sqlite(dir.join("replay.db")), 1)
             .await;
         let url = format!("{base}/paid/intent");
         // Warm both paths (connections, caches, SQLite pages) outside the measurement.
         let _ = load("warm-up", &format!("{base}/free"), conns, vec![None; conns * 4]).await;
         let free = load("unpaid GET /free", &format!("{base}/free"), conns, vec![None; requests]).await;
         let paid = load("paid GET /paid/intent", &url, conns, headers).await;
-        let mut http_runs = vec![free, paid];
+        // Nonces of their own (1 ..= requests went to the durable run), so that no two runs
+        // share a mandate.
+        let (base, headers) = stack
+            .start(
+                &sp_config,
+                true,
+                ReplayConfig::Memory(requests + 16),
+                requests as u64 + 1,
+            )
+            .await;
+        let _ = load("warm-up", &format!("{base}/free"), conns, vec![None; conns * 4]).await;
+        let in_memory = load(
+            "paid GET /paid/intent, stores in memory",
+            &format!("{base}/paid/intent"),
+            conns,
+            headers,
+        )
+        .await;
+        let mut http_runs = vec![free, paid, in_memory];
         if let (Some(ledger), Some(replay)) = (pg_location("ledger"), pg_location("payee")) {
             let pg_config = aep2_sp::Config::new(aep2_sp::Location::parse(&ledger), vec![domain()]);
             let mut pg_config = pg_config;
             pg_config.secp256k1_key = Some(sp_key.clone());
-            // Nonces of their own: the payer's SQLite run above used 1 ..= requests.
+            // Nonces of their own: the runs above used 1 ..= 2 × requests.
             let (base, headers) = stack
-                .start(&pg_config, ReplayConfig::Postgres(replay), requests as u64 + 1)
+                .start(
+                    &pg_config,
+                    false,
+                    ReplayConfig::Postgres(replay),
+                    2 * requests as u64 + 1,
+                )
                 .await;
             let url = format!("{base}/paid/intent");
             let _ = load("warm-up", &format!("{base}/free"), conns, vec![None; conns * 4]).await;
@@ -315,11 +371,28 @@ fn main() {
                 on_postgres.enqueue(e.as_bytes(), now).unwrap();
             })
         });
-        // One thread: what one verification costs, the unit the paid path is measured in.
-        let verify = timed("verification alone", 1, &|e| {
-            let v = aep2::envelope::decode_json_bytes(e.as_bytes()).unwrap();
-            verifier.check_value(&v, Some(now)).into_result().unwrap();
-        });
+        // One thread: what one verification costs, the unit the paid path is measured in. At
+        // least VERIFICATIONS of them (cycling over the envelopes), so that the ratios' common
+        // denominator is not a 50 ms run that one preemption moves.
+        let verify = {
+            let count = enqueues.max(VERIFICATIONS);
+            let mut latencies = Vec::with_capacity(count);
+            let started = Instant::now();
+            for e in envelopes.iter().cycle().take(count) {
+                let t = Instant::now();
+                let v = aep2::envelope::decode_json_bytes(e.as_bytes()).unwrap();
+                verifier.check_value(&v, Some(now)).into_result().unwrap();
+                latencies.push(t.elapsed());
+            }
+            let elapsed = started.elapsed();
+            latencies.sort();
+            Run {
+                label: "verification alone",
+                count,
+                elapsed,
+                latencies,
+            }
+        };
         let mut sp_runs = vec![durable, memory, verify];
         sp_runs.extend(postgres);
         (http_runs, sp_runs)
@@ -353,7 +426,15 @@ fn main() {
         "  paid / verification alone         {:.3}",
         paid.per_sec() / verify.per_sec()
     );
-    if let Some(pg) = http_runs.get(2) {
+    println!(
+        "  paid, stores in memory / verif.   {:.3}",
+        http_runs[2].per_sec() / verify.per_sec()
+    );
+    println!(
+        "  paid / paid with stores in memory {:.3}",
+        paid.per_sec() / http_runs[2].per_sec()
+    );
+    if let Some(pg) = http_runs.get(3) {
         println!(
             "  paid on Postgres / verification   {:.3}",
             pg.per_sec() / verify.per_sec()
