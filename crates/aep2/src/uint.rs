@@ -44,19 +44,39 @@ impl U256 {
     /// Errors: `uint_invalid` for the format, `uint_out_of_range` above 2^256 − 1.
     pub fn parse_decimal(s: &str) -> Result<U256> {
         check_canonical_decimal(s)?;
-        let mut acc = [0u8; 32];
-        for d in s.bytes() {
-            let mut carry = u16::from(d - b'0');
-            for limb in acc.iter_mut().rev() {
-                let v = u16::from(*limb) * 10 + carry;
-                *limb = (v & 0xff) as u8;
-                carry = v >> 8;
+        // Up to 19 digits at a time into 64-bit limbs: a nonce is some 40 digits, and the
+        // digit-by-digit byte loop cost as much as the whole JSON parse. The value only grows
+        // as digits are appended, so a carry out of any step means the final value is out of
+        // range, exactly when the digit-by-digit loop would have overflowed.
+        let b = s.as_bytes();
+        // Little-endian limbs.
+        let mut acc = [0u64; 4];
+        let head = b.len() % 19;
+        let chunks = core::iter::once(&b[..head])
+            .filter(|c| !c.is_empty())
+            .chain(b[head..].chunks_exact(19));
+        for chunk in chunks {
+            let mut value = 0u64;
+            let mut scale = 1u64;
+            for &d in chunk {
+                value = value * 10 + u64::from(d - b'0');
+                scale *= 10;
+            }
+            let mut carry = u128::from(value);
+            for limb in acc.iter_mut() {
+                let x = u128::from(*limb) * u128::from(scale) + carry;
+                *limb = x as u64;
+                carry = x >> 64;
             }
             if carry != 0 {
                 return Err(Error::new(Reason::UintOutOfRange, "value exceeds 2^256 - 1"));
             }
         }
-        Ok(U256(acc))
+        let mut out = [0u8; 32];
+        for (i, limb) in acc.iter().enumerate() {
+            out[24 - 8 * i..32 - 8 * i].copy_from_slice(&limb.to_be_bytes());
+        }
+        Ok(U256(out))
     }
 }
 
@@ -152,6 +172,50 @@ mod tests {
             parse_decimal_u64("18446744073709551616").unwrap_err().reason(),
             Reason::UintOutOfRange
         );
+    }
+
+    /// The chunked parse against the digit-by-digit definition, at every length and around
+    /// the chunk and range edges.
+    #[test]
+    fn chunked_parse_matches_digit_by_digit() {
+        fn reference(s: &str) -> Option<[u8; 32]> {
+            let mut acc = [0u8; 32];
+            for d in s.bytes() {
+                let mut carry = u16::from(d - b'0');
+                for limb in acc.iter_mut().rev() {
+                    let v = u16::from(*limb) * 10 + carry;
+                    *limb = (v & 0xff) as u8;
+                    carry = v >> 8;
+                }
+                if carry != 0 {
+                    return None;
+                }
+            }
+            Some(acc)
+        }
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for len in 1..=78usize {
+            for lead in [b'1', b'9', b'5'] {
+                for fill in [None, Some(b'0'), Some(b'9')] {
+                    let mut t = vec![lead];
+                    while t.len() < len {
+                        x ^= x << 13;
+                        x ^= x >> 7;
+                        x ^= x << 17;
+                        t.push(fill.unwrap_or(b'0' + (x % 10) as u8));
+                    }
+                    let t = String::from_utf8(t).unwrap();
+                    match reference(&t) {
+                        Some(want) => assert_eq!(U256::parse_decimal(&t).unwrap().0, want, "{t}"),
+                        None => assert_eq!(
+                            U256::parse_decimal(&t).unwrap_err().reason(),
+                            Reason::UintOutOfRange,
+                            "{t}"
+                        ),
+                    }
+                }
+            }
+        }
     }
 
     #[test]
