@@ -1,7 +1,7 @@
 //! Account identifiers: EVM addresses (EIP-55) and 32-byte Ed25519/Solana keys in base58
 //! (spec `aep2.md#mandate-json-types`).
 
-use crate::codec::{base58_decode, base58_encode, hex_decode_0x, hex_encode_0x};
+use crate::codec::{base58_decode, base58_encode, hex_decode_0x_array, hex_encode_0x};
 use crate::error::{Error, Result};
 use crate::hash::keccak256;
 use crate::reason::Reason;
@@ -16,17 +16,12 @@ impl EvmAddress {
     /// and are accepted; mixed case must match EIP-55, because a mixed-case address with a
     /// wrong checksum is almost always a typo that would send money elsewhere.
     pub fn parse(text: &str) -> Result<EvmAddress> {
-        let bytes = match hex_decode_0x(text) {
-            Some(b) if b.len() == 20 => b,
-            _ => {
-                return Err(Error::new(
-                    Reason::AddressInvalid,
-                    format!("{text:?} is not 0x followed by 40 hex digits"),
-                ));
-            }
+        let Some(a) = hex_decode_0x_array::<20>(text) else {
+            return Err(Error::new(
+                Reason::AddressInvalid,
+                format!("{text:?} is not 0x followed by 40 hex digits"),
+            ));
         };
-        let mut a = [0u8; 20];
-        a.copy_from_slice(&bytes);
         let addr = EvmAddress(a);
         let digits = &text[2..];
         let has_lower = digits.bytes().any(|c| c.is_ascii_lowercase());

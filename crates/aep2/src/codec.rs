@@ -20,13 +20,28 @@ pub fn base64_encode(bytes: &[u8]) -> String {
     STANDARD.encode(bytes)
 }
 
-fn nibble(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        b'A'..=b'F' => Some(c - b'A' + 10),
-        _ => None,
+/// The value of each hex digit of either case; 0xff for every other byte. A table because
+/// addresses, refs and signatures are decoded on every verification.
+const HEX_VALUE: [u8; 256] = {
+    let mut t = [0xffu8; 256];
+    let mut i = 0;
+    while i < 10 {
+        t[b'0' as usize + i] = i as u8;
+        i += 1;
     }
+    let mut i = 0;
+    while i < 6 {
+        t[b'a' as usize + i] = 10 + i as u8;
+        t[b'A' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    t
+};
+
+fn hex_byte(hi: u8, lo: u8) -> Option<u8> {
+    let (h, l) = (HEX_VALUE[usize::from(hi)], HEX_VALUE[usize::from(lo)]);
+    // Both are below 16 exactly when neither is the 0xff marker.
+    ((h | l) < 16).then_some((h << 4) | l)
 }
 
 /// Decodes `0x`-prefixed hex of either letter case into bytes; `None` on any malformation.
@@ -35,10 +50,25 @@ pub fn hex_decode_0x(text: &str) -> Option<Vec<u8>> {
     if digits.len() % 2 != 0 {
         return None;
     }
-    digits
-        .chunks_exact(2)
-        .map(|p| Some((nibble(p[0])? << 4) | nibble(p[1])?))
-        .collect()
+    let mut out = Vec::with_capacity(digits.len() / 2);
+    for p in digits.chunks_exact(2) {
+        out.push(hex_byte(p[0], p[1])?);
+    }
+    Some(out)
+}
+
+/// Decodes `0x`-prefixed hex of either letter case that is exactly `N` bytes long; `None`
+/// otherwise. The same texts as [`hex_decode_0x`] with a length check, without allocating.
+pub fn hex_decode_0x_array<const N: usize>(text: &str) -> Option<[u8; N]> {
+    let digits = text.strip_prefix("0x")?.as_bytes();
+    if digits.len() != 2 * N {
+        return None;
+    }
+    let mut out = [0u8; N];
+    for (o, p) in out.iter_mut().zip(digits.chunks_exact(2)) {
+        *o = hex_byte(p[0], p[1])?;
+    }
+    Some(out)
 }
 
 /// Encodes bytes as lowercase `0x` hex.
@@ -181,6 +211,28 @@ mod tests {
         assert_eq!(hex_decode_0x("0xabc"), None);
         assert_eq!(hex_decode_0x("0xzz"), None);
         assert_eq!(hex_encode_0x(&[0, 255]), "0x00ff");
+        assert_eq!(hex_decode_0x_array::<2>("0xAbcd"), Some([0xab, 0xcd]));
+        for bad in [
+            "0Xabcd",
+            "0xabc",
+            "0xabcdef",
+            "0xab",
+            "0xzzzz",
+            "0xab\u{e9}",
+            "abcd",
+            "0x0g00",
+        ] {
+            assert_eq!(hex_decode_0x_array::<2>(bad), None, "{bad:?}");
+        }
+        // Every character in both digit positions, against the definition.
+        for c in 0..=255u8 {
+            let ch = char::from(c);
+            let d = ch.to_digit(16).map(|d| d as u8);
+            for (text, want) in [(format!("0x0{ch}"), d), (format!("0x{ch}0"), d.map(|d| d << 4))] {
+                assert_eq!(hex_decode_0x(&text).map(|v| v[0]), want, "{text:?}");
+                assert_eq!(hex_decode_0x_array::<1>(&text).map(|a| a[0]), want, "{text:?}");
+            }
+        }
         let k = [7u8; 32];
         assert_eq!(base58_decode::<32>(&base58_encode(&k)), Some(k));
         assert_eq!(base58_decode::<32>(&base58_encode(&[7u8; 31])), None);

@@ -2,7 +2,7 @@
 //! (spec `aep2.md#mandate`, `aep2.md#mandate-fields`, `aep2.md#mandate-json-types`).
 
 use crate::address::{Base58Key, EvmAddress};
-use crate::codec::{hex_decode_0x, hex_encode_0x};
+use crate::codec::{hex_decode_0x_array, hex_encode_0x};
 use crate::error::{Error, Result};
 use crate::json::{Object, Value};
 use crate::profile::Profile;
@@ -89,12 +89,8 @@ fn ref32(text: &str) -> Result<[u8; 32]> {
     // Byte-wise: a string slice at a fixed offset would split a multi-byte character.
     let b = text.as_bytes();
     let lower_hex = |c: &u8| c.is_ascii_digit() || (b'a'..=b'f').contains(c);
-    match hex_decode_0x(text) {
-        Some(bytes) if b.len() == 66 && b[2..].iter().all(lower_hex) => {
-            let mut r = [0u8; 32];
-            r.copy_from_slice(&bytes);
-            Ok(r)
-        }
+    match hex_decode_0x_array::<32>(text) {
+        Some(r) if b[2..].iter().all(lower_hex) => Ok(r),
         _ => Err(Error::new(
             Reason::RefInvalid,
             format!("{text:?} is not 0x followed by 64 lowercase hex digits"),

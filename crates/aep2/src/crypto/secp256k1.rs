@@ -8,7 +8,7 @@
 //! payment the payee served and will never receive.
 
 use crate::address::EvmAddress;
-use crate::codec::hex_decode_0x;
+use crate::codec::{hex_decode_0x, hex_decode_0x_array};
 use crate::error::{Error, Result};
 use crate::hash::keccak256;
 use crate::reason::Reason;
@@ -30,14 +30,16 @@ pub const HALF_N: [u8; 32] = [
 /// Errors: `signature_encoding` (not 0x-hex), `signature_length` (any other byte length,
 /// including 64-byte EIP-2098 compact signatures).
 pub fn parse_signature(text: &str) -> Result<[u8; 65]> {
+    if let Some(sig) = hex_decode_0x_array::<65>(text) {
+        return Ok(sig);
+    }
+    // Only a rejected text pays for finding out which fault it has.
     let bytes =
         hex_decode_0x(text).ok_or_else(|| Error::new(Reason::SignatureEncoding, "signature is not 0x-prefixed hex"))?;
-    <[u8; 65]>::try_from(bytes.as_slice()).map_err(|_| {
-        Error::new(
-            Reason::SignatureLength,
-            format!("signature is {} bytes, expected 65", bytes.len()),
-        )
-    })
+    Err(Error::new(
+        Reason::SignatureLength,
+        format!("signature is {} bytes, expected 65", bytes.len()),
+    ))
 }
 
 /// The library that does the point recovery once the rules have passed. Everything else (the
