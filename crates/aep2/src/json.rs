@@ -136,6 +136,7 @@ impl Object {
 /// `json_duplicate_key`, `json_limit_exceeded`.
 pub fn parse(text: &str, limits: &Limits) -> Result<Value> {
     let mut p = Parser {
+        text,
         s: text.as_bytes(),
         i: 0,
         limits,
@@ -150,6 +151,9 @@ pub fn parse(text: &str, limits: &Limits) -> Result<Value> {
 }
 
 struct Parser<'a> {
+    /// The input as text, so string and number tokens are sliced out of it without
+    /// validating their UTF-8 a second time.
+    text: &'a str,
     s: &'a [u8],
     i: usize,
     limits: &'a Limits,
@@ -208,7 +212,10 @@ impl Parser<'_> {
     fn object(&mut self, depth: usize) -> Result<Value> {
         self.enter(depth)?;
         self.i += 1;
-        let mut obj = Object::new();
+        // Room for a mandate's seven members up front, rather than growing 4 -> 8.
+        let mut obj = Object {
+            members: Vec::with_capacity(8),
+        };
         self.ws();
         if self.peek() == Some(b'}') {
             self.i += 1;
@@ -318,8 +325,8 @@ impl Parser<'_> {
             scan(self)?;
         }
         self.check_number_len(start)?;
-        // The grammar above admits ASCII only, so this slice is valid UTF-8.
-        let text = String::from_utf8_lossy(&self.s[start..self.i]).into_owned();
+        // The grammar above admits ASCII only, so these are character boundaries.
+        let text = self.text[start..self.i].to_owned();
         // I-JSON (RFC 7493 §2.2): a number beyond the IEEE 754 double range has no agreed value,
         // and RFC 8785 cannot canonicalise it. Only an exponent or more than 308 digits can get
         // there, so plain numbers (every number of a mandate) skip the float parse.
@@ -360,7 +367,7 @@ impl Parser<'_> {
 
     fn string(&mut self) -> Result<String> {
         self.i += 1; // opening quote
-        let mut out: Vec<u8> = Vec::new();
+        let mut out = String::new();
         loop {
             // Copy the run up to the next quote, escape or control byte in one go.
             let start = self.i;
@@ -370,7 +377,18 @@ impl Parser<'_> {
                 }
                 self.i += 1;
             }
-            out.extend_from_slice(&self.s[start..self.i]);
+            // The run ends at an ASCII byte or the end of the input, so both ends are character
+            // boundaries of the input text.
+            let run = &self.text[start..self.i];
+            if out.is_empty() && self.peek() == Some(b'"') {
+                // No escapes (every AEP2 string): one allocation of the exact size.
+                if run.len() > self.limits.max_string_bytes {
+                    return Err(self.limit("string longer than the limit"));
+                }
+                self.i += 1;
+                return Ok(run.to_owned());
+            }
+            out.push_str(run);
             if out.len() > self.limits.max_string_bytes {
                 return Err(self.limit("string longer than the limit"));
             }
@@ -418,8 +436,7 @@ impl Parser<'_> {
                         }
                         _ => return Err(self.err("invalid escape")),
                     };
-                    let mut buf = [0u8; 4];
-                    out.extend_from_slice(ch.encode_utf8(&mut buf).as_bytes());
+                    out.push(ch);
                 }
                 _ => return Err(self.err("unescaped control character in string")),
             }
@@ -427,9 +444,7 @@ impl Parser<'_> {
         if out.len() > self.limits.max_string_bytes {
             return Err(self.limit("string longer than the limit"));
         }
-        // Input is a &str and escapes produce whole UTF-8 sequences, so this cannot fail;
-        // map it anyway rather than trusting the invariant.
-        String::from_utf8(out).map_err(|_| self.err("invalid UTF-8 in string"))
+        Ok(out)
     }
 }
 
