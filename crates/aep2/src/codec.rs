@@ -41,25 +41,16 @@ fn base64_decode_canonical(t: &[u8]) -> Option<Vec<u8>> {
     let Some((body, last)) = t.split_last_chunk::<4>() else {
         return Some(Vec::new());
     };
-    let mut out = Vec::with_capacity(t.len() / 4 * 3);
     let v = |c: u8| u32::from(B64_VALUE[usize::from(c)]);
-    for q in body.chunks_exact(4) {
-        let (a, b, c, d) = (v(q[0]), v(q[1]), v(q[2]), v(q[3]));
-        // A symbol is below 64 and the marker is 0xff, so one test covers all four.
-        if (a | b | c | d) > 63 {
-            return None;
-        }
-        let n = (a << 18) | (b << 12) | (c << 6) | d;
-        out.extend_from_slice(&n.to_be_bytes()[1..]);
-    }
     let (a, b) = (v(last[0]), v(last[1]));
-    match (last[2], last[3]) {
+    // The last quad first: its padding fixes the length, so the body is written into place.
+    let (tail, tail_len) = match (last[2], last[3]) {
         (b'=', b'=') => {
             // One byte: the second symbol's low four bits are padding and must be zero.
             if (a | b) > 63 || b & 0x0f != 0 {
                 return None;
             }
-            out.push(((a << 2) | (b >> 4)) as u8);
+            ((a << 18) | (b << 12), 1)
         }
         (c, b'=') => {
             // Two bytes: the third symbol's low two bits must be zero.
@@ -67,18 +58,28 @@ fn base64_decode_canonical(t: &[u8]) -> Option<Vec<u8>> {
             if (a | b | c) > 63 || c & 0x03 != 0 {
                 return None;
             }
-            let n = (a << 10) | (b << 4) | (c >> 2);
-            out.extend_from_slice(&(n as u16).to_be_bytes());
+            ((a << 18) | (b << 12) | (c << 6), 2)
         }
         (c, d) => {
             let (c, d) = (v(c), v(d));
             if (a | b | c | d) > 63 {
                 return None;
             }
-            let n = (a << 18) | (b << 12) | (c << 6) | d;
-            out.extend_from_slice(&n.to_be_bytes()[1..]);
+            ((a << 18) | (b << 12) | (c << 6) | d, 3)
         }
+    };
+    let body_len = body.len() / 4 * 3;
+    let mut out = vec![0u8; body_len + tail_len];
+    for (o, q) in out[..body_len].chunks_exact_mut(3).zip(body.chunks_exact(4)) {
+        let (a, b, c, d) = (v(q[0]), v(q[1]), v(q[2]), v(q[3]));
+        // A symbol is below 64 and the marker is 0xff, so one test covers all four.
+        if (a | b | c | d) > 63 {
+            return None;
+        }
+        let n = (a << 18) | (b << 12) | (c << 6) | d;
+        o.copy_from_slice(&n.to_be_bytes()[1..]);
     }
+    out[body_len..].copy_from_slice(&tail.to_be_bytes()[1..1 + tail_len]);
     Some(out)
 }
 
