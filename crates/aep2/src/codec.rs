@@ -35,7 +35,7 @@ const B64_VALUE: [u8; 256] = {
 
 /// Canonical padded base64 to bytes; `None` for anything else.
 fn base64_decode_canonical(t: &[u8]) -> Option<Vec<u8>> {
-    if t.len() % 4 != 0 {
+    if !t.len().is_multiple_of(4) {
         return None;
     }
     let Some((body, last)) = t.split_last_chunk::<4>() else {
