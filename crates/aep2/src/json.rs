@@ -150,6 +150,21 @@ pub fn parse(text: &str, limits: &Limits) -> Result<Value> {
     Ok(v)
 }
 
+/// The bytes that end a run of literal string content: the quote, the backslash and the
+/// control characters, which must be escaped. One table lookup per byte, because the string
+/// contents are most of an envelope's bytes.
+const STRING_STOP: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut c = 0;
+    while c < 0x20 {
+        t[c] = true;
+        c += 1;
+    }
+    t[b'"' as usize] = true;
+    t[b'\\' as usize] = true;
+    t
+};
+
 struct Parser<'a> {
     /// The input as text, so string and number tokens are sliced out of it without
     /// validating their UTF-8 a second time.
@@ -371,12 +386,10 @@ impl Parser<'_> {
         loop {
             // Copy the run up to the next quote, escape or control byte in one go.
             let start = self.i;
-            while let Some(&c) = self.s.get(self.i) {
-                if c == b'"' || c == b'\\' || c < 0x20 {
-                    break;
-                }
-                self.i += 1;
-            }
+            self.i += self.s[start..]
+                .iter()
+                .position(|&c| STRING_STOP[usize::from(c)])
+                .unwrap_or(self.s.len() - start);
             // The run ends at an ASCII byte or the end of the input, so both ends are character
             // boundaries of the input text.
             let run = &self.text[start..self.i];
