@@ -180,34 +180,7 @@ fn recover_point_libsecp256k1(prehash: &[u8; 32], sig: &[u8; 65]) -> Option<[u8;
     uncompressed.get(1..65)?.try_into().ok()
 }
 
-/// How many recovered keys each thread remembers the address of. A merchant sees the same
-/// payers again and again, and the Keccak of the key is the costliest step of the full path
-/// after the recovery itself.
-const ADDRESS_MEMO: usize = 8;
-
-type AddressMemo = ([Option<([u8; 64], EvmAddress)>; ADDRESS_MEMO], usize);
-
-std::thread_local! {
-    static ADDRESSES: core::cell::RefCell<AddressMemo> = const { core::cell::RefCell::new(([None; ADDRESS_MEMO], 0)) };
-}
-
-/// The address of the point x ‖ y. The memo keys on the whole point, so a hit answers
-/// exactly what hashing would.
 fn address_of_point(xy: &[u8; 64]) -> EvmAddress {
-    ADDRESSES.with(|memo| {
-        let mut memo = memo.borrow_mut();
-        if let Some((_, a)) = memo.0.iter().flatten().find(|(p, _)| p == xy) {
-            return *a;
-        }
-        let a = hash_point(xy);
-        let slot = memo.1;
-        memo.0[slot] = Some((*xy, a));
-        memo.1 = (slot + 1) % ADDRESS_MEMO;
-        a
-    })
-}
-
-fn hash_point(xy: &[u8; 64]) -> EvmAddress {
     let h = keccak256(xy);
     let mut a = [0u8; 20];
     a.copy_from_slice(&h[12..]);
@@ -350,24 +323,5 @@ mod tests {
         );
         let long = format!("{text}00");
         assert_eq!(parse_signature(&long).unwrap_err().reason(), Reason::SignatureLength);
-    }
-
-    /// The address memo never answers for another key: more keys than it holds, each
-    /// recovered twice, in both orders, on both backends.
-    #[test]
-    fn address_memo_answers_as_hashing_does() {
-        let keys: Vec<SecretKey> = (1..=2 * ADDRESS_MEMO as u8)
-            .map(|i| SecretKey::from_bytes(&[i; 32]).unwrap())
-            .collect();
-        let digest = keccak256(b"memo");
-        for round in 0..2 {
-            for (i, key) in keys.iter().enumerate() {
-                let key = if round == 0 { key } else { &keys[keys.len() - 1 - i] };
-                let sig = key.sign_prehash(&digest);
-                for &backend in Backend::ALL {
-                    assert_eq!(recover_with(backend, &digest, &sig).unwrap(), key.address());
-                }
-            }
-        }
     }
 }
