@@ -14,36 +14,20 @@
 mod common;
 
 use aep2::crypto::secp256k1::SecretKey;
-use aep2::{Domain, Eip712Domain, EvmAddress, PayeePolicy, SignedMandate, U256, mandate_digest};
+use aep2::{EvmAddress, PayeePolicy, SignedMandate, U256, mandate_digest};
 use aep2_axum::agent::Payer;
 use aep2_x402::{PAYMENT_REQUIRED, PAYMENT_RESPONSE, PAYMENT_SIGNATURE, PaymentRequirements, X_PAYMENT_MANDATE};
-use common::{CONTRACT, Proc, TOKEN, key, now, signal};
+use common::{CONTRACT, HOST, Proc, Resp, TOKEN, domain, http, key, now, signal, token};
 use serde_json::Value as J;
 use std::collections::BTreeMap;
-use std::io::{Read as _, Write as _};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Barrier, Mutex};
 use std::time::{Duration, Instant};
 
 const PRICE: u64 = 1000;
 const BALANCE: u64 = 1_000_000;
-/// The `Host` every request names: the payee's public host, the same for every instance (as
-/// behind a load balancer), so a mandate bound to a request can be retried at any instance.
-const HOST: &str = "api.aep2.test";
 /// A comfortable deadline (the payee's window is 310 s, its horizon 3600 s).
 const LIFETIME: u64 = 900;
-
-fn domain() -> Domain {
-    Domain::Eip712(Eip712Domain {
-        chain_id: 84532,
-        verifying_contract: EvmAddress::parse(CONTRACT).unwrap(),
-    })
-}
-
-fn token() -> EvmAddress {
-    EvmAddress::parse(TOKEN).unwrap()
-}
 
 /// The `--payee` of every payee.
 fn payee() -> EvmAddress {
@@ -207,32 +191,7 @@ fn start_payee(sp: &Sp, store: &Store, extra: &[&str], log: &Path) -> Proc {
 /// `(status, reason)` of a response, `"served"` for a served one.
 type Outcome = (u16, String);
 
-/// An HTTP response as read off the wire.
-#[derive(Clone, Debug)]
-struct Resp {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: String,
-}
-
 impl Resp {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    fn json(&self) -> J {
-        serde_json::from_str(&self.body).unwrap_or(J::Null)
-    }
-
-    fn reason(&self) -> Option<String> {
-        // The payee's MVP error body names the code in `reason`, the SP's in `error`.
-        let v = self.json();
-        v["reason"].as_str().or_else(|| v["error"].as_str()).map(str::to_owned)
-    }
-
     /// A served paid response: 200, the report body with `paidBy`, and `PAYMENT-RESPONSE`.
     fn served(&self) -> bool {
         let v = self.json();
@@ -248,81 +207,6 @@ impl Resp {
         };
         (self.status, reason)
     }
-}
-
-fn dechunk(mut raw: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    loop {
-        let Some(eol) = raw.windows(2).position(|w| w == b"\r\n") else {
-            return out;
-        };
-        let size = std::str::from_utf8(&raw[..eol]).unwrap_or("0");
-        let size = usize::from_str_radix(size.split(';').next().unwrap_or("0").trim(), 16).unwrap_or(0);
-        raw = &raw[eol + 2..];
-        if size == 0 || raw.len() < size {
-            return out;
-        }
-        out.extend_from_slice(&raw[..size]);
-        raw = raw.get(size + 2..).unwrap_or(&[]);
-    }
-}
-
-/// One request over a fresh connection, with the raw request line `METHOD path HTTP/1.1` and
-/// `Host: HOST`; an `Err` is a transport failure (nothing, or no whole response, read).
-fn http(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> std::io::Result<Resp> {
-    let mut s = TcpStream::connect(addr)?;
-    s.set_read_timeout(Some(Duration::from_secs(20)))?;
-    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {HOST}\r\nConnection: close\r\n");
-    for (n, v) in headers {
-        req.push_str(&format!("{n}: {v}\r\n"));
-    }
-    if !body.is_empty() {
-        req.push_str("Content-Type: application/json\r\n");
-    }
-    req.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
-    let mut bytes = req.into_bytes();
-    bytes.extend_from_slice(body);
-    s.write_all(&bytes)?;
-    let mut out = Vec::new();
-    if let Err(e) = s.read_to_end(&mut out) {
-        return Err(std::io::Error::new(e.kind(), format!("{e} after {} bytes", out.len())));
-    }
-    let eof = || {
-        std::io::Error::new(
-            std::io::ErrorKind::UnexpectedEof,
-            format!("{} bytes: no whole response", out.len()),
-        )
-    };
-    let split = out.windows(4).position(|w| w == b"\r\n\r\n").ok_or_else(eof)?;
-    let head = String::from_utf8_lossy(&out[..split]).into_owned();
-    let mut lines = head.split("\r\n");
-    let status = lines
-        .next()
-        .and_then(|l| l.get(9..12))
-        .and_then(|c| c.parse().ok())
-        .ok_or_else(eof)?;
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
-        .collect();
-    let raw = &out[split + 4..];
-    let chunked = headers
-        .iter()
-        .any(|(n, v)| n == "transfer-encoding" && v.eq_ignore_ascii_case("chunked"));
-    let body = if chunked { dechunk(raw) } else { raw.to_vec() };
-    if let Some(len) = headers
-        .iter()
-        .find(|(n, _)| n == "content-length")
-        .and_then(|(_, v)| v.parse::<usize>().ok())
-        && body.len() < len
-    {
-        return Err(eof());
-    }
-    Ok(Resp {
-        status,
-        headers,
-        body: String::from_utf8_lossy(&body).into_owned(),
-    })
 }
 
 /// The payee's Intent Mode terms (for `PAYMENT-SIGNATURE`'s `accepted`).

@@ -10,36 +10,19 @@ mod common;
 
 use aep2::crypto::secp256k1::SecretKey;
 use aep2::lane::{Lane, SignedLane, sign_lane};
-use aep2::{
-    AccountId, Domain, Eip712Domain, EnvelopeForm, EvmAddress, EvmMandate, Mandate, PayeePolicy, PayerKey, U256,
-    sign_lane_mandate,
-};
+use aep2::{AccountId, EnvelopeForm, EvmAddress, EvmMandate, Mandate, PayeePolicy, PayerKey, U256, sign_lane_mandate};
 use aep2_x402::{PAYMENT_RESPONSE, PAYMENT_SIGNATURE, PaymentRequirements};
-use common::{BIN, CONTRACT, Proc, TOKEN, key, now};
+use common::{BIN, CONTRACT, HOST, Proc, Resp, TOKEN, domain, http, key, now, token};
 use serde_json::Value as J;
 use std::collections::BTreeMap;
-use std::io::{Read as _, Write as _};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 const PRICE: u64 = 1000;
 const BALANCE: u64 = 1_000_000;
-const HOST: &str = "api.aep2.test";
 const OWNER: &str = "lane-sp-owner";
-
-fn domain() -> Domain {
-    Domain::Eip712(Eip712Domain {
-        chain_id: 84532,
-        verifying_contract: EvmAddress::parse(CONTRACT).unwrap(),
-    })
-}
-
-fn token() -> EvmAddress {
-    EvmAddress::parse(TOKEN).unwrap()
-}
 
 fn temp_dir(name: &str) -> PathBuf {
     common::temp_dir("lane-sp", name)
@@ -107,73 +90,11 @@ fn start_payee(sp: &Proc, payee: EvmAddress, log: &Path) -> Proc {
     Proc::spawn(&args, log)
 }
 
-/// An HTTP response: status, lowercase header names, body.
-struct Resp {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: String,
-}
-
 impl Resp {
-    fn json(&self) -> J {
-        serde_json::from_str(&self.body).unwrap_or(J::Null)
-    }
-
-    fn reason(&self) -> String {
-        let v = self.json();
-        v["reason"]
-            .as_str()
-            .or_else(|| v["error"].as_str())
-            .unwrap_or("")
-            .to_owned()
-    }
-
+    /// A served paid response: 200 with `PAYMENT-RESPONSE`.
     fn served(&self) -> bool {
-        self.status == 200
-            && self
-                .headers
-                .iter()
-                .any(|(n, _)| n.eq_ignore_ascii_case(PAYMENT_RESPONSE))
+        self.status == 200 && self.header(PAYMENT_RESPONSE).is_some()
     }
-}
-
-/// One request over a fresh connection (`Connection: close`, the body read to the end).
-fn http(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> std::io::Result<Resp> {
-    let mut s = TcpStream::connect(addr)?;
-    s.set_read_timeout(Some(Duration::from_secs(30)))?;
-    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {HOST}\r\nConnection: close\r\n");
-    for (n, v) in headers {
-        req.push_str(&format!("{n}: {v}\r\n"));
-    }
-    if !body.is_empty() {
-        req.push_str("Content-Type: application/json\r\n");
-    }
-    req.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
-    let mut bytes = req.into_bytes();
-    bytes.extend_from_slice(body);
-    s.write_all(&bytes)?;
-    let mut out = Vec::new();
-    s.read_to_end(&mut out)?;
-    let split = out
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or(std::io::ErrorKind::UnexpectedEof)?;
-    let head = String::from_utf8_lossy(&out[..split]).into_owned();
-    let mut lines = head.split("\r\n");
-    let status = lines
-        .next()
-        .and_then(|l| l.get(9..12))
-        .and_then(|c| c.parse().ok())
-        .ok_or(std::io::ErrorKind::UnexpectedEof)?;
-    let headers = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
-        .collect();
-    Ok(Resp {
-        status,
-        headers,
-        body: String::from_utf8_lossy(&out[split + 4..]).into_owned(),
-    })
 }
 
 fn acct(label: &str) -> AccountId {
@@ -304,7 +225,11 @@ fn concurrent_lane_payments_at_two_payees_and_two_sps_never_exceed_a_cap() {
                 barrier.wait();
                 for (which, addr, header) in mine {
                     let r = http(&addr, "GET", "/paid/intent", &[(PAYMENT_SIGNATURE, &header)], b"").unwrap();
-                    let outcome = if r.served() { "served".to_owned() } else { r.reason() };
+                    let outcome = if r.served() {
+                        "served".to_owned()
+                    } else {
+                        r.reason().unwrap_or_default()
+                    };
                     *tally.lock().unwrap().entry((which, outcome)).or_default() += 1;
                 }
             })
@@ -570,7 +495,12 @@ fn lane_status_and_lane_revoke_against_a_running_sp() {
     );
     // The next payment is refused; a retry of the accepted one still gets its receipt.
     let r = enqueue(2);
-    assert_eq!((r.status, r.reason()), (403, "lane_revoked".to_owned()), "{}", r.body);
+    assert_eq!(
+        (r.status, r.reason()),
+        (403, Some("lane_revoked".to_owned())),
+        "{}",
+        r.body
+    );
     let r = enqueue(1);
     assert_eq!((r.status, &r.json()["fresh"]), (200, &J::from(false)), "{}", r.body);
     sp.terminate();
