@@ -371,10 +371,7 @@ async fn a_slow_client_does_not_block_others_and_times_out() {
 async fn sp_down_is_503_and_the_same_mandate_pays_once_it_is_back() {
     let dir = temp_dir("sp-down");
     // A port with nothing listening on it (yet).
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let port = reserved_addr();
     let config = payee_config(port, &dir);
     let (base, _stop) = start_payee(&config).await;
     let payer_key = key("payer-sp-down");
@@ -667,10 +664,7 @@ async fn instance(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unfinished_mandate_is_served_later_at_another_instance_as_first_judged() {
     let dir = temp_dir("resume");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let port = reserved_addr();
     let mut config = payee_config(port, &dir);
     // Both instances answer for one public origin, so one request has one hash at either.
     config.public_origin = Some("http://api.example".into());

@@ -72,6 +72,26 @@ impl Drop for Sp {
     }
 }
 
+/// A free loopback address for a service a test starts later (an SP that is down at first).
+/// Its port is below Linux's ephemeral range (32768–60999), where a port is handed out neither
+/// to a listener on port 0 nor to an outgoing connection, so a parallel test cannot take it
+/// between now and then, as it could an ephemeral port found by binding port 0.
+pub fn reserved_addr() -> SocketAddr {
+    // Each call of this process starts at another port, so two tests never probe the same one.
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let start = std::process::id()
+        .wrapping_mul(131)
+        .wrapping_add(NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst).wrapping_mul(997));
+    (0..12_000u32)
+        .map(|i| 20_000 + (start.wrapping_add(i) % 12_000) as u16)
+        .find_map(|port| {
+            std::net::TcpListener::bind(("127.0.0.1", port))
+                .ok()
+                .and_then(|l| l.local_addr().ok())
+        })
+        .expect("a free port in 20000..32000")
+}
+
 /// Starts the real SP on `listen` with a fresh ledger in `dir`, funding each payer with `amount`.
 pub async fn start_sp(dir: &std::path::Path, listen: SocketAddr, funded: &[(&SecretKey, u64)]) -> Sp {
     let mut config = aep2_sp::Config::new(dir.join("ledger.db"), vec![domain()]);
