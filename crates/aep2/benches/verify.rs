@@ -185,10 +185,7 @@ fn bench_pair(cr: &mut Criterion, c: &Case) {
             });
             #[cfg(feature = "libsecp256k1")]
             {
-                let ctx = ::secp256k1::Secp256k1::verification_only();
-                let recid = ::secp256k1::ecdsa::RecoveryId::from_u8_masked(sig[64] - 27);
-                let signature = ::secp256k1::ecdsa::RecoverableSignature::from_compact(&sig[..64], recid).unwrap();
-                let msg = ::secp256k1::Message::from_digest(prehash);
+                let (ctx, msg, signature) = libsecp256k1_inputs(c);
                 ctx.recover_ecdsa(msg, &signature).unwrap();
                 g.bench_function("raw_libsecp256k1_recover", |b| {
                     b.iter(|| ctx.recover_ecdsa(black_box(msg), black_box(&signature)))
@@ -434,6 +431,28 @@ fn ethers_mean_ns() -> Result<(f64, String), String> {
     ))
 }
 
+/// The bare libsecp256k1 recovery's inputs for an eip712 case: context, digest, signature.
+#[cfg(feature = "libsecp256k1")]
+fn libsecp256k1_inputs(
+    c: &Case,
+) -> (
+    ::secp256k1::Secp256k1<::secp256k1::VerifyOnly>,
+    ::secp256k1::Message,
+    ::secp256k1::ecdsa::RecoverableSignature,
+) {
+    let SigningInput::Eip712(parts) = &c.digest.input else {
+        unreachable!()
+    };
+    let sig = secp256k1::parse_signature(&c.signed.signature).unwrap();
+    let recid = ::secp256k1::ecdsa::RecoveryId::from_u8_masked(sig[64] - 27);
+    let signature = ::secp256k1::ecdsa::RecoverableSignature::from_compact(&sig[..64], recid).unwrap();
+    (
+        ::secp256k1::Secp256k1::verification_only(),
+        ::secp256k1::Message::from_digest(parts.digest),
+        signature,
+    )
+}
+
 /// Alternating batches of the full path and the raw libsecp256k1 recovery on one case: the
 /// median time of each over `rounds` batches of `batch` calls, in ns. Criterion times one
 /// benchmark after the other, so on a shared machine a slow spell can land on one side of the
@@ -441,14 +460,7 @@ fn ethers_mean_ns() -> Result<(f64, String), String> {
 /// the batches a preemption hit.
 #[cfg(feature = "libsecp256k1")]
 fn interleaved_eip712(c: &Case, rounds: usize, batch: u32) -> (f64, f64) {
-    let SigningInput::Eip712(parts) = &c.digest.input else {
-        unreachable!()
-    };
-    let sig = secp256k1::parse_signature(&c.signed.signature).unwrap();
-    let ctx = ::secp256k1::Secp256k1::verification_only();
-    let recid = ::secp256k1::ecdsa::RecoveryId::from_u8_masked(sig[64] - 27);
-    let signature = ::secp256k1::ecdsa::RecoverableSignature::from_compact(&sig[..64], recid).unwrap();
-    let msg = ::secp256k1::Message::from_digest(parts.digest);
+    let (ctx, msg, signature) = libsecp256k1_inputs(c);
     let time = |f: &mut dyn FnMut()| {
         let t = std::time::Instant::now();
         for _ in 0..batch {
@@ -481,10 +493,6 @@ fn interleaved_eip712(c: &Case, rounds: usize, batch: u32) -> (f64, f64) {
 }
 
 fn main() {
-    // Batches of about 10 ms (the full path takes about 45 us here), so that re-warming the
-    // caches after a switch is a small part of each; enough of them for a steady median.
-    const ROUNDS: usize = 160;
-    const BATCH: u32 = 250;
     let dir = criterion_dir();
     let mut cr = Criterion::default()
         .output_directory(&dir)
@@ -502,6 +510,10 @@ fn main() {
     print_backend_targets(&dir);
     #[cfg(feature = "libsecp256k1")]
     if let Some(c) = cases.iter().find(|c| c.profile == Profile::Eip712) {
+        // Batches of about 10 ms (the full path takes about 45 us here), so that re-warming the
+        // caches after a switch is a small part of each; enough of them for a steady median.
+        const ROUNDS: usize = 160;
+        const BATCH: u32 = 250;
         let (full, raw) = interleaved_eip712(c, ROUNDS, BATCH);
         println!(
             "eip712 full path / raw libsecp256k1 recovery, interleaved (medians of {ROUNDS} alternating batches of {BATCH}; full {:.2} us, raw {:.2} us): {:.3} (target >= 0.90{})",
